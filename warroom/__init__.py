@@ -1,0 +1,5 @@
+"""warroom: a terminal incident-response console."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,465 @@
+"""The incident state and the one pure reducer that derives it from events.
+
+`reduce(state, event)` never mutates its input and does no I/O: the live console, replay and
+the report all fold the same events through it, so they all show the same facts. States share
+unchanged parts with their predecessors, so keeping many of them (replay checkpoints) is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from warroom import events as ev
+from warroom.events import BaseEvent, ProbeState, Severity, Status, StepStatus
+
+#: How many recent latency samples each probe keeps for its sparkline.
+HISTORY_LEN = 60
+#: How many recent events the log tail keeps (probe samples excluded: they are noise there).
+TAIL_LEN = 200
+
+BAD_STATES = frozenset({ProbeState.DOWN.value, ProbeState.DEGRADED.value})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A note, bookmark or follow-up task as it was written."""
+
+    seq: int
+    ts: str
+    actor: str
+    text: str
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    seq: int
+    ts: str
+    actor: str
+    conditions: str
+    actions: str
+    needs: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeView:
+    target: str
+    service: str = ""
+    state: str = ProbeState.UNKNOWN.value
+    since: str = ""
+    reason: str = ""
+    latency_ms: float | None = None
+    history: tuple[float | None, ...] = ()
+    ok: int = 0
+    count: int = 0
+    #: Seconds spent down / degraded, closed intervals only (the report adds the open one).
+    down_s: float = 0.0
+    degraded_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    status: str = StepStatus.PENDING.value
+    note: str = ""
+    actor: str = ""
+    ts: str = ""
+    verified: bool = False
+    verified_ts: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookProgress:
+    runbook: str
+    title: str
+    opened_at: str
+    opened_by: str
+    step_order: tuple[str, ...] = ()
+    steps: dict[str, StepView] = field(default_factory=dict)
+
+    @property
+    def done(self) -> int:
+        return sum(1 for s in self.steps.values() if s.status != StepStatus.PENDING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlView:
+    service: str
+    control: str
+    value: Any = None
+    last_changed_at: str = ""
+    last_changed_by: str = ""
+    last_reason: str = ""
+    last_request_id: str = ""
+    pending: str | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlChange:
+    """One requested change and how it ended; the record revert and the report work from."""
+
+    request_id: str
+    seq: int
+    ts: str
+    actor: str
+    service: str
+    control: str
+    from_value: Any
+    to_value: Any
+    reason: str
+    revert_of: str | None = None
+    auto_revert_s: float | None = None
+    outcome: str = "pending"  # pending | applied | failed
+    result_value: Any = None
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    opened: str = ""
+    impact_start: str = ""
+    first_detection: str = ""
+    mitigated: str = ""
+    resolved: str = ""
+    closed: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentState:
+    incident_id: str = ""
+    title: str = ""
+    severity: str = ""
+    status: str = ""
+    roles: dict[str, str] = field(default_factory=dict)
+    notes: tuple[Entry, ...] = ()
+    bookmarks: tuple[Entry, ...] = ()
+    tasks: tuple[Entry, ...] = ()
+    status_updates: tuple[StatusUpdate, ...] = ()
+    probes: dict[str, ProbeView] = field(default_factory=dict)
+    runbooks: dict[str, RunbookProgress] = field(default_factory=dict)
+    controls: dict[str, ControlView] = field(default_factory=dict)
+    changes: dict[str, ControlChange] = field(default_factory=dict)
+    scenario_events: tuple[ev.ScenarioEvent, ...] = ()
+    tail: tuple[BaseEvent, ...] = ()
+    timings: Timings = field(default_factory=Timings)
+    last_seq: int = 0
+    last_ts: str = ""
+    event_count: int = 0
+    unknown_kinds: tuple[str, ...] = ()
+
+    @property
+    def declared(self) -> bool:
+        return bool(self.incident_id)
+
+    def control(self, service: str, control: str) -> ControlView | None:
+        return self.controls.get(control_key(service, control))
+
+    def last_applied_change(self, service: str, control: str) -> ControlChange | None:
+        """The most recent applied change of a control (what "revert" undoes)."""
+        best: ControlChange | None = None
+        for change in self.changes.values():
+            if (
+                change.service == service
+                and change.control == control
+                and change.outcome == "applied"
+                and (best is None or change.seq > best.seq)
+            ):
+                best = change
+        return best
+
+
+def control_key(service: str, control: str) -> str:
+    return f"{service}/{control}"
+
+
+def _seconds_between(start: str, end: str) -> float:
+    if not start or not end:
+        return 0.0
+    return max(0.0, (ev.parse_ts(end) - ev.parse_ts(start)).total_seconds())
+
+
+def _push(items: tuple[Any, ...], item: Any, limit: int) -> tuple[Any, ...]:
+    if len(items) >= limit:
+        return (*items[len(items) - limit + 1 :], item)
+    return (*items, item)
+
+
+def _entry(event: BaseEvent, text: str, owner: str = "") -> Entry:
+    return Entry(seq=event.seq, ts=event.ts, actor=event.actor, text=text, owner=owner)
+
+
+def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> IncidentState:
+    old = state.probes.get(event.target) or ProbeView(target=event.target)
+    down_s, degraded_s = old.down_s, old.degraded_s
+    elapsed = _seconds_between(old.since, event.ts)
+    if old.state == ProbeState.DOWN.value:
+        down_s += elapsed
+    elif old.state == ProbeState.DEGRADED.value:
+        degraded_s += elapsed
+    view = replace(
+        old,
+        service=event.service or old.service,
+        state=event.to_state,
+        since=event.ts,
+        reason=event.reason,
+        latency_ms=event.latency_ms if event.latency_ms is not None else old.latency_ms,
+        down_s=down_s,
+        degraded_s=degraded_s,
+    )
+    probes = dict(state.probes)
+    probes[event.target] = view
+    timings = state.timings
+    if event.to_state in BAD_STATES:
+        if not timings.first_detection:
+            timings = replace(timings, first_detection=event.ts)
+        if not timings.impact_start:
+            timings = replace(timings, impact_start=event.ts)
+    return replace(state, probes=probes, timings=timings)
+
+
+def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentState:
+    probes = dict(state.probes)
+    for sample in event.samples:
+        old = probes.get(sample.target) or ProbeView(target=sample.target, since=event.ts)
+        probes[sample.target] = replace(
+            old,
+            state=sample.state if old.state == ProbeState.UNKNOWN.value else old.state,
+            latency_ms=sample.latency_ms,
+            history=_push(old.history, sample.latency_ms, HISTORY_LEN),
+            ok=sample.ok,
+            count=sample.count,
+        )
+    return replace(state, probes=probes)
+
+
+def _runbook_opened(state: IncidentState, event: ev.RunbookOpened) -> IncidentState:
+    runbooks = dict(state.runbooks)
+    existing = runbooks.get(event.runbook)
+    if existing is not None:
+        # Re-opening keeps progress; a newer step list (runbook edited) is adopted.
+        order = tuple(event.steps) or existing.step_order
+        runbooks[event.runbook] = replace(
+            existing, title=event.title or existing.title, step_order=order
+        )
+    else:
+        runbooks[event.runbook] = RunbookProgress(
+            runbook=event.runbook,
+            title=event.title,
+            opened_at=event.ts,
+            opened_by=event.actor,
+            step_order=tuple(event.steps),
+        )
+    return replace(state, runbooks=runbooks)
+
+
+def _runbook_for(state: IncidentState, runbook: str, event: BaseEvent) -> RunbookProgress:
+    return state.runbooks.get(runbook) or RunbookProgress(
+        runbook=runbook, title=runbook, opened_at=event.ts, opened_by=event.actor
+    )
+
+
+def _step_set(state: IncidentState, event: ev.StepSet) -> IncidentState:
+    progress = _runbook_for(state, event.runbook, event)
+    steps = dict(progress.steps)
+    old = steps.get(event.step) or StepView()
+    steps[event.step] = replace(
+        old, status=event.status, note=event.note, actor=event.actor, ts=event.ts
+    )
+    order = progress.step_order
+    if event.step not in order:
+        order = (*order, event.step)
+    runbooks = dict(state.runbooks)
+    runbooks[event.runbook] = replace(progress, steps=steps, step_order=order)
+    return replace(state, runbooks=runbooks)
+
+
+def _step_verified(state: IncidentState, event: ev.StepVerified) -> IncidentState:
+    progress = _runbook_for(state, event.runbook, event)
+    steps = dict(progress.steps)
+    old = steps.get(event.step) or StepView()
+    steps[event.step] = replace(
+        old, verified=event.holds, verified_ts=event.ts if event.holds else ""
+    )
+    runbooks = dict(state.runbooks)
+    runbooks[event.runbook] = replace(progress, steps=steps)
+    return replace(state, runbooks=runbooks)
+
+
+def _control_requested(state: IncidentState, event: ev.ControlRequested) -> IncidentState:
+    key = control_key(event.service, event.control)
+    old = state.controls.get(key) or ControlView(
+        service=event.service, control=event.control, value=event.from_value
+    )
+    controls = dict(state.controls)
+    controls[key] = replace(old, pending=event.request_id, error="")
+    changes = dict(state.changes)
+    changes[event.request_id] = ControlChange(
+        request_id=event.request_id,
+        seq=event.seq,
+        ts=event.ts,
+        actor=event.actor,
+        service=event.service,
+        control=event.control,
+        from_value=event.from_value,
+        to_value=event.to_value,
+        reason=event.reason,
+        revert_of=event.revert_of,
+        auto_revert_s=event.auto_revert_s,
+    )
+    return replace(state, controls=controls, changes=changes)
+
+
+def _control_result(
+    state: IncidentState, event: ev.ControlApplied | ev.ControlFailed
+) -> IncidentState:
+    key = control_key(event.service, event.control)
+    old = state.controls.get(key) or ControlView(service=event.service, control=event.control)
+    changes = dict(state.changes)
+    change = changes.get(event.request_id)
+    applied = isinstance(event, ev.ControlApplied)
+    if applied:
+        view = replace(
+            old,
+            value=event.value,
+            pending=None,
+            error="",
+            last_changed_at=event.ts,
+            last_changed_by=change.actor if change else event.actor,
+            last_reason=change.reason if change else "",
+            last_request_id=event.request_id,
+        )
+    else:
+        view = replace(
+            old,
+            value=event.value if event.value is not None else old.value,
+            pending=None,
+            error=event.error,
+        )
+    if change is not None:
+        changes[event.request_id] = replace(
+            change,
+            outcome="applied" if applied else "failed",
+            result_value=event.value,
+            error="" if applied else event.error,
+        )
+    controls = dict(state.controls)
+    controls[key] = view
+    return replace(state, controls=controls, changes=changes)
+
+
+def _status_set(state: IncidentState, event: ev.StatusSet) -> IncidentState:
+    timings = state.timings
+    if event.status == Status.MONITORING.value and not timings.mitigated:
+        timings = replace(timings, mitigated=event.ts)
+    if event.status == Status.RESOLVED.value:
+        if not timings.mitigated:
+            timings = replace(timings, mitigated=event.ts)
+        if not timings.resolved:
+            timings = replace(timings, resolved=event.ts)
+    return replace(state, status=event.status, timings=timings)
+
+
+def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
+    match event:
+        case ev.IncidentOpened():
+            timings = state.timings
+            if not timings.opened:
+                timings = replace(timings, opened=event.ts)
+            return replace(
+                state,
+                incident_id=event.incident_id,
+                title=event.title,
+                severity=event.severity,
+                status=state.status or Status.INVESTIGATING.value,
+                timings=timings,
+            )
+        case ev.IncidentClosed():
+            timings = state.timings
+            timings = replace(
+                timings,
+                closed=event.ts,
+                resolved=timings.resolved or event.ts,
+                mitigated=timings.mitigated or event.ts,
+            )
+            return replace(state, status=Status.RESOLVED.value, timings=timings)
+        case ev.TitleSet():
+            return replace(state, title=event.title)
+        case ev.SeveritySet():
+            return replace(state, severity=event.severity)
+        case ev.StatusSet():
+            return _status_set(state, event)
+        case ev.RoleAssigned():
+            return replace(state, roles={**state.roles, event.role: event.person})
+        case ev.NoteAdded():
+            return replace(state, notes=(*state.notes, _entry(event, event.text)))
+        case ev.BookmarkAdded():
+            return replace(state, bookmarks=(*state.bookmarks, _entry(event, event.label)))
+        case ev.TaskAdded():
+            return replace(state, tasks=(*state.tasks, _entry(event, event.text, event.owner)))
+        case ev.StatusUpdatePosted():
+            update = StatusUpdate(
+                seq=event.seq,
+                ts=event.ts,
+                actor=event.actor,
+                conditions=event.conditions,
+                actions=event.actions,
+                needs=event.needs,
+            )
+            return replace(state, status_updates=(*state.status_updates, update))
+        case ev.ProbeStateChanged():
+            return _probe_changed(state, event)
+        case ev.ProbeSamples():
+            return _probe_samples(state, event)
+        case ev.RunbookOpened():
+            return _runbook_opened(state, event)
+        case ev.StepSet():
+            return _step_set(state, event)
+        case ev.StepVerified():
+            return _step_verified(state, event)
+        case ev.ControlRequested():
+            return _control_requested(state, event)
+        case ev.ControlApplied() | ev.ControlFailed():
+            return _control_result(state, event)
+        case ev.ScenarioEvent():
+            timings = state.timings
+            if not timings.impact_start:
+                timings = replace(timings, impact_start=event.ts)
+            return replace(state, scenario_events=(*state.scenario_events, event), timings=timings)
+        case ev.UnknownEvent():
+            if event.kind in state.unknown_kinds:
+                return state
+            return replace(state, unknown_kinds=(*state.unknown_kinds, event.kind))
+        case _:
+            # CommandRun, ControlEffect: recorded in the tail and the report, no state of their own.
+            return state
+
+
+def reduce(state: IncidentState, event: BaseEvent) -> IncidentState:
+    """Return the state after `event`. Pure: `state` is not modified."""
+    new = _apply(state, event)
+    tail = new.tail if isinstance(event, ev.ProbeSamples) else _push(new.tail, event, TAIL_LEN)
+    return replace(
+        new,
+        tail=tail,
+        last_seq=event.seq,
+        last_ts=event.ts or new.last_ts,
+        event_count=new.event_count + 1,
+    )
+
+
+def fold(events: Iterable[BaseEvent], state: IncidentState | None = None) -> IncidentState:
+    """Reduce a sequence of events, starting from `state` (or the empty state)."""
+    current = state if state is not None else IncidentState()
+    for event in events:
+        current = reduce(current, event)
+    return current
+
+
+def severity_rank(severity: str) -> int:
+    """1 for SEV1 (worst) ... 4 for SEV4; 9 when unset."""
+    try:
+        return int(Severity(severity).value[-1])
+    except ValueError:
+        return 9
