@@ -1,0 +1,421 @@
+"""The `warroom.toml` model: probe targets and their defaults, runbook folders, incident settings.
+
+Everything is validated with pydantic and unknown keys are errors (a typo must not silently
+turn into a default). `load_config` turns every problem into one `WarroomError` line naming
+the file and either the line (TOML syntax) or the key path (`targets[2].timeout: ...`).
+The simulated fleet serves the same shape on `GET /targets`, read by `config_from_sim`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from warroom.durations import parse_duration
+from warroom.errors import WarroomError
+
+DEFAULT_CONFIG_FILE = "warroom.toml"
+
+ProbeKind = Literal["http", "tcp", "dns"]
+KINDS: tuple[ProbeKind, ...] = ("http", "tcp", "dns")
+
+
+def _duration(value: Any) -> float:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s)")
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s)") from None
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = _duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be more than zero, got {value!r}")
+    return seconds
+
+
+#: Seconds, written as "500ms", "2s", "1m30s" or a bare number of seconds.
+Duration = Annotated[float, BeforeValidator(_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
+Threshold = Annotated[int, Field(ge=1, le=100)]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a misspelt key must not silently become a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """Split "host:port" (or "[v6]:port"); raise ValueError naming what is wrong."""
+    text = text.strip()
+    match = re.fullmatch(
+        r"\[(?P<h6>[^\]]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?", text
+    )
+    if not match:
+        raise ValueError(f"not host:port: {text!r}")
+    host = match.group("h6") or match.group("h")
+    port_text = match.group("p6") or match.group("p")
+    if port_text is None:
+        if default_port is None:
+            raise ValueError(f"missing port in {text!r} (use host:port)")
+        return host, default_port
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range in {text!r}")
+    return host, port
+
+
+class Expect(_Strict):
+    """Conditions a result must meet to count as a success."""
+
+    status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
+        default=None, description="allowed HTTP status codes (default: any 2xx)"
+    )
+    body_contains: str | None = None
+    json_fields: dict[str, Any] | None = Field(
+        default=None, alias="json", description='dotted path -> value, e.g. {"db.ok" = true}'
+    )
+    max_latency: PositiveDuration | None = None
+    resolves: bool = True
+    contains_address: str | None = None
+
+    @field_validator("contains_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"not an IP address: {value!r}") from None
+        return value
+
+
+class Defaults(_Strict):
+    """Settings every target inherits unless it sets its own."""
+
+    interval: PositiveDuration = 10.0
+    timeout: PositiveDuration = 2.0
+    failure_threshold: Threshold = 2
+    success_threshold: Threshold = 2
+    degraded_latency: PositiveDuration | None = None
+    keepalive: bool = False
+
+
+class TargetConfig(_Strict):
+    """One `[[targets]]` entry as written; `resolve()` applies the defaults."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    service: str | None = None
+    http: str | None = None
+    tcp: str | None = None
+    dns: str | None = None
+    nameserver: str | None = None
+    interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
+    expect: Expect = Field(default_factory=Expect)
+    failure_threshold: Threshold | None = None
+    success_threshold: Threshold | None = None
+    degraded_latency: PositiveDuration | None = None
+    tags: list[str] = Field(default_factory=list)
+    keepalive: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value != value.strip() or any(ch.isspace() and ch != " " for ch in value):
+            raise ValueError(f"name must not have surrounding or control whitespace: {value!r}")
+        return value
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"(?i)^https?://[^/\s]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value
+
+    @field_validator("tcp")
+    @classmethod
+    def _tcp(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value)
+        return value
+
+    @field_validator("nameserver")
+    @classmethod
+    def _nameserver(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, _ = split_host_port(value, default_port=53)
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"nameserver must be an IP address: {value!r}") from None
+        return value
+
+    @field_validator("dns")
+    @classmethod
+    def _dns(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+\.?", value):
+            raise ValueError(f"not a DNS name: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TargetConfig:
+        given = [kind for kind in KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            found = f" (found {', '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one of http, tcp, dns{found}")
+        if self.nameserver is not None and given[0] != "dns":
+            raise ValueError("nameserver is only for dns targets")
+        return self
+
+    @property
+    def kind(self) -> ProbeKind:
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+    def resolve(self, defaults: Defaults) -> Target:
+        kind = self.kind
+        return Target(
+            name=self.name,
+            service=self.service or self.name,
+            kind=kind,
+            address=getattr(self, kind),
+            nameserver=self.nameserver,
+            interval=self.interval if self.interval is not None else defaults.interval,
+            timeout=self.timeout if self.timeout is not None else defaults.timeout,
+            expect=self.expect,
+            failure_threshold=self.failure_threshold or defaults.failure_threshold,
+            success_threshold=self.success_threshold or defaults.success_threshold,
+            degraded_latency=(
+                self.degraded_latency
+                if self.degraded_latency is not None
+                else defaults.degraded_latency
+            ),
+            tags=tuple(self.tags),
+            keepalive=self.keepalive if self.keepalive is not None else defaults.keepalive,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A probe target with every default applied: what the engine runs."""
+
+    name: str
+    service: str
+    kind: ProbeKind
+    address: str
+    interval: float
+    timeout: float
+    expect: Expect = field(default_factory=Expect)
+    nameserver: str | None = None
+    failure_threshold: int = 2
+    success_threshold: int = 2
+    degraded_latency: float | None = None
+    tags: tuple[str, ...] = ()
+    keepalive: bool = False
+
+
+class IncidentSettings(_Strict):
+    """`[incident]`: how the console nags during an incident."""
+
+    status_update_interval: PositiveDuration = Field(
+        default=1800.0, description="reminder to post a status update at SEV1"
+    )
+
+
+class WarroomConfig(_Strict):
+    """The whole `warroom.toml`."""
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    targets: list[TargetConfig] = Field(default_factory=list)
+    runbook_dirs: list[str] = Field(default_factory=list)
+    incident: IncidentSettings = Field(default_factory=IncidentSettings)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> WarroomConfig:
+        seen: dict[str, int] = {}
+        for index, target in enumerate(self.targets):
+            if target.name in seen:
+                raise _KeyPathError(
+                    f"targets[{index}].name",
+                    f"duplicate target name {target.name!r} (also targets[{seen[target.name]}])",
+                )
+            seen[target.name] = index
+        return self
+
+    def resolved_targets(self) -> list[Target]:
+        return [target.resolve(self.defaults) for target in self.targets]
+
+
+class _KeyPathError(ValueError):
+    """A whole-config check that knows the exact key path it is about."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model at `loc` accepts, for "did you mean" hints."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        info = current.model_fields.get(part) if isinstance(current, type) else None
+        if info is None:
+            info = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
+            return []
+        annotation = info.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            inner = getattr(candidate, "__args__", (candidate,))
+            models = [c for c in (candidate, *inner) if isinstance(c, type)]
+            match = next((c for c in models if issubclass(c, BaseModel)), None)
+            if match is not None:
+                current = match
+                break
+        else:
+            return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line for the first problem: `key.path: what is wrong` (plus how many more)."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    message = first["msg"]
+    ctx_error = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _KeyPathError):
+        path, message = ctx_error.path, ctx_error.message
+    else:
+        path = _format_loc(loc)
+        if first["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = message.removeprefix("Value error, ")
+            message = message[:1].lower() + message[1:]
+            if first["type"] not in ("value_error", "assertion_error"):
+                message += f", got {first['input']!r}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path}: {message}{more}" if path else f"{message}{more}"
+
+
+def parse_config(data: Any, source: str = DEFAULT_CONFIG_FILE) -> WarroomConfig:
+    """Validate already-parsed TOML/JSON data; errors name `source` and the key path."""
+    try:
+        return WarroomConfig.model_validate(data)
+    except ValidationError as exc:
+        raise WarroomError(f"{source}: {describe_validation_error(exc, WarroomConfig)}") from None
+
+
+_TOML_POS = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def load_config(path: str | Path) -> WarroomConfig:
+    """Read and validate a `warroom.toml`; runbook folders become relative to its directory."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WarroomError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise WarroomError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise WarroomError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        text = str(exc)
+        match = _TOML_POS.match(text)
+        if match:
+            raise WarroomError(
+                f"{path}:{match['line']}:{match['col']}: TOML syntax error: {match['msg']}"
+            ) from None
+        raise WarroomError(f"{path}: TOML syntax error: {text}") from None
+    config = parse_config(data, str(path))
+    base = path.resolve().parent
+    dirs = [
+        str((base / d).resolve()) if not Path(d).is_absolute() else d for d in config.runbook_dirs
+    ]
+    return config.model_copy(update={"runbook_dirs": dirs})
+
+
+def find_default_config(cwd: Path | None = None) -> Path | None:
+    """`./warroom.toml` if present."""
+    candidate = (cwd or Path.cwd()) / DEFAULT_CONFIG_FILE
+    return candidate if candidate.is_file() else None
+
+
+def _sim_targets_url(url: str) -> str:
+    return url.rstrip("/") + "/targets"
+
+
+def _parse_sim_response(url: str, status: int, body: bytes) -> WarroomConfig:
+    source = _sim_targets_url(url)
+    if status != 200:
+        raise WarroomError(f"{source}: HTTP {status}")
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WarroomError(f"{source}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WarroomError(f"{source}: expected a JSON object")
+    return parse_config(data, source)
+
+
+def config_from_sim(url: str, timeout: float = 5.0) -> WarroomConfig:
+    """Fetch the probe config from a simulated fleet's admin URL (`GET URL/targets`)."""
+    import httpx
+
+    try:
+        response = httpx.get(_sim_targets_url(url), timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        raise WarroomError(f"{_sim_targets_url(url)}: {exc or type(exc).__name__}") from None
+    return _parse_sim_response(url, response.status_code, response.content)
+
+
+async def aconfig_from_sim(url: str, timeout: float = 5.0) -> WarroomConfig:
+    """`config_from_sim` for code already inside an event loop (the console)."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            response = await client.get(_sim_targets_url(url))
+    except httpx.HTTPError as exc:
+        raise WarroomError(f"{_sim_targets_url(url)}: {exc or type(exc).__name__}") from None
+    return _parse_sim_response(url, response.status_code, response.content)
