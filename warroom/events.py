@@ -357,6 +357,23 @@ class ControlEffect(BaseEvent):
         return f"effect of {lever}: {states(self.before)} -> {states(self.after)}"
 
 
+class ControlAutoRevertExtended(BaseEvent):
+    """A responder pushed back the automatic revert of a change (`until` is the new deadline)."""
+
+    kind: Literal["control_auto_revert_extended"] = "control_auto_revert_extended"
+    request_id: str = Field(description="the change whose auto-revert is pushed back")
+    service: str
+    control: str
+    until: str = Field(description="RFC 3339 UTC time the change is now reverted at")
+    extend_s: float
+    reason: str = ""
+
+    def summary(self) -> str:
+        return f"{self.service}.{self.control}: auto-revert pushed back to {self.until}" + (
+            f" ({self.reason})" if self.reason else ""
+        )
+
+
 # -- simulator -----------------------------------------------------------------------------
 
 
@@ -407,6 +424,7 @@ KnownEvent = Annotated[
     | ControlApplied
     | ControlFailed
     | ControlEffect
+    | ControlAutoRevertExtended
     | ScenarioEvent,
     Field(discriminator="kind"),
 ]
@@ -438,6 +456,7 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
         ControlApplied,
         ControlFailed,
         ControlEffect,
+        ControlAutoRevertExtended,
         ScenarioEvent,
     )
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from warroom import events as ev
@@ -96,6 +97,9 @@ class ControlView:
     last_request_id: str = ""
     pending: str | None = None
     error: str = ""
+    #: When the change `auto_revert_of` is reverted automatically (RFC 3339), "" if never.
+    auto_revert_at: str = ""
+    auto_revert_of: str = ""
 
 
 @dataclass(frozen=True)
@@ -349,6 +353,7 @@ def _control_result(
             pending=None,
             error=event.error,
         )
+    view = _auto_revert_after(view, change, event.ts, applied)
     if change is not None:
         changes[event.request_id] = _evolve(
             change,
@@ -359,6 +364,32 @@ def _control_result(
     controls = dict(state.controls)
     controls[key] = view
     return _evolve(state, controls=controls, changes=changes)
+
+
+def _auto_revert_after(
+    view: ControlView, change: ControlChange | None, ts: str, applied: bool
+) -> ControlView:
+    """An applied change with a duration schedules its revert; any later applied change (or an
+    attempt to revert it) ends that schedule."""
+    if applied and change is not None and change.auto_revert_s:
+        until = ev.format_ts(ev.parse_ts(ts) + timedelta(seconds=change.auto_revert_s))
+        return _evolve(view, auto_revert_at=until, auto_revert_of=change.request_id)
+    ends = applied or (change is not None and change.revert_of == view.auto_revert_of)
+    if view.auto_revert_of and ends:
+        return _evolve(view, auto_revert_at="", auto_revert_of="")
+    return view
+
+
+def _auto_revert_extended(
+    state: IncidentState, event: ev.ControlAutoRevertExtended
+) -> IncidentState:
+    key = control_key(event.service, event.control)
+    view = state.controls.get(key)
+    if view is None or view.auto_revert_of != event.request_id:
+        return state
+    controls = dict(state.controls)
+    controls[key] = _evolve(view, auto_revert_at=event.until)
+    return _evolve(state, controls=controls)
 
 
 def _status_set(state: IncidentState, event: ev.StatusSet) -> IncidentState:
@@ -434,6 +465,8 @@ def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
             return _control_requested(state, event)
         case ev.ControlApplied() | ev.ControlFailed():
             return _control_result(state, event)
+        case ev.ControlAutoRevertExtended():
+            return _auto_revert_extended(state, event)
         case ev.ScenarioEvent():
             timings = state.timings
             if not timings.impact_start:
