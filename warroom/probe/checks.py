@@ -1,0 +1,422 @@
+"""One probe of one target: HTTP, TCP or DNS, each ending in a `ProbeResult` with a short reason.
+
+Every check runs under an overall deadline (`asyncio.timeout`), so a server that hangs or
+trickles a byte a second costs at most the target's timeout, and HTTP bodies are read in a
+stream that stops at `max_body` bytes, so a huge body is never buffered. Failures are turned
+into short, specific reasons ("connection refused", "timeout after 2s", "NXDOMAIN").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.resolver
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+
+from warroom import __version__
+from warroom.config import Target, split_host_port
+
+#: Bodies are read at most this far; a longer body fails the probe instead of being buffered.
+MAX_BODY = 64 * 1024
+#: Request extension telling `ProbeTransport` to reuse pooled connections for this request.
+KEEPALIVE_EXTENSION = "warroom_keepalive"
+USER_AGENT = f"warroom-probe/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """The outcome of one probe; `latency_ms` is the time it took, also for failures."""
+
+    ok: bool
+    latency_ms: float
+    reason: str
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:g}s" if seconds >= 1 else f"{seconds * 1000:g}ms"
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+
+
+# -- transport -----------------------------------------------------------------------------
+
+
+class ProbeTransport(httpx.AsyncBaseTransport):
+    """httpx transport over aiohttp: a fresh connection per request unless keep-alive is asked.
+
+    aiohttp costs far less CPU per request than httpx's default transport (see
+    tests/bench/bench_probe.py), and two aiohttp sessions make the connection policy explicit:
+    one with `force_close` (never reuses a connection, as blackbox_exporter and Gatus probe) and
+    one pooled, chosen per request by the `warroom_keepalive` request extension.
+    """
+
+    def __init__(self, verify: ssl.SSLContext | bool = True, max_connections: int = 0) -> None:
+        self._ssl = httpx.create_ssl_context(verify=verify) if verify is not False else False
+        self._max_connections = max_connections
+        self._fresh: AiohttpTransport | None = None
+        self._pooled: AiohttpTransport | None = None
+
+    def _session(self, force_close: bool) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            force_close=force_close,
+            limit=self._max_connections,
+            ssl=self._ssl,
+            # Resolution is cached briefly, as a browser would; IP literals skip it.
+            ttl_dns_cache=10,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+            skip_auto_headers=("User-Agent",),
+        )
+
+    def _transport(self, keepalive: bool) -> AiohttpTransport:
+        # Sessions are created lazily, inside the running loop that will use them.
+        if keepalive:
+            if self._pooled is None:
+                self._pooled = AiohttpTransport(client=self._session(force_close=False))
+            return self._pooled
+        if self._fresh is None:
+            self._fresh = AiohttpTransport(client=self._session(force_close=True))
+        return self._fresh
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        keepalive = bool(request.extensions.get(KEEPALIVE_EXTENSION, False))
+        return await self._transport(keepalive).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._fresh, self._pooled):
+            if transport is not None:
+                await transport.aclose()
+        self._fresh = self._pooled = None
+
+
+def make_client(
+    verify: ssl.SSLContext | bool = True, max_connections: int = 0
+) -> httpx.AsyncClient:
+    """The one shared client all HTTP probes go through."""
+    return httpx.AsyncClient(
+        transport=ProbeTransport(verify=verify, max_connections=max_connections),
+        timeout=httpx.Timeout(None),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+# -- error descriptions ----------------------------------------------------------------------
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.extend(
+            [
+                current.__cause__,
+                current.__context__,
+                getattr(current, "os_error", None),
+                getattr(current, "certificate_error", None),
+            ]
+        )
+
+
+def _ssl_reason(error: ssl.SSLError) -> str:
+    verify_message = getattr(error, "verify_message", None)
+    if verify_message:
+        return str(verify_message)
+    reason = getattr(error, "reason", None)
+    return str(reason).lower().replace("_", " ") if reason else str(error) or type(error).__name__
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, specific reason for a failed connection or request."""
+    chain = list(_chain(exc))
+    # Prefer the innermost ssl error: aiohttp's wrappers lack its details.
+    for error in reversed(chain):
+        if isinstance(error, ssl.SSLError):
+            return f"TLS handshake failed: {_ssl_reason(error)}"
+    for error in chain:
+        if isinstance(error, aiohttp.ClientConnectorDNSError | OSError) and (
+            isinstance(error, aiohttp.ClientConnectorDNSError)
+            or getattr(error, "errno", None) in (-2, -3, -5)  # EAI_NONAME, EAI_AGAIN, EAI_NODATA
+        ):
+            host = getattr(error, "host", "")
+            return f"cannot resolve host {host}".strip()
+    for error in chain:
+        if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == (
+            errno.ECONNREFUSED
+        ):
+            return "connection refused"
+        if isinstance(error, ConnectionResetError) or getattr(error, "errno", None) == (
+            errno.ECONNRESET
+        ):
+            return "connection reset"
+    for error in chain:
+        if isinstance(error, aiohttp.ServerDisconnectedError):
+            return "connection closed before a response"
+        if isinstance(
+            error, aiohttp.ClientResponseError | aiohttp.http_exceptions.HttpProcessingError
+        ):
+            return "invalid HTTP response"
+        if isinstance(error, aiohttp.ClientPayloadError):
+            return "response body cut short"
+        if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return f"bad URL: {error}"
+    for error in chain:
+        if isinstance(error, OSError) and error.strerror:
+            return f"connection failed: {error.strerror.lower()}"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+_MISSING = object()
+
+
+def _json_path(document: Any, path: str) -> Any:
+    current = document
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif (
+            isinstance(current, list)
+            and part.lstrip("-").isdigit()
+            and -len(current) <= int(part) < len(current)
+        ):
+            current = current[int(part)]
+        else:
+            return _MISSING
+    return current
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def evaluate_http(target: Target, status: int, body: bytes, elapsed: float) -> ProbeResult:
+    """Check a complete (bounded) response against the target's conditions."""
+    expect = target.expect
+    latency = elapsed * 1000
+    allowed = expect.status
+    if allowed is None:
+        if not 200 <= status < 300:
+            return ProbeResult(False, latency, f"HTTP {status} (expected 2xx)")
+    elif status not in allowed:
+        wanted = ", ".join(str(code) for code in allowed)
+        return ProbeResult(False, latency, f"HTTP {status} (expected {wanted})")
+    if expect.body_contains is not None and expect.body_contains.encode() not in body:
+        return ProbeResult(False, latency, f"body does not contain {expect.body_contains!r}")
+    if expect.json_fields:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return ProbeResult(False, latency, "body is not JSON")
+        for path, wanted_value in expect.json_fields.items():
+            found = _json_path(document, path)
+            if found is _MISSING:
+                return ProbeResult(False, latency, f"JSON {path} missing")
+            # 1 == 1.0 but True is not 1: compare JSON types as JSON would.
+            if found != wanted_value or isinstance(found, bool) != isinstance(wanted_value, bool):
+                return ProbeResult(
+                    False,
+                    latency,
+                    f"JSON {path} = {_json_text(found)[:60]} (expected {_json_text(wanted_value)})",
+                )
+    if expect.max_latency is not None and elapsed > expect.max_latency:
+        return ProbeResult(
+            False, latency, f"latency {_ms(elapsed)} over max {_ms(expect.max_latency)}"
+        )
+    return ProbeResult(True, latency, f"HTTP {status} in {_ms(elapsed)}")
+
+
+class BodyTooLarge(Exception):
+    """The response body is longer than the read limit."""
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def check_http(
+    client: httpx.AsyncClient, target: Target, max_body: int = MAX_BODY
+) -> ProbeResult:
+    """GET the URL, read at most `max_body` bytes, and check the conditions."""
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(target.timeout):
+            request = client.build_request(
+                "GET", target.address, extensions={KEEPALIVE_EXTENSION: target.keepalive}
+            )
+            response = await client.send(request, stream=True)
+            try:
+                body = await _read_bounded(response, max_body)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        return ProbeResult(False, (time.perf_counter() - start) * 1000, _timeout(target))
+    except BodyTooLarge:
+        elapsed = time.perf_counter() - start
+        return ProbeResult(False, elapsed * 1000, f"body over {_size(max_body)} limit")
+    except Exception as exc:
+        return ProbeResult(False, (time.perf_counter() - start) * 1000, describe_error(exc))
+    return evaluate_http(target, response.status_code, body, time.perf_counter() - start)
+
+
+def _timeout(target: Target) -> str:
+    return f"timeout after {_seconds(target.timeout)}"
+
+
+# -- TCP -----------------------------------------------------------------------------------
+
+
+async def check_tcp(target: Target) -> ProbeResult:
+    """Open a TCP connection (and close it at once)."""
+    host, port = split_host_port(target.address)
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(target.timeout):
+            _, writer = await asyncio.open_connection(host, port)
+            elapsed = time.perf_counter() - start
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+    except TimeoutError:
+        return ProbeResult(False, (time.perf_counter() - start) * 1000, _timeout(target))
+    except Exception as exc:
+        return ProbeResult(False, (time.perf_counter() - start) * 1000, describe_error(exc))
+    if target.expect.max_latency is not None and elapsed > target.expect.max_latency:
+        return ProbeResult(
+            False,
+            elapsed * 1000,
+            f"connect took {_ms(elapsed)}, over max {_ms(target.expect.max_latency)}",
+        )
+    return ProbeResult(True, elapsed * 1000, f"connected in {_ms(elapsed)}")
+
+
+# -- DNS -----------------------------------------------------------------------------------
+
+
+class Resolvers:
+    """One dnspython async resolver per nameserver (the system one is read once, lazily)."""
+
+    def __init__(self) -> None:
+        self._by_nameserver: dict[str | None, dns.asyncresolver.Resolver] = {}
+
+    async def get(self, nameserver: str | None) -> dns.asyncresolver.Resolver:
+        resolver = self._by_nameserver.get(nameserver)
+        if resolver is None:
+            if nameserver is None:
+                # Reading /etc/resolv.conf is file I/O: keep it off the event loop.
+                resolver = await asyncio.to_thread(dns.asyncresolver.Resolver)
+            else:
+                host, port = split_host_port(nameserver, default_port=53)
+                resolver = dns.asyncresolver.Resolver(configure=False)
+                resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port)]
+            resolver.cache = None
+            self._by_nameserver[nameserver] = resolver
+        return resolver
+
+
+async def check_dns(target: Target, resolvers: Resolvers) -> ProbeResult:
+    """Resolve the name (A, or AAAA when the expected address is IPv6) and check the answer."""
+    expect = target.expect
+    rdtype = "A"
+    if expect.contains_address and ipaddress.ip_address(expect.contains_address).version == 6:
+        rdtype = "AAAA"
+    start = time.perf_counter()
+    failure: str | None = None
+    addresses: list[str] = []
+    try:
+        resolver = await resolvers.get(target.nameserver)
+        async with asyncio.timeout(target.timeout):
+            answer = await resolver.resolve(
+                target.address, rdtype, lifetime=target.timeout + 1, search=False
+            )
+        addresses = sorted((rdata.to_text() for rdata in answer), key=ipaddress.ip_address)
+    except TimeoutError:
+        return ProbeResult(False, (time.perf_counter() - start) * 1000, _timeout(target))
+    except dns.resolver.NXDOMAIN:
+        failure = "NXDOMAIN"
+    except dns.resolver.NoAnswer:
+        failure = f"no {rdtype} records"
+    except dns.resolver.NoNameservers as exc:
+        failure = _no_nameservers(exc)
+    except dns.exception.Timeout:
+        return ProbeResult(False, (time.perf_counter() - start) * 1000, _timeout(target))
+    except dns.exception.DNSException as exc:
+        failure = f"DNS error: {str(exc)[:120]}"
+    except Exception as exc:
+        failure = describe_error(exc)
+    elapsed = time.perf_counter() - start
+    latency = elapsed * 1000
+    if not expect.resolves:
+        if failure in ("NXDOMAIN", f"no {rdtype} records"):
+            return ProbeResult(True, latency, f"does not resolve ({failure})")
+        if failure is None:
+            return ProbeResult(False, latency, f"resolves to {', '.join(addresses)[:80]}")
+        return ProbeResult(False, latency, failure)
+    if failure is not None:
+        return ProbeResult(False, latency, failure)
+    if expect.contains_address and ipaddress.ip_address(expect.contains_address) not in {
+        ipaddress.ip_address(a) for a in addresses
+    }:
+        return ProbeResult(
+            False,
+            latency,
+            f"{expect.contains_address} not in answer ({', '.join(addresses)[:80]})",
+        )
+    if expect.max_latency is not None and elapsed > expect.max_latency:
+        return ProbeResult(
+            False, latency, f"latency {_ms(elapsed)} over max {_ms(expect.max_latency)}"
+        )
+    return ProbeResult(True, latency, f"resolved to {', '.join(addresses)[:80]} in {_ms(elapsed)}")
+
+
+def _no_nameservers(exc: dns.resolver.NoNameservers) -> str:
+    errors = exc.kwargs.get("errors") or []
+    for _server, _tcp, _port, error, *_ in errors:
+        text = str(error)
+        if text:
+            return f"nameserver failed: {text[:100]}"
+    return "no nameserver answered"
