@@ -1,0 +1,170 @@
+"""The postmortem report: facts from the reducer, deterministic Markdown and JSON, CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from warroom import events as ev
+from warroom.cli import main
+from warroom.report.builder import build_report, report_from_log
+from warroom.report.render import render_json, render_markdown
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LOG = FIXTURES / "incident-aws-drill.jsonl"
+GOLDEN_MD = FIXTURES / "report-aws-drill.md"
+GOLDEN_JSON = FIXTURES / "report-aws-drill.json"
+REGENERATE = "regenerate with: .venv/bin/python tests/fixtures/make_golden.py"
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("make_incident", FIXTURES / "make_incident.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _events(path: Path = LOG) -> list[ev.BaseEvent]:
+    return [ev.parse_event(orjson.loads(line)) for line in path.read_bytes().splitlines()]
+
+
+def test_fixture_log_is_what_its_generator_writes() -> None:
+    assert b"".join(_load_generator().lines()) == LOG.read_bytes(), REGENERATE
+
+
+def test_golden_markdown_and_json() -> None:
+    report = report_from_log(LOG)
+    assert render_markdown(report) == GOLDEN_MD.read_text(encoding="utf-8"), REGENERATE
+    assert render_json(report) == GOLDEN_JSON.read_text(encoding="utf-8"), REGENERATE
+
+
+def test_skipping_redundant_probe_samples_gives_the_same_report() -> None:
+    fast = report_from_log(LOG, verify=False)
+    exact = report_from_log(LOG, verify=False, exact=True)
+    from_events = build_report(_events(), source=LOG.name, exact=True)
+    assert fast == exact == from_events
+
+
+def test_key_times_and_intervals_from_impact_start() -> None:
+    times = report_from_log(LOG, verify=False).times
+    assert times.impact_start == "2025-11-18T14:01:00.000000Z"  # the DNS record was emptied
+    assert times.first_detection == "2025-11-18T14:01:12.000000Z"
+    assert times.opened == "2025-11-18T14:02:00.000000Z"
+    assert times.mitigated == "2025-11-18T14:08:00.000000Z"
+    assert times.resolved == "2025-11-18T14:10:00.000000Z"
+    assert (times.time_to_detect_s, times.time_to_mitigate_s, times.time_to_resolve_s) == (
+        12.0,
+        420.0,
+        540.0,
+    )
+    assert times.duration_s == 480.0
+
+
+def test_service_impact_is_the_worst_of_its_probes_not_their_sum() -> None:
+    impact = {s.service: s for s in report_from_log(LOG, verify=False).impact}
+    dynamodb = impact["dynamodb"]
+    # dynamodb-dns down 14:01:12-14:04:30, dynamodb down 14:01:18-14:04:38: union 14:01:12-14:04:38.
+    assert dynamodb.down_s == 206.0
+    assert {t.target: t.down_s for t in dynamodb.targets} == {
+        "dynamodb": 200.0,
+        "dynamodb-dns": 198.0,
+    }
+    # ec2-launch: down 14:04:52-14:06:40, then degraded until 14:07:42.
+    assert (impact["ec2-launch"].down_s, impact["ec2-launch"].degraded_s) == (108.0, 62.0)
+    assert impact["network-manager"].down_s == impact["network-manager"].degraded_s == 0.0
+
+
+def test_controls_carry_reason_outcome_and_measured_effect() -> None:
+    controls = report_from_log(LOG, verify=False).controls
+    restore = [c for c in controls if c.control == "dns_record"]
+    assert [c.outcome for c in restore] == ["failed", "applied"]
+    assert restore[0].error.startswith("409")
+    assert restore[1].effect is not None
+    assert restore[1].effect.before == {"dynamodb-dns": "down", "dynamodb": "down"}
+    assert restore[1].effect.after == {"dynamodb-dns": "up", "dynamodb": "up"}
+    assert restore[1].reason == "retry after the automation's lock expired"
+    assert restore[1].step == "restore-record"
+
+
+def test_timeline_has_actions_changes_and_scenario_but_no_samples() -> None:
+    report = report_from_log(LOG, verify=False)
+    kinds = {entry.kind for entry in report.timeline}
+    assert "probe_samples" not in kinds
+    assert {"incident_opened", "probe_state_changed", "scenario_event", "control_applied"} <= kinds
+    seqs = [entry.seq for entry in report.timeline]
+    assert seqs == sorted(seqs)
+    assert all(
+        (entry.category == "action")
+        == (
+            entry.actor.endswith("@drill")
+            and entry.kind not in ("control_applied", "control_failed")
+        )
+        for entry in report.timeline
+    )
+
+
+def test_markdown_sections_and_no_wall_clock() -> None:
+    text = render_markdown(report_from_log(LOG))
+    for heading in (
+        "## Summary",
+        "## Key times",
+        "## Impact by service",
+        "## Timeline",
+        "## Levers pulled",
+        "## Runbooks",
+        "## Status updates",
+        "## Notes",
+        "## Follow-up tasks",
+        "## Log integrity",
+    ):
+        assert heading in text
+    assert "- [ ] failover-checkout: skipped by alice@drill" in text
+    assert "The hash chain verifies: 93 events" in text
+    assert render_markdown(report_from_log(LOG)) == text
+
+
+def test_tampered_log_report_names_the_first_bad_seq(tmp_path: Path) -> None:
+    lines = LOG.read_bytes().splitlines(keepends=True)
+    lines[39] = lines[39].replace(b"alice", b"mallory", 1)
+    bad = tmp_path / "tampered.jsonl"
+    bad.write_bytes(b"".join(lines))
+    report = report_from_log(bad)
+    assert report.integrity.checked and not report.integrity.ok
+    assert report.integrity.first_bad_seq == 40
+    assert "does not verify** at seq 40" in render_markdown(report)
+    assert report.event_count == 93  # the content is still reported
+
+
+def test_torn_log_reports_its_valid_prefix(tmp_path: Path) -> None:
+    data = LOG.read_bytes()
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(data[: len(data) - 40])
+    report = report_from_log(torn)
+    assert report.event_count == 92 and report.last_seq == 92
+    assert report.integrity.stopped_at_line == 93
+    text = render_markdown(report)
+    assert "Reading stopped at line 93" in text
+    assert "A write was cut short there" in text
+
+
+def test_cli_writes_markdown_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pm.md"
+    assert main(["report", str(LOG), "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == GOLDEN_MD.read_text(encoding="utf-8")
+    assert main(["report", str(LOG), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["title"] == "us-east-1: DynamoDB endpoint unresolvable"
+    assert data["integrity"]["ok"] is True
+
+
+def test_cli_missing_log_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path / "nope.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("warroom: ") and "nope.jsonl" in err

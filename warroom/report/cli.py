@@ -1,0 +1,33 @@
+"""`warroom report LOG [-o FILE] [--json]`: write the postmortem draft."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from warroom.errors import WarroomError
+from warroom.report.builder import report_from_log
+from warroom.report.render import render_json, render_markdown
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the report for `args.log` and print it (or write it to `args.output`)."""
+    path = Path(args.log)
+    if not path.is_file():
+        raise WarroomError(f"{path}: no such log file")
+    report = report_from_log(path)
+    text = render_json(report) if args.json else render_markdown(report)
+    if args.output:
+        out = Path(args.output)
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise WarroomError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
