@@ -1,0 +1,222 @@
+"""A cursor over a recorded incident: the exact reduced state at any position, fast.
+
+Position k is the state after the first k events (0 = before anything happened). The state
+there is always `fold(events[:k])`: the cursor starts from the nearest checkpoint at or before
+k (a reference to an immutable `IncidentState`, cheap because states share structure) and
+reduces the few events after it. Checkpoints are taken every `every` events, incrementally as
+positions are visited or by `build_checkpoints` (run in a background worker), so opening a
+log never waits for a full fold.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from warroom import events as ev
+from warroom.replay.source import BOOKMARK_KIND, OPERATOR_KINDS, ReplaySource, line_kind
+from warroom.state import IncidentState, reduce
+
+#: Events between checkpoints: a seek reduces at most this many events.
+CHECKPOINT_EVERY = 500
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """A bookmark and the position just after it (where "jump to bookmark" lands)."""
+
+    position: int
+    seq: int
+    ts: str
+    label: str
+
+
+class ReplayCursor:
+    """Seek / step / jump over a `ReplaySource`, yielding the reducer's state at each position."""
+
+    def __init__(self, source: ReplaySource, *, every: int = CHECKPOINT_EVERY) -> None:
+        self.source = source
+        self.every = every
+        self._checkpoints: list[IncidentState] = [IncidentState()]
+        self._lock = threading.Lock()
+        self.position = 0
+        self.state = self._checkpoints[0]
+        #: Line indices of operator actions and bookmarks, scanned up to `_marks_until`.
+        self._actions: list[int] = []
+        self._bookmarks: list[int] = []
+        self._marks_until = 0
+        self._marks_lock = threading.Lock()
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of replayable events (the valid prefix of the log)."""
+        return len(self.source)
+
+    @property
+    def at_end(self) -> bool:
+        return self.position >= len(self)
+
+    @property
+    def current_event(self) -> ev.BaseEvent | None:
+        """The last event applied (None at position 0)."""
+        return self.source.event(self.position - 1) if self.position > 0 else None
+
+    @property
+    def checkpoint_count(self) -> int:
+        return len(self._checkpoints)
+
+    @property
+    def checkpointed_until(self) -> int:
+        """Positions below this have a checkpoint at most `every` events behind them."""
+        return (len(self._checkpoints) - 1) * self.every
+
+    # -- state at a position ---------------------------------------------------------------
+
+    def state_at(self, k: int) -> IncidentState:
+        """The reducer's state after the first k events (clamped to the replayable range)."""
+        k = max(0, min(k, len(self)))
+        if k == self.position:
+            return self.state
+        if self.position < k <= self.position + self.every:
+            # Stepping forward: continue from where we are rather than from a checkpoint.
+            start, state = self.position, self.state
+        else:
+            slot = min(k // self.every, len(self._checkpoints) - 1)
+            start, state = slot * self.every, self._checkpoints[slot]
+        return self._fold(start, state, k)
+
+    def _fold(self, start: int, state: IncidentState, k: int) -> IncidentState:
+        """Reduce events start..k-1 onto `state`, recording checkpoints passed on the way.
+
+        Stops early at a line that is not an event (the replayable part then ends there).
+        """
+        position = start
+        every = self.every
+        for event in self.source.events(start, k):
+            state = reduce(state, event)
+            position += 1
+            if position % every == 0:
+                self._record(position, state)
+        return state
+
+    def _record(self, position: int, state: IncidentState) -> None:
+        slot = position // self.every
+        with self._lock:
+            if slot == len(self._checkpoints):
+                self._checkpoints.append(state)
+
+    def build_checkpoints(self, stop: Callable[[], bool] | None = None) -> int:
+        """Fold forward from the last checkpoint to the end, recording checkpoints.
+
+        Meant for a background worker: `stop()` is polled between checkpoints. Returns the
+        position up to which seeks are fast.
+        """
+        self.scan_marks()
+        while True:
+            slot = len(self._checkpoints) - 1
+            start = slot * self.every
+            if start + self.every > len(self) or (stop is not None and stop()):
+                return min(start + self.every, len(self))
+            self._fold(start, self._checkpoints[slot], start + self.every)
+            if len(self._checkpoints) - 1 == slot:
+                return len(self)  # a bad line ended the replayable part
+
+    def scan_marks(self) -> None:
+        """Find operator actions and bookmarks in lines not scanned yet (kinds from bytes)."""
+        with self._marks_lock:
+            total = len(self)
+            start = self._marks_until
+            if start >= total:
+                return
+            actions, bookmarks = self._actions, self._bookmarks
+            for i, raw in enumerate(self.source.raw_lines(start, total), start=start):
+                kind = line_kind(raw)
+                if kind in OPERATOR_KINDS:
+                    actions.append(i)
+                    if kind == BOOKMARK_KIND:
+                        bookmarks.append(i)
+            self._marks_until = total
+
+    # -- moving ------------------------------------------------------------------------------
+
+    def seek(self, k: int) -> IncidentState:
+        """Move to position k (clamped) and return the state there."""
+        k = max(0, min(k, len(self)))
+        state = self.state_at(k)
+        self.position = min(k, len(self))
+        self.state = state
+        return self.state
+
+    def step(self, n: int = 1) -> IncidentState:
+        return self.seek(self.position + n)
+
+    def seek_fraction(self, fraction: float) -> IncidentState:
+        """Move to a fraction (0.0-1.0) of the way through the log."""
+        fraction = max(0.0, min(1.0, fraction))
+        return self.seek(round(fraction * len(self)))
+
+    def position_at_time(self, ts: str) -> int:
+        """Number of events stamped at or before `ts` (RFC 3339 UTC; the log is in time order)."""
+        total = len(self)
+        key = ev.format_ts(ev.parse_ts(ts))
+        return bisect.bisect_right(_TimeView(self.source, total), key, 0, total)
+
+    def seek_time(self, ts: str) -> IncidentState:
+        """Move to the state as it was at time `ts`."""
+        return self.seek(self.position_at_time(ts))
+
+    def next_action_position(self) -> int | None:
+        """The position just after the first operator action after the current position."""
+        self.scan_marks()
+        i = bisect.bisect_left(self._actions, self.position)
+        if i < len(self._actions) and self._actions[i] < len(self):
+            return self._actions[i] + 1
+        return None
+
+    def prev_action_position(self) -> int | None:
+        """The position just after the last operator action before the current event."""
+        self.scan_marks()
+        i = bisect.bisect_left(self._actions, self.position - 1)
+        return self._actions[i - 1] + 1 if i > 0 else None
+
+    def next_action(self) -> IncidentState | None:
+        """Step forward to just after the next operator action (None: there is none)."""
+        target = self.next_action_position()
+        return None if target is None else self.seek(target)
+
+    def prev_action(self) -> IncidentState | None:
+        target = self.prev_action_position()
+        return None if target is None else self.seek(target)
+
+    def bookmarks(self) -> list[Bookmark]:
+        """Every bookmark in the replayable part, in order."""
+        self.scan_marks()
+        found = []
+        for i in self._bookmarks:
+            event = self.source.event(i)
+            if isinstance(event, ev.BookmarkAdded):
+                found.append(Bookmark(i + 1, event.seq, event.ts, event.label))
+        return found
+
+    def next_bookmark(self) -> Bookmark | None:
+        return next((b for b in self.bookmarks() if b.position > self.position), None)
+
+    def prev_bookmark(self) -> Bookmark | None:
+        return next((b for b in reversed(self.bookmarks()) if b.position < self.position), None)
+
+
+class _TimeView:
+    """Timestamps of the source's lines as a lazy sequence, for `bisect`."""
+
+    def __init__(self, source: ReplaySource, total: int) -> None:
+        self.source = source
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, i: int) -> str:
+        return self.source.ts(i)
