@@ -2,10 +2,10 @@
 
 It runs inside whatever asyncio loop owns it (the console's, or `warroom probe`'s), never
 blocks it, and does not own the incident log: it hands `ProbeStateChanged` events (on each
-transition) and one `ProbeSamples` event (every `sample_interval`) to `on_events`, and the
-caller appends them. Scheduling uses the loop's own timer heap (`call_at`): each target has a
-fixed phase spread over its interval, so 1,000 targets at 1 s become a steady trickle rather
-than a burst once a second.
+transition) and one `ProbeSamples` event (every `sample_interval`) to `on_events`, stamped with
+the time they were observed, and the caller appends them. Scheduling uses the loop's own timer
+heap (`call_at`): each target has a fixed phase spread over its interval, so 1,000 targets at
+1 s become a steady trickle rather than a burst once a second.
 """
 
 from __future__ import annotations
@@ -359,6 +359,7 @@ class ProbeEngine:
         self._emit(
             [
                 ev.ProbeStateChanged(
+                    ts=ev.format_ts(ev.utc_now()),
                     target=runner.target.name,
                     service=runner.target.service,
                     from_state=ProbeState(before),
@@ -402,7 +403,7 @@ class ProbeEngine:
             )
             runner.period_ok = runner.period_count = 0
             runner.period_latencies = []
-        return ev.ProbeSamples(samples=samples)
+        return ev.ProbeSamples(ts=ev.format_ts(ev.utc_now()), samples=samples)
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -1,0 +1,210 @@
+"""`warroom probe`: run the probe engine headless, print state changes, end with a summary.
+
+Targets come from `--config FILE`, `--sim URL` (the simulated fleet's `GET /targets`) or
+`./warroom.toml`. With `--log`, state changes and samples are group-committed to the incident
+log. Ctrl-C (or `--duration`) stops probing and prints the summary; it is never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from warroom import events as ev
+from warroom.config import WarroomConfig, config_from_sim, find_default_config, load_config
+from warroom.errors import WarroomError
+from warroom.probe.engine import ProbeEngine, TargetStatus
+
+STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red", "unknown": "dim"}
+
+
+def load_targets_config(config: str | None, sim: str | None) -> WarroomConfig:
+    """The config the user pointed at, or `./warroom.toml`; a one-line error if there is none."""
+    if sim:
+        return config_from_sim(sim)
+    if config:
+        return load_config(config)
+    default = find_default_config()
+    if default is None:
+        raise WarroomError("no targets: pass --config FILE or --sim URL, or create ./warroom.toml")
+    return load_config(default)
+
+
+def _json_line(out: TextIO, data: dict[str, Any]) -> None:
+    out.write(orjson.dumps(data).decode() + "\n")
+    out.flush()
+
+
+def change_record(event: ev.ProbeStateChanged) -> dict[str, Any]:
+    return {
+        "ts": event.ts,
+        "target": event.target,
+        "service": event.service,
+        "from": event.from_state,
+        "state": event.to_state,
+        "reason": event.reason,
+        "latency_ms": event.latency_ms,
+    }
+
+
+def summary_record(status: TargetStatus) -> dict[str, Any]:
+    return {
+        "summary": True,
+        "target": status.target,
+        "service": status.service,
+        "kind": status.kind,
+        "state": status.state,
+        "reason": status.reason,
+        "ok": status.ok,
+        "total": status.total,
+        "p50_ms": None if status.p50 is None else round(status.p50, 3),
+        "p95_ms": None if status.p95 is None else round(status.p95, 3),
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+class Printer:
+    """Prints each state change as it happens, as text or one JSON object per line."""
+
+    def __init__(self, as_json: bool, out: TextIO) -> None:
+        self.as_json = as_json
+        self.out = out
+        self._console: Any = None
+        if not as_json:
+            from rich.console import Console
+
+            self._console = Console(file=out, highlight=False, soft_wrap=True)
+
+    def changes(self, batch: list[ev.BaseEvent]) -> None:
+        for event in batch:
+            if isinstance(event, ev.ProbeStateChanged):
+                self.change(event)
+
+    def change(self, event: ev.ProbeStateChanged) -> None:
+        if self.as_json:
+            _json_line(self.out, change_record(event))
+            return
+        from rich.markup import escape
+
+        clock = event.ts[11:19]
+        style = STATE_STYLE.get(event.to_state, "")
+        latency = "" if event.latency_ms is None else f" [dim]{event.latency_ms:.0f} ms[/]"
+        self._console.print(
+            f"[dim]{clock}[/] {escape(event.target)}  {event.from_state} -> "
+            f"[{style}]{event.to_state}[/]  {escape(event.reason)}{latency}"
+        )
+
+    def summary(self, snapshot: dict[str, TargetStatus], elapsed: float) -> None:
+        if self.as_json:
+            for status in snapshot.values():
+                _json_line(self.out, summary_record(status))
+            return
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title=f"probe summary ({elapsed:.1f}s)", title_justify="left")
+        for column, justify in (
+            ("target", "left"),
+            ("service", "left"),
+            ("kind", "left"),
+            ("state", "left"),
+            ("ok/total", "right"),
+            ("p50 ms", "right"),
+            ("p95 ms", "right"),
+            ("last reason", "left"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for status in snapshot.values():
+            style = STATE_STYLE.get(status.state, "")
+            table.add_row(
+                escape(status.target),
+                escape(status.service),
+                status.kind,
+                f"[{style}]{status.state}[/]",
+                f"{status.ok}/{status.total}",
+                _ms(status.p50),
+                _ms(status.p95),
+                escape(status.reason),
+            )
+        self._console.print(table)
+
+
+async def probe_until_stopped(
+    engine: ProbeEngine, duration: float | None, stop: asyncio.Event
+) -> None:
+    """Run the started engine until `duration` passes or `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(duration):
+            await stop.wait()
+
+
+async def _run_async(config: WarroomConfig, args: argparse.Namespace, out: TextIO) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    printer = Printer(args.json, out)
+    sinks: list[Callable[[list[ev.BaseEvent]], None]] = [printer.changes]
+    committer = None
+    commit_task: asyncio.Task[None] | None = None
+    incident_log = None
+    if args.log:
+        from warroom.log.store import GroupCommitter, IncidentLog
+
+        incident_log = IncidentLog.open(Path(args.log), create=True)
+        if incident_log.recovered is not None:
+            print(f"warroom: {incident_log.recovered.describe()}", file=sys.stderr)
+        committer = GroupCommitter(incident_log, interval=0.2)
+        commit_task = asyncio.create_task(committer.run(), name="probe-log-commit")
+
+        def to_log(batch: list[ev.BaseEvent]) -> None:
+            for event in batch:
+                committer.submit(event)
+
+        sinks.append(to_log)
+
+    def on_events(batch: list[ev.BaseEvent]) -> None:
+        for sink in sinks:
+            sink(batch)
+
+    engine = ProbeEngine(config.resolved_targets(), on_events)
+    start = loop.time()
+    try:
+        async with engine:
+            await probe_until_stopped(engine, args.duration, stop)
+    finally:
+        if commit_task is not None:
+            commit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await commit_task
+        if incident_log is not None:
+            incident_log.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    printer.summary(engine.snapshot(), loop.time() - start)
+    if committer is not None and committer.error is not None:
+        raise committer.error
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `warroom probe`."""
+    config = load_targets_config(getattr(args, "config", None), getattr(args, "sim", None))
+    if not config.targets:
+        raise WarroomError("no targets to probe: the config has no [[targets]]")
+    if args.duration is not None and args.duration <= 0:
+        raise WarroomError("--duration must be more than zero")
+    return asyncio.run(_run_async(config, args, sys.stdout))
