@@ -110,3 +110,12 @@ async def test_result_becomes_a_log_event() -> None:
         "echo hi; exit 1",
     )
     assert (event.exit_code, event.output, event.truncated) == (1, "hi\n", False)
+
+
+async def test_environment_is_passed_not_interpolated(tmp_path) -> None:
+    result = await run_command(
+        'printf "%s|" "$WARROOM_SIM" "$(pwd)"',
+        env={"WARROOM_SIM": "http://127.0.0.1:1/ ; echo injected"},
+        cwd=str(tmp_path),
+    )
+    assert result.output == f"http://127.0.0.1:1/ ; echo injected|{tmp_path}|"

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -115,8 +116,14 @@ async def run_command(
     timeout: float = DEFAULT_TIMEOUT_S,
     max_output: int = DEFAULT_MAX_OUTPUT,
     cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CommandResult:
-    """Run a shell block with `/bin/sh -c`; kill its process group on timeout or cancel."""
+    """Run a shell block with `/bin/sh -c`; kill its process group on timeout or cancel.
+
+    `env` is added to the inherited environment: the block reads it as ordinary shell
+    variables (e.g. `WARROOM_SIM`, the simulated fleet's admin URL), nothing is substituted
+    into its text.
+    """
     code = command.code if isinstance(command, Command) else command
     loop = asyncio.get_running_loop()
     tail = _Tail(max_output)
@@ -129,6 +136,7 @@ async def run_command(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
         start_new_session=True,
     )
     assert process.stdout is not None
