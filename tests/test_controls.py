@@ -12,9 +12,11 @@ import pytest
 from controls_servers import FlagServer, flag_server, refused_port
 
 from warroom import events as ev
+from warroom.config import load_config
 from warroom.controls.client import ControlError
 from warroom.controls.model import ControlConfig, coerce_value, format_value
 from warroom.controls.service import AUTO_REVERT_ACTOR, ControlService
+from warroom.errors import WarroomError
 from warroom.log.store import IncidentLog
 from warroom.state import fold
 
@@ -367,3 +369,27 @@ async def test_argv_control_failures_are_one_line(log: IncidentLog, tmp_path: Pa
     assert hanging.error.startswith("timed out after 0.5s")
     assert missing.error == f"command not found: {tmp_path / 'no-such-program'}"
     assert failing.value is False and hanging.value is False
+
+
+def test_controls_section_of_warroom_toml(tmp_path: Path) -> None:
+    path = tmp_path / "warroom.toml"
+    entry = """
+[[controls]]
+service = "checkout"
+control = "load_shed"
+kind = "level"
+dangerous = true
+apply = { url = "https://flags.example/shed", headers = { Authorization = "Bearer ${T}" } }
+read = { url = "https://flags.example/shed", field = "flag.value" }
+"""
+    path.write_text(entry)
+    (control,) = load_config(path).controls
+    assert (control.service, control.control, control.dangerous) == ("checkout", "load_shed", True)
+    assert control.apply.body == {"value": "{value}"}
+    path.write_text(entry + entry)
+    with pytest.raises(WarroomError, match=r"controls\[1\].control: duplicate control checkout/"):
+        load_config(path)
+    spliced = 'apply = { argv = ["/bin/setflag", "--v={value}"] }'
+    path.write_text(entry.replace(entry.splitlines()[6], spliced))
+    with pytest.raises(WarroomError, match=r"controls\[0\].apply.argv: argv\[1\]: \{value\} must"):
+        load_config(path)

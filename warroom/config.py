@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from warroom.controls.model import ControlConfig
 from warroom.durations import parse_duration
 from warroom.errors import WarroomError
 
@@ -247,6 +248,22 @@ class WarroomConfig(_Strict):
     targets: list[TargetConfig] = Field(default_factory=list)
     runbook_dirs: list[str] = Field(default_factory=list)
     incident: IncidentSettings = Field(default_factory=IncidentSettings)
+    #: `[[controls]]`: mitigation levers (see warroom.controls.model.ControlConfig).
+    controls: list[ControlConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_controls(self) -> WarroomConfig:
+        seen: dict[tuple[str, str], int] = {}
+        for index, control in enumerate(self.controls):
+            key = (control.service, control.control)
+            if key in seen:
+                raise _KeyPathError(
+                    f"controls[{index}].control",
+                    f"duplicate control {control.service}/{control.control} "
+                    f"(also controls[{seen[key]}])",
+                )
+            seen[key] = index
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> WarroomConfig:
