@@ -1,0 +1,586 @@
+"""The embedded incident-log store: an append-only JSON Lines file chained by sha256 hashes.
+
+`IncidentLog` appends (several writers on one machine are safe: each append holds an exclusive
+`flock` on the log file and continues the chain from the true tail), `LogFollower` follows the
+file as it grows, and `GroupCommitter` batches high-rate machine events. A torn last line left
+by a crash is moved to a side file on open, never deleted. The line format is `codec.py`'s;
+`EventStore` is the interface the rest of warroom uses, so a shared store can be added later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from warroom import events as ev
+from warroom.events import BaseEvent
+from warroom.identity import default_actor
+from warroom.log import codec
+from warroom.log.scan import (
+    LogError,
+    Tail,
+    check_head,
+    check_line,
+    count_lines_before,
+    iter_lines,
+    open_for_reading,
+    read_tail,
+    scan,
+    where,
+)
+
+__all__ = [
+    "EventStore",
+    "GroupCommitter",
+    "IncidentLog",
+    "LogError",
+    "LogFollower",
+    "Recovery",
+]
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """What the console, probes, replay and report need from an incident store."""
+
+    def append(self, event: BaseEvent) -> BaseEvent:
+        """Stamp (seq, ts, actor, prev, hash) and store; durable kinds are on disk on return."""
+        ...
+
+    def append_many(self, events: Iterable[BaseEvent], sync: bool = False) -> list[BaseEvent]:
+        """Stamp and store several events at once, in order; return them stamped."""
+        ...
+
+    def read(self, from_seq: int = 1) -> Iterator[BaseEvent]:
+        """The stored events with seq >= from_seq, in order."""
+        ...
+
+    def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
+        """The stored events, then each new one as it is stored (never ends by itself)."""
+        ...
+
+
+class Recovery(BaseModel):
+    """A torn tail found on open: where it was and where its bytes went."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    line: int
+    offset: int
+    size: int
+    reason: str
+    #: The side file holding the torn bytes; None when the log was opened read-only.
+    side_file: str | None = None
+
+    def describe(self) -> str:
+        fate = (
+            f"moved to {self.side_file}" if self.side_file else "ignored (read-only, left in place)"
+        )
+        return (
+            f"{where(self.path, self.line)}: torn last line ({self.reason}; {self.size} bytes) "
+            f"{fate}; the {self.line - 1} lines before it are kept"
+        )
+
+
+def _side_file_name(path: Path) -> Path:
+    stamp = ev.utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
+    candidate = path.with_name(f"{path.name}.torn-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.torn-{stamp}-{n}")
+    return candidate
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a newly created directory entry durable (the file itself is fsynced separately)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_error(path: Path, action: str, exc: OSError) -> LogError:
+    if isinstance(exc, IsADirectoryError):
+        return LogError(f"{where(path)}: is a directory, not a log file")
+    if isinstance(exc, PermissionError):
+        return LogError(f"{where(path)}: permission denied ({action})")
+    if isinstance(exc, FileNotFoundError):
+        return LogError(f"{where(path)}: no such file")
+    return LogError(f"{where(path)}: cannot {action}: {exc.strerror or exc}")
+
+
+class IncidentLog:
+    """One incident log file, open for appending (or read-only).
+
+    Holds the file open with O_APPEND and remembers the last seq/hash it knows of; before each
+    write it takes the lock and, only if the file size differs from what it last saw (another
+    writer appended, or a crash left a torn line), re-reads the tail to continue the true chain.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fd: int,
+        *,
+        readonly: bool,
+        tail: Tail,
+        size: int,
+        recovered: Recovery | None,
+    ) -> None:
+        self.path = path
+        self.readonly = readonly
+        #: The torn tail found when the log was opened, if any (report it once to the user).
+        self.recovered = recovered
+        self.actor = default_actor()
+        self._fd: int | None = fd
+        self._seq = tail.seq
+        self._hash = tail.hash
+        self._size = size
+        # flock excludes other processes (other open file descriptions), not other threads
+        # sharing this one; the mutex does that.
+        self._mutex = threading.Lock()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], create: bool = True, readonly: bool = False
+    ) -> IncidentLog:
+        """Open (and with `create`, make, with its directory) a log; set aside a torn tail.
+
+        Read-only opens never modify the file: a torn tail is only reported in `recovered`.
+        Raises `LogError` (one line naming the file) for a missing file, a directory, no
+        permission, or a file that is not an incident log.
+        """
+        path = Path(path)
+        if readonly:
+            return cls._open_readonly(path)
+        existed = path.exists()
+        if create and not existed:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _os_error(path.parent, "create the directory", exc) from None
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise _os_error(path, "open for appending", exc) from None
+        try:
+            if not existed:
+                _fsync_dir(path.parent)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(fd).st_size
+                check_head(fd, size, path)
+                tail, size, recovered = cls._settle_tail(fd, path, size)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd, readonly=False, tail=tail, size=size, recovered=recovered)
+
+    @classmethod
+    def _open_readonly(cls, path: Path) -> IncidentLog:
+        fd = open_for_reading(path)
+        try:
+            size = os.fstat(fd).st_size
+            check_head(fd, size, path)
+            tail = read_tail(fd, size, path)
+            recovered = None
+            if tail.torn_offset is not None:
+                recovered = Recovery(
+                    path=str(path),
+                    line=count_lines_before(fd, tail.torn_offset) + 1,
+                    offset=tail.torn_offset,
+                    size=tail.torn_size,
+                    reason=tail.torn_reason,
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd, readonly=True, tail=tail, size=size, recovered=recovered)
+
+    @staticmethod
+    def _settle_tail(fd: int, path: Path, size: int) -> tuple[Tail, int, Recovery | None]:
+        """Read the tail (lock held); move a torn tail to a side file. Returns the new size."""
+        tail = read_tail(fd, size, path)
+        if tail.torn_offset is None:
+            return tail, size, None
+        torn = os.pread(fd, tail.torn_size, tail.torn_offset)
+        side = _side_file_name(path)
+        try:
+            side_fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(torn)
+                while view:
+                    view = view[os.write(side_fd, view) :]
+                os.fsync(side_fd)
+            finally:
+                os.close(side_fd)
+            _fsync_dir(path.parent)
+            # Only once the torn bytes are safe elsewhere is the log cut back to its valid part.
+            os.ftruncate(fd, tail.torn_offset)
+            os.fsync(fd)
+        except OSError as exc:
+            raise _os_error(side, "set the torn tail aside", exc) from None
+        recovered = Recovery(
+            path=str(path),
+            line=count_lines_before(fd, tail.torn_offset) + 1,
+            offset=tail.torn_offset,
+            size=tail.torn_size,
+            reason=tail.torn_reason,
+            side_file=str(side),
+        )
+        return tail, tail.torn_offset, recovered
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event this writer knows of (0 for an empty log)."""
+        return self._seq
+
+    @property
+    def head(self) -> str:
+        """The hash of the last event this writer knows of (`codec.GENESIS` when empty)."""
+        return self._hash
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> IncidentLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.readonly else "append"
+        return f"IncidentLog({str(self.path)!r}, {mode}, last_seq={self._seq})"
+
+    # -- appending -------------------------------------------------------------------------
+
+    def append(self, event: BaseEvent) -> BaseEvent:
+        """Stamp and write one event; fsynced before returning when `type(event).durable`."""
+        return self.append_many((event,), sync=type(event).durable)[0]
+
+    def append_many(self, events: Iterable[BaseEvent], sync: bool = False) -> list[BaseEvent]:
+        """Stamp and write events in order with one lock and one write.
+
+        Fsynced when `sync` is true or any of the events is durable (an operator action is on
+        disk before it is acknowledged, however it was submitted). `ts` and `actor` already set
+        on an event are kept (fixtures, group-committed events stamped when observed); missing
+        ones are now and this process's actor.
+        """
+        batch = list(events)
+        if not batch:
+            return []
+        if self.readonly:
+            raise LogError(f"{where(self.path)}: opened read-only")
+        sync = sync or any(type(event).durable for event in batch)
+        with self._mutex:
+            fd = self._fd
+            if fd is None:
+                raise LogError(f"{where(self.path)}: log is closed")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(fd).st_size
+                if size != self._size:
+                    tail, size, recovered = self._settle_tail(fd, self.path, size)
+                    self._seq, self._hash, self._size = tail.seq, tail.hash, size
+                    if recovered is not None:
+                        self.recovered = recovered
+                lines, stamped, seq, head = self._stamp(batch)
+                data = b"".join(lines)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if sync:
+                        os.fdatasync(fd)
+                except OSError as exc:
+                    # The size no longer matches: the next append re-reads the tail and sets
+                    # aside whatever part of this write landed.
+                    self._size = -1
+                    raise _os_error(self.path, "write", exc) from None
+                self._seq, self._hash, self._size = seq, head, size + len(data)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        return stamped
+
+    def _stamp(self, batch: list[BaseEvent]) -> tuple[list[bytes], list[BaseEvent], int, str]:
+        seq, prev = self._seq, self._hash
+        now = ""
+        lines: list[bytes] = []
+        stamped: list[BaseEvent] = []
+        for event in batch:
+            seq += 1
+            ts = event.ts
+            if not ts:
+                now = now or ev.format_ts(ev.utc_now())
+                ts = now
+            envelope = {
+                "v": ev.SCHEMA_VERSION,
+                "seq": seq,
+                "ts": ts,
+                "actor": event.actor or self.actor,
+                "prev": prev,
+            }
+            data = event.model_dump(mode="json")
+            data.update(envelope)
+            del data["hash"]
+            line, digest = codec.encode(data)
+            envelope["hash"] = digest
+            lines.append(line)
+            stamped.append(event.model_copy(update=envelope))
+            prev = digest
+        return lines, stamped, seq, prev
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, from_seq: int = 1) -> Iterator[BaseEvent]:
+        """The events with seq >= from_seq as typed models (a torn tail is skipped)."""
+        return read_events(self.path, from_seq)
+
+    def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
+        return LogFollower(self.path, from_seq=from_seq).follow(interval)
+
+
+def read_events(path: str | os.PathLike[str], from_seq: int = 1) -> Iterator[BaseEvent]:
+    """Stream a log's events as typed models; `LogError` naming file:line on a bad line."""
+    for record in scan(path):
+        if record.seq < from_seq:
+            continue
+        yield _parse(path, record.line, record.data)
+
+
+def _parse(path: str | os.PathLike[str], line: int, data: dict[str, object]) -> BaseEvent:
+    try:
+        return ev.parse_event(data)
+    except ev.EventError as exc:
+        raise LogError(f"{where(path, line)}: {exc}") from None
+
+
+# -- following ---------------------------------------------------------------------------------
+
+
+class LogFollower:
+    """Follows a log file as it grows (`tail -f`): each poll returns the new complete lines.
+
+    Never blocks and never modifies the file. It does not need the file to exist yet. A last
+    line that is not JSON is left unread (a writer may be about to set it aside as torn); if
+    the file is replaced or cut below what was read, it starts over and skips seqs seen.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], from_seq: int = 1) -> None:
+        self.path = Path(path)
+        self.from_seq = from_seq
+        #: Byte offset just past the last line consumed.
+        self.offset = 0
+        self._line = 1
+        self._inode: int | None = None
+        self._last_seq = from_seq - 1
+
+    def poll(self, limit: int | None = None) -> list[BaseEvent]:
+        """The events written since the last poll (at most `limit`); [] if none or no file."""
+        out: list[BaseEvent] = []
+        for event in self.iter_available():
+            out.append(event)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def iter_available(self) -> Iterator[BaseEvent]:
+        """Yield the events available now, advancing the position as each one is yielded."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _os_error(self.path, "read", exc) from None
+        try:
+            stat = os.fstat(fd)
+            if self._inode is not None and (
+                stat.st_ino != self._inode or stat.st_size < self.offset
+            ):
+                self.offset, self._line = 0, 1
+            self._inode = stat.st_ino
+            pending: str | None = None
+            for offset, raw in iter_lines(fd, self.offset, stat.st_size):
+                if pending is not None:
+                    # The unreadable line was not the last one after all: skip it and say so.
+                    self.offset = offset
+                    self._line += 1
+                    raise LogError(pending)
+                obj, why = check_line(raw)
+                if obj is None:
+                    pending = f"{where(self.path, self._line)}: {why}"
+                    continue
+                if why is not None:
+                    self.offset = offset + len(raw) + 1
+                    self._line += 1
+                    raise LogError(f"{where(self.path, self._line - 1)}: {why}")
+                line = self._line
+                self.offset = offset + len(raw) + 1
+                self._line += 1
+                if obj["seq"] <= self._last_seq:
+                    continue
+                event = _parse(self.path, line, obj)
+                self._last_seq = event.seq
+                yield event
+        finally:
+            os.close(fd)
+
+    async def follow(self, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
+        """Yield the events there are, then each new one as it appears (polling every interval)."""
+        batch = 1000
+        while True:
+            events = self.poll(limit=batch)
+            for event in events:
+                yield event
+            if len(events) < batch:
+                await asyncio.sleep(interval)
+
+
+# -- group commit ------------------------------------------------------------------------------
+
+
+class GroupCommitter:
+    """Batches high-rate machine events into one write + fsync every `interval` seconds.
+
+    `submit()` is cheap and thread-safe; it stamps `ts` with the time of submission so the
+    event keeps the time it was observed. Each flush calls `on_committed(stamped_events)`,
+    from the committer's thread when run with `start()`, or in the event loop with `run()`.
+    A failed write keeps the batch queued and retries it on the next flush.
+    """
+
+    def __init__(
+        self,
+        log: IncidentLog,
+        interval: float = 0.1,
+        on_committed: Callable[[list[BaseEvent]], None] | None = None,
+        sync: bool = True,
+    ) -> None:
+        self.log = log
+        self.interval = interval
+        self.on_committed = on_committed
+        self.sync = sync
+        #: The last write error (None after a successful flush).
+        self.error: LogError | None = None
+        self._pending: list[BaseEvent] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, event: BaseEvent) -> None:
+        if not event.ts:
+            event = event.model_copy(update={"ts": ev.format_ts(ev.utc_now())})
+        with self._lock:
+            self._pending.append(event)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _write_pending(self) -> list[BaseEvent]:
+        with self._flush_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return []
+            try:
+                stamped = self.log.append_many(batch, sync=self.sync)
+            except LogError as exc:
+                self.error = exc
+                with self._lock:
+                    self._pending[:0] = batch
+                raise
+            self.error = None
+            return stamped
+
+    def flush(self) -> list[BaseEvent]:
+        """Write what is queued now and report it to `on_committed`; return it stamped."""
+        stamped = self._write_pending()
+        if stamped and self.on_committed is not None:
+            self.on_committed(stamped)
+        return stamped
+
+    def start(self) -> GroupCommitter:
+        """Flush from a background thread every `interval` until `close()`."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name=f"group-commit {self.log.path.name}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except LogError:
+                pass  # kept queued; `error` says why, and close() raises it if it persists
+
+    def close(self) -> None:
+        """Stop the thread (if started) and flush what is left; raises if that write fails."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        self.flush()
+
+    def __enter__(self) -> GroupCommitter:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def run(self) -> None:
+        """Flush every `interval` from the running event loop (writes in a thread) until
+        cancelled; on cancellation, flush what is left."""
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    stamped = await asyncio.to_thread(self._write_pending)
+                except LogError:
+                    continue
+                if stamped and self.on_committed is not None:
+                    self.on_committed(stamped)
+        finally:
+            stamped = self._write_pending()
+            if stamped and self.on_committed is not None:
+                self.on_committed(stamped)
