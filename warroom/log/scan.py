@@ -264,7 +264,8 @@ def scan(
 def open_for_reading(path: str | os.PathLike[str]) -> int:
     """os.open for reading with the OS error turned into a one-line `LogError`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: opening a FIFO by mistake must fail below, not hang for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise LogError(f"{where(path)}: no such file") from None
     except IsADirectoryError:
@@ -273,14 +274,12 @@ def open_for_reading(path: str | os.PathLike[str]) -> int:
         raise LogError(f"{where(path)}: permission denied") from None
     except OSError as exc:
         raise LogError(f"{where(path)}: cannot open: {exc.strerror}") from None
-    if not _is_regular(fd):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise LogError(f"{where(path)}: not a regular file")
+        what = "is a directory, not a log file" if stat.S_ISDIR(mode) else "not a regular file"
+        raise LogError(f"{where(path)}: {what}")
     return fd
-
-
-def _is_regular(fd: int) -> bool:
-    return stat.S_ISREG(os.fstat(fd).st_mode)
 
 
 @dataclass

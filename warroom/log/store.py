@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import stat
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
@@ -183,6 +184,8 @@ class IncidentLog:
         except OSError as exc:
             raise _os_error(path, "open for appending", exc) from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LogError(f"{where(path)}: not a regular file")
             if not existed:
                 _fsync_dir(path.parent)
             fcntl.flock(fd, fcntl.LOCK_EX)

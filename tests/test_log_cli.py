@@ -1,0 +1,187 @@
+"""`warroom note`, `warroom log show` and `warroom log verify` through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from warroom import events as ev
+from warroom.cli import main
+from warroom.log import codec
+from warroom.log.store import IncidentLog
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("warroom: ")
+    return lines[0]
+
+
+def test_note_creates_the_log_and_prints_the_seq(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WARROOM_ACTOR", raising=False)
+    path = tmp_path / "incidents" / "inc-1.jsonl"
+    assert run(capsys, "note", str(path), "DNS", "record", "is", "empty") == (0, "1\n", "")
+    assert run(capsys, "--as", "alice", "note", str(path), "failing over") == (0, "2\n", "")
+    events = list(IncidentLog.open(path, readonly=True).read())
+    assert [type(e) for e in events] == [ev.NoteAdded, ev.NoteAdded]
+    assert events[0].text == "DNS record is empty"  # type: ignore[attr-defined]
+    assert events[1].actor == "alice"
+    assert events[0].actor and events[0].actor != "alice"
+
+
+def test_show_prints_one_line_per_event_including_unknown_kinds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    log.append(ev.NoteAdded(text="two\nlines", actor="bob", ts="2025-10-20T06:48:00.123456Z"))
+    log.append(ev.SeveritySet(severity="SEV1", actor="carol"))
+    line, _ = codec.encode(
+        {
+            "v": 2,
+            "seq": 3,
+            "ts": "2025-10-20T07:00:00.000000Z",
+            "actor": "zed",
+            "kind": "pager_escalated",
+            "policy": "tier-2",
+            "prev": log.head,
+        }
+    )
+    with path.open("ab") as fh:
+        fh.write(line)
+    code, out, err = run(capsys, "log", "show", str(path))
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].split() == ["1", "2025-10-20", "06:48:00", "bob", "note:", "two", "⏎", "lines"]
+    assert lines[1].split()[3:] == ["carol", "severity", "set", "to", "SEV1"]
+    assert lines[2].split()[:4] == ["3", "2025-10-20", "07:00:00", "zed"]
+    assert "pager_escalated" in lines[2] and "tier-2" in lines[2]
+
+
+def test_show_reports_a_torn_tail_once_without_touching_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append(ev.NoteAdded(text="kept"))
+    with path.open("ab") as fh:
+        fh.write(b'{"actor":"x","kin')
+    before = path.read_bytes()
+    code, out, err = run(capsys, "log", "show", str(path))
+    assert code == 0 and "note: kept" in out
+    assert "inc.jsonl:2: torn last line" in one_line_error(err)
+    assert path.read_bytes() == before
+
+
+def test_verify_exit_codes_and_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many([ev.NoteAdded(text=str(i)) for i in range(12)])
+    code, out, err = run(capsys, "log", "verify", str(path))
+    assert code == 0 and err == ""
+    assert out.startswith("ok: 12 events, chain intact, head ") and out.count("\n") == 1
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*lines[:6], *lines[7:]]))
+    code, out, err = run(capsys, "log", "verify", str(path))
+    assert code == 1
+    assert out == f"{path}:7: seq 7: deleted (seq 7 missing: line 7 jumps from seq 6 to seq 8)\n"
+
+
+def _immutable_or_readonly(path: Path) -> None:
+    """Make `path` unwritable for this process (root ignores modes: use the immutable flag)."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("running as root without chattr +i: cannot make a file unwritable")
+
+
+def test_bad_inputs_give_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"level": "info", "msg": "hello"}\n{"level": "warn"}\n')
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    missing = tmp_path / "missing.jsonl"
+    wrong_type = tmp_path / "wrong.jsonl"
+    IncidentLog.open(wrong_type).append(ev.NoteAdded(text="x"))
+    wrong_type.write_bytes(wrong_type.read_bytes().replace(b'"text":"x"', b'"text":5'))
+
+    cases = [
+        (("log", "verify", str(missing)), f"{missing}: no such file"),
+        (("log", "show", str(missing)), f"{missing}: no such file"),
+        (("log", "verify", str(tmp_path)), f"{tmp_path}: is a directory"),
+        (("log", "show", str(tmp_path)), f"{tmp_path}: is a directory"),
+        (("note", str(tmp_path), "x"), f"{tmp_path}: is a directory"),
+        (("log", "show", str(other)), f"{other}:1: not a warroom incident log"),
+        (("note", str(other), "x"), f"{other}:1: not a warroom incident log"),
+        (("log", "show", str(binary)), f"{binary}:1: not a warroom incident log"),
+        (("note", str(binary), "x"), f"{binary}:1: not a warroom incident log"),
+        (("log", "show", str(wrong_type)), f"{wrong_type}:1: note_added: field 'text'"),
+        (("note", str(missing), "  "), "a note needs some text"),
+    ]
+    for argv, expected in cases:
+        code, _out, err = run(capsys, *argv)
+        assert code == 1, argv
+        assert expected in one_line_error(err), (argv, err)
+    # verify reports files that are not logs as its one result line, on stdout.
+    for path, why in ((other, "not an event"), (binary, "bad JSON")):
+        code, out, err = run(capsys, "log", "verify", str(path))
+        assert code == 1 and err == ""
+        assert out.startswith(f"{path}:1: seq 1: {why}") and out.count("\n") == 1
+    assert other.read_text().startswith('{"level"') and not missing.exists()
+
+
+def test_no_permission_is_one_line_through_a_real_process(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append(ev.NoteAdded(text="x"))
+    _immutable_or_readonly(path)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "warroom", "note", str(path), "blocked"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+    assert done.returncode == 1
+    assert one_line_error(done.stderr) == f"warroom: {path}: permission denied (open for appending)"
+
+
+def test_show_follow_prints_events_as_they_are_appended(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    log.append(ev.NoteAdded(text="before"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warroom", "log", "show", "--follow", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "note: before" in proc.stdout.readline()
+        time.sleep(0.1)
+        log.append(ev.NoteAdded(text="while following"))
+        assert "note: while following" in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

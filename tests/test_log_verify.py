@@ -1,0 +1,199 @@
+"""`verify_log`: every kind of tampering is found at the right seq, with file:line and why."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from warroom import events as ev
+from warroom.log import codec
+from warroom.log.store import IncidentLog
+from warroom.log.verify import verify_log
+
+N = 10
+
+
+def make_log(path: Path, n: int = N) -> list[bytes]:
+    events: list[ev.BaseEvent] = []
+    for i in range(n):
+        if i % 3 == 0:
+            events.append(ev.NoteAdded(text=f"note {i}"))
+        elif i % 3 == 1:
+            events.append(
+                ev.ProbeStateChanged(
+                    target="dynamodb-dns", from_state="up", to_state="down", reason="NXDOMAIN"
+                )
+            )
+        else:
+            events.append(
+                ev.ControlRequested(
+                    request_id=f"r{i}",
+                    service="ec2-launch",
+                    control="rate_limit",
+                    to_value=10,
+                    reason="throttle",
+                )
+            )
+    IncidentLog.open(path).append_many(events)
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def forged(seq: int, prev: str, text: str = "forged") -> bytes:
+    """A well-formed event with a correctly recomputed hash, as a careful forger would write."""
+    line, _ = codec.encode(
+        {
+            "v": 1,
+            "seq": seq,
+            "ts": "2025-10-20T06:48:00.000000Z",
+            "actor": "mallory@host",
+            "kind": "note_added",
+            "text": text,
+            "prev": prev,
+        }
+    )
+    return line
+
+
+def rehashed(line: bytes, **changes: object) -> bytes:
+    obj = codec.decode(line)
+    obj.update(changes)
+    del obj["hash"]
+    return codec.encode(obj)[0]
+
+
+def hash_of(line: bytes) -> str:
+    return str(codec.decode(line)["hash"])
+
+
+Tamper = Callable[[list[bytes]], list[bytes]]
+
+CASES: dict[str, tuple[Tamper, str, int, int]] = {
+    # name: (tamper, reason, first bad seq, line)
+    "edit a field": (
+        lambda ls: [*ls[:4], ls[4].replace(b"NXDOMAIN", b"SERVFAIL"), *ls[5:]],
+        "edited",
+        5,
+        5,
+    ),
+    "edit a field and recompute its hash": (
+        lambda ls: [*ls[:4], rehashed(ls[4], reason="benign"), *ls[5:]],
+        "edited",
+        5,
+        5,
+    ),
+    "edit the first event's prev and recompute": (
+        lambda ls: [rehashed(ls[0], prev="1" * 64), *ls[1:]],
+        "edited",
+        1,
+        1,
+    ),
+    "delete an event": (lambda ls: [*ls[:4], *ls[5:]], "deleted", 5, 5),
+    "delete two events": (lambda ls: [*ls[:4], *ls[6:]], "deleted", 5, 5),
+    "delete the first event": (lambda ls: ls[1:], "deleted", 1, 1),
+    "insert a forged event chained to its predecessor": (
+        lambda ls: [*ls[:4], forged(5, hash_of(ls[3])), *ls[4:]],
+        "inserted",
+        5,
+        5,
+    ),
+    "insert a forged event with a made-up prev": (
+        lambda ls: [*ls[:4], forged(5, "2" * 64), *ls[4:]],
+        "inserted",
+        5,
+        5,
+    ),
+    "insert a copy of an earlier event": (
+        lambda ls: [*ls[:7], ls[1], *ls[7:]],
+        "inserted",
+        8,
+        8,
+    ),
+    "insert a forged copy of the last event's place": (
+        lambda ls: [*ls, forged(N, hash_of(ls[-2]))],
+        "inserted",
+        N + 1,
+        N + 1,
+    ),
+    "swap two adjacent events": (
+        lambda ls: [*ls[:4], ls[5], ls[4], *ls[6:]],
+        "reordered",
+        5,
+        5,
+    ),
+    "swap two distant events": (
+        lambda ls: [*ls[:2], ls[7], *ls[3:7], ls[2], *ls[8:]],
+        "reordered",
+        3,
+        3,
+    ),
+    "move an event to the end": (lambda ls: [*ls[:3], *ls[4:], ls[3]], "reordered", 4, 4),
+    "truncate mid-line": (lambda ls: [*ls[:-1], ls[-1][:40]], "torn tail", N, N),
+    "zero-filled tail": (lambda ls: [*ls, b"\0" * 64], "torn tail", N + 1, N + 1),
+    "garbage line in the middle": (
+        lambda ls: [*ls[:4], b"<<garbage>>\n", *ls[4:]],
+        "bad JSON",
+        5,
+        5,
+    ),
+    "empty line in the middle": (lambda ls: [*ls[:4], b"\n", *ls[4:]], "bad JSON", 5, 5),
+    "another tool's object in the middle": (
+        lambda ls: [*ls[:4], b'{"level":"info","msg":"hi"}\n', *ls[4:]],
+        "not an event",
+        5,
+        5,
+    ),
+    "wrong type for seq": (
+        lambda ls: [*ls[:4], ls[4].replace(b'"seq":5', b'"seq":"5"'), *ls[5:]],
+        "not an event",
+        5,
+        5,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_tampering_is_reported_at_the_first_bad_seq(tmp_path: Path, name: str) -> None:
+    tamper, reason, seq, line = CASES[name]
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path)
+    assert verify_log(path).ok
+    path.write_bytes(b"".join(tamper(list(lines))))
+    result = verify_log(path)
+    assert not result.ok
+    assert (result.reason, result.first_bad_seq, result.line) == (reason, seq, line), (
+        result.message()
+    )
+    message = result.message()
+    assert "\n" not in message
+    assert message.startswith(f"{path}:{line}: seq {seq}: {reason} (")
+    assert result.count == seq - 1
+
+
+def test_an_intact_log_reports_count_and_head(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    make_log(path, 25)
+    log = IncidentLog.open(path)
+    result = verify_log(path)
+    assert result.ok and result.count == 25 and result.head == log.head
+    assert result.message() == f"ok: 25 events, chain intact, head {log.head[:12]}"
+
+
+def test_an_empty_log_is_intact(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    path.write_bytes(b"")
+    result = verify_log(path)
+    assert result.ok and result.count == 0 and result.head == codec.GENESIS
+
+
+def test_lines_in_another_key_order_still_verify(tmp_path: Path) -> None:
+    """A line rewritten by another JSON tool (keys reordered, spaces) keeps its canonical hash."""
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path, 3)
+
+    obj = json.loads(lines[1])
+    reordered = json.dumps(dict(reversed(list(obj.items()))), ensure_ascii=True).encode() + b"\n"
+    path.write_bytes(lines[0] + reordered + lines[2])
+    assert verify_log(path).ok

@@ -1,0 +1,383 @@
+"""Checking an incident log's hash chain, and naming where and how it was tampered with.
+
+The check streams the file (constant memory) and works on bytes and plain dicts: each line
+must be a JSON object with the envelope, hash to its own `hash`, carry the next `seq`, and
+link by `prev` to the line before. At the first line that does not, a second look at the
+lines around it tells an edit from a deletion, an insertion or a reordering, so the report
+names the seq where the log stops being trustworthy and why.
+
+Limits: a chain proves order and integrity, not authorship. Cutting whole events off the end,
+or rewriting the rest of the file with recomputed hashes, cannot be detected without an
+anchor kept elsewhere (for example the head hash printed by `warroom log verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from warroom.log import codec
+from warroom.log.scan import SCAN_CHUNK, envelope_error, open_for_reading, where
+
+_HASH_PREFIX = b',"hash":"'
+_SUFFIX_LEN = len(_HASH_PREFIX) + 64 + 2  # ,"hash":"<64 hex>"}
+#: How many lines after the first bad one are examined to classify it.
+CLASSIFY_WINDOW = 100_000
+
+EDITED = "edited"
+DELETED = "deleted"
+INSERTED = "inserted"
+REORDERED = "reordered"
+TORN_TAIL = "torn tail"
+BAD_JSON = "bad JSON"
+NOT_AN_EVENT = "not an event"
+
+
+class VerifyResult(BaseModel):
+    """The outcome of `verify_log`: intact, or the first bad seq, its line and why."""
+
+    path: str
+    ok: bool
+    #: Events checked and found intact (all of them when `ok`; those before the problem if not).
+    count: int
+    #: Hash of the last intact event (`codec.GENESIS` for an empty log).
+    head: str
+    first_bad_seq: int | None = None
+    #: One of: edited, deleted, inserted, reordered, torn tail, bad JSON, not an event.
+    reason: str = ""
+    line: int | None = None
+    detail: str = ""
+
+    def message(self) -> str:
+        """The one line `warroom log verify` prints."""
+        if self.ok:
+            return f"ok: {self.count} events, chain intact, head {self.head[:12]}"
+        place = where(self.path, self.line)
+        return f"{place}: seq {self.first_bad_seq}: {self.reason} ({self.detail})"
+
+
+@dataclass(slots=True)
+class _Rec:
+    line: int
+    seq: int
+    hash: str
+    prev: str
+    #: The line hashes to its own `hash`.
+    intact: bool
+
+
+class _Lines:
+    """Complete lines of a file, read in large chunks; `partial` holds an unterminated end."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.partial = b""
+
+    def __iter__(self) -> Iterator[bytes]:
+        carry = b""
+        read = os.read
+        while True:
+            chunk = read(self.fd, SCAN_CHUNK)
+            if not chunk:
+                break
+            if carry:
+                chunk = carry + chunk
+            parts = chunk.split(b"\n")
+            carry = parts.pop()
+            yield from parts
+        self.partial = carry
+
+
+def _digest(raw: bytes, obj: dict[str, Any]) -> str:
+    """The hash the line's content should carry (fast on warroom's own byte layout)."""
+    if (
+        len(raw) > _SUFFIX_LEN
+        and raw[-_SUFFIX_LEN : -_SUFFIX_LEN + len(_HASH_PREFIX)] == _HASH_PREFIX
+        and raw[-2:] == b'"}'
+    ):
+        digest = hashlib.sha256(raw[:-_SUFFIX_LEN] + b"}").hexdigest()
+        if digest == obj["hash"]:
+            return digest
+    return codec.computed_hash(raw, obj)
+
+
+def _decode(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.args[0].split(':')[0]})"
+    return obj, envelope_error(obj)
+
+
+def verify_log(path: str | os.PathLike[str]) -> VerifyResult:
+    """Check a log's hash chain; `LogError` (one line) if the file cannot be read at all."""
+    fd = open_for_reading(path)
+    try:
+        return _verify(fd, os.fspath(path))
+    finally:
+        os.close(fd)
+
+
+def _verify(fd: int, path: str) -> VerifyResult:
+    lines = _Lines(fd)
+    it = iter(lines)
+    loads = orjson.loads
+    sha256 = hashlib.sha256
+    decode_error = orjson.JSONDecodeError
+    suffix = _SUFFIX_LEN
+    prefix_end = -_SUFFIX_LEN + len(_HASH_PREFIX)
+    expected_seq = 1
+    head = codec.GENESIS
+    head_prev = ""
+    line_no = 0
+    for raw in it:
+        line_no += 1
+        try:
+            obj = loads(raw)
+        except decode_error:
+            return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
+        if type(obj) is not dict:
+            return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
+        seq = obj.get("seq")
+        digest = obj.get("hash")
+        prev = obj.get("prev")
+        kind = obj.get("kind")
+        if (
+            type(seq) is not int
+            or type(digest) is not str
+            or type(prev) is not str
+            or type(kind) is not str
+            or not kind
+        ):
+            return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
+        if (
+            len(raw) > suffix
+            and raw[-suffix:prefix_end] == _HASH_PREFIX
+            and raw[-2:] == b'"}'
+            and sha256(raw[:-suffix] + b"}").hexdigest() == digest
+        ):
+            intact = True
+        else:
+            intact = codec.computed_hash(raw, obj) == digest
+        if not intact or seq != expected_seq or prev != head:
+            last = _Rec(line_no - 1, expected_seq - 1, head, head_prev, True)
+            bad = _Rec(line_no, seq, digest, prev, intact)
+            return _classify(path, fd, it, last, bad)
+        expected_seq = seq + 1
+        head_prev = prev
+        head = digest
+    count = expected_seq - 1
+    if lines.partial:
+        return _torn_or_garbage(path, line_no + 1, lines.partial, count, head)
+    return VerifyResult(path=path, ok=True, count=count, head=head)
+
+
+def _fail(
+    path: str, count: int, head: str, seq: int, reason: str, line: int, detail: str
+) -> VerifyResult:
+    return VerifyResult(
+        path=path,
+        ok=False,
+        count=count,
+        head=head,
+        first_bad_seq=seq,
+        reason=reason,
+        line=line,
+        detail=detail,
+    )
+
+
+def _torn_or_garbage(path: str, line: int, partial: bytes, count: int, head: str) -> VerifyResult:
+    if partial.startswith(b"{") or not partial.strip(b"\0"):
+        detail = f"line {line} is a partial last line ({len(partial)} bytes, no newline)"
+        return _fail(path, count, head, count + 1, TORN_TAIL, line, detail)
+    return _fail(path, count, head, count + 1, BAD_JSON, line, f"line {line} is not JSON")
+
+
+def _bad_line(
+    path: str,
+    it: Iterator[bytes],
+    lines: _Lines,
+    line_no: int,
+    raw: bytes,
+    expected_seq: int,
+    head: str,
+) -> VerifyResult:
+    """A line that is not JSON, or not an event: a torn tail when nothing complete follows."""
+    count = expected_seq - 1
+    obj, why = _decode(raw)
+    if obj is not None:
+        why = (why or "").removeprefix("not an event: ")
+        return _fail(
+            path, count, head, expected_seq, NOT_AN_EVENT, line_no, f"line {line_no}: {why}"
+        )
+    if next(it, None) is None:
+        extra = f" and {len(lines.partial)} more bytes" if lines.partial else ""
+        detail = f"last line {line_no} {why}{extra}: a write cut short"
+        return _fail(path, count, head, expected_seq, TORN_TAIL, line_no, detail)
+    return _fail(path, count, head, expected_seq, BAD_JSON, line_no, f"line {line_no} is {why}")
+
+
+def _window(it: Iterator[bytes], first_line: int) -> list[_Rec]:
+    """The event lines after the first bad one (up to CLASSIFY_WINDOW), for classification."""
+    out: list[_Rec] = []
+    line_no = first_line
+    for raw in it:
+        if line_no - first_line >= CLASSIFY_WINDOW:
+            break
+        obj, why = _decode(raw)
+        if obj is not None and why is None:
+            out.append(
+                _Rec(
+                    line_no, obj["seq"], obj["hash"], obj["prev"], _digest(raw, obj) == obj["hash"]
+                )
+            )
+        line_no += 1
+    return out
+
+
+def _earlier_line_with_hash(fd: int, digest: str, before_line: int) -> int | None:
+    """Line number of an earlier line whose `hash` is `digest` (a duplicated event)."""
+    needle = f'"hash":"{digest}"'.encode()
+    line_no = 0
+    pos = 0
+    carry = b""
+    while line_no < before_line:
+        chunk = os.pread(fd, SCAN_CHUNK, pos)
+        if not chunk:
+            break
+        pos += len(chunk)
+        parts = (carry + chunk).split(b"\n")
+        carry = parts.pop()
+        for raw in parts:
+            line_no += 1
+            if line_no >= before_line:
+                return None
+            if needle in raw:
+                return line_no
+    return None
+
+
+def _classify(path: str, fd: int, it: Iterator[bytes], last: _Rec, bad: _Rec) -> VerifyResult:
+    """Name the first problem, given the last good event and the first line that breaks."""
+    expected = last.seq + 1
+    window = _window(it, bad.line + 1)
+    by_prev: dict[str, list[_Rec]] = {}
+    for rec in (bad, *window):
+        by_prev.setdefault(rec.prev, []).append(rec)
+
+    def successors(rec: _Rec) -> list[_Rec]:
+        return [
+            r
+            for r in by_prev.get(rec.hash, ())
+            if r.intact and r.seq == rec.seq + 1 and r.line != rec.line
+        ]
+
+    def fail(seq: int, reason: str, line: int, detail: str) -> VerifyResult:
+        if seq > last.seq:
+            return _fail(path, last.seq, last.hash, seq, reason, line, detail)
+        # The last event that looked good is itself the problem: the intact part ends before it.
+        return _fail(path, last.seq - 1, last.prev, seq, reason, line, detail)
+
+    # Where does the true chain continue after the last good event?
+    candidates = [r for r in by_prev.get(last.hash, ()) if r.intact and r.seq == expected]
+    candidates.sort(key=lambda r: (not successors(r), r.line))
+    if candidates:
+        resume = candidates[0]
+        chain: set[str] = set()
+        cur: _Rec | None = resume
+        while cur is not None and cur.hash not in chain:
+            chain.add(cur.hash)
+            nxt = successors(cur)
+            cur = nxt[0] if nxt else None
+        if bad.intact and bad.hash in chain:
+            return fail(
+                expected,
+                REORDERED,
+                bad.line,
+                f"line {bad.line} holds seq {bad.seq} before seq {expected} at line {resume.line}",
+            )
+        return fail(
+            expected,
+            INSERTED,
+            bad.line,
+            f"line {bad.line} is an extra event claiming seq {bad.seq}; the chain goes on from "
+            f"seq {last.seq} to seq {expected} at line {resume.line}",
+        )
+    if not bad.intact:
+        return fail(
+            expected,
+            EDITED,
+            bad.line,
+            f"line {bad.line}: its content does not match its hash",
+        )
+    if last.seq > 0 and bad.seq == last.seq and bad.prev == last.prev:
+        # Two events claim the same place: the one the chain continues from is genuine.
+        if successors(bad):
+            return fail(
+                last.seq,
+                INSERTED,
+                last.line,
+                f"line {last.line} is an extra event; line {bad.line} holds the seq {bad.seq} "
+                "the chain continues from",
+            )
+        return fail(
+            expected,
+            INSERTED,
+            bad.line,
+            f"line {bad.line} is an extra event: it repeats seq {bad.seq} of line {last.line}",
+        )
+    if bad.seq == expected:
+        if last.seq == 0:
+            return fail(1, EDITED, bad.line, f"line {bad.line}: prev is not the genesis hash")
+        return fail(
+            last.seq,
+            EDITED,
+            last.line,
+            f"its hash was recomputed: seq {bad.seq} at line {bad.line} links to a different event",
+        )
+    if bad.seq > expected:
+        moved = next((r for r in window if r.seq == expected), None)
+        if moved is not None:
+            return fail(
+                expected,
+                REORDERED,
+                bad.line,
+                f"line {bad.line} holds seq {bad.seq}; seq {expected} comes later, at line "
+                f"{moved.line}",
+            )
+        if bad.prev == last.hash:
+            return fail(
+                expected,
+                EDITED,
+                bad.line,
+                f"line {bad.line}: seq changed to {bad.seq} and its hash recomputed",
+            )
+        missing = f"seq {expected}" if bad.seq == expected + 1 else f"seqs {expected}-{bad.seq - 1}"
+        jump = (
+            f"line {bad.line} jumps from seq {last.seq} to seq {bad.seq}"
+            if last.seq
+            else f"the log starts at seq {bad.seq}"
+        )
+        return fail(expected, DELETED, bad.line, f"{missing} missing: {jump}")
+    duplicate = _earlier_line_with_hash(fd, bad.hash, bad.line)
+    if duplicate is not None or bad.seq == last.seq:
+        source = f" (a copy of line {duplicate})" if duplicate is not None else ""
+        return fail(
+            expected,
+            INSERTED,
+            bad.line,
+            f"line {bad.line} is an extra event repeating seq {bad.seq}{source}",
+        )
+    return fail(
+        expected,
+        REORDERED,
+        bad.line,
+        f"seq goes back from {last.seq} to {bad.seq} at line {bad.line}",
+    )
