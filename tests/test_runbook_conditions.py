@@ -7,7 +7,8 @@ import pytest
 from warroom.runbooks.conditions import ConditionError, evaluate, parse_condition
 from warroom.runbooks.parser import parse_runbook
 from warroom.runbooks.suggest import suggest
-from warroom.state import ProbeView
+from warroom.runbooks.tracking import opened_event, verification_events
+from warroom.state import IncidentState, ProbeView, reduce
 
 
 def probes(**states: str) -> dict[str, ProbeView]:
@@ -125,3 +126,37 @@ def test_unpacks_as_runbook_score_why() -> None:
     (runbook, score, why), *_ = suggest([_runbook("dns", "dynamodb")], probes(dynamodb="down"))
     assert (runbook.id, score) == ("dns", 1.0)
     assert why.startswith("dynamodb down")
+
+
+def test_verification_events_follow_probe_changes_through_the_reducer() -> None:
+    text = (
+        "# DNS\n\n- [ ] Pause automation\n  - action: `dynamodb/dns_automation = false`\n"
+        "- [ ] Restore the record\n  - verify: `dynamodb-dns is up`\n"
+        "- [ ] Wait for the endpoint\n  - verify: `dynamodb is up and dynamodb-dns is up`\n"
+    )
+    runbook, _ = parse_runbook(text, "dns-record-missing.md")
+    assert runbook is not None
+    opened = opened_event(runbook)
+    assert (opened.runbook, opened.title) == ("dns-record-missing", "DNS")
+    assert opened.steps == ["pause-automation", "restore-the-record", "wait-for-the-endpoint"]
+    state = reduce(IncidentState(), opened)
+
+    def step(fleet: dict[str, ProbeView]) -> list[tuple[str, bool]]:
+        nonlocal state
+        events = verification_events(runbook, fleet, state.runbooks.get(runbook.id))
+        for event in events:
+            state = reduce(state, event)
+        return [(e.step, e.holds) for e in events]
+
+    assert step(probes(dynamodb="down", dynamodb_dns="down")) == []
+    assert step(probes(dynamodb="down", dynamodb_dns="up")) == [("restore-the-record", True)]
+    assert step(probes(dynamodb="down", dynamodb_dns="up")) == []
+    assert step(probes(dynamodb="up", dynamodb_dns="up")) == [("wait-for-the-endpoint", True)]
+    # Probes restarting (unknown) change nothing; a real regression un-verifies.
+    assert step(probes(dynamodb="unknown", dynamodb_dns="unknown")) == []
+    assert step(probes(dynamodb="up", dynamodb_dns="down")) == [
+        ("restore-the-record", False),
+        ("wait-for-the-endpoint", False),
+    ]
+    progress = state.runbooks["dns-record-missing"]
+    assert not progress.steps["restore-the-record"].verified
