@@ -1,0 +1,358 @@
+"""The simulated fleet's model: retries, breakers, failover, scenario histories, determinism."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from warroom.errors import WarroomError
+from warroom.sim.model import ControlError, Fleet, UnknownControl
+from warroom.sim.scenario import builtin_names, load_scenario, parse_scenario
+
+HOUR = 3600.0
+AWS_FIX = 2 * HOUR + 40 * 60  # 02:25 PDT, when AWS restored the record by hand
+
+
+def small(services: dict[str, Any], edges: list[dict[str, Any]], **extra: Any) -> Fleet:
+    data = {
+        "name": "t",
+        "title": "t",
+        "description": "t",
+        "duration": 600,
+        "services": services,
+        "edges": edges,
+        **extra,
+    }
+    return Fleet(parse_scenario(data, "t.toml"), seed=1)
+
+
+def run_until(fleet: Fleet, t: float, dt: float = 2.0) -> None:
+    while fleet.time < t - 1e-9:
+        fleet.step(min(dt, t - fleet.time))
+
+
+def test_builtin_scenarios_load() -> None:
+    names = builtin_names()
+    for name in ("tutorial", "aws-us-east-1-2025", "crowdstrike-2024", "att-2024"):
+        assert name in names
+        assert load_scenario(name).name == name
+
+
+@pytest.mark.parametrize(("policy", "factor"), [("off", 1.0), ("capped", 1.6), ("unbounded", 1.9)])
+def test_retries_amplify_load(policy: str, factor: float) -> None:
+    fleet = small(
+        {
+            "front": {
+                "capacity": 10000,
+                "demand": 100,
+                "retry_policy": policy,
+                "client_retry": "off",
+            },
+            "back": {"capacity": 10000},
+        },
+        [{"from": "front", "to": "back"}],
+    )
+    fleet.inject("back", "error", fraction=0.5)
+    run_until(fleet, 120)
+    offered = fleet.services["back"].stats["offered"]
+    # 100 req/s reach the backend; retries of the failing half come on top.
+    assert offered == pytest.approx(100 * factor, rel=0.15)
+    if policy == "off":
+        assert offered < 110
+
+
+def test_circuit_breaker_stops_a_cascade() -> None:
+    services = {
+        "web": {"capacity": 2000, "base_latency": 0.01, "demand": 300},
+        "api": {"capacity": 1000, "base_latency": 0.02, "timeout": 2.0},
+        "recs": {"capacity": 1000, "base_latency": 0.02},
+    }
+    edges = [
+        {"from": "web", "to": "api"},
+        {"from": "api", "to": "recs", "critical": False},
+    ]
+    hurt = small(services, edges)
+    hurt.inject("recs", "hang")
+    run_until(hurt, 120)
+    # Workers stuck waiting on the hanging recommendations starve api, then web.
+    assert hurt.health("api") in ("hang", "error")
+    assert hurt.health("web") in ("hang", "error")
+
+    saved = small(services, edges)
+    saved.inject("recs", "hang")
+    saved.apply_control("api", "breaker_recs", True, reason="recs hangs")
+    run_until(saved, 120)
+    assert saved.health("api") == "ok"
+    assert saved.health("web") == "ok"
+    assert saved.services["recs"].stats["offered"] == 0.0
+
+
+def test_failover_moves_traffic() -> None:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"))
+    run_until(fleet, 1800)
+    assert fleet.health("checkout") != "ok"
+    lambda_before = fleet.services["lambda"].stats["offered"]
+    fleet.apply_control("checkout", "failover", "us-west-2", reason="us-east-1 is down")
+    run_until(fleet, 1800 + 1200)
+    assert fleet.health("checkout") == "ok"
+    assert fleet.metrics("checkout")["site"] == "us-west-2"
+    # Checkout's calls no longer reach us-east-1's Lambda.
+    assert fleet.services["lambda"].stats["offered"] < lambda_before - 200
+
+
+def test_tutorial_cache_failover_recovers_web() -> None:
+    broken = Fleet(load_scenario("tutorial"))
+    run_until(broken, 300)
+    assert broken.health("web") != "ok"
+    assert broken.health("db") != "ok"
+
+    fixed = Fleet(load_scenario("tutorial"))
+    run_until(fixed, 120)
+    fixed.apply_control("cache", "failover", "replica")
+    run_until(fixed, 300)
+    assert fixed.health("web") == "ok"
+    assert fixed.services["db"].stats["offered"] < 100
+
+
+def _aws_time_to_recover(throttle: bool, horizon: float = 15 * HOUR) -> float:
+    """Simulated seconds from the DNS fix until every service is ok for 30 minutes."""
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"))
+    run_until(fleet, AWS_FIX, dt=10)
+    fleet.apply_control("dynamodb", "dns_record", "restored", reason="fix the record")
+    if throttle:
+        fleet.apply_control("dwfm", "rate_limit", 150.0)
+        fleet.apply_control("ec2-launch", "rate_limit", 60.0)
+        fleet.apply_control("nlb", "health_check_removal", False)
+    ok_since: float | None = None
+    while fleet.time < horizon:
+        fleet.step(10)
+        if throttle:
+            # Relax the throttles once the backlog they protect is gone, as AWS did.
+            dwfm = fleet.services["dwfm"]
+            if dwfm.pending < 1 and dwfm.values["rate_limit"] is not None:
+                fleet.apply_control("dwfm", "rate_limit", None)
+            launch = fleet.services["ec2-launch"]
+            if launch.pending < 100 and launch.values["rate_limit"] is not None:
+                fleet.apply_control("ec2-launch", "rate_limit", None)
+        if fleet.all_ok():
+            ok_since = fleet.time if ok_since is None else ok_since
+            if fleet.time - ok_since >= 1800:
+                return ok_since - AWS_FIX
+        else:
+            ok_since = None
+    return horizon - AWS_FIX
+
+
+def test_aws_dns_fix_alone_recovers_much_later_than_with_throttling() -> None:
+    with_throttle = _aws_time_to_recover(throttle=True)
+    dns_only = _aws_time_to_recover(throttle=False)
+    assert with_throttle < 6 * HOUR
+    # DWFM stays in congestive collapse without throttling: at least 1.3x and 2 h longer.
+    assert dns_only > 1.3 * with_throttle
+    assert dns_only - with_throttle > 2 * HOUR
+
+
+def test_aws_without_mitigation_stays_broken_for_its_history() -> None:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"))
+    run_until(fleet, 14 * HOUR + 5 * 60, dt=10)  # 13:50 PDT, when EC2 had fully recovered
+    assert fleet.dns_lookup("dynamodb.us-east-1.sim") == []
+    for name in ("lambda", "sts", "checkout", "dwfm", "ec2-launch"):
+        assert fleet.health(name) != "ok", name
+    assert fleet.metrics("dwfm")["healthy_fraction"] < 0.01
+    kinds = [e.kind for e in fleet.events]
+    assert "fault" in kinds
+
+
+def test_aws_paused_dns_automation_prevents_the_race() -> None:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"))
+    fleet.apply_control("dynamodb", "dns_automation", False)
+    run_until(fleet, 3600, dt=10)
+    assert fleet.dns_lookup("dynamodb.us-east-1.sim") == ["10.0.1.10"]
+    assert fleet.health("lambda") == "ok"
+    assert any("did not happen" in e.title for e in fleet.events)
+
+
+def test_aws_dns_fix_after_negative_ttl() -> None:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"))
+    run_until(fleet, AWS_FIX, dt=10)
+    fleet.apply_control("dynamodb", "dns_record", "restored")
+    assert fleet.dns_lookup("dynamodb.us-east-1.sim") == ["10.0.1.10"]
+    run_until(fleet, AWS_FIX + 600, dt=10)
+    assert fleet.health("lambda") != "ok"  # resolvers still cache the empty answer
+    run_until(fleet, AWS_FIX + 1800, dt=10)
+    assert fleet.health("lambda") == "ok"
+
+
+def test_crowdstrike_without_mitigation_stays_broken() -> None:
+    fleet = Fleet(load_scenario("crowdstrike-2024"))
+    run_until(fleet, 6 * 24 * HOUR, dt=60)
+    assert fleet.metrics("windows-fleet")["healthy_fraction"] < 0.1
+    assert fleet.health("airline-checkin") != "ok"
+    assert fleet.health("hospital-ehr") != "ok"
+
+
+def test_crowdstrike_remediation_needs_rollback_first() -> None:
+    futile = Fleet(load_scenario("crowdstrike-2024"))
+    run_until(futile, 2 * HOUR, dt=30)
+    futile.apply_control("windows-fleet", "remediation_rate", 2000.0)
+    run_until(futile, 26 * HOUR, dt=60)
+    # Fixed hosts fetch the bad file again and crash: no progress.
+    assert futile.metrics("windows-fleet")["healthy_fraction"] < 0.1
+
+    staged = Fleet(load_scenario("crowdstrike-2024"))
+    run_until(staged, 2 * HOUR, dt=30)
+    staged.apply_control("content-pipeline", "rollback", True, reason="revert Channel File 291")
+    staged.apply_control("windows-fleet", "remediation_rate", 2000.0)
+    run_until(staged, 26 * HOUR, dt=60)
+    assert 0.3 < staged.metrics("windows-fleet")["healthy_fraction"] < 0.5  # slow, staged
+    run_until(staged, 4 * 24 * HOUR, dt=60)
+    assert staged.health("airline-checkin") == "ok"
+
+
+def test_att_rollback_then_paced_registration() -> None:
+    unpaced = Fleet(load_scenario("att-2024"))
+    run_until(unpaced, 2 * HOUR + 15 * 60, dt=10)
+    assert unpaced.health("core-network") == "refuse"
+    unpaced.apply_control("core-network", "rollback", True)
+    run_until(unpaced, 14 * HOUR, dt=20)
+    assert unpaced.health("core-network") == "ok"
+    # Every device retries at once: registration stays in congestive collapse.
+    assert unpaced.metrics("device-registration")["healthy_fraction"] < 0.05
+    assert unpaced.health("voice") != "ok"
+
+    paced = Fleet(load_scenario("att-2024"))
+    run_until(paced, 2 * HOUR + 15 * 60, dt=10)
+    paced.apply_control("core-network", "rollback", True)
+    paced.apply_control("device-registration", "rate_limit", 3500.0)
+    run_until(paced, 12 * HOUR, dt=20)
+    assert paced.health("voice") != "ok"  # history: at least 12 hours in all
+    run_until(paced, 14 * HOUR, dt=20)
+    assert paced.health("voice") == "ok"
+    assert paced.health("e911") == "ok"
+
+
+def test_att_without_mitigation_stays_down() -> None:
+    fleet = Fleet(load_scenario("att-2024"))
+    run_until(fleet, 13 * HOUR, dt=20)
+    assert fleet.health("core-network") == "refuse"
+    assert fleet.health("e911") != "ok"
+
+
+def _trace(seed: int, actions: bool = True) -> list[tuple[Any, ...]]:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"), seed=seed)
+    rows = []
+    for i in range(200):
+        if actions and i == 50:
+            fleet.apply_control("dynamodb", "dns_record", "restored")
+            fleet.apply_control("dwfm", "rate_limit", 120.0)
+        fleet.step(30)
+        rows.append(fleet.trace_row())
+    return rows
+
+
+def test_same_seed_and_inputs_give_identical_trace() -> None:
+    assert _trace(1) == _trace(1)
+    assert _trace(1) != _trace(2)
+
+
+def test_bad_control_values_are_refused_and_change_nothing() -> None:
+    fleet = Fleet(load_scenario("tutorial"))
+    before = fleet.controls()
+    with pytest.raises(ControlError, match="between 0 and 100"):
+        fleet.apply_control("web", "load_shed", 150)
+    with pytest.raises(ControlError, match="one of primary, replica"):
+        fleet.apply_control("cache", "failover", "tertiary")
+    with pytest.raises(ControlError, match="true or false"):
+        fleet.apply_control("web", "breaker_cache", "yes")
+    with pytest.raises(ControlError, match="number"):
+        fleet.apply_control("db", "rate_limit", "fast")
+    with pytest.raises(UnknownControl):
+        fleet.apply_control("web", "warp_drive", 1)
+    with pytest.raises(UnknownControl):
+        fleet.apply_control("nope", "load_shed", 1)
+    assert fleet.controls() == before
+    assert not [e for e in fleet.events if e.kind == "mitigation"]
+
+
+def test_controls_have_contract_shape() -> None:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"))
+    controls = {f"{c['service']}/{c['control']}": c for c in fleet.controls()}
+    for key in (
+        "dynamodb/dns_record",
+        "dynamodb/dns_automation",
+        "ec2-launch/rate_limit",
+        "dwfm/rate_limit",
+        "nlb/health_check_removal",
+        "lambda/retry_policy",
+        "checkout/failover",
+        "checkout/load_shed",
+        "checkout/breaker_dynamodb",
+        "checkout/capacity",
+    ):
+        assert key in controls, key
+    assert controls["dynamodb/dns_record"]["dangerous"] is True
+    assert controls["dynamodb/dns_record"]["choices"] == ["empty", "restored"]
+    assert controls["lambda/retry_policy"]["choices"] == ["off", "capped", "backoff", "unbounded"]
+    assert controls["checkout/failover"]["choices"] == ["us-east-1", "us-west-2"]
+    assert set(controls["dwfm/rate_limit"]) == {
+        "service",
+        "control",
+        "label",
+        "kind",
+        "value",
+        "min",
+        "max",
+        "choices",
+        "unit",
+        "dangerous",
+        "description",
+    }
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"services": {"db": {"capacity": 0}}}, "t.toml: services.db.capacity: must be > 0"),
+        ({"services": {"db": {"capacity": 5, "colour": 1}}}, "services.db.colour: unknown key"),
+        ({"edges": [{"from": "db", "to": "nope"}]}, "edges[0].to: unknown service 'nope'"),
+        (
+            {"timeline": [{"at": "1x", "service": "db", "fault": "down", "title": "x"}]},
+            "timeline[0].at: not a duration",
+        ),
+    ],
+)
+def test_scenario_errors_name_file_and_key_path(patch: dict[str, Any], message: str) -> None:
+    data: dict[str, Any] = {
+        "name": "t",
+        "title": "t",
+        "description": "t",
+        "duration": 60,
+        "services": {"db": {"capacity": 5}},
+    }
+    data.update(patch)
+    with pytest.raises(WarroomError) as info:
+        parse_scenario(data, "t.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("t.toml: ")
+
+
+def test_scenario_cycle_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "loop.toml"
+    path.write_text(
+        'name = "loop"\ntitle = "l"\ndescription = "l"\nduration = "1m"\n'
+        "[services.a]\ncapacity = 1\n[services.b]\ncapacity = 1\n"
+        '[[edges]]\nfrom = "a"\nto = "b"\n[[edges]]\nfrom = "b"\nto = "a"\n'
+    )
+    with pytest.raises(WarroomError, match=r"loop.toml: edges: dependencies form a cycle"):
+        load_scenario(str(path))
+    path.write_text("name = [")
+    with pytest.raises(WarroomError, match=r"loop\.toml: invalid TOML"):
+        load_scenario(str(path))
+
+
+def test_scale_scenario_generates_many_services() -> None:
+    fleet = Fleet(load_scenario("scale-300"))
+    assert len(fleet.services) == 300
+    run_until(fleet, 30, dt=0.1)
+    assert sum(fleet.health(n) == "ok" for n in fleet.services) == 300

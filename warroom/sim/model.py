@@ -1,0 +1,892 @@
+"""The simulated fleet's dynamics: pure, seeded, stepped in ticks (no I/O, no clock, no asyncio).
+
+Each service is a handful of floats updated with simple arithmetic per tick: offered load
+(external demand amplified by client retries, calls from callers amplified by their retry
+policy, retries of a work backlog), admission (load shed, rate limit), a queue served at an
+effective capacity (reduced while workers wait on slow dependencies), latency, and the share
+of requests that succeed in time. Dependencies see each other's previous-tick results, so a
+tick is one pass over the services in caller-before-callee order.
+
+Congestive collapse falls out of the queue: when offered load exceeds capacity the queue
+fills, latency passes the clients' timeout, work is served after the client gave up (goodput
+zero), the work is retried, and the queue stays full. Only admitting less (a rate limit)
+gets the service out, which is what the AWS, AT&T and tutorial scenarios teach.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from warroom.sim.scenario import RETRY_POLICIES, Scenario, ServiceSpec, topological_order
+
+#: Time constant (s) of the failure average that drives retries.
+RETRY_TAU = 10.0
+#: Health states a service's `/health` port acts out.
+HEALTH_STATES = ("ok", "slow", "error", "hang", "refuse")
+_RETRY_ATTEMPTS = {"off": 1, "capped": 3, "backoff": 2, "unbounded": 10}
+
+
+class ControlError(ValueError):
+    """A control request the model refuses; the message says why (shown to the operator)."""
+
+
+class UnknownControl(KeyError):
+    """No such service or control."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown control"
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One entry of the fleet's event feed."""
+
+    seq: int
+    sim_time: float
+    service: str | None
+    kind: str
+    title: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "sim_time": round(self.sim_time, 3),
+            "service": self.service,
+            "kind": self.kind,
+            "title": self.title,
+        }
+
+
+def retry_multiplier(policy: str, fail: float) -> float:
+    """Attempts per original request when a share `fail` of attempts fails."""
+    if fail <= 0.0:
+        return 1.0
+    if policy == "off":
+        return 1.0
+    if policy == "capped":
+        return 1.0 + fail + fail * fail
+    if policy == "backoff":
+        # Retries spread over time: one retry, and only half of it lands in the same window.
+        return 1.0 + 0.5 * fail
+    # unbounded: keep trying (up to 10 attempts) — the classic retry storm.
+    return (1.0 - fail**10) / (1.0 - fail) if fail < 1.0 else 10.0
+
+
+def retry_success(policy: str, ok: float) -> float:
+    """Share of requests that succeed after retries, if each attempt succeeds with `ok`."""
+    return 1.0 - (1.0 - ok) ** _RETRY_ATTEMPTS[policy]
+
+
+def timely(latency: float, timeout: float) -> float:
+    """Share of answers that reach the client before it gives up (linear around the timeout)."""
+    if latency <= 0.8 * timeout:
+        return 1.0
+    if latency >= 1.2 * timeout:
+        return 0.0
+    return (1.2 * timeout - latency) / (0.4 * timeout)
+
+
+class Edge:
+    """Runtime view of an edge, with the callee resolved to its state object."""
+
+    __slots__ = ("critical", "dst", "fallback", "fanout", "kind", "site", "src")
+
+    def __init__(
+        self,
+        src: ServiceState,
+        dst: ServiceState,
+        fanout: float,
+        critical: bool,
+        fallback: ServiceState | None,
+        site: str | None,
+        kind: str,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.fanout = fanout
+        self.critical = critical
+        self.fallback = fallback
+        self.site = site
+        self.kind = kind
+
+
+class ServiceState:
+    """One service's parameters, controls, faults and dynamic state."""
+
+    __slots__ = (
+        "calls",
+        "cap_scale",
+        "change_effect",
+        "change_factor",
+        "change_fraction",
+        "change_live_at",
+        "dns_empty",
+        "dns_visible_at",
+        "fail_avg",
+        "faults",
+        "feeds",
+        "index",
+        "inflow",
+        "interval",
+        "last_health",
+        "lat_avg",
+        "name",
+        "pending",
+        "removed",
+        "rolled_back_at",
+        "site_since",
+        "spec",
+        "stats",
+        "values",
+    )
+
+    def __init__(self, name: str, spec: ServiceSpec, index: int) -> None:
+        self.name = name
+        self.spec = spec
+        self.index = index
+        self.calls: list[Edge] = []
+        self.feeds: list[Edge] = []
+        # Control values by control name (see Fleet.controls for their meaning).
+        self.values: dict[str, Any] = {}
+        # Active faults: site ("*" = every site) -> {fault: parameter}.
+        self.faults: dict[str, dict[str, float]] = {}
+        self.inflow = 0.0
+        # Failure share averaged over ~RETRY_TAU s: retries spread over time, not one tick.
+        self.fail_avg = 0.0
+        # Latency as callers experience it, averaged the same way (workers wait on it).
+        self.lat_avg = spec.base_latency
+        self.pending = 0.0
+        self.interval = spec.attempt_interval
+        self.removed = 0.0
+        self.cap_scale = 1.0
+        self.site_since = -1e18
+        self.dns_empty = False
+        self.dns_visible_at = 0.0
+        self.change_live_at: float | None = None
+        self.rolled_back_at = -1e18
+        self.change_effect = "error"
+        self.change_factor = 10.0
+        self.change_fraction = 1.0
+        self.last_health = "ok"
+        # Last tick's results, read by callers in the next tick and by /metrics.
+        self.stats = {
+            "offered": 0.0,
+            "admitted": 0.0,
+            "rejected": 0.0,
+            "served": 0.0,
+            "goodput": 0.0,
+            "queue": 0.0,
+            "latency": spec.base_latency,
+            "success": 1.0,
+            "capacity": spec.capacity,
+            "dep_ok": 1.0,
+        }
+
+    @property
+    def site(self) -> str | None:
+        return self.values.get("failover")
+
+    def active_faults(self) -> dict[str, float]:
+        """Faults in force at the active site, including a live bad change's effect."""
+        found: dict[str, float] = {}
+        if self.faults:
+            found.update(self.faults.get("*", {}))
+            site = self.site
+            if site is not None:
+                found.update(self.faults.get(site, {}))
+        return found
+
+
+class Fleet:
+    """The whole simulated fleet. `step(dt)` advances it; controls and faults change it."""
+
+    def __init__(self, scenario: Scenario, seed: int = 1) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.time = 0.0
+        self.events: list[SimEvent] = []
+        self._timeline = sorted(
+            enumerate(scenario.timeline), key=lambda item: (item[1].at, item[0])
+        )
+        self._next_entry = 0
+        graph = {name: [] for name in scenario.services}
+        for edge in scenario.edges:
+            graph[edge.src].append(edge.dst)
+        order = topological_order(graph)
+        if order is None:  # parse_scenario already refuses cycles
+            raise ValueError("dependency cycle")
+        self.services: dict[str, ServiceState] = {}
+        for index, name in enumerate(scenario.services):
+            self.services[name] = ServiceState(name, scenario.services[name], index)
+        self.order = [self.services[n] for n in order]
+        for e in scenario.edges:
+            src = self.services[e.src]
+            edge = Edge(
+                src,
+                self.services[e.dst],
+                e.fanout,
+                e.critical,
+                self.services[e.fallback] if e.fallback else None,
+                e.site,
+                e.kind,
+            )
+            (src.calls if e.kind == "call" else src.feeds).append(edge)
+        self.dns_names = {svc.spec.dns: svc for svc in self.services.values() if svc.spec.dns}
+        for svc in self.services.values():
+            self._init_controls(svc)
+            svc.stats["capacity"] = svc.spec.capacity
+
+    # ------------------------------------------------------------------ controls
+
+    def _init_controls(self, svc: ServiceState) -> None:
+        v = svc.values
+        v["rate_limit"] = None
+        v["load_shed"] = 0.0
+        v["retry_policy"] = svc.spec.retry_policy
+        v["capacity"] = 100.0
+        for edge in svc.calls:
+            v[f"breaker_{edge.dst.name}"] = False
+        spec = svc.spec
+        if spec.sites:
+            v["failover"] = spec.sites[0]
+        if spec.dns:
+            v["dns_record"] = "restored"
+            if spec.dns_automation:
+                v["dns_automation"] = True
+        if spec.rollback:
+            v["rollback"] = False
+        if spec.automation:
+            v["automation"] = True
+        if spec.health_monitor is not None:
+            v["health_check_removal"] = True
+        if spec.remediation:
+            v["remediation_rate"] = 0.0
+
+    def _describe(self, svc: ServiceState, control: str) -> dict[str, Any]:
+        spec = svc.spec
+        d: dict[str, Any] = {
+            "service": svc.name,
+            "control": control,
+            "value": svc.values[control],
+            "min": None,
+            "max": None,
+            "choices": None,
+            "unit": None,
+            "dangerous": False,
+        }
+        if control == "rate_limit":
+            d.update(
+                label="Rate limit",
+                kind="rate",
+                min=0.0,
+                max=round(spec.capacity * 10, 3),
+                unit="req/s",
+                description="Admit at most this many requests per second (null: no limit).",
+            )
+        elif control == "load_shed":
+            d.update(
+                label="Load shed",
+                kind="level",
+                min=0.0,
+                max=100.0,
+                unit="%",
+                description="Drop this share of incoming requests at the door.",
+            )
+        elif control == "retry_policy":
+            d.update(
+                label="Retry policy",
+                kind="choice",
+                choices=list(RETRY_POLICIES),
+                description="How calls to dependencies are retried (retries amplify load).",
+            )
+        elif control == "capacity":
+            d.update(
+                label="Capacity",
+                kind="level",
+                min=0.0,
+                max=400.0,
+                unit="%",
+                description="Scale serving capacity (100 % = normal).",
+            )
+        elif control.startswith("breaker_"):
+            dep = control.removeprefix("breaker_")
+            d.update(
+                label=f"Breaker to {dep}",
+                kind="toggle",
+                description=f"Open: fail calls to {dep} fast instead of waiting on it.",
+            )
+        elif control == "failover":
+            d.update(
+                label="Failover",
+                kind="choice",
+                choices=list(spec.sites),
+                dangerous=True,
+                description="Serve from another site; it starts cold and warms up.",
+            )
+        elif control == "dns_record":
+            d.update(
+                label="DNS record",
+                kind="choice",
+                choices=["empty", "restored"],
+                dangerous=True,
+                description=f"Fix the DNS record {spec.dns} (restored) or empty it.",
+            )
+        elif control == "dns_automation":
+            d.update(
+                label="DNS automation",
+                kind="toggle",
+                description="DNS management automation (false: paused).",
+            )
+        elif control == "rollback":
+            d.update(
+                label="Roll back",
+                kind="toggle",
+                dangerous=True,
+                description="Revert the last change (true: rolled back).",
+            )
+        elif control == "automation":
+            d.update(
+                label="Automation",
+                kind="toggle",
+                description="Automated changes/updates (false: paused).",
+            )
+        elif control == "health_check_removal":
+            d.update(
+                label="Health-check removal",
+                kind="toggle",
+                description="Let health checks remove capacity (false: hold off removal).",
+            )
+        elif control == "remediation_rate":
+            d.update(
+                label="Remediation rate",
+                kind="rate",
+                min=0.0,
+                max=spec.remediation_max,
+                unit=f"{spec.remediation_unit}/min",
+                description=f"{spec.remediation_unit.capitalize()} fixed by hand per minute.",
+            )
+        meta = spec.controls.get(control)
+        if meta is not None:
+            for key in ("label", "description", "dangerous"):
+                value = getattr(meta, key)
+                if value is not None:
+                    d[key] = value
+        return {
+            "service": d["service"],
+            "control": d["control"],
+            "label": d["label"],
+            "kind": d["kind"],
+            "value": d["value"],
+            "min": d["min"],
+            "max": d["max"],
+            "choices": d["choices"],
+            "unit": d["unit"],
+            "dangerous": d["dangerous"],
+            "description": d["description"],
+        }
+
+    def controls(self, service: str | None = None) -> list[dict[str, Any]]:
+        """Every control (or one service's) with its current value, in a stable order."""
+        targets = [self._service(service)] if service else list(self.services.values())
+        return [self._describe(svc, name) for svc in targets for name in svc.values]
+
+    def control(self, service: str, control: str) -> dict[str, Any]:
+        svc = self._service(service)
+        if control not in svc.values:
+            raise UnknownControl(f"service {service!r} has no control {control!r}")
+        return self._describe(svc, control)
+
+    def _service(self, name: str | None) -> ServiceState:
+        svc = self.services.get(name or "")
+        if svc is None:
+            raise UnknownControl(f"unknown service {name!r}")
+        return svc
+
+    def _validate(self, svc: ServiceState, control: str, value: Any) -> Any:
+        desc = self._describe(svc, control)
+        kind = desc["kind"]
+        if kind == "toggle":
+            if not isinstance(value, bool):
+                raise ControlError(f"{control} is a toggle: value must be true or false")
+            return value
+        if kind == "choice":
+            if not isinstance(value, str) or value not in desc["choices"]:
+                raise ControlError(f"{control} must be one of {', '.join(desc['choices'])}")
+            return value
+        if value is None and kind == "rate" and control == "rate_limit":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ControlError(f"{control} must be a number ({desc['unit']})")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ControlError(f"{control} must be a finite number")
+        if number < desc["min"] or number > desc["max"]:
+            raise ControlError(
+                f"{control} must be between {desc['min']:g} and {desc['max']:g} {desc['unit']}"
+            )
+        return number
+
+    def apply_control(
+        self, service: str, control: str, value: Any, reason: str = ""
+    ) -> dict[str, Any]:
+        """Set a control (validated first: a bad value raises and changes nothing)."""
+        svc = self._service(service)
+        if control not in svc.values:
+            raise UnknownControl(f"service {service!r} has no control {control!r}")
+        value = self._validate(svc, control, value)
+        old = svc.values[control]
+        svc.values[control] = value
+        if old != value:
+            self._on_control_changed(svc, control, old, value)
+            why = f" ({reason})" if reason else ""
+            self._emit(svc.name, "mitigation", f"{svc.name}/{control}: {old} -> {value}{why}")
+        return self._describe(svc, control)
+
+    def _on_control_changed(self, svc: ServiceState, control: str, old: Any, value: Any) -> None:
+        if control == "failover":
+            svc.site_since = self.time
+        elif control == "rollback" and value:
+            svc.rolled_back_at = self.time
+        elif control == "dns_record":
+            if value == "empty":
+                svc.dns_empty = True
+            else:
+                svc.dns_empty = False
+                # Resolvers keep the cached empty answer for the negative TTL.
+                svc.dns_visible_at = self.time + svc.spec.dns_negative_ttl
+
+    # ------------------------------------------------------------------ faults
+
+    def inject(
+        self,
+        service: str,
+        fault: str,
+        *,
+        site: str | None = None,
+        factor: float = 10.0,
+        fraction: float = 1.0,
+        effect: str = "error",
+        delay: float = 0.0,
+    ) -> None:
+        """Inject a fault now (`recover` clears the service's faults at that site or all)."""
+        svc = self._service(service)
+        key = site or "*"
+        if fault == "recover":
+            if site is None:
+                svc.faults.clear()
+            else:
+                svc.faults.pop(key, None)
+        elif fault in ("down", "refuse", "hang"):
+            svc.faults.setdefault(key, {})[fault] = 1.0
+        elif fault == "slow":
+            svc.faults.setdefault(key, {})["slow"] = factor
+        elif fault == "error":
+            svc.faults.setdefault(key, {})["error"] = fraction
+        elif fault == "dns_empty":
+            if svc.spec.dns is None:
+                raise ControlError(f"{service!r} has no DNS record")
+            svc.dns_empty = True
+            svc.values["dns_record"] = "empty"
+        elif fault == "dns_restore":
+            if svc.spec.dns is None:
+                raise ControlError(f"{service!r} has no DNS record")
+            svc.dns_empty = False
+            svc.values["dns_record"] = "restored"
+            svc.dns_visible_at = self.time + svc.spec.dns_negative_ttl
+        elif fault == "bad_change":
+            if not svc.spec.rollback:
+                raise ControlError(f"{service!r} cannot take a change that can be rolled back")
+            svc.change_live_at = self.time + delay
+            svc.change_effect = effect
+            svc.change_factor = factor
+            svc.change_fraction = fraction
+            svc.values["rollback"] = False
+        elif fault != "info":
+            raise ControlError(f"unknown fault {fault!r}")
+
+    def change_active(self, svc: ServiceState) -> bool:
+        """Whether a bad change on `svc` is hurting it now (live and not yet rolled back)."""
+        if svc.change_live_at is None or self.time < svc.change_live_at:
+            return False
+        return not svc.values.get("rollback", False)
+
+    def _restarting(self, svc: ServiceState) -> bool:
+        """Rolled back after the change went live, and the rollback has not finished yet."""
+        live = svc.change_live_at
+        if live is None or not svc.values.get("rollback") or svc.rolled_back_at < live:
+            return False
+        return self.time < svc.rolled_back_at + svc.spec.rollback_delay
+
+    def dns_resolvable(self, svc: ServiceState) -> bool:
+        """Whether callers can resolve `svc`'s name (record present and caches expired)."""
+        return not svc.dns_empty and self.time >= svc.dns_visible_at
+
+    # ------------------------------------------------------------------ time
+
+    def _emit(self, service: str | None, kind: str, title: str) -> None:
+        self.events.append(SimEvent(len(self.events) + 1, self.time, service, kind, title))
+
+    def _run_timeline(self) -> None:
+        while self._next_entry < len(self._timeline):
+            _, entry = self._timeline[self._next_entry]
+            if entry.at > self.time:
+                return
+            self._next_entry += 1
+            if entry.requires is not None:
+                service, _, control = entry.requires.partition("/")
+                if not self.services[service].values.get(control, False):
+                    self._emit(
+                        entry.service,
+                        "info",
+                        f"did not happen ({entry.requires} paused): {entry.title}",
+                    )
+                    continue
+            if entry.service is not None:
+                self.inject(
+                    entry.service,
+                    entry.fault,
+                    site=entry.site,
+                    factor=entry.factor,
+                    fraction=entry.fraction,
+                    effect=entry.effect,
+                    delay=entry.delay,
+                )
+            kind = entry.kind or (
+                "info"
+                if entry.fault == "info"
+                else "recovery"
+                if entry.fault in ("recover", "dns_restore")
+                else "fault"
+            )
+            self._emit(entry.service, kind, entry.title)
+
+    def step(self, dt: float) -> None:
+        """Advance the simulation by `dt` simulated seconds."""
+        if dt <= 0:
+            return
+        n = max(1, math.ceil(dt / self.scenario.max_step - 1e-9))
+        sub = dt / n
+        for _ in range(n):
+            self._run_timeline()
+            self._tick(sub)
+            self.time += sub
+        self._run_timeline()
+        self._note_health_changes()
+
+    def _tick(self, dt: float) -> None:
+        rng_random = self.rng.random
+        now = self.time
+        for svc in self.order:
+            svc.inflow = 0.0
+        for svc in self.order:
+            spec = svc.spec
+            st = svc.stats
+            values = svc.values
+            prev_fail = svc.fail_avg
+            faults = svc.active_faults()
+            change = svc.change_live_at is not None and self.change_active(svc)
+            if change:
+                faults = dict(faults)
+                effect = svc.change_effect
+                faults[effect] = (
+                    svc.change_factor
+                    if effect == "slow"
+                    else svc.change_fraction
+                    if effect == "error"
+                    else 1.0
+                )
+            # Rolled back but still restarting: down until the rollback delay has passed.
+            if self._restarting(svc):
+                faults = dict(faults)
+                faults["down"] = 1.0
+
+            # ---- offered load
+            jitter = 1.0 + 0.02 * (rng_random() - 0.5)
+            external = spec.demand * jitter * retry_multiplier(spec.client_retry, prev_fail)
+            attempts = 0.0
+            if svc.pending > 0.0 and svc.interval > 0.0:
+                attempts = svc.pending / svc.interval
+            offered = external + svc.inflow + attempts
+
+            # ---- admission
+            shed = values["load_shed"]
+            admitted = offered * (1.0 - shed / 100.0)
+            limit = values["rate_limit"]
+            if limit is not None and admitted > limit:
+                admitted = limit
+
+            # ---- capacity (workers blocked on slow dependencies serve fewer requests)
+            site = svc.site
+            wait = 0.0
+            dep_ok = 1.0
+            for edge in svc.calls:
+                if edge.site is not None and edge.site != site:
+                    continue
+                if values.get("breaker_" + edge.dst.name):
+                    if edge.critical:
+                        dep_ok = 0.0
+                    continue
+                dst = edge.dst
+                if dst.spec.dns is not None and not self.dns_resolvable(dst):
+                    ok = 0.0  # fails at name resolution: fast
+                else:
+                    ok = 1.0 - dst.fail_avg
+                    wait += edge.fanout * min(dst.lat_avg, spec.timeout)
+                ok = retry_success(values["retry_policy"], ok)
+                if edge.critical:
+                    dep_ok *= ok
+            scale = values["capacity"] / 100.0 * svc.cap_scale * (1.0 - svc.removed)
+            if svc.site_since > -1e17:
+                since = now - svc.site_since
+                if spec.failover_warmup > 0 and since < spec.failover_warmup:
+                    warm = since / spec.failover_warmup
+                    scale *= spec.failover_cold + (1.0 - spec.failover_cold) * warm
+            base = spec.base_latency * faults.get("slow", 1.0)
+            per_request = base + wait
+            capacity = spec.capacity * scale * spec.base_latency / per_request
+
+            queue = st["queue"]
+            hard_down = "down" in faults or "refuse" in faults
+            hanging = "hang" in faults
+            if hard_down:
+                served = 0.0
+                queue = 0.0
+                latency = 0.0
+                success = 0.0
+                attempt_ok = 0.0
+                dropped = 0.0
+            else:
+                queue += admitted * dt
+                served = min(queue, capacity * dt) / dt if capacity > 0 else 0.0
+                queue -= served * dt
+                bound = spec.max_queue * max(capacity, 1e-9)
+                dropped = 0.0
+                if queue > bound:
+                    dropped = (queue - bound) / dt
+                    queue = bound
+                latency = per_request + (queue / capacity if capacity > 0 else 1e9)
+                if hanging:
+                    latency = max(latency, 1e9)
+                good_share = 1.0 - faults.get("error", 0.0)
+                population_ok = 1.0
+                if spec.population > 0:
+                    population_ok = 1.0 - svc.pending / spec.population
+                quality = timely(latency, spec.timeout) * good_share * dep_ok
+                # An idle service is judged by what it would do with a request.
+                share = min(1.0, served / offered) if offered > 1e-9 else 1.0
+                attempt_ok = quality * share
+                success = attempt_ok * population_ok
+
+            goodput = success * offered if offered > 1e-9 else 0.0
+
+            # ---- load handed to dependencies (one tick later they answer with it)
+            for edge in svc.calls:
+                if edge.site is not None and edge.site != site:
+                    continue
+                dst = edge.dst
+                flow = served * edge.fanout
+                broken = values.get("breaker_" + dst.name)
+                unresolvable = dst.spec.dns is not None and not self.dns_resolvable(dst)
+                if broken or unresolvable:
+                    if edge.fallback is not None:
+                        edge.fallback.inflow += flow
+                    continue
+                fail = dst.fail_avg
+                dst.inflow += flow * retry_multiplier(values["retry_policy"], fail)
+                if edge.fallback is not None:
+                    edge.fallback.inflow += flow * fail
+            for edge in svc.feeds:
+                edge.dst.inflow += goodput * edge.fanout
+
+            # ---- work backlog: units in a bad state, their retries, decay and repair
+            if spec.population > 0 or spec.durable:
+                pending = svc.pending - attempts * attempt_ok * dt
+                if spec.durable:
+                    pending += (
+                        external
+                        * (1.0 - success)
+                        * dt
+                        / max(1.0, retry_multiplier(spec.client_retry, prev_fail))
+                    )
+                    if spec.max_pending > 0:
+                        pending = min(pending, spec.max_pending)
+                else:
+                    good = spec.population - pending
+                    if spec.decay > 0 and dep_ok < 1.0:
+                        pending += good * spec.decay * (1.0 - dep_ok) * dt
+                    if spec.poisoned_by is not None:
+                        poisoner = self.services[spec.poisoned_by]
+                        if self.change_active(poisoner):
+                            good = spec.population - pending
+                            exposed = good - spec.population * (1.0 - spec.poison_share)
+                            if exposed > 0:
+                                pending += exposed * spec.poison_rate * dt
+                    if spec.remediation:
+                        pending -= values["remediation_rate"] / 60.0 * dt
+                    pending = min(pending, spec.population)
+                svc.pending = max(0.0, pending)
+                # Units back off while their attempts fail, and speed up again as they succeed.
+                if spec.attempt_interval > 0 and attempts > 0:
+                    if attempt_ok < 0.5:
+                        svc.interval = min(
+                            svc.interval * (1.0 + 0.002 * dt), 8 * spec.attempt_interval
+                        )
+                    else:
+                        svc.interval = max(spec.attempt_interval, svc.interval * (1.0 - 0.01 * dt))
+
+            # ---- load balancer health monitor
+            hm = spec.health_monitor
+            if hm is not None:
+                watched = self.services[hm.watch].stats
+                sick = watched["latency"] > hm.latency_threshold or watched["success"] < 0.9
+                removed = svc.removed
+                if values["health_check_removal"]:
+                    if sick:
+                        removed = min(hm.max_remove, removed + hm.remove_rate * dt)
+                    else:
+                        removed = max(0.0, removed - hm.restore_rate * dt)
+                else:
+                    removed = max(0.0, removed - hm.disabled_restore_rate * dt)
+                if int(removed * 10) != int(svc.removed * 10):
+                    if removed > svc.removed:
+                        self._emit(
+                            svc.name,
+                            "automation",
+                            f"{svc.name}: health checks removed {removed:.0%} of capacity",
+                        )
+                    else:
+                        self._emit(
+                            svc.name,
+                            "automation",
+                            f"{svc.name}: capacity back in service, {removed:.0%} still removed",
+                        )
+                svc.removed = removed
+
+            # ---- autoscaling (needs launches to succeed when `autoscale_via` is set)
+            if spec.autoscale_max > 1.0 and not hard_down:
+                utilisation = admitted / max(capacity, 1e-9)
+                gate = 1.0
+                if spec.autoscale_via is not None:
+                    gate = self.services[spec.autoscale_via].stats["success"]
+                if utilisation > 0.8:
+                    svc.cap_scale = min(spec.autoscale_max, svc.cap_scale + 0.002 * dt * gate)
+                elif utilisation < 0.4:
+                    svc.cap_scale = max(1.0, svc.cap_scale - 0.001 * dt)
+
+            st["offered"] = offered
+            st["admitted"] = admitted
+            st["rejected"] = offered - admitted + dropped
+            st["served"] = served
+            st["goodput"] = goodput
+            st["queue"] = queue
+            st["latency"] = latency
+            st["success"] = success
+            st["capacity"] = capacity
+            st["dep_ok"] = dep_ok
+            smoothing = min(1.0, dt / RETRY_TAU)
+            svc.fail_avg += (1.0 - success - svc.fail_avg) * smoothing
+            svc.lat_avg += (min(latency, 1e6) - svc.lat_avg) * smoothing
+
+    # ------------------------------------------------------------------ reading
+
+    def health(self, name: str) -> str:
+        """What `/health` acts out: ok, slow, error, hang or refuse."""
+        svc = self.services[name]
+        faults = svc.active_faults()
+        change = self.change_active(svc)
+        effect = svc.change_effect if change else None
+        if "refuse" in faults or "down" in faults or effect == "down" or self._restarting(svc):
+            return "refuse"
+        if "hang" in faults or effect == "hang":
+            return "hang"
+        st = svc.stats
+        if st["latency"] >= svc.spec.timeout:
+            return "hang"
+        if st["success"] < 0.9:
+            return "error"
+        if st["latency"] > max(0.2, 3 * svc.spec.base_latency):
+            return "slow"
+        return "ok"
+
+    def latency(self, name: str) -> float:
+        return self.services[name].stats["latency"]
+
+    def all_ok(self) -> bool:
+        return all(self.health(name) == "ok" for name in self.services)
+
+    def _note_health_changes(self) -> None:
+        for svc in self.services.values():
+            state = self.health(svc.name)
+            if state != svc.last_health:
+                kind = "recovery" if state == "ok" else "info"
+                self._emit(svc.name, kind, f"{svc.name}: {svc.last_health} -> {state}")
+                svc.last_health = state
+
+    def metrics(self, name: str) -> dict[str, Any]:
+        """The model state of one service, as `/metrics` serves it."""
+        svc = self.services[name]
+        spec = svc.spec
+        st = svc.stats
+        data: dict[str, Any] = {
+            "service": name,
+            "region": spec.region,
+            "sim_time": round(self.time, 3),
+            "health": self.health(name),
+            "site": svc.site,
+            "offered_rps": round(st["offered"], 3),
+            "admitted_rps": round(st["admitted"], 3),
+            "rejected_rps": round(st["rejected"], 3),
+            "served_rps": round(st["served"], 3),
+            "goodput_rps": round(st["goodput"], 3),
+            "queue": round(st["queue"], 3),
+            "latency_s": round(min(st["latency"], 1e6), 4),
+            "success": round(st["success"], 4),
+            "capacity_rps": round(st["capacity"], 3),
+            "dependencies_ok": round(st["dep_ok"], 4),
+            "faults": sorted(svc.active_faults()),
+            "controls": dict(svc.values),
+        }
+        if spec.population > 0:
+            data["population"] = spec.population
+            data["unit"] = spec.unit
+            data["pending"] = round(svc.pending, 1)
+            data["healthy_fraction"] = round(1.0 - svc.pending / spec.population, 4)
+        if spec.durable:
+            data["backlog"] = round(svc.pending, 1)
+        if spec.dns:
+            data["dns"] = {"name": spec.dns, "empty": svc.dns_empty}
+        if spec.health_monitor is not None:
+            data["capacity_removed"] = round(svc.removed, 4)
+        if spec.autoscale_max > 1.0:
+            data["autoscale"] = round(svc.cap_scale, 3)
+        if spec.rollback:
+            data["change_active"] = self.change_active(svc)
+        return data
+
+    def trace_row(self) -> tuple[Any, ...]:
+        """A compact snapshot of every service's state, for determinism checks."""
+        return (
+            round(self.time, 6),
+            *(
+                (
+                    svc.stats["offered"],
+                    svc.stats["success"],
+                    svc.stats["latency"],
+                    svc.stats["queue"],
+                    svc.pending,
+                    svc.removed,
+                )
+                for svc in self.services.values()
+            ),
+        )
+
+    def dns_lookup(self, name: str) -> list[str] | None:
+        """Addresses for a fleet DNS name: [] when the record is empty, None if unknown."""
+        svc = self.dns_names.get(name.rstrip(".").lower())
+        if svc is None:
+            return None
+        return [] if svc.dns_empty else [svc.spec.dns_address]
