@@ -263,3 +263,18 @@ def test_non_utf8_names_the_line(tmp_path: Path) -> None:
     runbook, problems = read_runbook(path)
     assert runbook is None
     assert [str(p) for p in problems] == [f"{path}:3: not UTF-8 (byte 0xe9)"]
+
+
+def test_capitalised_prose_under_a_step_is_not_an_annotation() -> None:
+    text = (
+        "- [ ] Restart DWFM hosts a few at a time\n"
+        "  - Verify: the queue drains after each batch\n"
+        "  - Action: `dwfm/rate_limit = 200`\n"
+    )
+    runbook, problems = parse_runbook(text, "t.md")
+    assert problems == []
+    assert runbook is not None
+    (step,) = runbook.steps
+    assert step.verify is None
+    assert step.action is not None and step.action.value == 200
+    assert step.body_markdown == "- Verify: the queue drains after each batch"

@@ -481,17 +481,18 @@ def _classify(
     if not annotation:
         return
     key, raw = annotation.group(1), annotation.group(2)
-    owner = _nearest_step(stack[:-1])
-    value = _unwrap_code(raw)
-    if owner is None:
-        # Prose such as "Verify: dashboards are green" is not an annotation; lowercase keys and
-        # code-quoted values are, and are misplaced here.
-        if key.islower() or (raw.strip().startswith("`") and raw.strip().endswith("`")):
-            out.add(
-                line,
-                f"step annotation '{key.lower()}:' outside a step (put it under a '- [ ]' item)",
-            )
+    # Prose such as "Verify: the queue drains" is not an annotation: only a lowercase key, or
+    # a code-quoted value, is.
+    quoted = raw.strip().startswith("`") and raw.strip().endswith("`")
+    if not (key.islower() or quoted):
         return
+    owner = _nearest_step(stack[:-1])
+    if owner is None:
+        out.add(
+            line, f"step annotation '{key.lower()}:' outside a step (put it under a '- [ ]' item)"
+        )
+        return
+    value = _unwrap_code(raw)
     owner.exclude.append(item.map)
     _apply_annotation(owner, key.lower(), value, line, out)
 
