@@ -480,6 +480,10 @@ class Fleet:
                 svc.faults.clear()
             else:
                 svc.faults.pop(key, None)
+            # A fixed (restarted) service starts with an empty queue; load decides the rest.
+            svc.stats["queue"] = 0.0
+            svc.stats["latency"] = svc.spec.base_latency
+            svc.stats["success"] = 1.0
         elif fault in ("down", "refuse", "hang"):
             svc.faults.setdefault(key, {})[fault] = 1.0
         elif fault == "slow":
@@ -507,6 +511,11 @@ class Fleet:
             svc.values["rollback"] = False
         elif fault != "info":
             raise ControlError(f"unknown fault {fault!r}")
+
+    def note_fault(self, service: str, fault: str) -> None:
+        """Record an injected fault (drills, tests) in the event feed."""
+        kind = "recovery" if fault in ("recover", "dns_restore") else "fault"
+        self._emit(service, kind, f"{service}: {fault} (injected)")
 
     def change_active(self, svc: ServiceState) -> bool:
         """Whether a bad change on `svc` is hurting it now (live and not yet rolled back)."""
@@ -803,6 +812,12 @@ class Fleet:
             return "refuse"
         if "hang" in faults or effect == "hang":
             return "hang"
+        # An injected error shows at once, before the next tick recomputes the rates.
+        error_share = faults.get("error", 0.0)
+        if effect == "error":
+            error_share = max(error_share, svc.change_fraction)
+        if error_share >= 0.1:
+            return "error"
         st = svc.stats
         if st["latency"] >= svc.spec.timeout:
             return "hang"
