@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay an incident log read-only")
     replay.add_argument("log", metavar="LOG")
     replay.add_argument("--follow", "-f", action="store_true", help="follow a live incident")
-    replay.set_defaults(entry="warroom.tui.cli:run_replay")
+    replay.set_defaults(entry="warroom.replay.cli:run")
 
     report = sub.add_parser("report", help="write a postmortem draft from an incident log")
     report.add_argument("log", metavar="LOG")

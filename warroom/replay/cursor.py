@@ -168,6 +168,54 @@ class ReplayCursor:
         """Move to the state as it was at time `ts`."""
         return self.seek(self.position_at_time(ts))
 
+    def position_for(self, text: str) -> int:
+        """Where "go to" text points: "50%", "#seq", a time "14:04:33" (on the log's first
+        day) or a full RFC 3339 time. `ValueError` says what was not understood."""
+        text = text.strip()
+        total = len(self)
+        if text.endswith("%"):
+            try:
+                percent = float(text[:-1])
+            except ValueError:
+                raise ValueError(f"not a percentage: {text!r}") from None
+            return round(max(0.0, min(100.0, percent)) / 100 * total)
+        if text.startswith("#"):
+            try:
+                seq = int(text[1:])
+            except ValueError:
+                raise ValueError(f"not a seq: {text!r} (use e.g. #120)") from None
+            return self.position_of_seq(seq)
+        if "T" not in text:
+            first = self.source.ts(0) if total else ""
+            if not first:
+                raise ValueError("the log has no events to go to")
+            text = f"{first[:10]}T{text}"
+        try:
+            ev.parse_ts(text if text.endswith("Z") or "+" in text[10:] else text + "Z")
+        except ValueError:
+            raise ValueError(
+                f"not a time, percentage or seq: {text!r} (try 14:05:00, 50% or #120)"
+            ) from None
+        return self.position_at_time(text if text.endswith("Z") or "+" in text[10:] else text + "Z")
+
+    def position_of_seq(self, seq: int) -> int:
+        """The position just after the event with this seq (lines are in seq order)."""
+        total = len(self)
+        if total == 0:
+            return 0
+        first = self.source.event(0)
+        guess = seq - (first.seq if first is not None else 1) + 1
+        guess = max(0, min(guess, total))
+        if guess > 0:
+            event = self.source.event(guess - 1)
+            if event is not None and event.seq == seq:
+                return guess
+        for i in range(total):  # tampered numbering: fall back to a scan
+            event = self.source.event(i)
+            if event is not None and event.seq >= seq:
+                return i + 1
+        return total
+
     def next_action_position(self) -> int | None:
         """The position just after the first operator action after the current position."""
         self.scan_marks()
