@@ -254,7 +254,10 @@ def _format_error(err: dict[str, Any]) -> str:
     path = "".join(parts) or "(top)"
     template = _MESSAGES.get(err["type"])
     if template is not None:
-        message = template.format(**(err.get("ctx") or {}))
+        ctx = {
+            k: f"{v:g}" if isinstance(v, float) else v for k, v in (err.get("ctx") or {}).items()
+        }
+        message = template.format(**ctx)
     else:
         message = err["msg"].removeprefix("Value error, ")
     return f"{path}: {message}"

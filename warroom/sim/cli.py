@@ -1,0 +1,71 @@
+"""`warroom sim`: serve a simulated fleet on 127.0.0.1 until Ctrl-C / SIGTERM.
+
+The first stdout line is `admin: http://127.0.0.1:PORT token: PATH` (flushed at once: other
+programs parse it). `--list` prints one line per scenario. Many services for load tests:
+`--scenario scale-1000` generates a fleet of 1,000 services (any N from 1 to 20,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from warroom.durations import format_duration
+from warroom.errors import WarroomError
+from warroom.sim.scenario import builtin_names, load_scenario
+from warroom.sim.server import SimServer
+
+
+def list_scenarios() -> list[str]:
+    """One line per scenario: name, drill duration (simulated), one-line description."""
+    lines = []
+    for name in builtin_names():
+        scenario = load_scenario(name)
+        lines.append(f"{name:<20} {format_duration(scenario.duration):>7}  {scenario.description}")
+    lines.append(f"{'scale-N':<20} {'10m00s':>7}  generated fleet of N services (e.g. scale-1000)")
+    return lines
+
+
+async def serve(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    server = SimServer(scenario, speed=args.speed, seed=args.seed, token_path=args.token_file)
+    await server.start(admin_port=args.admin_port, dns_port=args.dns_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print(f"admin: {server.admin_url} token: {server.token_path}", flush=True)
+        print(
+            f"scenario: {scenario.name} ({len(scenario.services)} services, speed "
+            f"{server.speed:g}x, seed {server.seed}) dns: {server.dns_address}",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await server.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim`."""
+    if args.list:
+        for line in list_scenarios():
+            print(line)
+        return 0
+    if args.speed is not None and not args.speed > 0:
+        raise WarroomError(f"--speed must be > 0, not {args.speed}")
+    for flag, port in (("--admin-port", args.admin_port), ("--dns-port", args.dns_port)):
+        if not 0 <= port <= 65535:
+            raise WarroomError(f"{flag} must be 0..65535, not {port}")
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
