@@ -1,0 +1,590 @@
+"""The warroom console: a Textual app whose every fact comes from the incident log.
+
+The flow for an operator action is key -> intent (a dialog result) -> event -> `log.append`
+(fsynced) -> `state = reduce(state, stamped)` -> widgets render from state. Machine events
+(probes, the sim feed, verifications) take the same path through the log; a `LogFollower`
+also brings in events other processes write (`warroom note` from another terminal). The UI
+never changes the state directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+
+from warroom import events as ev
+from warroom.events import BaseEvent, utc_now
+from warroom.identity import default_actor
+from warroom.log.store import EventStore, LogFollower
+from warroom.runbooks.conditions import evaluate
+from warroom.runbooks.model import Runbook
+from warroom.runbooks.shell import run_command
+from warroom.runbooks.suggest import suggest
+from warroom.state import IncidentState, reduce
+from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
+from warroom.tui.commands import ActionCommands
+from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
+from warroom.tui.screens.help import HelpScreen
+from warroom.tui.screens.main import MainScreen
+from warroom.tui.widgets.header import status_update_due
+
+Clock = Callable[[], datetime]
+#: A long-running coroutine the app owns (probe engine, sim feed); started on mount.
+BackgroundTask = Callable[["WarroomApp"], Awaitable[None]]
+
+SEVERITY_CHOICES = [
+    ("SEV1", "SEV1 — critical: broad customer impact"),
+    ("SEV2", "SEV2 — major: significant impact or a key feature down"),
+    ("SEV3", "SEV3 — minor: limited impact, workaround exists"),
+    ("SEV4", "SEV4 — low: no customer impact yet"),
+]
+STATUS_CHOICES = [
+    ("investigating", "investigating — cause unknown"),
+    ("identified", "identified — cause known, working on a fix"),
+    ("monitoring", "monitoring — fix in, watching"),
+    ("resolved", "resolved — impact over"),
+]
+#: Status-update reminder per severity when the config gives only the SEV1 interval.
+DEFAULT_INTERVAL_FACTORS = {"SEV1": 1.0, "SEV2": 2.0, "SEV3": 4.0}
+
+#: How often the log is polled for other writers' events (and the probe table refreshed).
+FOLLOW_INTERVAL = 0.25
+#: Longest shell output kept in a `CommandRun` event.
+MAX_COMMAND_OUTPUT = 8192
+#: A runbook command running longer than this is killed (and logged with no exit code).
+COMMAND_TIMEOUT_S = 60.0
+
+
+def status_intervals(sev1_seconds: float = 1800.0) -> dict[str, float]:
+    """Reminder interval per severity from the SEV1 one (SEV2 twice as long, SEV3 four times)."""
+    return {sev: sev1_seconds * factor for sev, factor in DEFAULT_INTERVAL_FACTORS.items()}
+
+
+def incident_id_for(title: str, now: datetime) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "incident"
+    return f"{now:%Y-%m-%dT%H%MZ}-{slug}"
+
+
+class WarroomApp(App[int]):
+    """The live console over one incident log."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "warroom"
+    COMMANDS = {ActionCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = bindings_for(APP, LIVE)
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        log: EventStore,
+        *,
+        follower: LogFollower | None = None,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+        runbooks: Mapping[str, Runbook] | None = None,
+        problems: Sequence[str] = (),
+        status_update_intervals: Mapping[str, float] | None = None,
+        background: Sequence[BackgroundTask] = (),
+        read_only: bool = False,
+        command_runner: Callable[[str, float, int], Awaitable[Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.incident_log = log
+        path = getattr(log, "path", None)
+        self.log_path: Path | None = Path(path) if path is not None else None
+        if follower is None and self.log_path is not None:
+            follower = LogFollower(self.log_path)
+        self.follower = follower
+        self.clock = clock
+        self.actor = actor or default_actor()
+        self.runbooks: dict[str, Runbook] = dict(runbooks or {})
+        self.problems: list[str] = list(problems)
+        self.status_update_intervals = dict(status_update_intervals or status_intervals())
+        self.background = list(background)
+        self.read_only = read_only
+        self.mode = REPLAY if read_only else LIVE
+        self.command_runner = command_runner
+        self.state = IncidentState()
+        self.suggested: list[tuple[str, str]] = []
+        self._dirty = False
+        self._bad_signature: frozenset[tuple[str, str]] = frozenset()
+        self._verify_sent: dict[tuple[str, str], bool] = {}
+        self._reminded_for: str = ""
+        self._tasks: list[asyncio.Task[None]] = []
+        self.main_screen = MainScreen(mode=self.mode)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        await self.push_screen(self.main_screen)
+        self.main_screen.view.set_status_intervals(self.status_update_intervals)
+        self.main_screen.view.set_problems(self.problems)
+        recovered = getattr(self.incident_log, "recovered", None)
+        if recovered is not None:
+            self.problems.append(recovered.describe())
+            self.main_screen.view.set_problems(self.problems)
+        for problem in self.problems:
+            self.notify(problem, title="Problem", severity="warning", timeout=10)
+        self.drain()
+        self.render_state()
+        self.set_interval(FOLLOW_INTERVAL, self._tick)
+        self.set_interval(1.0, self._tick_clock)
+        for make in self.background:
+            self._tasks.append(asyncio.create_task(self._guard(make)))
+
+    async def _guard(self, make: BackgroundTask) -> None:
+        """Run one background task; its failure is shown, never allowed to take the console down."""
+        try:
+            await make(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.report_problem(f"{getattr(make, '__name__', 'background task')}: {exc}")
+
+    async def on_unmount(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def report_problem(self, problem: str) -> None:
+        """Show a problem in the problems line and as a notification (the console carries on)."""
+        self.problems.append(problem)
+        self.main_screen.view.set_problems(self.problems)
+        self.notify(problem, title="Problem", severity="error", timeout=10)
+
+    # -- the one path into the state ----------------------------------------------------------
+
+    def record(self, event: BaseEvent) -> BaseEvent | None:
+        """Append an operator event (fsynced), fold it in, and render. None if it failed."""
+        if self.read_only:
+            self.notify("read-only: nothing is written", severity="warning")
+            return None
+        event = self._stamp(event)
+        try:
+            stamped = self.incident_log.append(event)
+        except Exception as exc:
+            self.notify(f"not recorded: {exc}", title="Log write failed", severity="error")
+            return None
+        self.ingest([stamped])
+        self.render_state()
+        return stamped
+
+    def record_machine(self, events: Sequence[BaseEvent]) -> list[BaseEvent]:
+        """Append machine events (not fsynced one by one) and fold them in."""
+        if self.read_only or not events:
+            return []
+        try:
+            stamped = self.incident_log.append_many([self._stamp(e) for e in events], sync=False)
+        except Exception as exc:
+            self.report_problem(f"log write failed: {exc}")
+            return []
+        self.ingest(stamped)
+        return stamped
+
+    def _stamp(self, event: BaseEvent) -> BaseEvent:
+        """Time and actor from this console (its injected clock), unless already set."""
+        update: dict[str, str] = {}
+        if not event.actor:
+            update["actor"] = self.actor
+        if not event.ts:
+            update["ts"] = ev.format_ts(self.clock())
+        return event.model_copy(update=update) if update else event
+
+    def ingest(self, events: Iterable[BaseEvent]) -> None:
+        """Fold stamped events from the log into the state (skipping any already folded)."""
+        batch = list(events)
+        if not batch:
+            return
+        if batch[0].seq > self.state.last_seq + 1:
+            self.drain()  # another writer appended in between: read it from the file first
+        self._fold(batch)
+
+    def drain(self) -> None:
+        """Fold whatever the follower finds in the log file that is not folded yet."""
+        if self.follower is None:
+            return
+        try:
+            events = self.follower.poll()
+        except Exception as exc:
+            self.report_problem(str(exc))
+            return
+        self._fold(events)
+
+    def _fold(self, events: Iterable[BaseEvent]) -> None:
+        before = self.state
+        state = before
+        for event in events:
+            if event.seq and event.seq <= state.last_seq:
+                continue
+            state = reduce(state, event)
+        if state is before:
+            return
+        self.state = state
+        self._dirty = True
+        if state.probes is not before.probes or state.runbooks is not before.runbooks:
+            self._probes_changed()
+
+    def _probes_changed(self) -> None:
+        state = self.state
+        bad = frozenset(
+            (p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")
+        )
+        if bad != self._bad_signature:
+            self._bad_signature = bad
+            self.suggested = [
+                (s.runbook.id, s.runbook.title)
+                for s in suggest(self.runbooks.values(), state.probes)
+            ]
+        self._check_verifications()
+
+    def _check_verifications(self) -> None:
+        """Append a `StepVerified` whenever a step's verification changes truth."""
+        if self.read_only:
+            return
+        changes: list[BaseEvent] = []
+        for runbook_id, progress in self.state.runbooks.items():
+            runbook = self.runbooks.get(runbook_id)
+            if runbook is None:
+                continue
+            for step in runbook.steps:
+                if step.verify is None:
+                    continue
+                holds = evaluate(step.verify, self.state.probes)
+                if holds is None:
+                    continue
+                view = progress.steps.get(step.id)
+                current = view.verified if view is not None else False
+                key = (runbook_id, step.id)
+                if holds == current:
+                    self._verify_sent.pop(key, None)
+                    continue
+                if self._verify_sent.get(key) == holds:
+                    continue
+                self._verify_sent[key] = holds
+                changes.append(
+                    ev.StepVerified(
+                        runbook=runbook_id, step=step.id, condition=step.verify.text, holds=holds
+                    )
+                )
+        if changes:
+            self.record_machine(changes)
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def render_state(self) -> None:
+        """Push the latest state to the visible screens (coalesced: called per tick or action)."""
+        self._dirty = False
+        now = self.clock()
+        with self.batch_update():
+            for screen in self.screen_stack:
+                update = getattr(screen, "update_from", None)
+                if update is not None:
+                    update(self.state, now, self.suggested)
+
+    def _tick(self) -> None:
+        self.drain()
+        if self._dirty:
+            self.render_state()
+
+    def _tick_clock(self) -> None:
+        now = self.clock()
+        self.main_screen.view.refresh_clock(now)
+        due_at, overdue = status_update_due(self.state, now, self.status_update_intervals)
+        if overdue and due_at is not None:
+            marker = due_at.isoformat()
+            if marker != self._reminded_for:
+                self._reminded_for = marker
+                self.notify(
+                    f"Status update due for {self.state.severity} — press c to write one",
+                    title="Status update",
+                    severity="warning",
+                    timeout=15,
+                )
+
+    # -- bindings ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        try:
+            spec = find(action)
+        except StopIteration:
+            return True
+        return not (self.read_only and spec.mutating)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.mode, self.problems))
+
+    def action_quit_console(self) -> None:
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.exit(0)
+
+        self.push_screen(
+            ConfirmDialog(
+                "Quit warroom?",
+                "The incident log stays on disk; reopen it with "
+                "`warroom console --log LOG` to resume.",
+                "Quit",
+            ),
+            done,
+        )
+
+    # -- incident intents ----------------------------------------------------------------------
+
+    def action_declare(self) -> None:
+        if self.state.declared:
+            self._ask(
+                FormDialog(
+                    "Rename the incident",
+                    [FormField("title", "Title", self.state.title, required=True)],
+                ),
+                lambda v: self.record(ev.TitleSet(title=v["title"])),
+            )
+            return
+
+        def with_title(values: dict[str, str]) -> None:
+            self._ask(
+                ChoiceDialog("Severity", SEVERITY_CHOICES, "SEV2"),
+                lambda severity: self.declare(values["title"], severity),
+                raw=True,
+            )
+
+        self._ask(
+            FormDialog(
+                "Declare an incident",
+                [
+                    FormField(
+                        "title", "Title", placeholder="what is broken, for whom", required=True
+                    )
+                ],
+                "Next",
+            ),
+            with_title,
+        )
+
+    def declare(self, title: str, severity: str) -> BaseEvent | None:
+        now = self.clock()
+        incident_id = self.log_path.stem if self.log_path else incident_id_for(title, now)
+        return self.record(
+            ev.IncidentOpened(incident_id=incident_id, title=title, severity=ev.Severity(severity))
+        )
+
+    def action_set_severity(self) -> None:
+        self._ask(
+            ChoiceDialog("Set severity", SEVERITY_CHOICES, self.state.severity or None),
+            lambda value: self.record(ev.SeveritySet(severity=ev.Severity(value))),
+            raw=True,
+        )
+
+    def action_set_status(self) -> None:
+        self._ask(
+            ChoiceDialog("Set status", STATUS_CHOICES, self.state.status or None),
+            lambda value: self.record(ev.StatusSet(status=ev.Status(value))),
+            raw=True,
+        )
+
+    def action_assign_role(self) -> None:
+        self._ask(
+            FormDialog(
+                "Assign a role",
+                [
+                    FormField(
+                        "role", "Role", "commander", "commander, scribe, comms, ...", required=True
+                    ),
+                    FormField("person", "Person", self.actor, required=True),
+                ],
+                "Assign",
+            ),
+            lambda v: self.record(ev.RoleAssigned(role=v["role"], person=v["person"])),
+        )
+
+    def action_add_note(self) -> None:
+        self._ask(
+            FormDialog("Add a note", [FormField("text", "Note", required=True)], "Add"),
+            lambda v: self.record(ev.NoteAdded(text=v["text"])),
+        )
+
+    def action_add_bookmark(self) -> None:
+        self._ask(
+            FormDialog(
+                "Bookmark this moment",
+                [FormField("label", "Label", placeholder="e.g. DNS fix applied", required=True)],
+                "Bookmark",
+            ),
+            lambda v: self.record(ev.BookmarkAdded(label=v["label"])),
+        )
+
+    def action_add_task(self) -> None:
+        self._ask(
+            FormDialog(
+                "Add a follow-up task",
+                [
+                    FormField("text", "Task", required=True),
+                    FormField("owner", "Owner", placeholder="optional"),
+                ],
+                "Add",
+            ),
+            lambda v: self.record(ev.TaskAdded(text=v["text"], owner=v["owner"])),
+        )
+
+    def action_status_update(self) -> None:
+        self._ask(
+            FormDialog(
+                "Status update",
+                [
+                    FormField(
+                        "conditions",
+                        "Conditions",
+                        placeholder="what is happening now",
+                        required=True,
+                    ),
+                    FormField("actions", "Actions", placeholder="what we are doing"),
+                    FormField("needs", "Needs", placeholder="what we need, from whom"),
+                ],
+                "Post",
+                help_text="CAN report: Conditions, Actions, Needs. Posted to the incident log.",
+            ),
+            lambda v: self.record(
+                ev.StatusUpdatePosted(
+                    conditions=v["conditions"], actions=v["actions"], needs=v["needs"]
+                )
+            ),
+        )
+
+    def _ask(self, dialog: Any, then: Callable[[Any], object], *, raw: bool = False) -> None:
+        """Show a dialog; when it returns a result (not cancelled), hand it to `then`."""
+
+        def done(result: Any) -> None:
+            if result:
+                then(result)
+
+        self.push_screen(dialog, done)
+
+    # -- runbooks ------------------------------------------------------------------------------
+
+    def open_runbook(self, runbook_id: str) -> None:
+        """Record the runbook as opened (first time) and show it."""
+        from warroom.tui.screens.runbook import RunbookScreen
+
+        runbook = self.runbooks.get(runbook_id)
+        if runbook_id not in self.state.runbooks:
+            if runbook is None:
+                self.notify(f"no runbook {runbook_id!r} loaded", severity="error")
+                return
+            if (
+                self.record(
+                    ev.RunbookOpened(
+                        runbook=runbook.id, title=runbook.title, steps=[s.id for s in runbook.steps]
+                    )
+                )
+                is None
+            ):
+                return
+        self.push_screen(RunbookScreen(runbook_id, runbook, self.state, self.clock(), self.mode))
+
+    def set_step(self, runbook_id: str, step_id: str, status: str, note: str = "") -> None:
+        self.record(
+            ev.StepSet(runbook=runbook_id, step=step_id, status=ev.StepStatus(status), note=note)
+        )
+
+    def run_step_command(self, runbook_id: str, step_id: str) -> None:
+        """Ask, then run the step's first shell block in a worker and log a `CommandRun`."""
+        runbook = self.runbooks.get(runbook_id)
+        step = runbook.step(step_id) if runbook else None
+        if step is None or not step.commands:
+            self.notify("this step has no shell block to run", severity="warning")
+            return
+        code = step.commands[0].code.strip()
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._run_command(runbook_id, step_id, code)
+
+        self.push_screen(
+            ConfirmDialog("Run this command?", code, "Run", id="confirm-run"), confirmed
+        )
+
+    @work(group="commands", exit_on_error=False)
+    async def _run_command(self, runbook_id: str, step_id: str, code: str) -> None:
+        self.notify(f"running: {code.splitlines()[0]}", timeout=3)
+        runner = self.command_runner or run_command
+        try:
+            result = await runner(code, COMMAND_TIMEOUT_S, MAX_COMMAND_OUTPUT)
+        except Exception as exc:
+            result = {
+                "exit_code": None,
+                "output": f"could not run: {exc}",
+                "truncated": False,
+                "duration_s": 0.0,
+            }
+        fields = _command_fields(result)
+        stamped = self.record(
+            ev.CommandRun(runbook=runbook_id, step=step_id, command=code, **fields)
+        )
+        if stamped is not None:
+            self.notify(
+                f"exit {fields['exit_code']}: {fields['output'][-200:] or '(no output)'}",
+                title="Command finished",
+                severity="information" if fields["exit_code"] == 0 else "warning",
+            )
+
+    def pull_step_lever(self, runbook_id: str, step_id: str) -> None:
+        """Hand the step's action to the control panel's change path (its confirmations apply)."""
+        runbook = self.runbooks.get(runbook_id)
+        step = runbook.step(step_id) if runbook else None
+        if step is None or step.action is None:
+            self.notify("this step has no action to pull", severity="warning")
+            return
+        request_change = self.control_request_hook()
+        if request_change is None:
+            self.notify(
+                f"no control path available: set {step.action.raw} by hand and mark the step",
+                severity="warning",
+            )
+            return
+        request_change(
+            service=step.action.service,
+            control=step.action.control,
+            value=step.action.value,
+            reason=f"runbook {runbook_id}: {step.text}",
+            runbook=runbook_id,
+            step=step_id,
+        )
+
+    def control_request_hook(self) -> Callable[..., Any] | None:
+        """The controls module's `request_change`, found on the control panel if it has one."""
+        from warroom.tui.widgets.control_panel import ControlPanel
+
+        try:
+            panel = self.main_screen.query_one(ControlPanel)
+        except Exception:
+            return None
+        return getattr(panel, "request_change", None)
+
+
+def _command_fields(result: Any) -> dict[str, Any]:
+    """Normalise a runner's result (object or dict) to `CommandRun` fields."""
+
+    def get(name: str, default: Any) -> Any:
+        if isinstance(result, Mapping):
+            return result.get(name, default)
+        return getattr(result, name, default)
+
+    output = str(get("output", "") or "")
+    truncated = bool(get("truncated", False))
+    if len(output) > MAX_COMMAND_OUTPUT:
+        output, truncated = output[-MAX_COMMAND_OUTPUT:], True
+    return {
+        "exit_code": get("exit_code", None),
+        "output": output,
+        "truncated": truncated,
+        "duration_s": float(get("duration_s", 0.0) or 0.0),
+    }

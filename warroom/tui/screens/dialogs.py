@@ -1,0 +1,206 @@
+"""Modal dialogs for incident actions: a small form, a choice list, and a confirmation.
+
+Each returns its result through `dismiss` (None when cancelled); the app turns results into
+events. Keyboard first (enter submits, escape cancels, tab moves) and every dialog has buttons
+for the mouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+    required: bool = False
+
+
+class FormDialog(ModalScreen[dict[str, str] | None]):
+    """A few labelled text inputs; dismisses with {name: value} or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[FormField],
+        submit_label: str = "Save",
+        *,
+        help_text: str = "",
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.fields = list(fields)
+        self.submit_label = submit_label
+        self.help_text = help_text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            if self.help_text:
+                yield Static(self.help_text, classes="dialog-help")
+            for field in self.fields:
+                yield Label(field.label + (" *" if field.required else ""))
+                yield Input(
+                    value=field.value, placeholder=field.placeholder, id=f"field-{field.name}"
+                )
+            yield Label("", id="dialog-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.submit_label, variant="primary", id="submit")
+                yield Button("Cancel", id="cancel")
+
+    def values(self) -> dict[str, str]:
+        return {
+            f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields
+        }
+
+    def _submit(self) -> None:
+        values = self.values()
+        missing = [f.label for f in self.fields if f.required and not values[f.name]]
+        if missing:
+            self.query_one("#dialog-error", Label).update(f"{missing[0]} is required")
+            self.query_one(f"#field-{self.fields[0].name}", Input).focus()
+            return
+        self.dismiss(values)
+
+    @on(Input.Submitted)
+    def _next_or_submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self._submit()
+
+    @on(Button.Pressed, "#submit")
+    def _pressed_submit(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceDialog(ModalScreen[str | None]):
+    """Pick one of a few values (severity, status, step status); enter or click picks."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        choices: Sequence[tuple[str, str]],
+        current: str | None = None,
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.choices = list(choices)
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(
+                *[
+                    Option(label + ("  (current)" if value == self.current else ""), id=value)
+                    for value, label in self.choices
+                ],
+                id="choices",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#choices", OptionList)
+        values = [value for value, _ in self.choices]
+        if self.current in values:
+            options.highlighted = values.index(self.current)
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Yes/no, optionally requiring a word to be typed (for dangerous actions)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        confirm_label: str = "Confirm",
+        *,
+        type_to_confirm: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.message = message
+        self.confirm_label = confirm_label
+        self.type_to_confirm = type_to_confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.message, classes="dialog-message")
+            if self.type_to_confirm:
+                yield Label(f"Type {self.type_to_confirm!r} to confirm")
+                yield Input(id="confirm-text")
+            yield Label("", id="dialog-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm_label, variant="error", id="confirm")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if self.type_to_confirm:
+            self.query_one("#confirm-text", Input).focus()
+        else:
+            self.query_one("#confirm", Button).focus()
+
+    def _confirm(self) -> None:
+        if self.type_to_confirm:
+            typed = self.query_one("#confirm-text", Input).value.strip()
+            if typed != self.type_to_confirm:
+                self.query_one("#dialog-error", Label).update(
+                    f"type {self.type_to_confirm!r} exactly, or press escape"
+                )
+                return
+        self.dismiss(True)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._confirm()
+
+    @on(Button.Pressed, "#confirm")
+    def _pressed_confirm(self) -> None:
+        self._confirm()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,228 @@
+"""The runbook screen: the runbook's Markdown beside its checklist, progress from the log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+from warroom.runbooks.model import Runbook, Step
+from warroom.state import IncidentState, RunbookProgress, StepView
+from warroom.tui.actions import LIVE, RUNBOOK, bindings_for
+from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
+
+STEP_MARKS = {
+    "pending": ("[ ]", ""),
+    "done": ("[x]", "green"),
+    "skipped": ("[-]", "dim"),
+}
+STEP_STATUS_CHOICES = [
+    ("done", "done"),
+    ("skipped", "skipped"),
+    ("pending", "pending"),
+]
+
+
+def step_prompt(number: int, step: Step | None, step_id: str, view: StepView | None) -> Text:
+    """Two lines per step: checkbox, number and text; then its verification/action/command."""
+    status = view.status if view else "pending"
+    mark, style = STEP_MARKS.get(status, ("[?]", ""))
+    text = Text(no_wrap=False)
+    text.append(f"{mark} ", style=f"bold {style}")
+    text.append(f"{number}. ", style="dim")
+    text.append(step.text if step else step_id, style="strike dim" if status == "skipped" else "")
+    details = Text(style="dim")
+    if step is not None and step.verify is not None:
+        if view is not None and view.verified:
+            details.append(f"  ✔ {step.verify.text}", style="bold green")
+        else:
+            details.append(f"  ○ {step.verify.text}", style="yellow")
+    if step is not None and step.action is not None:
+        details.append(f"  ⚡ {step.action.raw}", style="cyan")
+    if step is not None and step.commands:
+        details.append("  $ shell", style="magenta")
+    if view is not None and view.note:
+        details.append(f"  “{view.note}”", style="italic")
+    if details.plain:
+        text.append("\n")
+        text.append_text(details)
+    return text
+
+
+class RunbookScreen(Screen[None]):
+    """One runbook: Markdown on the left, the checklist and the selected step on the right."""
+
+    BINDINGS = bindings_for(RUNBOOK, LIVE)
+    ACTION_SCOPE = RUNBOOK
+
+    def __init__(
+        self,
+        runbook_id: str,
+        runbook: Runbook | None,
+        state: IncidentState,
+        now: datetime,
+        mode: str = LIVE,
+    ) -> None:
+        super().__init__(id=f"runbook-{runbook_id}", classes="runbook-screen")
+        self.runbook_id = runbook_id
+        self.runbook = runbook
+        self.mode = mode
+        self._initial = (state, now)
+        self.progress: RunbookProgress | None = None
+        self._step_ids: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        title = self.runbook.title if self.runbook else self.runbook_id
+        yield Label(title, id="runbook-title")
+        with Horizontal(id="runbook-body"):
+            with VerticalScroll(id="runbook-doc"):
+                yield Markdown(self.runbook.body if self.runbook else "*(runbook file not loaded)*")
+            with Vertical(id="runbook-side"):
+                yield Label("Checklist", classes="pane-title")
+                yield OptionList(id="steps")
+                yield Label("Step", classes="pane-title")
+                yield Static("", id="step-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.update_from(*self._initial)
+        self.query_one("#steps", OptionList).focus()
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def update_from(
+        self, state: IncidentState, now: datetime, suggested: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        progress = state.runbooks.get(self.runbook_id)
+        if progress is self.progress and self._step_ids:
+            return
+        self.progress = progress
+        steps = self.runbook.steps if self.runbook else []
+        ids = [s.id for s in steps] or list(progress.step_order if progress else ())
+        by_id = {s.id: s for s in steps}
+        views = progress.steps if progress else {}
+        options = [
+            Option(step_prompt(n, by_id.get(sid), sid, views.get(sid)), id=sid)
+            for n, sid in enumerate(ids, 1)
+        ]
+        steps_list = self.query_one("#steps", OptionList)
+        highlighted = steps_list.highlighted
+        steps_list.clear_options()
+        steps_list.add_options(options)
+        self._step_ids = ids
+        if options:
+            steps_list.highlighted = min(highlighted or 0, len(options) - 1)
+        total = len(ids)
+        done = sum(1 for sid in ids if views.get(sid) and views[sid].status != "pending")
+        verified = sum(1 for sid in ids if views.get(sid) and views[sid].verified)
+        title = self.runbook.title if self.runbook else self.runbook_id
+        header = Text()
+        header.append(f" {title} ", style="bold reverse")
+        header.append(
+            f"  {done}/{total} steps done", style="bold green" if done == total else "bold"
+        )
+        header.append(f"  {verified} verified", style="green" if verified else "dim")
+        if progress is not None and progress.opened_by:
+            header.append(f"  opened by {progress.opened_by}", style="dim")
+        self.query_one("#runbook-title", Label).update(header)
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        step_id = self.selected_step
+        step = self.runbook.step(step_id) if (self.runbook and step_id) else None
+        view = self.progress.steps.get(step_id) if (self.progress and step_id) else None
+        detail = Text()
+        if step_id is None:
+            detail.append("no steps", style="dim")
+        else:
+            detail.append(step.text if step else step_id, style="bold")
+            detail.append("\n")
+            status = view.status if view else "pending"
+            detail.append(f"status: {status}")
+            if view and view.actor:
+                detail.append(f" by {view.actor} at {view.ts[11:19]}", style="dim")
+            if view and view.note:
+                detail.append(f"\nnote: {view.note}", style="italic")
+            if step and step.verify:
+                ok = bool(view and view.verified)
+                detail.append(f"\nverify: {step.verify.text} ")
+                detail.append("✔ holds" if ok else "○ not yet", style="green" if ok else "yellow")
+            if step and step.action:
+                detail.append(f"\naction: {step.action.raw}  (a: pull lever)", style="cyan")
+            if step and step.commands:
+                detail.append("\nshell (!: run):\n", style="magenta")
+                detail.append(step.commands[0].code.rstrip(), style="magenta")
+        self.query_one("#step-detail", Static).update(detail)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self._show_detail()
+
+    @property
+    def selected_step(self) -> str | None:
+        steps_list = self.query_one("#steps", OptionList)
+        if steps_list.highlighted is None or not self._step_ids:
+            return None
+        return self._step_ids[steps_list.highlighted]
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _set(self, status: str, note: str = "") -> None:
+        step = self.selected_step
+        if step is not None:
+            self.app.set_step(self.runbook_id, step, status, note)  # type: ignore[attr-defined]
+
+    def action_step_done(self) -> None:
+        self._set("done")
+
+    def action_step_skip(self) -> None:
+        self._set("skipped")
+
+    def action_step_pending(self) -> None:
+        self._set("pending")
+
+    def action_step_note(self) -> None:
+        step = self.selected_step
+        if step is None:
+            return
+        current = self.progress.steps.get(step) if self.progress else None
+
+        def with_status(status: str | None) -> None:
+            if not status:
+                return
+
+            def with_note(values: dict[str, str] | None) -> None:
+                if values is not None:
+                    self._set(status, values["note"])
+
+            self.app.push_screen(
+                FormDialog(
+                    f"Step {status}: note",
+                    [FormField("note", "Note", current.note if current else "", required=True)],
+                    "Save",
+                ),
+                with_note,
+            )
+
+        self.app.push_screen(
+            ChoiceDialog("Step status", STEP_STATUS_CHOICES, current.status if current else None),
+            with_status,
+        )
+
+    def action_run_command(self) -> None:
+        step = self.selected_step
+        if step is not None:
+            self.app.run_step_command(self.runbook_id, step)  # type: ignore[attr-defined]
+
+    def action_pull_lever(self) -> None:
+        step = self.selected_step
+        if step is not None:
+            self.app.pull_step_lever(self.runbook_id, step)  # type: ignore[attr-defined]
+
+    def action_close_runbook(self) -> None:
+        self.app.pop_screen()

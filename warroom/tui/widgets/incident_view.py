@@ -1,0 +1,150 @@
+"""The main screen's panes in one container, rendered from an `IncidentState`.
+
+Live console and read-only replay both build this: it holds no app globals, takes the state
+and a clock reading in `update_from`, and reports the responder's picks as messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static
+
+from warroom.state import IncidentState
+from warroom.tui.widgets.control_panel import ControlPanel
+from warroom.tui.widgets.header import IncidentHeader
+from warroom.tui.widgets.log_tail import LogTail
+from warroom.tui.widgets.probe_table import ProbeTable
+from warroom.tui.widgets.runbook_checklist import RunbookChecklist
+
+
+class IncidentView(Vertical):
+    """Header, problems line, probe table (+ filter), runbooks, control panel and log tail."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.selected_service: str | None = None
+        self.state = IncidentState()
+        self.problems: list[str] = []
+        # Held directly (not queried): timers may render while the screen is being torn down.
+        self.header = IncidentHeader(id="header")
+        self.problems_line = Static("", id="problems")
+        self.probe_table = ProbeTable(id="probes")
+        self.filter_box = Input(placeholder="filter: target, service or state", id="filter")
+        self.probe_status = Label("", id="probe-status")
+        self.runbook_list = RunbookChecklist(id="runbooks")
+        self.controls_title = Label("Mitigation", classes="pane-title", id="controls-title")
+        self.control_panel = ControlPanel(id="controls")
+        self.log_tail = LogTail(id="log")
+        self.filter_box.display = False
+        self.problems_line.display = False
+
+    def compose(self) -> ComposeResult:
+        yield self.header
+        yield self.problems_line
+        with Horizontal(id="middle"):
+            with Vertical(id="probe-pane"):
+                yield self.probe_table
+                yield self.filter_box
+                yield self.probe_status
+            with Vertical(id="side"):
+                yield Label("Runbooks", classes="pane-title")
+                yield self.runbook_list
+                yield self.controls_title
+                yield self.control_panel
+        yield Label("Incident log", classes="pane-title")
+        yield self.log_tail
+
+    def update_from(
+        self,
+        state: IncidentState,
+        now: datetime,
+        suggested: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Render every pane from `state`; cheap when little changed."""
+        previous = self.state
+        self.state = state
+        self.header.update_from(state, now)
+        table = self.probe_table
+        table.update_from(state, now)
+        self.runbook_list.update_from(state, suggested)
+        self.log_tail.update_from(state)
+        if previous.probes is not state.probes or previous.controls is not state.controls:
+            self._show_controls()
+        self._update_probe_status()
+
+    def refresh_clock(self, now: datetime) -> None:
+        """Once a second: elapsed time and time-in-state move on without new events."""
+        self.header.update_from(self.state, now)
+        self.probe_table.refresh_times(now)
+
+    def set_status_intervals(self, intervals: dict[str, float]) -> None:
+        self.header.intervals = dict(intervals)
+
+    def set_problems(self, problems: Sequence[str]) -> None:
+        """Show config/runbook problems, one line each (the pane scrolls past a few)."""
+        self.problems = list(problems)
+        line = self.problems_line
+        if not problems:
+            line.display = False
+            return
+        line.update("\n".join(f"⚠ problem: {problem}" for problem in problems))
+        line.display = True
+
+    def _update_probe_status(self) -> None:
+        table = self.probe_table
+        shown = table.row_count
+        total = len(self.state.probes)
+        text = f"{shown} of {total} targets" if table.filter_text else f"{total} targets"
+        text += f" · sort: {table.sort_mode}"
+        if table.filter_text:
+            text += f" · filter: {table.filter_text!r} (esc in filter clears)"
+        self.probe_status.update(text)
+
+    def _show_controls(self) -> None:
+        self.control_panel.show_service(self.selected_service, self.state)
+        self.controls_title.update(
+            f"Mitigation · {self.selected_service}" if self.selected_service else "Mitigation"
+        )
+
+    # -- filter -------------------------------------------------------------------------------
+
+    def open_filter(self) -> None:
+        box = self.filter_box
+        box.display = True
+        box.value = self.probe_table.filter_text
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            event.stop()
+            self.probe_table.set_filter(event.value)
+            self._update_probe_status()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.stop()
+            event.input.display = bool(event.value)
+            self.probe_table.focus()
+
+    def clear_filter(self) -> None:
+        box = self.filter_box
+        box.value = ""
+        box.display = False
+        self.probe_table.set_filter("")
+        self.probe_table.focus()
+        self._update_probe_status()
+
+    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+        focused = self.screen.focused
+        if event.key == "escape" and focused is not None and focused.id == "filter":
+            event.stop()
+            self.clear_filter()
+
+    def on_probe_table_target_highlighted(self, event: ProbeTable.TargetHighlighted) -> None:
+        if event.service != self.selected_service:
+            self.selected_service = event.service
+            self._show_controls()
