@@ -277,3 +277,64 @@ async def test_dns_nxdomain_empty_servfail_and_silence() -> None:
     assert (silent.ok, silent.reason) == (False, "timeout after 400ms")
     assert elapsed < 0.4 + SLACK
     assert (absent.ok, absent.reason) == (True, "does not resolve (NXDOMAIN)")
+
+
+def raw_answer(payload: bytes) -> Any:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("payload", "ok"),
+    [
+        (
+            CHUNKED + b"3\r\nall\r\n4\r\n ok!\r\n0\r\n\r\n",
+            True,
+        ),
+        (
+            CHUNKED + b"6;x=y\r\nall ok\r\n0\r\nT: 1\r\n\r\n",
+            True,
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall ok, until close", True),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nall ok", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\nall ok but short", False),
+    ],
+    ids=["chunked", "chunk-ext-trailer", "until-close", "100-continue", "short-body"],
+)
+async def test_body_framings(client: httpx.AsyncClient, payload: bytes, ok: bool) -> None:
+    async with serve(raw_answer(payload)) as server:
+        result = await check_http(
+            client, target(http=server.url, timeout=TIMEOUT, expect={"body_contains": "all ok"})
+        )
+    assert result.ok is ok, result.reason
+    if not ok:
+        assert result.reason == "connection closed in the middle of the body"
+
+
+async def test_request_sent_is_a_plain_http11_get(client: httpx.AsyncClient) -> None:
+    seen: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        assert request is not None
+        seen.append(request)
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+
+    async with serve(record) as server:
+        result = await check_http(client, target(http=server.url + "?full=1"))
+    assert result.ok
+    lines = seen[0].decode().split("\r\n")
+    assert lines[0] == "GET /health?full=1 HTTP/1.1"
+    headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:] if line)}
+    assert headers["host"] == f"127.0.0.1:{server.port}"
+    assert headers["connection"] == "close"
+    assert headers["user-agent"].startswith("warroom-probe/")

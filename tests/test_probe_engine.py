@@ -209,7 +209,8 @@ async def test_probes_are_spread_over_the_interval_without_missed_rounds() -> No
         async with engine:
             await asyncio.sleep(1.0)
         stats = engine.stats()
-        assert server.connections == stats.started
+        # One connection per probe (probes cancelled at close may not have connected yet).
+        assert stats.started - 40 <= server.connections <= stats.started
     # 40 targets x 5 rounds, give or take the phase of the first and last round.
     assert 120 <= stats.started <= 240
     assert stats.missed_rounds == 0

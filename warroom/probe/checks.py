@@ -11,28 +11,26 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import socket
 import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import dns.asyncresolver
 import dns.exception
 import dns.nameserver
 import dns.resolver
 import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
 
 from warroom import __version__
 from warroom.config import Target, split_host_port
+from warroom.probe.transport import KEEPALIVE_EXTENSION, InvalidResponse, LeanTransport
 
 #: Bodies are read at most this far; a longer body fails the probe instead of being buffered.
 MAX_BODY = 64 * 1024
-#: Request extension telling `ProbeTransport` to reuse pooled connections for this request.
-KEEPALIVE_EXTENSION = "warroom_keepalive"
 USER_AGENT = f"warroom-probe/{__version__}"
 
 
@@ -58,66 +56,20 @@ def _size(limit: int) -> str:
     return f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
 
 
-# -- transport -----------------------------------------------------------------------------
+# -- client ------------------------------------------------------------------------------
 
 
-class ProbeTransport(httpx.AsyncBaseTransport):
-    """httpx transport over aiohttp: a fresh connection per request unless keep-alive is asked.
-
-    aiohttp costs far less CPU per request than httpx's default transport (see
-    tests/bench/bench_probe.py), and two aiohttp sessions make the connection policy explicit:
-    one with `force_close` (never reuses a connection, as blackbox_exporter and Gatus probe) and
-    one pooled, chosen per request by the `warroom_keepalive` request extension.
-    """
-
-    def __init__(self, verify: ssl.SSLContext | bool = True, max_connections: int = 0) -> None:
-        self._ssl = httpx.create_ssl_context(verify=verify) if verify is not False else False
-        self._max_connections = max_connections
-        self._fresh: AiohttpTransport | None = None
-        self._pooled: AiohttpTransport | None = None
-
-    def _session(self, force_close: bool) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            force_close=force_close,
-            limit=self._max_connections,
-            ssl=self._ssl,
-            # Resolution is cached briefly, as a browser would; IP literals skip it.
-            ttl_dns_cache=10,
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            trust_env=False,
-            timeout=aiohttp.ClientTimeout(total=None),
-            skip_auto_headers=("User-Agent",),
-        )
-
-    def _transport(self, keepalive: bool) -> AiohttpTransport:
-        # Sessions are created lazily, inside the running loop that will use them.
-        if keepalive:
-            if self._pooled is None:
-                self._pooled = AiohttpTransport(client=self._session(force_close=False))
-            return self._pooled
-        if self._fresh is None:
-            self._fresh = AiohttpTransport(client=self._session(force_close=True))
-        return self._fresh
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        keepalive = bool(request.extensions.get(KEEPALIVE_EXTENSION, False))
-        return await self._transport(keepalive).handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for transport in (self._fresh, self._pooled):
-            if transport is not None:
-                await transport.aclose()
-        self._fresh = self._pooled = None
-
-
-def make_client(
-    verify: ssl.SSLContext | bool = True, max_connections: int = 0
-) -> httpx.AsyncClient:
-    """The one shared client all HTTP probes go through."""
+def make_client(verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """The one shared client all HTTP probes go through (see `transport.LeanTransport`)."""
+    context: ssl.SSLContext | None = None
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(verify, ssl.SSLContext):
+        context = verify
     return httpx.AsyncClient(
-        transport=ProbeTransport(verify=verify, max_connections=max_connections),
+        transport=LeanTransport(context),
         timeout=httpx.Timeout(None),
         follow_redirects=False,
         trust_env=False,
@@ -137,14 +89,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        todo.extend(
-            [
-                current.__cause__,
-                current.__context__,
-                getattr(current, "os_error", None),
-                getattr(current, "certificate_error", None),
-            ]
-        )
+        todo.extend([current.__cause__, current.__context__])
 
 
 def _ssl_reason(error: ssl.SSLError) -> str:
@@ -158,18 +103,13 @@ def _ssl_reason(error: ssl.SSLError) -> str:
 def describe_error(exc: BaseException) -> str:
     """A short, specific reason for a failed connection or request."""
     chain = list(_chain(exc))
-    # Prefer the innermost ssl error: aiohttp's wrappers lack its details.
+    # Prefer the innermost ssl error: wrappers lack its details.
     for error in reversed(chain):
         if isinstance(error, ssl.SSLError):
             return f"TLS handshake failed: {_ssl_reason(error)}"
     for error in chain:
-        if isinstance(error, aiohttp.ClientConnectorDNSError | OSError) and (
-            isinstance(error, aiohttp.ClientConnectorDNSError)
-            or getattr(error, "errno", None) in (-2, -3, -5)  # EAI_NONAME, EAI_AGAIN, EAI_NODATA
-        ):
-            host = getattr(error, "host", "")
-            return f"cannot resolve host {host}".strip()
-    for error in chain:
+        if isinstance(error, socket.gaierror):
+            return "cannot resolve host"
         if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == (
             errno.ECONNREFUSED
         ):
@@ -179,14 +119,10 @@ def describe_error(exc: BaseException) -> str:
         ):
             return "connection reset"
     for error in chain:
-        if isinstance(error, aiohttp.ServerDisconnectedError):
-            return "connection closed before a response"
-        if isinstance(
-            error, aiohttp.ClientResponseError | aiohttp.http_exceptions.HttpProcessingError
-        ):
-            return "invalid HTTP response"
-        if isinstance(error, aiohttp.ClientPayloadError):
-            return "response body cut short"
+        if isinstance(error, InvalidResponse):
+            return str(error)
+        if isinstance(error, httpx.RemoteProtocolError):
+            return str(error) or "connection closed"
         if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
             return f"bad URL: {error}"
     for error in chain:
@@ -276,16 +212,25 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def build_request(client: httpx.AsyncClient, target: Target) -> httpx.Request:
+    """The GET a probe sends; built once per target and reused (URL parsing is not free)."""
+    return client.build_request(
+        "GET", target.address, extensions={KEEPALIVE_EXTENSION: target.keepalive}
+    )
+
+
 async def check_http(
-    client: httpx.AsyncClient, target: Target, max_body: int = MAX_BODY
+    client: httpx.AsyncClient,
+    target: Target,
+    max_body: int = MAX_BODY,
+    request: httpx.Request | None = None,
 ) -> ProbeResult:
     """GET the URL, read at most `max_body` bytes, and check the conditions."""
     start = time.perf_counter()
     try:
         async with asyncio.timeout(target.timeout):
-            request = client.build_request(
-                "GET", target.address, extensions={KEEPALIVE_EXTENSION: target.keepalive}
-            )
+            if request is None:
+                request = build_request(client, target)
             response = await client.send(request, stream=True)
             try:
                 body = await _read_bounded(response, max_body)

@@ -30,6 +30,7 @@ from warroom.probe.checks import (
     MAX_BODY,
     ProbeResult,
     Resolvers,
+    build_request,
     check_dns,
     check_http,
     check_tcp,
@@ -162,6 +163,7 @@ class _Runner:
         "period_count",
         "period_latencies",
         "period_ok",
+        "request",
         "since",
         "target",
         "total",
@@ -184,6 +186,7 @@ class _Runner:
         self.period_count = 0
         self.period_latencies: list[float] = []
         self.handle: asyncio.TimerHandle | None = None
+        self.request: httpx.Request | None = None
 
 
 class ProbeEngine:
@@ -199,7 +202,7 @@ class ProbeEngine:
         on_events: EventSink | None = None,
         *,
         sample_interval: float = 5.0,
-        max_concurrency: int = 200,
+        max_concurrency: int = 500,
         history_len: int = 120,
         max_body: int = MAX_BODY,
         client: httpx.AsyncClient | None = None,
@@ -255,7 +258,17 @@ class ProbeEngine:
         self._loop = asyncio.get_running_loop()
         self._semaphore = asyncio.Semaphore(self._max_concurrency)
         if self._client is None:
-            self._client = make_client(max_connections=0)
+            context = None
+            if any(t.address.lower().startswith("https:") for t in self._targets):
+                # Loading the CA bundle takes tens of ms: keep it off the event loop.
+                context = await asyncio.to_thread(httpx.create_ssl_context)
+            self._client = make_client(context if context is not None else True)
+        for runner in self._runners.values():
+            if runner.target.kind == "http":
+                try:
+                    runner.request = build_request(self._client, runner.target)
+                except httpx.InvalidURL:
+                    runner.request = None  # each probe then fails with the URL's problem
         self._running = True
         now = self._loop.time()
         for runner in self._runners.values():
@@ -318,14 +331,15 @@ class ProbeEngine:
         async with self._semaphore:
             self._started += 1
             self.lags.append(self._loop.time() - due)
-            result = await self._check(runner.target)
+            result = await self._check(runner)
         self._completed += 1
         self._apply(runner, result, round_no)
 
-    async def _check(self, target: Target) -> ProbeResult:
+    async def _check(self, runner: _Runner) -> ProbeResult:
+        target = runner.target
         if target.kind == "http":
             assert self._client is not None
-            return await check_http(self._client, target, self._max_body)
+            return await check_http(self._client, target, self._max_body, runner.request)
         if target.kind == "tcp":
             return await check_tcp(target)
         return await check_dns(target, self._resolvers)
