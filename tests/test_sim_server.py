@@ -109,6 +109,12 @@ async def test_keep_alive_and_metrics(tmp_path: Any) -> None:
         assert metrics["health"] == "ok"
         assert metrics["capacity_rps"] > 0
 
+        reader, writer = await asyncio.open_connection("127.0.0.1", fleet.service_ports["db"])
+        writer.write(b"\x16\x03\x01 garbage\r\n\r\n")
+        data = await asyncio.wait_for(reader.read(), 2)
+        writer.close()
+        assert data.startswith(b"HTTP/1.1 400 Bad Request")
+
 
 async def test_dns_answers_and_empties(tmp_path: Any) -> None:
     async with running_fleet("aws-us-east-1-2025", speed=1.0, token_path=tmp_path / "t") as fleet:

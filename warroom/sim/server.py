@@ -75,6 +75,10 @@ class _HealthProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
+        if len(self.buf) > 4 * _MAX_HEAD:
+            # A client piling up requests behind a hanging one: drop it, memory stays bounded.
+            self.transport.abort()  # type: ignore[union-attr]
+            return
         if len(self.buf) > _MAX_HEAD and self.buf.find(b"\r\n\r\n") < 0:
             self._write(_response(400, b'{"error":"request head too large"}', False), False)
             return
