@@ -358,3 +358,26 @@ def test_scale_scenario_generates_many_services() -> None:
     assert len(fleet.services) == 300
     run_until(fleet, 30, dt=0.1)
     assert sum(fleet.health(n) == "ok" for n in fleet.services) == 300
+
+
+def test_autoscaling_needs_launches() -> None:
+    services = {
+        "app": {
+            "capacity": 100,
+            "demand": 150,
+            "client_retry": "off",
+            "autoscale_max": 2.0,
+            "autoscale_via": "launcher",
+        },
+        "launcher": {"capacity": 100, "demand": 10},
+    }
+    grows = small(services, [])
+    run_until(grows, 900)
+    assert grows.metrics("app")["autoscale"] > 1.5
+    assert grows.health("app") == "ok"
+
+    stuck = small(services, [])
+    stuck.inject("launcher", "error")  # "insufficient capacity": no instances to scale onto
+    run_until(stuck, 900)
+    assert stuck.metrics("app")["autoscale"] < 1.01
+    assert stuck.health("app") != "ok"
