@@ -381,3 +381,28 @@ def test_autoscaling_needs_launches() -> None:
     run_until(stuck, 900)
     assert stuck.metrics("app")["autoscale"] < 1.01
     assert stuck.health("app") != "ok"
+
+
+@pytest.mark.parametrize(
+    ("control", "value", "goodput"),
+    [
+        (None, None, 0.0),
+        ("rate_limit", 90.0, 90.0),
+        ("load_shed", 40.0, 90.0),
+        ("capacity", 200.0, 150.0),
+    ],
+)
+def test_overload_collapses_unless_a_lever_is_pulled(
+    control: str | None, value: float | None, goodput: float
+) -> None:
+    fleet = small({"api": {"capacity": 100, "demand": 150, "client_retry": "off"}}, [])
+    if control is not None:
+        fleet.apply_control("api", control, value)
+    run_until(fleet, 300)
+    stats = fleet.services["api"].stats
+    # Overloaded, the queue fills until every answer comes too late: goodput collapses to 0.
+    assert stats["goodput"] == pytest.approx(goodput, abs=5.0)
+    if control is None:
+        assert fleet.health("api") == "hang"
+    else:
+        assert stats["latency"] < 0.5
