@@ -42,8 +42,9 @@ from warroom.events import BaseEvent, ControlValue, ProbeSample, utc_now
 from warroom.identity import default_actor
 from warroom.state import ControlChange, IncidentState, control_key, reduce
 
-#: Writes one event to the incident log and returns it stamped (seq, ts, hash).
-Recorder = Callable[[BaseEvent], BaseEvent]
+#: Writes one event to the incident log and returns it stamped (seq, ts, hash), or None if it
+#: could not be written.
+Recorder = Callable[[BaseEvent], BaseEvent | None]
 #: The probe readings of one service now (for the before/after effect record).
 Readings = Callable[[str], list[ProbeSample]]
 
@@ -566,6 +567,15 @@ class ControlService:
 
     def _record(self, event: BaseEvent) -> BaseEvent:
         stamped = self._record_fn(event)
+        if stamped is None:
+            # The recorder could not write (it has told the user why). A change must not be
+            # made unless its request is on disk; a lost result is shown by its recorder.
+            if isinstance(event, ev.ControlRequested):
+                raise ControlError(
+                    f"{event.service}/{event.control}: not changed, the request could not be "
+                    "written to the incident log"
+                )
+            return event
         if self._state_fn is None:
             self._own_state = reduce(self._own_state, stamped)
         return stamped

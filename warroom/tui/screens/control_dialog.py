@@ -1,0 +1,278 @@
+"""The change dialog: pick a value, give a reason (every time), optionally a duration after
+which the change is reverted, and for a dangerous lever type the service name.
+
+The dialog only collects and checks the request; `ControlService` makes and logs the change.
+It returns a `ChangeRequest`, or None when cancelled (nothing is logged then).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+from warroom.controls.model import ControlKind, ControlSpec, coerce_value, format_value
+from warroom.durations import format_duration, parse_duration
+from warroom.events import ControlValue
+from warroom.state import ControlChange
+
+CHANGE = "change"
+REVERT = "revert"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRequest:
+    """What the responder asked for; `confirm` is the typed service name (dangerous levers)."""
+
+    value: ControlValue
+    reason: str
+    auto_revert_s: float | None = None
+    confirm: str | None = None
+
+
+def _choices(spec: ControlSpec) -> list[tuple[str, ControlValue]]:
+    if ControlKind(spec.kind) == ControlKind.TOGGLE:
+        return [("on", True), ("off", False)]
+    return [(choice, choice) for choice in spec.choices]
+
+
+def _bounds(spec: ControlSpec) -> str:
+    unit = f" {spec.unit_text}" if spec.unit_text else ""
+    high = spec.high
+    upper = f"{high:g}" if high is not None else "no limit"
+    return f"{spec.low:g} to {upper}{unit}"
+
+
+class ControlDialog(ModalScreen[ChangeRequest | None]):
+    """Change (or revert) one control; checks everything before returning."""
+
+    DEFAULT_CSS = """
+    ControlDialog { align: center middle; }
+    ControlDialog > .dialog { width: 72; height: auto; max-height: 90%; }
+    ControlDialog .dialog-danger { color: $error; text-style: bold; }
+    ControlDialog RadioSet { width: 100%; height: auto; }
+    ControlDialog Input { margin-bottom: 1; }
+    ControlDialog .field-label { color: $text-muted; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        spec: ControlSpec,
+        current: ControlValue | None,
+        *,
+        preset: Any = None,
+        mode: str = CHANGE,
+        revert_of: ControlChange | None = None,
+        note: str = "",
+        reason: str = "",
+    ) -> None:
+        super().__init__(id="control-dialog")
+        self.spec = spec
+        self.current = current
+        self.mode = mode
+        self.revert_of = revert_of
+        self.note = note
+        self.preset_reason = reason
+        if mode == REVERT and revert_of is not None:
+            preset = revert_of.from_value
+        self.preset = preset
+
+    @property
+    def _picks(self) -> bool:
+        return ControlKind(self.spec.kind) in (ControlKind.TOGGLE, ControlKind.CHOICE)
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        verb = "Revert" if self.mode == REVERT else "Change"
+        with Vertical(classes="dialog"):
+            yield Label(f"{verb} {spec.service} · {spec.title}", classes="dialog-title")
+            if spec.dangerous:
+                yield Label("⚠ dangerous lever", classes="dialog-danger")
+            if spec.description:
+                yield Static(spec.description, classes="dialog-help")
+            yield Static(f"Now: {format_value(spec, self.current)}", id="control-now")
+            if self.note:
+                yield Static(self.note, classes="dialog-help", id="control-note")
+            if self.mode == REVERT and self.revert_of is not None:
+                change = self.revert_of
+                yield Static(
+                    f"Undo {change.request_id} by {change.actor}: "
+                    f"{format_value(spec, change.from_value)} → "
+                    f"{format_value(spec, change.to_value)}. Sets it back to "
+                    f"{format_value(spec, change.from_value)}.",
+                    id="control-revert",
+                )
+            elif self._picks:
+                yield Label("New value", classes="field-label")
+                with RadioSet(id="control-value"):
+                    for label, value in _choices(spec):
+                        picked = self.preset is not None and _matches(spec, self.preset, value)
+                        yield RadioButton(label, value=picked, name=label)
+            else:
+                yield Label(f"New value ({_bounds(spec)})", classes="field-label")
+                preset = "" if self.preset is None else f"{self.preset}"
+                yield Input(preset, placeholder=_bounds(spec), id="control-value")
+            yield Label("Reason (asked every time; short is fine)", classes="field-label")
+            yield Input(self.preset_reason, placeholder="why", id="control-reason")
+            if self.mode == CHANGE:
+                yield Label("Revert automatically after (optional)", classes="field-label")
+                yield Input(placeholder="e.g. 15m; empty: keep", id="control-auto-revert")
+            if spec.dangerous:
+                yield Label(f"Type {spec.service} to confirm", classes="field-label")
+                yield Input(placeholder=spec.service, id="control-confirm")
+            yield Label("", id="control-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                label = "Revert" if self.mode == REVERT else "Apply"
+                yield Button(label, variant="error" if spec.dangerous else "primary", id="apply")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        first = "#control-reason" if self.mode == REVERT or self.preset is not None else None
+        if first is None:
+            first = "#control-value"
+        self.query_one(first).focus()
+
+    # -- checking ----------------------------------------------------------------------------
+
+    def _raw_value(self) -> Any:
+        if self.mode == REVERT:
+            return self.preset
+        if self._picks:
+            radios = self.query_one("#control-value", RadioSet)
+            button = radios.pressed_button
+            if button is None:
+                return None
+            return dict(_choices(self.spec))[str(button.name)]
+        return self.query_one("#control-value", Input).value.strip()
+
+    def collect(self) -> ChangeRequest | str:
+        """The request, or a one-line message saying what is missing or wrong."""
+        raw = self._raw_value()
+        if raw is None or raw == "":
+            return "pick a value"
+        try:
+            value = coerce_value(self.spec, raw)
+        except ValueError as exc:
+            if self.mode != REVERT:
+                return str(exc)
+            value = raw  # reverting restores what the service had: bounds do not apply
+        reason = " ".join(self.query_one("#control-reason", Input).value.split())
+        if not reason:
+            return "give a reason (it goes to the incident log)"
+        auto_revert_s: float | None = None
+        if self.mode == CHANGE:
+            text = self.query_one("#control-auto-revert", Input).value.strip()
+            if text:
+                try:
+                    auto_revert_s = parse_duration(text)
+                except ValueError as exc:
+                    return f"auto-revert: {exc}"
+                if auto_revert_s <= 0:
+                    return "auto-revert: give a duration above zero, or leave it empty"
+        confirm: str | None = None
+        if self.spec.dangerous:
+            confirm = self.query_one("#control-confirm", Input).value.strip()
+            if confirm != self.spec.service:
+                return f"type {self.spec.service} exactly to confirm, or press escape"
+        return ChangeRequest(value, reason, auto_revert_s, confirm)
+
+    def _submit(self) -> None:
+        result = self.collect()
+        if isinstance(result, str):
+            self.query_one("#control-error", Label).update(result)
+            return
+        self.dismiss(result)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field; on the last one it applies."""
+        event.stop()
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input) if event.input in inputs else len(inputs) - 1
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self._submit()
+
+    @on(Button.Pressed, "#apply")
+    def _pressed_apply(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _matches(spec: ControlSpec, preset: Any, value: ControlValue) -> bool:
+    try:
+        return coerce_value(spec, preset) == value
+    except ValueError:
+        return False
+
+
+class ExtendDialog(ModalScreen[tuple[float, str] | None]):
+    """Push back a pending automatic revert: by how long, and optionally why."""
+
+    DEFAULT_CSS = """
+    ExtendDialog { align: center middle; }
+    ExtendDialog > .dialog { width: 64; height: auto; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, spec: ControlSpec, due: str, default_s: float) -> None:
+        super().__init__(id="extend-dialog")
+        self.spec = spec
+        self.due = due
+        self.default_s = default_s
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(
+                f"Keep {self.spec.service} · {self.spec.title} longer", classes="dialog-title"
+            )
+            yield Static(f"Reverts automatically at {self.due}.", classes="dialog-help")
+            yield Label("Extend by", classes="field-label")
+            yield Input(format_duration(self.default_s), id="extend-by")
+            yield Label("Reason (optional)", classes="field-label")
+            yield Input(placeholder="why keep it", id="extend-reason")
+            yield Label("", id="extend-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Extend", variant="primary", id="extend")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#extend-by", Input).focus()
+
+    def _submit(self) -> None:
+        text = self.query_one("#extend-by", Input).value.strip()
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            self.query_one("#extend-error", Label).update(str(exc))
+            return
+        if seconds <= 0:
+            self.query_one("#extend-error", Label).update("give a duration above zero")
+            return
+        self.dismiss((seconds, self.query_one("#extend-reason", Input).value.strip()))
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    @on(Button.Pressed, "#extend")
+    def _pressed(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
