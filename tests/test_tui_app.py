@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
+from tui_harness import SIZE, logged, make_app, paste, screen_text, settle, write_log
 
 from warroom import events as ev
 from warroom.log.store import IncidentLog
@@ -44,7 +44,8 @@ async def test_note_is_logged_then_shown(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")
         assert isinstance(app.screen, FormDialog)
-        await pilot.press(*"risky", "enter")
+        await paste(pilot, "risky")
+        await pilot.press("enter")
         await settle(pilot)
         note = last(path, ev.NoteAdded)
         assert note.text == "risky" and note.actor == "alice@warroom"
@@ -56,18 +57,28 @@ async def test_bookmark_task_and_role(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("b", *"dns ok", "enter")
+        await pilot.press("b")
+        await paste(pilot, "dns ok")
+        await pilot.press("enter")
         await settle(pilot)
         assert last(path, ev.BookmarkAdded).label == "dns ok"
         assert "bookmark: dns ok" in screen_text(app)
 
-        await pilot.press("f", *"cap", "enter", *"ops", "enter")
+        await pilot.press("f")
+        await paste(pilot, "cap")
+        await pilot.press("enter")
+        await paste(pilot, "ops")
+        await pilot.press("enter")
         await settle(pilot)
         task = last(path, ev.TaskAdded)
         assert (task.text, task.owner) == ("cap", "ops")
         assert "follow-up: cap (owner ops)" in screen_text(app)
 
-        await pilot.press("r", "ctrl+u", *"comms", "enter", "ctrl+u", *"carol", "enter")
+        await pilot.press("r", "ctrl+u")
+        await paste(pilot, "comms")
+        await pilot.press("enter", "ctrl+u")
+        await paste(pilot, "carol")
+        await pilot.press("enter")
         await settle(pilot)
         role = last(path, ev.RoleAssigned)
         assert (role.role, role.person) == ("comms", "carol")
@@ -98,10 +109,15 @@ async def test_status_update_clears_the_reminder(tmp_path: Path) -> None:
         await settle(pilot)
         # The last update was at 07:13 and SEV1 wants one every 30 min: overdue at 08:15.
         assert "STATUS UPDATE DUE" in screen_text(app)
-        await settle(pilot, until=lambda: any("Status update due" in n.message
-                                              for n in app._notifications), timeout=2.5)
-        await pilot.press("c", *"DNS ok", "enter",
-                          *"throttle", "enter", *"none", "enter")
+        await settle(
+            pilot,
+            until=lambda: any("Status update due" in n.message for n in app._notifications),
+            timeout=2.5,
+        )
+        await pilot.press("c")
+        for text in ("DNS ok", "throttle", "none"):
+            await paste(pilot, text)
+            await pilot.press("enter")
         await settle(pilot)
         update = last(path, ev.StatusUpdatePosted)
         assert update.conditions == "DNS ok"
@@ -126,16 +142,19 @@ async def test_declare_then_rename_on_a_new_log(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "no incident declared" in screen_text(app)
-        await pilot.press("t", *"5xx", "enter")
+        await pilot.press("t")
+        await paste(pilot, "5xx")
+        await pilot.press("enter")
         assert isinstance(app.screen, ChoiceDialog)
         await pilot.press("enter")  # SEV2 is preselected
         await settle(pilot)
         opened = last(path, ev.IncidentOpened)
-        assert (opened.title, opened.severity, opened.incident_id) == (
-            "5xx", "SEV2", "new")
+        assert (opened.title, opened.severity, opened.incident_id) == ("5xx", "SEV2", "new")
         assert "5xx" in screen_text(app)
 
-        await pilot.press("t", "ctrl+u", *"5xx east", "enter")
+        await pilot.press("t", "ctrl+u")
+        await paste(pilot, "5xx east")
+        await pilot.press("enter")
         await settle(pilot)
         assert last(path, ev.TitleSet).title == "5xx east"
         assert "5xx east" in screen_text(app)
@@ -146,7 +165,9 @@ async def test_cancelled_dialog_writes_nothing(tmp_path: Path) -> None:
     app = make_app(write_log(path))
     async with app.run_test(size=SIZE) as pilot:
         before = len(logged(path))
-        await pilot.press("n", *"no", "escape")
+        await pilot.press("n")
+        await paste(pilot, "no")
+        await pilot.press("escape")
         await settle(pilot)
         assert len(logged(path)) == before
         await pilot.press("n", "enter")  # empty note: required, the dialog stays
@@ -169,7 +190,8 @@ async def test_mouse_clicks_rows_and_buttons(tmp_path: Path) -> None:
         await settle(pilot)
         assert table.selected_target == "ec2-launch"
         assert "Mitigation · ec2-launch" in screen_text(app)
-        await pilot.press("n", *"clicked", )
+        await pilot.press("n")
+        await paste(pilot, "clicked")
         await pilot.click("#submit")
         await settle(pilot)
         assert last(path, ev.NoteAdded).text == "clicked"
@@ -180,15 +202,21 @@ async def test_filter_and_sort(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.main_screen.view.probe_table
-        await pilot.press("slash", *"down")
+        await pilot.press("slash")
+        await paste(pilot, "down")
         await settle(pilot)
         assert sorted(r.key.value for r in table.ordered_rows) == [
-            "checkout", "dynamodb", "dynamodb-dns"]
+            "checkout",
+            "dynamodb",
+            "dynamodb-dns",
+        ]
         assert "3 of 9 targets" in screen_text(app)
         await pilot.press("enter")  # keep the filter, back to the table
         await settle(pilot)
         assert table.has_focus and table.row_count == 3
-        await pilot.press("slash", "ctrl+u", *"dynamo", "escape")  # escape clears
+        await pilot.press("slash", "ctrl+u")
+        await paste(pilot, "dynamo")
+        await pilot.press("escape")  # escape clears
         await settle(pilot)
         assert table.row_count == 9 and table.filter_text == ""
 
@@ -221,11 +249,12 @@ async def test_command_palette_runs_an_action(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("colon")
         await settle(pilot)
-        await pilot.press(*"bookmark")
+        await paste(pilot, "bookmark")
         await settle(pilot, until=lambda: "Bookmark this moment" in screen_text(app))
         await pilot.press("enter")
         await settle(pilot, until=lambda: isinstance(app.screen, FormDialog))
-        await pilot.press(*"pal", "enter")
+        await paste(pilot, "pal")
+        await pilot.press("enter")
         await settle(pilot)
         assert last(path, ev.BookmarkAdded).label == "pal"
 
@@ -251,14 +280,24 @@ async def test_events_from_another_writer_appear_within_a_second(tmp_path: Path)
         other = IncidentLog.open(path)  # a second writer, like `warroom note` elsewhere
         other.actor = "bob@laptop"
         other.append(ev.NoteAdded(text="from the other terminal"))
-        other.append(ev.ProbeStateChanged(target="checkout", service="checkout",
-                                          from_state="down", to_state="up", reason="200 OK"))
+        other.append(
+            ev.ProbeStateChanged(
+                target="checkout",
+                service="checkout",
+                from_state="down",
+                to_state="up",
+                reason="200 OK",
+            )
+        )
         other.close()
-        await settle(pilot, until=lambda: "from the other terminal" in screen_text(app),
-                     timeout=1.0)
+        await settle(
+            pilot, until=lambda: "from the other terminal" in screen_text(app), timeout=1.0
+        )
         assert app.state.probes["checkout"].state == "up"
         # The console's own next write continues the chain after the other writer's events.
-        await pilot.press("n", *"seen", "enter")
+        await pilot.press("n")
+        await paste(pilot, "seen")
+        await pilot.press("enter")
         await settle(pilot)
         seqs = [e.seq for e in logged(path)]
         assert seqs == list(range(1, len(seqs) + 1))
@@ -269,7 +308,9 @@ async def test_resume_folds_the_log_back(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n", *"before", "enter")
+        await pilot.press("n")
+        await paste(pilot, "before")
+        await pilot.press("enter")
         await settle(pilot)
         state = app.state
     app.incident_log.close()  # type: ignore[attr-defined]

@@ -307,3 +307,13 @@ async def settle(pilot: Any, until: Any = None, timeout: float = 2.0) -> None:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
         await pilot.pause()
+
+
+async def paste(pilot: Any, text: str) -> None:
+    """Paste `text` into the focused input (one event instead of a key press per character)."""
+    from textual import events
+
+    focused = pilot.app.screen.focused
+    assert focused is not None, "nothing focused to paste into"
+    focused.post_message(events.Paste(text))
+    await pilot.pause()

@@ -1,0 +1,180 @@
+"""Pilot tests of runbooks in the console: open, check off, verify, run, pull a lever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tui_harness import (
+    SIZE,
+    incident_events,
+    logged,
+    make_app,
+    paste,
+    runbook,
+    screen_text,
+    settle,
+    write_log,
+)
+
+from warroom import events as ev
+from warroom.log.store import IncidentLog
+from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog
+from warroom.tui.screens.runbook import RunbookScreen
+
+
+def of_kind(path: Path, kind: type[ev.BaseEvent]) -> list[Any]:
+    return [e for e in logged(path) if isinstance(e, kind)]
+
+
+async def test_suggested_runbook_opens_and_steps_are_logged(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path, incident_events(with_runbook=False)))
+    rb = runbook()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # dynamodb is down: its runbook is suggested.
+        assert "suggested DynamoDB endpoint" in screen_text(app)
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, RunbookScreen)
+        opened = of_kind(path, ev.RunbookOpened)
+        assert [o.runbook for o in opened] == [rb.id]
+        assert opened[0].steps == [s.id for s in rb.steps]
+        # The first step's verification (dynamodb-dns is down) holds: logged by itself.
+        await settle(pilot, until=lambda: of_kind(path, ev.StepVerified))
+        verified = of_kind(path, ev.StepVerified)[0]
+        assert (verified.step, verified.holds) == (rb.steps[0].id, True)
+        await settle(pilot, until=lambda: "✔ dynamodb-dns is down" in screen_text(app))
+
+        await pilot.press("d")  # step 1 done
+        await pilot.press("down", "x")  # step 2 skipped
+        await pilot.press("down", "d", "p")  # step 3 done, then back to pending
+        await settle(pilot)
+        sets = [(s.step, s.status) for s in of_kind(path, ev.StepSet)]
+        assert sets == [
+            (rb.steps[0].id, "done"),
+            (rb.steps[1].id, "skipped"),
+            (rb.steps[2].id, "done"),
+            (rb.steps[2].id, "pending"),
+        ]
+        text = screen_text(app)
+        assert "2/5 steps done" in text
+        assert "[x] 1. Confirm the record is empty" in text
+        assert "[-] 2. Pause the DNS automation" in text
+
+        await pilot.press("m")  # status with a note
+        assert isinstance(app.screen, ChoiceDialog)
+        await pilot.press("home", "enter")  # "done" (the current status, pending, is preselected)
+        assert isinstance(app.screen, FormDialog)
+        await paste(pilot, "restored by hand")
+        await pilot.press("enter")
+        await settle(pilot)
+        last = of_kind(path, ev.StepSet)[-1]
+        assert (last.step, last.status, last.note) == (rb.steps[2].id, "done", "restored by hand")
+        assert "note: restored by hand" in screen_text(app)
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, RunbookScreen)
+        assert "3/5 DynamoDB endpoint does not resolve" in screen_text(app)
+
+
+async def test_verification_turns_green_when_the_probe_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    rb = runbook()
+    restore = rb.steps[2]
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        assert f"○ {restore.verify}" in screen_text(app)
+        # The probe engine (another writer here) sees the DNS record come back.
+        other = IncidentLog.open(path)
+        other.append(
+            ev.ProbeStateChanged(
+                target="dynamodb-dns",
+                service="dynamodb",
+                from_state="down",
+                to_state="up",
+                reason="resolves",
+            )
+        )
+        other.close()
+        await settle(pilot, until=lambda: f"✔ {restore.verify}" in screen_text(app))
+        changes = [(v.step, v.holds) for v in of_kind(path, ev.StepVerified)]
+        # Step 3 now holds; step 1 ("dynamodb-dns is down") stops holding.
+        assert (restore.id, True) in changes and (rb.steps[0].id, False) in changes
+        # Only changes of truth are logged: nothing more on the next probe sample.
+        count = len(of_kind(path, ev.StepVerified))
+        other = IncidentLog.open(path)
+        other.append(
+            ev.ProbeSamples(
+                samples=[
+                    ev.ProbeSample(target="dynamodb-dns", state="up", ok=5, count=5, latency_ms=3.0)
+                ]
+            )
+        )
+        other.close()
+        await settle(pilot, until=lambda: app.state.probes["dynamodb-dns"].history[-1] == 3.0)
+        assert len(of_kind(path, ev.StepVerified)) == count
+
+
+async def test_shell_block_runs_after_confirmation(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press("exclamation_mark")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")  # declined: nothing runs
+        await settle(pilot)
+        assert not of_kind(path, ev.CommandRun)
+        await pilot.press("exclamation_mark", "enter")
+        await settle(pilot, until=lambda: of_kind(path, ev.CommandRun), timeout=5)
+        run = of_kind(path, ev.CommandRun)[0]
+        assert run.exit_code == 0
+        assert run.output.strip() == "dynamodb.us-east-1.sim: NXDOMAIN"
+        assert run.step == runbook().steps[0].id
+        await pilot.press("escape")
+        await settle(pilot, until=lambda: "ran `echo" in screen_text(app))
+
+
+async def test_step_action_goes_through_the_control_hook(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    calls: list[dict[str, Any]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o", "down")
+        await settle(pilot)
+        app.control_request_hook = lambda: lambda **kw: calls.append(kw)  # type: ignore[method-assign]
+        await pilot.press("a")
+        await settle(pilot)
+        step = runbook().steps[1]
+        assert calls == [
+            {
+                "service": "dynamodb",
+                "control": "dns_automation",
+                "value": False,
+                "reason": f"runbook dynamodb-dns: {step.text}",
+                "runbook": "dynamodb-dns",
+                "step": step.id,
+            }
+        ]
+
+
+async def test_runbook_progress_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o", "down", "down", "x")
+        await settle(pilot)
+    app.incident_log.close()  # type: ignore[attr-defined]
+    again = make_app(IncidentLog.open(path))
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        text = screen_text(again)
+        assert "3/5 steps done" in text
+        assert "[-] 3. Restore the endpoint's DNS record" in text
