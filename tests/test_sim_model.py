@@ -406,3 +406,13 @@ def test_overload_collapses_unless_a_lever_is_pulled(
         assert fleet.health("api") == "hang"
     else:
         assert stats["latency"] < 0.5
+
+
+def test_timeline_becomes_the_event_feed_at_its_times() -> None:
+    fleet = Fleet(load_scenario("att-2024"))
+    run_until(fleet, 3 * HOUR, dt=7)
+    faults = [e for e in fleet.events if e.kind == "fault"]
+    assert faults[0].sim_time == 12 * 60  # 02:42 CST, as the scenario file says
+    assert faults[0].service == "core-network"
+    assert any(e.title.startswith("history: AT&T rolled back") for e in fleet.events)
+    assert [e.seq for e in fleet.events] == list(range(1, len(fleet.events) + 1))

@@ -536,8 +536,9 @@ class Fleet:
 
     # ------------------------------------------------------------------ time
 
-    def _emit(self, service: str | None, kind: str, title: str) -> None:
-        self.events.append(SimEvent(len(self.events) + 1, self.time, service, kind, title))
+    def _emit(self, service: str | None, kind: str, title: str, at: float | None = None) -> None:
+        when = self.time if at is None else at
+        self.events.append(SimEvent(len(self.events) + 1, when, service, kind, title))
 
     def _run_timeline(self) -> None:
         while self._next_entry < len(self._timeline):
@@ -552,6 +553,7 @@ class Fleet:
                         entry.service,
                         "info",
                         f"did not happen ({entry.requires} paused): {entry.title}",
+                        at=entry.at,
                     )
                     continue
             if entry.service is not None:
@@ -571,7 +573,7 @@ class Fleet:
                 if entry.fault in ("recover", "dns_restore")
                 else "fault"
             )
-            self._emit(entry.service, kind, entry.title)
+            self._emit(entry.service, kind, entry.title, at=entry.at)
 
     def step(self, dt: float) -> None:
         """Advance the simulation by `dt` simulated seconds."""
