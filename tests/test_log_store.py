@@ -234,7 +234,8 @@ def test_a_log_cut_at_every_byte_of_its_last_line_opens_with_the_valid_prefix(
         assert recovered.side_file and Path(recovered.side_file).read_bytes() == torn
         assert path.read_bytes() == prefix
         assert log.last_seq == len(prefix_events)
-        assert log.append(ev.NoteAdded(text="after the crash")).seq == len(prefix_events) + 1
+        after = ev.ProbeStateChanged(target="web", from_state="down", to_state="up")
+        assert log.append(after).seq == len(prefix_events) + 1
         result = verify_log(path)
         assert result.ok and result.count == len(prefix_events) + 1
         # Reported once: the next open finds a clean file.

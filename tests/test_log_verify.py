@@ -197,3 +197,28 @@ def test_lines_in_another_key_order_still_verify(tmp_path: Path) -> None:
     reordered = json.dumps(dict(reversed(list(obj.items()))), ensure_ascii=True).encode() + b"\n"
     path.write_bytes(lines[0] + reordered + lines[2])
     assert verify_log(path).ok
+
+
+@pytest.mark.parametrize("name", ["swap two distant events", "truncate mid-line"])
+def test_the_multi_process_check_agrees_and_defers_problems_to_the_exact_pass(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path)
+    single = verify_log(path, workers=1)
+    assert verify_log(path, workers=3) == single
+    assert single.ok and single.count == N
+    tamper, reason, seq, line = CASES[name]
+    path.write_bytes(b"".join(tamper(list(lines))))
+    result = verify_log(path, workers=3)
+    assert (result.reason, result.first_bad_seq, result.line) == (reason, seq, line)
+
+
+def test_a_break_exactly_at_a_range_boundary_is_caught(tmp_path: Path) -> None:
+    """Ranges that are each intact but do not link up must not pass as a whole."""
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path, 40)
+    path.write_bytes(b"".join([*lines[:20], *lines[21:]]))  # delete seq 21
+    for workers in (2, 3, 4):
+        result = verify_log(path, workers=workers)
+        assert (result.reason, result.first_bad_seq) == ("deleted", 21), workers

@@ -14,6 +14,7 @@ import fcntl
 import os
 import stat
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -240,8 +241,9 @@ class IncidentLog:
                 os.close(side_fd)
             _fsync_dir(path.parent)
             # Only once the torn bytes are safe elsewhere is the log cut back to its valid part.
+            # No fsync here: the next durable append's fdatasync persists the new size, and if
+            # a crash comes first the torn bytes are simply found and set aside again.
             os.ftruncate(fd, tail.torn_offset)
-            os.fsync(fd)
         except OSError as exc:
             raise _os_error(side, "set the torn tail aside", exc) from None
         recovered = Recovery(
@@ -301,7 +303,12 @@ class IncidentLog:
         on an event are kept (fixtures, group-committed events stamped when observed); missing
         ones are now and this process's actor.
         """
-        batch = list(events)
+        return self._append(list(events), None, sync)
+
+    def _append(
+        self, batch: list[BaseEvent], times: list[str] | None, sync: bool
+    ) -> list[BaseEvent]:
+        """append_many, with `times[i]` (when given) as the ts of an event that has none."""
         if not batch:
             return []
         if self.readonly:
@@ -319,7 +326,7 @@ class IncidentLog:
                     self._seq, self._hash, self._size = tail.seq, tail.hash, size
                     if recovered is not None:
                         self.recovered = recovered
-                lines, stamped, seq, head = self._stamp(batch)
+                lines, stamped, seq, head = self._stamp(batch, times)
                 data = b"".join(lines)
                 try:
                     view = memoryview(data)
@@ -337,14 +344,16 @@ class IncidentLog:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         return stamped
 
-    def _stamp(self, batch: list[BaseEvent]) -> tuple[list[bytes], list[BaseEvent], int, str]:
+    def _stamp(
+        self, batch: list[BaseEvent], times: list[str] | None
+    ) -> tuple[list[bytes], list[BaseEvent], int, str]:
         seq, prev = self._seq, self._hash
         now = ""
         lines: list[bytes] = []
         stamped: list[BaseEvent] = []
-        for event in batch:
+        for i, event in enumerate(batch):
             seq += 1
-            ts = event.ts
+            ts = event.ts or (times[i] if times is not None else "")
             if not ts:
                 now = now or ev.format_ts(ev.utc_now())
                 ts = now
@@ -355,13 +364,14 @@ class IncidentLog:
                 "actor": event.actor or self.actor,
                 "prev": prev,
             }
-            data = event.model_dump(mode="json")
+            # model_dump(mode="json") without its Python-level argument handling.
+            data = event.__pydantic_serializer__.to_python(event, mode="json")
             data.update(envelope)
             del data["hash"]
             line, digest = codec.encode(data)
             envelope["hash"] = digest
             lines.append(line)
-            stamped.append(event.model_copy(update=envelope))
+            stamped.append(_with_envelope(event, envelope))
             prev = digest
         return lines, stamped, seq, prev
 
@@ -373,6 +383,43 @@ class IncidentLog:
 
     def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         return LogFollower(self.path, from_seq=from_seq).follow(interval)
+
+
+def _with_envelope(event: BaseEvent, envelope: dict[str, object]) -> BaseEvent:
+    """`event.model_copy(update=envelope)` for envelope fields only, at a quarter of the cost.
+
+    Group commit stamps tens of thousands of events a second; this is pydantic's own shallow
+    `__copy__` without the generic paths (envelope keys are declared fields, never extras).
+    The store tests check the result equals the event parsed back from its line.
+    """
+    new = object.__new__(type(event))
+    values = event.__dict__.copy()
+    values.update(envelope)
+    extra = event.__pydantic_extra__
+    object.__setattr__(new, "__dict__", values)
+    object.__setattr__(new, "__pydantic_extra__", None if extra is None else extra.copy())
+    object.__setattr__(
+        new, "__pydantic_fields_set__", event.__pydantic_fields_set__ | _ENVELOPE_SET
+    )
+    object.__setattr__(new, "__pydantic_private__", event.__pydantic_private__)
+    return new
+
+
+_ENVELOPE_SET = frozenset(ev.ENVELOPE_FIELDS)
+
+
+def now_ts() -> str:
+    """`events.format_ts(events.utc_now())`, cheaper: the second's text is formatted once."""
+    micros = time.time_ns() // 1000
+    second, fraction = divmod(micros, 1_000_000)
+    cached = _second_text
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        globals()["_second_text"] = cached
+    return f"{cached[1]}.{fraction:06d}Z"
+
+
+_second_text: tuple[int, str] = (-1, "")
 
 
 def read_events(path: str | os.PathLike[str], from_seq: int = 1) -> Iterator[BaseEvent]:
@@ -477,9 +524,10 @@ class LogFollower:
 class GroupCommitter:
     """Batches high-rate machine events into one write + fsync every `interval` seconds.
 
-    `submit()` is cheap and thread-safe; it stamps `ts` with the time of submission so the
-    event keeps the time it was observed. Each flush calls `on_committed(stamped_events)`,
-    from the committer's thread when run with `start()`, or in the event loop with `run()`.
+    `submit()` is cheap and thread-safe; an event without `ts` gets the time of submission,
+    so it keeps the time it was observed, not the time of the flush. Each flush calls
+    `on_committed(stamped_events)`, from the committer's thread when run with `start()`, or in
+    the event loop with `run()`.
     A failed write keeps the batch queued and retries it on the next flush.
     """
 
@@ -497,16 +545,17 @@ class GroupCommitter:
         #: The last write error (None after a successful flush).
         self.error: LogError | None = None
         self._pending: list[BaseEvent] = []
+        self._times: list[str] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def submit(self, event: BaseEvent) -> None:
-        if not event.ts:
-            event = event.model_copy(update={"ts": ev.format_ts(ev.utc_now())})
+        ts = now_ts()
         with self._lock:
             self._pending.append(event)
+            self._times.append(ts)
 
     @property
     def pending(self) -> int:
@@ -516,14 +565,16 @@ class GroupCommitter:
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
+                times, self._times = self._times, []
             if not batch:
                 return []
             try:
-                stamped = self.log.append_many(batch, sync=self.sync)
+                stamped = self.log._append(batch, times, self.sync)
             except LogError as exc:
                 self.error = exc
                 with self._lock:
                     self._pending[:0] = batch
+                    self._times[:0] = times
                 raise
             self.error = None
             return stamped

@@ -14,21 +14,28 @@ anchor kept elsewhere (for example the head hash printed by `warroom log verify`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
-from warroom.log import codec
+from warroom.log import codec, rangecheck
+from warroom.log.rangecheck import RangeSummary
 from warroom.log.scan import SCAN_CHUNK, envelope_error, open_for_reading, where
 
 _HASH_PREFIX = b',"hash":"'
 _SUFFIX_LEN = len(_HASH_PREFIX) + 64 + 2  # ,"hash":"<64 hex>"}
 #: How many lines after the first bad one are examined to classify it.
 CLASSIFY_WINDOW = 100_000
+#: From this size on, verification spreads over several processes (about 200,000 events).
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 
 EDITED = "edited"
 DELETED = "deleted"
@@ -115,13 +122,93 @@ def _decode(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return obj, envelope_error(obj)
 
 
-def verify_log(path: str | os.PathLike[str]) -> VerifyResult:
-    """Check a log's hash chain; `LogError` (one line) if the file cannot be read at all."""
+def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> VerifyResult:
+    """Check a log's hash chain; `LogError` (one line) if the file cannot be read at all.
+
+    Logs of PARALLEL_MIN_BYTES or more are checked on up to `workers` cores (default: the
+    cores available, at most 4) by `rangecheck` subprocesses; whenever that fast check finds
+    anything wrong, the exact single pass below runs to name the first problem.
+    """
     fd = open_for_reading(path)
     try:
+        size = os.fstat(fd).st_size
+        if workers is None:
+            workers = min(len(os.sched_getaffinity(0)), 4) if size >= PARALLEL_MIN_BYTES else 1
+        if workers > 1:
+            result = _verify_parallel(fd, os.fspath(path), size, workers)
+            if result is not None:
+                return result
         return _verify(fd, os.fspath(path))
     finally:
         os.close(fd)
+
+
+def _next_newline(fd: int, pos: int, size: int) -> int:
+    while pos < size:
+        chunk = os.pread(fd, 1 << 16, pos)
+        if not chunk:
+            break
+        index = chunk.find(b"\n")
+        if index >= 0:
+            return pos + index
+        pos += len(chunk)
+    return -1
+
+
+def _verify_parallel(fd: int, path: str, size: int, workers: int) -> VerifyResult | None:
+    """The chain checked in `workers` byte ranges at once; None unless every range is intact
+    and the ranges link up (the caller then runs the exact single pass)."""
+    bounds = [0]
+    for i in range(1, workers):
+        newline = _next_newline(fd, max(size * i // workers, bounds[-1]), size)
+        if newline < 0 or newline + 1 >= size:
+            break
+        if newline + 1 > bounds[-1]:
+            bounds.append(newline + 1)
+    bounds.append(size)
+    ranges = list(itertools.pairwise(bounds))
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for start, end in ranges[1:]:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "warroom.log.rangecheck", path, str(start), str(end)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+            )
+        summaries: list[RangeSummary | None] = [rangecheck.check_range(path, *ranges[0])]
+        for proc in procs:
+            out, _ = proc.communicate()
+            if proc.returncode != 0:
+                return None
+            value = orjson.loads(out)
+            summaries.append(tuple(value) if value is not None else None)  # type: ignore[arg-type]
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    count, last_seq, head = 0, 0, codec.GENESIS
+    for summary in summaries:
+        if summary is None:
+            return None
+        n, first_seq, first_prev, range_last_seq, range_head = summary
+        if n == 0:
+            continue
+        if first_seq != last_seq + 1 or first_prev != head:
+            return None
+        count += n
+        last_seq, head = range_last_seq, range_head
+    if count != last_seq:
+        return None
+    return VerifyResult(path=path, ok=True, count=count, head=head)
 
 
 def _verify(fd: int, path: str) -> VerifyResult:
@@ -131,7 +218,7 @@ def _verify(fd: int, path: str) -> VerifyResult:
     sha256 = hashlib.sha256
     decode_error = orjson.JSONDecodeError
     suffix = _SUFFIX_LEN
-    prefix_end = -_SUFFIX_LEN + len(_HASH_PREFIX)
+    hash_prefix = _HASH_PREFIX
     expected_seq = 1
     head = codec.GENESIS
     head_prev = ""
@@ -157,9 +244,9 @@ def _verify(fd: int, path: str) -> VerifyResult:
         ):
             return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
         if (
-            len(raw) > suffix
-            and raw[-suffix:prefix_end] == _HASH_PREFIX
-            and raw[-2:] == b'"}'
+            raw.endswith(b'"}')
+            and len(raw) > suffix
+            and raw.startswith(hash_prefix, len(raw) - suffix)
             and sha256(raw[:-suffix] + b"}").hexdigest() == digest
         ):
             intact = True
