@@ -168,3 +168,19 @@ def test_cli_missing_log_is_one_line_error(
     assert main(["report", str(tmp_path / "nope.jsonl")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("warroom: ") and "nope.jsonl" in err
+
+
+def test_chain_check_in_a_second_process_gives_the_same_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warroom.report import builder
+
+    monkeypatch.setattr(builder, "PARALLEL_VERIFY_BYTES", 0)
+    lines = LOG.read_bytes().splitlines(keepends=True)
+    lines[39] = lines[39].replace(b"alice", b"mallory", 1)
+    bad = tmp_path / "tampered.jsonl"
+    bad.write_bytes(b"".join(lines))
+    assert report_from_log(LOG).integrity == report_from_log(
+        LOG, verify=False
+    ).integrity.model_copy(update={"checked": True, "ok": True, "count": 93})
+    assert report_from_log(bad).integrity.first_bad_seq == 40

@@ -9,10 +9,16 @@ check both give the same report.
 
 from __future__ import annotations
 
+import multiprocessing
+import re
+import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from warroom import events as ev
 from warroom.errors import WarroomError
@@ -39,6 +45,9 @@ _DOWN = ev.ProbeState.DOWN.value
 _DEGRADED = ev.ProbeState.DEGRADED.value
 _RANK = {_DOWN: 3, _DEGRADED: 2, ev.ProbeState.UP.value: 1, _UNKNOWN: 0}
 _SAMPLES_KIND = ev.ProbeSamples.model_fields["kind"].default
+_SAMPLES_MARK = b'"kind":"probe_samples"'
+# In canonical JSON a quote inside a string is escaped, so this only matches real keys.
+_TARGET_RE = re.compile(rb'"target":"([^"\\]*)"')
 
 
 def _seconds(start: str, end: str) -> float | None:
@@ -92,6 +101,9 @@ class ReportBuilder:
         self.effects: dict[str, ControlEffectSummary] = {}
         self.change_context: dict[str, tuple[str | None, str | None]] = {}
         self.target_state: dict[str, str] = {}
+        self._settled: set[bytes] = set()
+        #: The last line skipped undecoded, when it is the last line fed so far.
+        self._skipped_last: bytes | None = None
         self.target_service: dict[str, str] = {}
         self.services: dict[str, _ServiceClock] = {}
         self.count = 0
@@ -134,6 +146,25 @@ class ReportBuilder:
         )
         self.state = reduce(self.state, event)
 
+    def feed_raw(self, line: bytes) -> None:
+        """Take one raw log line; a probe-samples line that changes nothing the report shows
+        is recognised from its bytes (canonical JSON) without decoding it at all."""
+        if not self.exact and _SAMPLES_MARK in line and self._skip_samples_line(line):
+            return
+        self.feed_line(codec.decode(line))
+
+    def _skip_samples_line(self, line: bytes) -> bool:
+        if not self.first_seq:
+            return False
+        settled = self._settled
+        for target in _TARGET_RE.findall(line):
+            if target not in settled:
+                return False
+        # Only the last line's seq and time matter; read them when the report is built.
+        self.count += 1
+        self._skipped_last = line
+        return True
+
     def feed_line(self, data: dict[str, Any]) -> None:
         """Take one decoded log line; probe samples that change nothing are not even parsed."""
         if not self.exact and data.get("kind") == _SAMPLES_KIND:
@@ -161,6 +192,7 @@ class ReportBuilder:
     _needs_reduce = False
 
     def _envelope(self, seq: int, ts: str) -> None:
+        self._skipped_last = None
         self.count += 1
         if not self.first_seq:
             self.first_seq = seq
@@ -182,6 +214,11 @@ class ReportBuilder:
             self.target_service[target] = service
         name = self.target_service.get(target, target)
         self.target_state[target] = to_state
+        # Targets whose samples can be skipped, as their names appear in canonical JSON.
+        if to_state == _UNKNOWN:
+            self._settled.discard(orjson.dumps(target)[1:-1])
+        else:
+            self._settled.add(orjson.dumps(target)[1:-1])
         clock = self.services.setdefault(name, _ServiceClock())
         clock.advance(ts)
         clock.worst = max(
@@ -193,6 +230,10 @@ class ReportBuilder:
 
     def report(self, *, source: str = "", integrity: Integrity | None = None) -> Report:
         """The report for everything fed so far."""
+        if self._skipped_last is not None:
+            data = codec.decode(self._skipped_last)
+            self.last_seq, self.last_ts = int(data["seq"]), str(data["ts"])
+            self._skipped_last = None
         state = self.state
         end = self.last_ts
         return Report(
@@ -368,28 +409,81 @@ def iter_log_lines(path: Path, stop: LineStop, chunk_size: int = 1 << 20) -> Ite
 
 
 def report_from_log(path: Path, *, exact: bool = False, verify: bool = True) -> Report:
-    """Stream a log file into a report; reading stops at the first line that is not an event."""
-    builder = ReportBuilder(exact=exact)
-    stop = LineStop()
-    for lineno, line in enumerate(iter_log_lines(path, stop), start=1):
-        if not line.strip():
-            continue
+    """Stream a log file into a report; reading stops at the first line that is not an event.
+
+    The chain check reads the whole file too, so on a big log it runs in a second process
+    while this one builds the report (verify is CPU-bound; a thread would not overlap).
+    """
+    pending = _start_verify(path) if verify else None
+    try:
+        builder = ReportBuilder(exact=exact)
+        stop = LineStop()
+        for lineno, line in enumerate(iter_log_lines(path, stop), start=1):
+            if not line.strip():
+                continue
+            try:
+                builder.feed_raw(line)
+            except (codec.CodecError, ev.EventError) as exc:
+                stop.line, stop.reason = lineno, str(exc)
+                break
+        integrity = Integrity(stopped_at_line=stop.line, stop_reason=stop.reason)
+        if pending is not None:
+            integrity = _integrity(pending.result(), integrity)
+        return builder.report(source=path.name, integrity=integrity)
+    finally:
+        if pending is not None:
+            pending.shutdown()
+
+
+#: Below this size the chain check runs in-process: a second process costs more than it saves.
+PARALLEL_VERIFY_BYTES = 16 << 20
+
+
+class _PendingVerify:
+    """A `verify_log` running in a forked worker process, or done in-process."""
+
+    def __init__(self, path: Path) -> None:
+        from warroom.log.verify import verify_log
+
+        self._pool: ProcessPoolExecutor | None = None
+        self._result: Any = None
+        self._future: Future[Any] | None = None
         try:
-            builder.feed_line(codec.decode(line))
-        except (codec.CodecError, ev.EventError) as exc:
-            stop.line, stop.reason = lineno, str(exc)
-            break
-    integrity = Integrity(stopped_at_line=stop.line, stop_reason=stop.reason)
-    if verify:
-        integrity = verify_integrity(path, integrity)
-    return builder.report(source=path.name, integrity=integrity)
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        # Forking is only safe while this process has a single thread (the CLI's case).
+        if (
+            size >= PARALLEL_VERIFY_BYTES
+            and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            self._future = self._pool.submit(verify_log, path)
+        else:
+            self._result = verify_log(path)
+
+    def result(self) -> Any:
+        return self._future.result() if self._future is not None else self._result
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _start_verify(path: Path) -> _PendingVerify:
+    return _PendingVerify(path)
 
 
 def verify_integrity(path: Path, base: Integrity | None = None) -> Integrity:
     """Run the log store's chain check and describe its outcome."""
     from warroom.log.verify import verify_log
 
-    result = verify_log(path)
+    return _integrity(verify_log(path), base)
+
+
+def _integrity(result: Any, base: Integrity | None = None) -> Integrity:
     fields = (base or Integrity()).model_dump()
     fields.update(
         checked=True,
