@@ -835,6 +835,12 @@ class Fleet:
     def all_ok(self) -> bool:
         return all(self.health(name) == "ok" for name in self.services)
 
+    def health_snapshot(self, refresh: bool = False) -> dict[str, tuple[str, float]]:
+        """Every service's health and latency as of the last step (or now, if `refresh`)."""
+        if refresh:
+            self._note_health_changes()
+        return {n: (svc.last_health, svc.stats["latency"]) for n, svc in self.services.items()}
+
     def _note_health_changes(self) -> None:
         for svc in self.services.values():
             state = self.health(svc.name)

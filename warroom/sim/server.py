@@ -259,7 +259,7 @@ class SimServer:
         self._runner: Any = None
         self._tick_task: asyncio.Task[None] | None = None
         self._last_tick = 0.0
-        self._refresh()
+        self._refresh(now=True)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -317,13 +317,10 @@ class SimServer:
             self._refresh()
             self._sync_listeners()
 
-    def _refresh(self) -> None:
-        model = self.model
-        self.health_state = {
-            name: (model.health(name), model.latency(name)) for name in model.services
-        }
+    def _refresh(self, now: bool = False) -> None:
+        self.health_state = self.model.health_snapshot(refresh=now)
         wall = time.time()
-        for event in model.events[len(self.event_wall) :]:
+        for event in self.model.events[len(self.event_wall) :]:
             self.event_wall[event.seq] = wall
 
     def _sync_listeners(self) -> None:
@@ -336,7 +333,7 @@ class SimServer:
 
     def after_change(self) -> None:
         """Call after a control or fault changed the model: ports and health follow at once."""
-        self._refresh()
+        self._refresh(now=True)
         self._sync_listeners()
 
     # ---------------------------------------------------------------- views
