@@ -441,6 +441,28 @@ async def test_group_committer_runs_in_an_event_loop(tmp_path: Path) -> None:
     assert seen == list(range(1, 52))
 
 
+async def test_cancelling_the_committer_mid_flush_still_reports_every_logged_event(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    seen: list[int] = []
+    for attempt in range(8):
+        committer = GroupCommitter(
+            log, interval=0.005, on_committed=lambda b: seen.extend(e.seq for e in b)
+        )
+        task = asyncio.create_task(committer.run())
+        for i in range(300):
+            committer.submit(ev.ProbeStateChanged(target=f"t{i}", from_state="up", to_state="down"))
+            if i % 50 == 0:
+                await asyncio.sleep(0.001 * attempt)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert seen == list(range(1, 8 * 300 + 1))
+    assert [e.seq for e in log.read()] == seen
+
+
 def test_readonly_log_refuses_to_append(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     IncidentLog.open(path).append(ev.NoteAdded(text="x"))

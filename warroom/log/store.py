@@ -10,6 +10,7 @@ by a crash is moved to a side file on open, never deleted. The line format is `c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import stat
@@ -628,8 +629,17 @@ class GroupCommitter:
         try:
             while True:
                 await asyncio.sleep(self.interval)
+                write = asyncio.ensure_future(asyncio.to_thread(self._write_pending))
                 try:
-                    stamped = await asyncio.to_thread(self._write_pending)
+                    stamped = await asyncio.shield(write)
+                except asyncio.CancelledError:
+                    # The write goes on in its thread: wait for it so its events still reach
+                    # on_committed (they are in the log either way), then stop.
+                    with contextlib.suppress(LogError):
+                        stamped = await write
+                        if stamped and self.on_committed is not None:
+                            self.on_committed(stamped)
+                    raise
                 except LogError:
                     continue
                 if stamped and self.on_committed is not None:
