@@ -23,6 +23,11 @@ def _events(path: Path = LOG) -> list[ev.BaseEvent]:
 
 
 async def _settle(app: ReplayApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the background start (after the first paint) and any move to finish."""
+    for _ in range(200):
+        if app.replay_screen.indexed:
+            break
+        await pilot.pause(0.01)
     await app.workers.wait_for_complete()
     await pilot.pause()
 

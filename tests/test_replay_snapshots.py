@@ -16,6 +16,10 @@ SIZE = (140, 42)
 
 def _run_before(*keys: str):  # type: ignore[no-untyped-def]
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(200):  # the index is built after the first paint
+            if pilot.app.replay_screen.indexed:
+                break
+            await pilot.pause(0.01)
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         for key in keys:

@@ -173,9 +173,9 @@ def test_cli_missing_log_is_one_line_error(
 def test_chain_check_in_a_second_process_gives_the_same_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from warroom.report import builder
+    from warroom.replay import verify_job
 
-    monkeypatch.setattr(builder, "PARALLEL_VERIFY_BYTES", 0)
+    monkeypatch.setattr(verify_job, "PARALLEL_VERIFY_BYTES", 0)
     lines = LOG.read_bytes().splitlines(keepends=True)
     lines[39] = lines[39].replace(b"alice", b"mallory", 1)
     bad = tmp_path / "tampered.jsonl"

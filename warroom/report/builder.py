@@ -9,11 +9,8 @@ check both give the same report.
 
 from __future__ import annotations
 
-import multiprocessing
 import re
-import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import orjson
 from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.log import codec
+from warroom.replay.verify_job import VerifyJob
 from warroom.report.model import (
     ControlChangeReport,
     ControlEffectSummary,
@@ -414,7 +412,7 @@ def report_from_log(path: Path, *, exact: bool = False, verify: bool = True) -> 
     The chain check reads the whole file too, so on a big log it runs in a second process
     while this one builds the report (verify is CPU-bound; a thread would not overlap).
     """
-    pending = _start_verify(path) if verify else None
+    pending = VerifyJob(path) if verify else None
     try:
         builder = ReportBuilder(exact=exact)
         stop = LineStop()
@@ -433,47 +431,6 @@ def report_from_log(path: Path, *, exact: bool = False, verify: bool = True) -> 
     finally:
         if pending is not None:
             pending.shutdown()
-
-
-#: Below this size the chain check runs in-process: a second process costs more than it saves.
-PARALLEL_VERIFY_BYTES = 16 << 20
-
-
-class _PendingVerify:
-    """A `verify_log` running in a forked worker process, or done in-process."""
-
-    def __init__(self, path: Path) -> None:
-        from warroom.log.verify import verify_log
-
-        self._pool: ProcessPoolExecutor | None = None
-        self._result: Any = None
-        self._future: Future[Any] | None = None
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
-        # Forking is only safe while this process has a single thread (the CLI's case).
-        if (
-            size >= PARALLEL_VERIFY_BYTES
-            and threading.active_count() == 1
-            and "fork" in multiprocessing.get_all_start_methods()
-        ):
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-            self._future = self._pool.submit(verify_log, path)
-        else:
-            self._result = verify_log(path)
-
-    def result(self) -> Any:
-        return self._future.result() if self._future is not None else self._result
-
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-def _start_verify(path: Path) -> _PendingVerify:
-    return _PendingVerify(path)
 
 
 def verify_integrity(path: Path, base: Integrity | None = None) -> Integrity:

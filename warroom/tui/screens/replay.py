@@ -27,6 +27,7 @@ from textual.widgets import Footer, Static
 from warroom import events as ev
 from warroom.replay.cursor import ReplayCursor
 from warroom.replay.source import ReplaySource
+from warroom.replay.verify_job import VerifyJob
 from warroom.state import IncidentState
 from warroom.tui.actions import APP, MAIN, REPLAY, bindings_for
 from warroom.tui.screens.dialogs import FormDialog, FormField
@@ -207,11 +208,15 @@ class ReplayScreen(Screen[None]):
         # The first frame is position 0 and does not wait for the index: it is built (and
         # then the checkpoints) in a worker.
         self._show_frame(self._frame())
+        self.call_after_refresh(self._start_background)
+        if self.follow_mode:
+            self._follow_timer = self.set_interval(FOLLOW_TICK, self._follow_tick)
+
+    def _start_background(self) -> None:
+        # After the first frame is painted: these threads compete with it for the GIL.
         self._open()
         if self.verify:
             self._verify_chain()
-        if self.follow_mode:
-            self._follow_timer = self.set_interval(FOLLOW_TICK, self._follow_tick)
 
     def on_unmount(self) -> None:
         self._stopping = True
@@ -302,15 +307,22 @@ class ReplayScreen(Screen[None]):
 
     @work(thread=True, group="replay-verify", exit_on_error=False)
     def _verify_chain(self) -> None:
-        """Check the hash chain without holding up the replay; a break becomes a warning."""
-        from warroom.log.verify import verify_log
+        """Check the hash chain without holding up the replay; a break becomes a warning.
 
+        A big log is checked in a second process (VerifyJob), so hashing a million lines
+        does not hold the GIL against the screen and the checkpoint builder.
+        """
         try:
-            result = verify_log(self.source.path)
+            job = VerifyJob(self.source.path)
+            try:
+                result = job.result()
+            finally:
+                job.shutdown()
         except Exception as exc:
-            self.app.call_from_thread(self._warn, f"could not verify the log: {exc}")
+            if not self._stopping:
+                self.app.call_from_thread(self._warn, f"could not verify the log: {exc}")
             return
-        if not result.ok:
+        if not result.ok and not self._stopping:
             detail = f"{result.reason}: {result.detail}" if result.detail else result.reason
             message = (
                 f"hash chain broken at seq {result.first_bad_seq} ({detail}); "
