@@ -135,6 +135,7 @@ class WarroomApp(App[int]):
             self.notify(problem, title="Problem", severity="warning", timeout=10)
         self.drain()
         self.render_state()
+        self._tick_clock()  # an overdue status update is announced at once, not a second later
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
         for make in self.background:
