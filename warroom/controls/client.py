@@ -35,6 +35,7 @@ from warroom.controls.model import (
     resolve_template,
     substitute_env,
     value_arg,
+    wire_value,
 )
 from warroom.errors import WarroomError
 from warroom.events import ControlValue
@@ -319,7 +320,7 @@ async def read_http(
 
 def _template_values(spec: ControlSpec, context: CallContext) -> dict[str, Any]:
     return {
-        "value": context.value,
+        "value": wire_value(context.value),
         "reason": context.reason,
         "actor": context.actor,
         "service": spec.service,
@@ -426,7 +427,8 @@ class ArgvApplier:
     def argv_for(self, context: CallContext) -> list[str]:
         """The exact argv run for `context` (each placeholder becomes one whole element)."""
         values = {
-            key: value_arg(item) for key, item in _template_values(self.spec, context).items()
+            key: value_arg(item if item is not None else context.value)
+            for key, item in _template_values(self.spec, context).items()
         }
         return [str(part) for part in resolve_template(list(self._apply.argv), values)]
 
@@ -515,7 +517,7 @@ class SimApplier:
             self.url,
             timeout=self.timeout,
             headers=headers,
-            json_body={"value": context.value, "reason": context.reason},
+            json_body={"value": wire_value(context.value), "reason": context.reason},
             secrets=secrets,
         )
         if result.status != 200:

@@ -36,6 +36,10 @@ _ENV_TOKEN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 DEFAULT_TIMEOUT_S = 5.0
+#: A rate control's "no limit" (JSON null on the wire). A string, so that a log can tell it
+#: apart from an unknown value (None) and a revert can restore it.
+NO_LIMIT = "none"
+_NO_LIMIT_WORDS = frozenset({"none", "no limit", "unlimited", "null", "off"})
 DEFAULT_EFFECT_AFTER_S = 5.0
 
 _TRUE = frozenset({"true", "on", "yes", "1", "enabled", "open"})
@@ -79,6 +83,13 @@ class ControlSpec(BaseModel):
     unit: str = ""
     dangerous: bool = False
     description: str = ""
+
+    @field_validator("choices", "unit", "label", "description", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return [] if info.field_name == "choices" else ""
+        return value
 
     @property
     def key(self) -> str:
@@ -148,6 +159,10 @@ def parse_value(spec: ControlSpec, raw: Any) -> ControlValue:
     kind = ControlKind(spec.kind)
     if kind == ControlKind.TOGGLE:
         return _as_bool(raw)
+    if kind == ControlKind.RATE and (
+        raw is None or (isinstance(raw, str) and raw.strip().lower() in _NO_LIMIT_WORDS)
+    ):
+        return NO_LIMIT
     if kind in (ControlKind.LEVEL, ControlKind.RATE):
         return _tidy_number(_as_number(raw))
     if isinstance(raw, str):
@@ -164,7 +179,7 @@ def coerce_value(spec: ControlSpec, raw: Any) -> ControlValue:
     """
     value = parse_value(spec, raw)
     kind = ControlKind(spec.kind)
-    if kind in (ControlKind.LEVEL, ControlKind.RATE):
+    if kind in (ControlKind.LEVEL, ControlKind.RATE) and value != NO_LIMIT:
         assert isinstance(value, int | float)
         high = spec.high
         if value < spec.low or (high is not None and value > high):
@@ -185,11 +200,18 @@ def format_value(spec: ControlSpec, value: ControlValue | None) -> str:
     kind = ControlKind(spec.kind)
     if kind == ControlKind.TOGGLE and isinstance(value, bool):
         return "on" if value else "off"
+    if kind == ControlKind.RATE and value == NO_LIMIT:
+        return "no limit"
     if isinstance(value, int | float) and not isinstance(value, bool):
         unit = spec.unit_text
         number = f"{_tidy_number(float(value)):g}"
         return f"{number} {unit}" if unit else number
     return str(value)
+
+
+def wire_value(value: ControlValue) -> ControlValue | None:
+    """A value as sent in JSON: a rate's "no limit" is null."""
+    return None if value == NO_LIMIT else value
 
 
 def value_arg(value: ControlValue) -> str:

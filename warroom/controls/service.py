@@ -30,6 +30,7 @@ from warroom.controls.client import (
     load_sim_controls,
 )
 from warroom.controls.model import (
+    NO_LIMIT,
     ControlConfig,
     ControlKind,
     ControlSpec,
@@ -87,7 +88,7 @@ def new_request_id() -> str:
 def _same(spec: ControlSpec, a: ControlValue | None, b: ControlValue | None) -> bool:
     if a is None or b is None:
         return a is b
-    if ControlKind(spec.kind) in (ControlKind.LEVEL, ControlKind.RATE):
+    if ControlKind(spec.kind) in (ControlKind.LEVEL, ControlKind.RATE) and NO_LIMIT not in (a, b):
         try:
             return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
         except (TypeError, ValueError):
