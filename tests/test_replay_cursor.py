@@ -145,3 +145,18 @@ def test_refresh_picks_up_appended_lines(tmp_path: Path, events: list[ev.BaseEve
         assert source.refresh() == 43
         assert cursor.seek(93) == fold(events)
         assert cursor.next_action_position() is None
+
+
+def test_rewritten_tail_is_reindexed(tmp_path: Path, events: list[ev.BaseEvent]) -> None:
+    lines = LOG.read_bytes().splitlines(keepends=True)
+    live = tmp_path / "live.jsonl"
+    # A garbage last line (a crash's zero-filled page) that a writer later sets aside.
+    live.write_bytes(b"".join(lines[:50]) + b"\0" * 40 + b"\n")
+    with ReplaySource(live) as source:
+        cursor = ReplayCursor(source, every=8)
+        cursor.seek(51)
+        assert len(cursor) == 50 and source.bad_line == 51
+        live.write_bytes(b"".join(lines))  # the writer truncated it and appended
+        source.refresh()
+        assert source.generation == 1 and source.bad_line is None
+        assert cursor.seek(93) == fold(events)

@@ -48,6 +48,7 @@ class ReplayCursor:
         self._bookmarks: list[int] = []
         self._marks_until = 0
         self._marks_lock = threading.Lock()
+        self._generation = source.generation
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -75,8 +76,20 @@ class ReplayCursor:
 
     # -- state at a position ---------------------------------------------------------------
 
+    def _check_generation(self) -> None:
+        """Start over when the source was re-indexed (states from the old bytes are wrong)."""
+        if self._generation != self.source.generation:
+            with self._lock, self._marks_lock:
+                self._generation = self.source.generation
+                del self._checkpoints[1:]
+                self._actions.clear()
+                self._bookmarks.clear()
+                self._marks_until = 0
+            self.position, self.state = 0, self._checkpoints[0]
+
     def state_at(self, k: int) -> IncidentState:
         """The reducer's state after the first k events (clamped to the replayable range)."""
+        self._check_generation()
         k = max(0, min(k, len(self)))
         if k == self.position:
             return self.state

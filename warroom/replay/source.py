@@ -63,6 +63,8 @@ class ReplaySource:
         #: 1-based line number of the first line that is not an event, and why.
         self.bad_line: int | None = None
         self.bad_reason = ""
+        #: Goes up when the file was rewritten below what was indexed (see `refresh`).
+        self.generation = 0
         if build:
             self.refresh()
 
@@ -78,8 +80,21 @@ class ReplaySource:
         self.close()
 
     def refresh(self) -> int:
-        """Index complete lines appended since the last call (following a live log)."""
+        """Index complete lines appended since the last call (following a live log).
+
+        If the indexed part changed under us (a writer set aside a garbage last line and
+        appended in its place), the index starts over and `generation` goes up.
+        """
         with self._lock:
+            end = self.index.end
+            if end and (
+                os.fstat(self._fd).st_size < end or os.pread(self._fd, 1, end - 1) != b"\n"
+            ):
+                self.index = LogIndex(path=os.fspath(self.path), offsets=array("q"), end=0)
+                self._cache.clear()
+                self._limit = None
+                self.bad_line, self.bad_reason = None, ""
+                self.generation += 1
             return _extend_index(self._fd, self.index)
 
     def __len__(self) -> int:
