@@ -218,3 +218,38 @@ async def test_failed_calls_leave_the_log_and_the_panel_true(tmp_path: Path) -> 
         # The flag server echoes the token; it never reaches the log or the screen.
         assert TOKEN not in shown[name]
     assert TOKEN not in app.log_path.read_text()
+
+
+async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) -> None:
+    from warroom.sim.server import running_fleet
+    from warroom.tui.widgets.control_panel import sim_controls
+
+    async with running_fleet("aws-us-east-1-2025", speed=1.0, seed=1) as fleet:
+        log = write_log(tmp_path / "incident.jsonl")
+        task = sim_controls(fleet.admin_url, fleet.token_path, effect_after=0.05)
+        app = make_app(log, background=[task])
+        async with app.run_test(size=SIZE) as pilot:
+            await open_panel(pilot, "load_shed")
+            await pilot.press("enter")
+            dialog(pilot).query_one("#control-value", Input).value = "25"
+            await pilot.press("enter", *"shed", "enter", "enter")
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2)
+            assert fleet.model.control("checkout", "load_shed")["value"] == 25
+            await settle(pilot, until=lambda: "25 %" in screen_text(app))
+
+            # A runbook step's action goes through the same dialog, preset with its value.
+            rb = next(iter(app.runbooks.values()))
+            step = next(s for s in rb.steps if s.action and s.action.control == "rate_limit")
+            app.pull_step_lever(rb.id, step.id)
+            await settle(pilot)
+            box = dialog(pilot)
+            assert box.query_one("#control-value", Input).value == "50"
+            assert box.query_one("#control-reason", Input).value.startswith("runbook ")
+            await apply(pilot)
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 4)
+            assert fleet.model.control("ec2-launch", "rate_limit")["value"] == 50
+            text = screen_text(app)
+        token = fleet.token
+    requested = [e for e in control_events(app.log_path) if isinstance(e, ev.ControlRequested)]
+    assert (requested[1].runbook, requested[1].step, requested[1].to_value) == (rb.id, step.id, 50)
+    assert token not in app.log_path.read_text() and token not in text
