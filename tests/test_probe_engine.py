@@ -188,7 +188,7 @@ async def test_hung_target_does_not_delay_others_and_close_is_prompt() -> None:
             target(name="stuck", http=stuck.url, interval=0.05, timeout=0.3),
             target(name="fine", http=fine.url, interval=0.05, timeout=0.3),
         ]
-        engine = ProbeEngine(targets, recorder, sample_interval=0, max_concurrency=4)
+        engine = ProbeEngine(targets, recorder, sample_interval=0, max_concurrency=20)
         await engine.start()
         await recorder.wait_for(lambda: len(recorder.changes("stuck")) == 1, timeout=3)
         assert engine.status("fine").state == "up"

@@ -115,6 +115,7 @@ async def measure(
         # One interval of warm-up: every target gets its first probe, imports settle.
         await asyncio.sleep(interval * 1.5)
         engine.lags.clear()
+        engine.timer_lags.clear()
         before = engine.stats()
         usage0, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         await asyncio.sleep(duration)
@@ -125,6 +126,7 @@ async def measure(
         cpu = user + system
         after = engine.stats()
         lags = list(engine.lags)
+        timer_lags = list(engine.timer_lags)
         snapshot = engine.snapshot()
     started = after.started - before.started
     completed = after.completed - before.completed
@@ -154,6 +156,9 @@ async def measure(
         "lag_p50_ms": None if lag_p50 is None else round(lag_p50 * 1000, 2),
         "lag_p99_ms": None if lag_p99 is None else round(lag_p99 * 1000, 2),
         "lag_max_ms": round(max(lags) * 1000, 2) if lags else None,
+        # Loop delay alone (timer lateness), without waiting for a free concurrency slot.
+        "timer_lag_p50_ms": round((percentile(timer_lags, 0.5) or 0.0) * 1000, 2),
+        "timer_lag_p99_ms": round((percentile(timer_lags, 0.99) or 0.0) * 1000, 2),
         "missed_rounds": after.missed_rounds - before.missed_rounds,
         "probe_latency_p50_ms": round(percentile(latencies, 0.5) or 0.0, 2),
         "probe_latency_p99_ms": round(percentile(latencies, 0.99) or 0.0, 2),

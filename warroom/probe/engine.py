@@ -167,6 +167,7 @@ class _Runner:
         "since",
         "target",
         "total",
+        "waiting",
     )
 
     def __init__(self, target: Target, history_len: int) -> None:
@@ -187,6 +188,7 @@ class _Runner:
         self.period_latencies: list[float] = []
         self.handle: asyncio.TimerHandle | None = None
         self.request: httpx.Request | None = None
+        self.waiting = False
 
 
 class ProbeEngine:
@@ -232,6 +234,9 @@ class ProbeEngine:
         self._superseded = 0
         #: Seconds between when each probe was due and when it actually started.
         self.lags: deque[float] = deque(maxlen=lag_history)
+        #: Seconds between when each probe was due and when its timer fired (loop delay alone,
+        #: without the wait for a free concurrency slot).
+        self.timer_lags: deque[float] = deque(maxlen=lag_history)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -312,9 +317,16 @@ class ProbeEngine:
         if not self._running:
             return
         assert self._loop is not None
-        task = self._loop.create_task(self._probe(runner, due, round_no))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.timer_lags.append(self._loop.time() - due)
+        if runner.waiting:
+            # The last round is still waiting for a free slot: queueing another would only
+            # grow a backlog (and the lag) without bound when probes are slower than the rate.
+            self._missed += 1
+        else:
+            runner.waiting = True
+            task = self._loop.create_task(self._probe(runner, due, round_no))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         interval = runner.target.interval
         next_due = due + interval
         now = self._loop.time()
@@ -329,6 +341,7 @@ class ProbeEngine:
     async def _probe(self, runner: _Runner, due: float, round_no: int) -> None:
         assert self._semaphore is not None and self._loop is not None
         async with self._semaphore:
+            runner.waiting = False
             self._started += 1
             self.lags.append(self._loop.time() - due)
             result = await self._check(runner)
