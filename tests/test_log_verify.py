@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -264,3 +265,24 @@ def test_random_tampering_is_always_reported_or_undetectable_by_design(tmp_path:
         else:
             assert result.first_bad_seq is not None and result.line is not None
             assert result.message().startswith(f"{path}:{result.line}: seq ")
+
+
+def test_verifying_a_log_while_it_is_written_never_sees_half_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    log.append(ev.NoteAdded(text="start"))
+    done = threading.Event()
+
+    def write() -> None:
+        note = ev.NoteAdded(text="x" * 5000)  # big lines: more chances to catch a write midway
+        for i in range(300):
+            log.append_many([note] * (1 + i % 7), sync=False)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    results = []
+    while not done.is_set():
+        results.append(verify_log(path, workers=1))
+    writer.join()
+    assert results and all(r.ok for r in results), next(r.message() for r in results if not r.ok)

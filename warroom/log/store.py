@@ -206,9 +206,14 @@ class IncidentLog:
     def _open_readonly(cls, path: Path) -> IncidentLog:
         fd = open_for_reading(path)
         try:
-            size = os.fstat(fd).st_size
-            check_head(fd, size, path)
-            tail = read_tail(fd, size, path)
+            # A shared lock waits out an append in progress, which would look like a torn tail.
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                size = os.fstat(fd).st_size
+                check_head(fd, size, path)
+                tail = read_tail(fd, size, path)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             recovered = None
             if tail.torn_offset is not None:
                 recovered = Recovery(

@@ -13,6 +13,7 @@ anchor kept elsewhere (for example the head hash printed by `warroom log verify`
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import os
@@ -82,17 +83,20 @@ class _Rec:
 class _Lines:
     """Complete lines of a file, read in large chunks; `partial` holds an unterminated end."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, size: int) -> None:
         self.fd = fd
+        self.size = size
         self.partial = b""
 
     def __iter__(self) -> Iterator[bytes]:
         carry = b""
-        read = os.read
-        while True:
-            chunk = read(self.fd, SCAN_CHUNK)
+        pread = os.pread
+        pos = 0
+        while pos < self.size:
+            chunk = pread(self.fd, min(SCAN_CHUNK, self.size - pos), pos)
             if not chunk:
                 break
+            pos += len(chunk)
             if carry:
                 chunk = carry + chunk
             parts = chunk.split(b"\n")
@@ -131,14 +135,20 @@ def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> Veri
     """
     fd = open_for_reading(path)
     try:
-        size = os.fstat(fd).st_size
+        # Writers append whole lines under an exclusive flock: the size seen under a shared
+        # one ends on a line boundary, so a live log is checked up to there, never mid-write.
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            size = os.fstat(fd).st_size
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
         if workers is None:
             workers = min(len(os.sched_getaffinity(0)), 4) if size >= PARALLEL_MIN_BYTES else 1
         if workers > 1:
             result = _verify_parallel(fd, os.fspath(path), size, workers)
             if result is not None:
                 return result
-        return _verify(fd, os.fspath(path))
+        return _verify(fd, os.fspath(path), size)
     finally:
         os.close(fd)
 
@@ -211,8 +221,8 @@ def _verify_parallel(fd: int, path: str, size: int, workers: int) -> VerifyResul
     return VerifyResult(path=path, ok=True, count=count, head=head)
 
 
-def _verify(fd: int, path: str) -> VerifyResult:
-    lines = _Lines(fd)
+def _verify(fd: int, path: str, size: int) -> VerifyResult:
+    lines = _Lines(fd, size)
     it = iter(lines)
     loads = orjson.loads
     sha256 = hashlib.sha256
