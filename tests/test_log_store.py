@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from warroom.log.store import (
     IncidentLog,
     LogError,
     LogFollower,
+    now_ts,
     read_events,
 )
 from warroom.log.verify import verify_log
@@ -469,3 +471,11 @@ def test_readonly_log_refuses_to_append(tmp_path: Path) -> None:
     with pytest.raises(LogError, match="read-only"):
         IncidentLog.open(path, readonly=True).append(ev.NoteAdded(text="y"))
     assert os.path.getsize(path) > 0
+
+
+def test_fast_timestamps_match_the_event_format() -> None:
+    before = ev.utc_now()
+    stamp = now_ts()
+    after = ev.utc_now()
+    assert len(stamp) == len(ev.format_ts(before)) and stamp.endswith("Z")
+    assert before - timedelta(microseconds=1) <= ev.parse_ts(stamp) <= after

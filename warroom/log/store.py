@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import stat
 import threading
@@ -47,6 +48,7 @@ __all__ = [
     "LogError",
     "LogFollower",
     "Recovery",
+    "read_events",
 ]
 
 
@@ -416,16 +418,13 @@ _ENVELOPE_SET = frozenset(ev.ENVELOPE_FIELDS)
 
 def now_ts() -> str:
     """`events.format_ts(events.utc_now())`, cheaper: the second's text is formatted once."""
-    micros = time.time_ns() // 1000
-    second, fraction = divmod(micros, 1_000_000)
-    cached = _second_text
-    if cached[0] != second:
-        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-        globals()["_second_text"] = cached
-    return f"{cached[1]}.{fraction:06d}Z"
+    second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
+    return f"{_second_text(second)}.{fraction:06d}Z"
 
 
-_second_text: tuple[int, str] = (-1, "")
+@functools.lru_cache(maxsize=4)
+def _second_text(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def read_events(path: str | os.PathLike[str], from_seq: int = 1) -> Iterator[BaseEvent]:
