@@ -282,6 +282,13 @@ class IncidentLog:
                 os.close(self._fd)
                 self._fd = None
 
+    def __del__(self) -> None:
+        # A log dropped without close() must not leak its descriptor in a long-lived console.
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
     def __enter__(self) -> IncidentLog:
         return self
 
