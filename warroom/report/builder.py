@@ -144,25 +144,6 @@ class ReportBuilder:
         )
         self.state = reduce(self.state, event)
 
-    def feed_raw(self, line: bytes) -> None:
-        """Take one raw log line; a probe-samples line that changes nothing the report shows
-        is recognised from its bytes (canonical JSON) without decoding it at all."""
-        if not self.exact and _SAMPLES_MARK in line and self._skip_samples_line(line):
-            return
-        self.feed_line(codec.decode(line))
-
-    def _skip_samples_line(self, line: bytes) -> bool:
-        if not self.first_seq:
-            return False
-        settled = self._settled
-        for target in _TARGET_RE.findall(line):
-            if target not in settled:
-                return False
-        # Only the last line's seq and time matter; read them when the report is built.
-        self.count += 1
-        self._skipped_last = line
-        return True
-
     def feed_line(self, data: dict[str, Any]) -> None:
         """Take one decoded log line; probe samples that change nothing are not even parsed."""
         if not self.exact and data.get("kind") == _SAMPLES_KIND:
@@ -416,11 +397,27 @@ def report_from_log(path: Path, *, exact: bool = False, verify: bool = True) -> 
     try:
         builder = ReportBuilder(exact=exact)
         stop = LineStop()
-        for lineno, line in enumerate(iter_log_lines(path, stop), start=1):
+        # Once per line of a possibly huge log: a probe-samples line whose targets all have a
+        # state already changes nothing the report shows, which its bytes tell without
+        # decoding it. Only the last such line's seq and time are read (in `report`).
+        mark, targets_of, settled = _SAMPLES_MARK, _TARGET_RE.findall, builder._settled
+        skip_ok = not exact
+        lineno = 0
+        for line in iter_log_lines(path, stop):
+            lineno += 1
+            if (
+                skip_ok
+                and mark in line
+                and builder.first_seq
+                and settled.issuperset(targets_of(line))
+            ):
+                builder.count += 1
+                builder._skipped_last = line
+                continue
             if not line.strip():
                 continue
             try:
-                builder.feed_raw(line)
+                builder.feed_line(codec.decode(line))
             except (codec.CodecError, ev.EventError) as exc:
                 stop.line, stop.reason = lineno, str(exc)
                 break
