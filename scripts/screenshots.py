@@ -45,11 +45,26 @@ async def _status_update(pilot: Any) -> None:
     await pilot.press("enter")
 
 
+async def _mitigation(pilot: Any) -> None:
+    from controls_harness import show_checkout_levers
+
+    await show_checkout_levers(pilot)
+
+
+async def _dangerous_change(pilot: Any) -> None:
+    from controls_harness import show_checkout_levers
+
+    await show_checkout_levers(pilot, "failover")
+    await pilot.press("enter")
+
+
 SHOTS: dict[str, tuple[str, Steps]] = {
     "console-main.svg": ("warroom: main screen mid-incident", _main_screen),
     "console-runbook.svg": ("warroom: a runbook in progress", _runbook),
     "console-help.svg": ("warroom: every key", _help),
     "console-status-update.svg": ("warroom: writing a status update", _status_update),
+    "console-mitigation.svg": ("warroom: the mitigation panel", _mitigation),
+    "console-dangerous-change.svg": ("warroom: pulling a dangerous lever", _dangerous_change),
 }
 
 
@@ -67,11 +82,46 @@ async def shoot(name: str, title: str, steps: Steps, out: Path, work: Path) -> P
     return target
 
 
+#: Replay of the fixture drill (tests/fixtures): file -> (title, keys pressed, tamper it).
+REPLAY_SHOTS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "replay-bookmark.svg": ("warroom replay: jumped to a bookmark", ("b",), False),
+    "replay-tampered.svg": ("warroom replay: an edited log still replays", ("5",), True),
+}
+
+
+async def shoot_replay(
+    name: str, title: str, keys: tuple[str, ...], tamper: bool, out: Path, work: Path
+) -> Path:
+    from warroom.tui.screens.replay import ReplayApp
+
+    log = ROOT / "tests" / "fixtures" / "incident-aws-drill.jsonl"
+    if tamper:
+        lines = log.read_bytes().splitlines(keepends=True)
+        lines[39] = lines[39].replace(b"alice", b"mallory", 1)
+        log = work / "tampered.jsonl"
+        log.write_bytes(b"".join(lines))
+    app = ReplayApp(log)
+    async with app.run_test(size=SIZE) as pilot:
+        while not app.replay_screen.indexed:
+            await pilot.pause(0.01)
+        await app.workers.wait_for_complete()
+        for key in keys:
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        svg = app.export_screenshot(title=title)
+    target = out / name
+    target.write_text(svg, encoding="utf-8")
+    return target
+
+
 async def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name, (title, steps) in SHOTS.items():
             print(await shoot(name, title, steps, out, Path(tmp)))
+        for name, (title, keys, tamper) in REPLAY_SHOTS.items():
+            print(await shoot_replay(name, title, keys, tamper, out, Path(tmp)))
 
 
 if __name__ == "__main__":
