@@ -347,8 +347,6 @@ class IncidentLog:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
-                    if sync:
-                        os.fdatasync(fd)
                 except OSError as exc:
                     # The size no longer matches: the next append re-reads the tail and sets
                     # aside whatever part of this write landed.
@@ -357,6 +355,14 @@ class IncidentLog:
                 self._seq, self._hash, self._size = seq, head, size + len(data)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        if sync:
+            # Outside the locks: the lines' place in the chain is fixed once written, and other
+            # writers append while this waits for the disk (their fsyncs share the journal
+            # commit with this one). fdatasync covers every earlier byte of the file.
+            try:
+                os.fdatasync(fd)
+            except OSError as exc:
+                raise _os_error(self.path, "sync to disk", exc) from None
         return stamped
 
     def _stamp(
