@@ -338,3 +338,22 @@ async def test_request_sent_is_a_plain_http11_get(client: httpx.AsyncClient) -> 
     assert headers["host"] == f"127.0.0.1:{server.port}"
     assert headers["connection"] == "close"
     assert headers["user-agent"].startswith("warroom-probe/")
+
+
+async def test_keepalive_reconnects_when_the_server_dropped_the_idle_connection(
+    client: httpx.AsyncClient,
+) -> None:
+    async def one_answer_then_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async with serve(one_answer_then_close) as server:
+        for _ in range(3):
+            result = await check_http(client, target(http=server.url, keepalive=True))
+            assert result.ok, result.reason
+            await asyncio.sleep(0.05)
+        assert server.connections == 3

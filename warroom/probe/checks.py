@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import http.cookiejar
 import ipaddress
 import socket
 import ssl
@@ -74,7 +75,18 @@ def make_client(verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
         follow_redirects=False,
         trust_env=False,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        cookies=_NoCookies(),
     )
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """Probes are stateless: a cookie set by one answer must not change the next request."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
 
 
 # -- error descriptions ----------------------------------------------------------------------
