@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -329,6 +329,9 @@ class IncidentLog:
         if self.readonly:
             raise LogError(f"{where(self.path)}: opened read-only")
         sync = sync or any(type(event).durable for event in batch)
+        # Serialised before taking the lock: only the chaining has to happen under it.
+        # (model_dump(mode="json") without its Python-level argument handling.)
+        payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in batch]
         with self._mutex:
             fd = self._fd
             if fd is None:
@@ -341,7 +344,7 @@ class IncidentLog:
                     self._seq, self._hash, self._size = tail.seq, tail.hash, size
                     if recovered is not None:
                         self.recovered = recovered
-                lines, stamped, seq, head = self._stamp(batch, times)
+                lines, stamped, seq, head = self._stamp(batch, payloads, times)
                 data = b"".join(lines)
                 try:
                     view = memoryview(data)
@@ -366,13 +369,13 @@ class IncidentLog:
         return stamped
 
     def _stamp(
-        self, batch: list[BaseEvent], times: list[str] | None
+        self, batch: list[BaseEvent], payloads: list[dict[str, Any]], times: list[str] | None
     ) -> tuple[list[bytes], list[BaseEvent], int, str]:
         seq, prev = self._seq, self._hash
         now = ""
         lines: list[bytes] = []
         stamped: list[BaseEvent] = []
-        for i, event in enumerate(batch):
+        for i, (event, data) in enumerate(zip(batch, payloads, strict=True)):
             seq += 1
             ts = event.ts or (times[i] if times is not None else "")
             if not ts:
@@ -385,8 +388,6 @@ class IncidentLog:
                 "actor": event.actor or self.actor,
                 "prev": prev,
             }
-            # model_dump(mode="json") without its Python-level argument handling.
-            data = event.__pydantic_serializer__.to_python(event, mode="json")
             data.update(envelope)
             del data["hash"]
             line, digest = codec.encode(data)
