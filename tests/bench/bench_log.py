@@ -22,7 +22,7 @@ from warroom import events as ev
 from warroom.log import codec
 from warroom.log.scan import LogIndex
 from warroom.log.store import GroupCommitter, IncidentLog
-from warroom.log.verify import PARALLEL_MIN_BYTES
+from warroom.log.verify import PARALLEL_MIN_BYTES, available_cores
 
 
 def fsynced_append_latency(path: Path, count: int = 500) -> tuple[float, float]:
@@ -191,9 +191,7 @@ def main() -> None:
         generate_log(big, args.events)
         generated_s = time.perf_counter() - start
         verified = open_and_verify(big)
-        workers = (
-            min(len(os.sched_getaffinity(0)), 4) if big.stat().st_size >= PARALLEL_MIN_BYTES else 1
-        )
+        workers = min(available_cores(), 4) if big.stat().st_size >= PARALLEL_MIN_BYTES else 1
         start = time.perf_counter()
         index = LogIndex.build(big)
         index_s = time.perf_counter() - start

@@ -363,7 +363,7 @@ class IncidentLog:
             # writers append while this waits for the disk (their fsyncs share the journal
             # commit with this one). fdatasync covers every earlier byte of the file.
             try:
-                os.fdatasync(fd)
+                _fdatasync(fd)
             except OSError as exc:
                 raise _os_error(self.path, "sync to disk", exc) from None
         return stamped
@@ -405,6 +405,10 @@ class IncidentLog:
 
     def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         return LogFollower(self.path, from_seq=from_seq).follow(interval)
+
+
+#: fdatasync flushes the data and the size an append changes; macOS only has fsync.
+_fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
 def _with_envelope(event: BaseEvent, envelope: dict[str, object]) -> BaseEvent:

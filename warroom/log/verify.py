@@ -143,7 +143,7 @@ def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> Veri
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         if workers is None:
-            workers = min(len(os.sched_getaffinity(0)), 4) if size >= PARALLEL_MIN_BYTES else 1
+            workers = min(available_cores(), 4) if size >= PARALLEL_MIN_BYTES else 1
         if workers > 1:
             result = _verify_parallel(fd, os.fspath(path), size, workers)
             if result is not None:
@@ -151,6 +151,13 @@ def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> Veri
         return _verify(fd, os.fspath(path), size)
     finally:
         os.close(fd)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _next_newline(fd: int, pos: int, size: int) -> int:
