@@ -357,3 +357,13 @@ async def test_keepalive_reconnects_when_the_server_dropped_the_idle_connection(
             assert result.ok, result.reason
             await asyncio.sleep(0.05)
         assert server.connections == 3
+
+
+async def test_max_latency_applies_to_tcp_and_dns() -> None:
+    async with serve(hang) as server, dns_server(RECORDS) as ns:
+        tcp = await check_tcp(target(tcp=server.address, expect={"max_latency": 1e-6}))
+        dns_result = await check_dns(
+            target(dns="ok.test", nameserver=ns, expect={"max_latency": 1e-6}), Resolvers()
+        )
+    assert not tcp.ok and tcp.reason.startswith("connect took ")
+    assert not dns_result.ok and dns_result.reason.startswith("latency ")
