@@ -57,7 +57,6 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     ControlDialog > .dialog { width: 72; height: auto; max-height: 90%; }
     ControlDialog .dialog-danger { color: $error; text-style: bold; }
     ControlDialog RadioSet { width: 100%; height: auto; }
-    ControlDialog Input { margin-bottom: 1; }
     ControlDialog .field-label { color: $text-muted; }
     """
 

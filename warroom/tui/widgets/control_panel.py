@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.cells import cell_len
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -36,6 +37,11 @@ from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDia
 #: Seconds between re-reads of the shown controls' values from their service.
 REFRESH_INTERVAL = 5.0
 DEFAULT_EXTEND_S = 600.0
+
+
+def _line(text: str, style: str) -> Text:
+    """An indented detail line, cut with an ellipsis rather than wrapped."""
+    return Text("  " + text, style=style, no_wrap=True, overflow="ellipsis")
 
 
 def _clock_text(ts: str) -> str:
@@ -62,14 +68,12 @@ class ControlPanel(Widget):
     DEFAULT_CSS = """
     ControlPanel { height: auto; }
     ControlPanel > #control-panel-message { color: $text-muted; height: auto; }
-    ControlPanel > OptionList {
+    ControlPanel > OptionList, ControlPanel > OptionList:focus {
         height: auto;
         max-height: 100%;
         border: none;
         padding: 0;
         background: transparent;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
     }
     """
 
@@ -92,6 +96,7 @@ class ControlPanel(Widget):
         self.controls: ControlService | None = None
         self.refresh_interval: float | None = REFRESH_INTERVAL
         self._keys: list[str] = []
+        self._drawn: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self._message(), id="control-panel-message")
@@ -158,45 +163,58 @@ class ControlPanel(Widget):
         view = self.state.controls.get(spec.key)
         return view.value if view is not None else None
 
-    def _row(self, spec: ControlSpec, width: int) -> Text:
+    def _row(self, spec: ControlSpec) -> Group:
+        """Title and value on one line (the value always whole), then when/who, then why not."""
         view = self.state.controls.get(spec.key)
-        value = format_value(spec, self._value(spec))
-        title = ("⚠ " if spec.dangerous else "") + spec.title
-        room = max(1, width - cell_len(value) - 1)
-        if cell_len(title) > room:
-            title = title[: max(1, room - 1)] + "…"
-        text = Text()
-        text.append(title, style="bold red" if spec.dangerous else "bold")
-        text.append(" " * max(1, width - cell_len(title) - cell_len(value)))
-        text.append(value, style="bold cyan")
+        title = Text(("⚠ " if spec.dangerous else "") + spec.title)
+        title.stylize("bold red" if spec.dangerous else "bold")
+        head = Table.grid(expand=True, padding=(0, 1))
+        head.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        head.add_column(justify="right", no_wrap=True)
+        head.add_row(title, Text(format_value(spec, self._value(spec)), style="bold cyan"))
         detail = ""
         if view is not None and view.last_changed_at:
             detail = f"{_clock_text(view.last_changed_at)} {view.last_changed_by}"
         if view is not None and view.auto_revert_at:
             detail += f"{' · ' if detail else ''}↺ {_clock_text(view.auto_revert_at)}"
-        text.append("\n  " + (detail or "not changed in this incident"), style="dim")
+        lines: list[Any] = [head, _line(detail or "not changed in this incident", "dim")]
         if view is not None and view.pending:
             change = self.state.changes.get(view.pending)
             target = format_value(spec, change.to_value) if change is not None else "?"
-            text.append(f"\n  ⋯ applying → {target}", style="yellow")
+            lines.append(_line(f"⋯ applying → {target}", "yellow"))
         elif view is not None and view.error:
-            text.append(f"\n  ✗ {view.error}", style="red")
+            lines.append(_line(f"✗ {view.error}", "red"))
         elif self.controls is not None and spec.key in self.controls.read_errors:
-            text.append(f"\n  ? cannot read: {self.controls.read_errors[spec.key]}", style="red")
-        return text
+            lines.append(_line(f"? cannot read: {self.controls.read_errors[spec.key]}", "red"))
+        return Group(*lines)
+
+    def _signature(self, specs: list[ControlSpec]) -> tuple[Any, ...]:
+        """Everything a redraw depends on: unchanged means nothing to repaint."""
+        errors = self.controls.read_errors if self.controls is not None else {}
+        return (
+            self.service,
+            self.controls is not None,
+            tuple(
+                (spec, self._value(spec), self.state.controls.get(spec.key), errors.get(spec.key))
+                for spec in specs
+            ),
+        )
 
     def _redraw(self) -> None:
         if not self.is_mounted:
             return
+        specs = self._specs()
+        signature = self._signature(specs)
+        if signature == self._drawn:
+            return
+        self._drawn = signature
         message = self._message()
         note = self.query_one("#control-panel-message", Static)
         note.update(message)
         note.display = bool(message)
         options = self.option_list
-        specs = self._specs()
         keys = [spec.key for spec in specs]
-        width = max(24, (options.scrollable_content_region.width or self.size.width or 40) - 1)
-        rows = [self._row(spec, width) for spec in specs]
+        rows = [self._row(spec) for spec in specs]
         highlighted = options.highlighted
         if keys == self._keys:
             for index, row in enumerate(rows):
@@ -211,10 +229,6 @@ class ControlPanel(Widget):
         if keys:
             # A row grows when an error line appears: keep all of the highlighted one in view.
             self.call_after_refresh(options.scroll_to_highlight)
-
-    def on_resize(self) -> None:
-        self._keys = []
-        self._redraw()
 
     @work(group="control-refresh", exclusive=True, exit_on_error=False)
     async def _refresh_values(self) -> None:
