@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -176,6 +177,7 @@ async def test_tls_handshake_against_plain_http_fails(client: httpx.AsyncClient)
     assert elapsed < TIMEOUT + SLACK
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 async def test_tls_self_signed_certificate_fails_verification(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
