@@ -178,12 +178,23 @@ def open_and_verify(path: Path) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
+def python_speed() -> float:
+    """Seconds for a fixed pure-Python loop: a yardstick to compare runs across machines and
+    load (about 0.4 s on an idle current desktop core)."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_log_", dir=os.environ.get("BENCH_DIR")) as d:
         tmp = Path(d)
+        yardstick = python_speed()
         p50, p99 = fsynced_append_latency(tmp / "fsync.jsonl")
         rate, cpu_rate = group_commit_rate(tmp / "group.jsonl")
         big = tmp / "big.jsonl"
@@ -218,6 +229,7 @@ def main() -> None:
                 "which on Linux may include the RSS inherited at spawn)",
                 "index_build_s": round(index_s, 2),
                 "generate_s": round(generated_s, 1),
+                "python_loop_10m_s": round(yardstick, 2),
             }
         )
     )
