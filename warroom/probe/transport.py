@@ -24,6 +24,7 @@ import socket
 import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
@@ -316,6 +317,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl_context = ssl_context
         self._idle: dict[tuple[str, str, int], list[_Stream]] = defaultdict(list)
+        #: host -> 4 or 6 for IP literals, 0 for names (parsing an address is not free).
+        self._literal_family: dict[str, int] = {}
         self._closed = False
 
     def _ssl(self) -> ssl.SSLContext:
@@ -337,15 +340,30 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
 
-    @staticmethod
-    async def _open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    async def _open_socket(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int
+    ) -> socket.socket:
+        family = self._literal_family.get(host)
+        if family is None:
+            try:
+                family = ipaddress.ip_address(host).version
+            except ValueError:
+                family = 0
+            self._literal_family[host] = family
+        if family:
+            infos: list[Any] = [
+                (
+                    socket.AF_INET6 if family == 6 else socket.AF_INET,
+                    socket.SOCK_STREAM,
+                    0,
+                    "",
+                    (host, port),
+                )
+            ]
         else:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            infos = [(family, socket.SOCK_STREAM, 0, "", (host, port))]
+            # Names are resolved by the system resolver in a worker thread, each time, so a
+            # DNS change is seen by the next probe.
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         error: OSError | None = None
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
