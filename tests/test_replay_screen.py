@@ -200,3 +200,25 @@ def test_cli_refuses_a_file_that_is_not_a_log(
     assert err.startswith("warroom: ") and "other.jsonl:1" in err and err.count("\n") == 1
     assert main(["replay", str(tmp_path / "missing.jsonl")]) == 1
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+async def test_help_lists_the_timeline_keys_and_no_mutating_action() -> None:
+    import io
+
+    from rich.console import Console
+
+    from warroom.tui.screens.help import HelpScreen, keys_table
+
+    app = ReplayApp(LOG)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.mode == "replay"
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(keys_table(app.screen.mode))
+        text = console.export_text()
+        assert "Replay timeline" in text and "Play or pause the replay" in text
+        assert "Step to the next operator action" in text
+        assert "Declare the incident" not in text and "Add a note" not in text

@@ -23,6 +23,9 @@ CONTROLS = "controls"
 
 SCOPE_TITLES = {APP: "Everywhere", MAIN: "Main screen", RUNBOOK: "Runbook screen"}
 SCOPE_TITLES[CONTROLS] = "Mitigation panel"
+#: The replay screen's timeline (see screens/replay.py); these exist in replay mode only.
+REPLAY_SCREEN = "replay_screen"
+SCOPE_TITLES[REPLAY_SCREEN] = "Replay timeline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +50,13 @@ class ActionSpec:
     key_display: str | None = None
     #: In the command palette (actions that need a row under the cursor are not).
     palette: bool = True
+    #: Exists only in replay (the timeline's play, step and seek).
+    replay_only: bool = False
 
     @property
     def modes(self) -> tuple[str, ...]:
+        if self.replay_only:
+            return (REPLAY,)
         return (LIVE,) if self.mutating else (LIVE, REPLAY)
 
     def display_keys(self) -> str:
@@ -232,6 +239,120 @@ ACTIONS += (
         mutating=True,
         footer=True,
         palette=False,
+    ),
+)
+
+ACTIONS += (
+    # -- replay timeline (replay mode only; nothing here writes) --------------------------
+    ActionSpec(
+        "toggle_play",
+        "space",
+        "Play/pause",
+        "Play or pause the replay",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        footer=True,
+    ),
+    ActionSpec(
+        "faster",
+        "plus,equals_sign",
+        "Faster",
+        "Play faster: 1x, 10x, 60x, as fast as possible",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        footer=True,
+        key_display="+",
+    ),
+    ActionSpec(
+        "slower",
+        "minus",
+        "Slower",
+        "Play slower",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        key_display="-",
+    ),
+    ActionSpec(
+        "step_forward",
+        "full_stop,l",
+        "Step",
+        "Step one event forward",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        footer=True,
+        key_display=".",
+    ),
+    ActionSpec(
+        "step_back",
+        "comma,h",
+        "Back",
+        "Step one event back",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        key_display=",",
+    ),
+    ActionSpec(
+        "next_action",
+        "n,right_square_bracket",
+        "Next action",
+        "Step to the next operator action",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        footer=True,
+        key_display="n",
+    ),
+    ActionSpec(
+        "prev_action",
+        "N,left_square_bracket",
+        "Prev action",
+        "Step back to the previous operator action",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        key_display="N",
+    ),
+    ActionSpec(
+        "next_bookmark",
+        "b",
+        "Bookmark",
+        "Jump to the next bookmark",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        footer=True,
+    ),
+    ActionSpec(
+        "prev_bookmark",
+        "B",
+        "Prev bookmark",
+        "Jump to the previous bookmark",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+    ),
+    ActionSpec(
+        "seek_start",
+        "0",
+        "Start",
+        "Jump to the start (1-9: to 10%-90% of the log)",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        key_display="0-9",
+    ),
+    ActionSpec("seek_end", "G", "End", "Jump to the end", scope=REPLAY_SCREEN, replay_only=True),
+    ActionSpec(
+        "go_to",
+        "g",
+        "Go to",
+        "Go to a time, a percentage or a #seq",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
+        footer=True,
+    ),
+    ActionSpec(
+        "follow",
+        "f",
+        "Follow",
+        "Follow the live end again (with --follow)",
+        scope=REPLAY_SCREEN,
+        replay_only=True,
     ),
 )
 

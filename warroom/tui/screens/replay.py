@@ -29,7 +29,7 @@ from warroom.replay.cursor import ReplayCursor
 from warroom.replay.source import ReplaySource
 from warroom.replay.verify_job import VerifyJob
 from warroom.state import IncidentState
-from warroom.tui.actions import APP, MAIN, REPLAY, bindings_for
+from warroom.tui.actions import APP, MAIN, REPLAY, REPLAY_SCREEN, bindings_for
 from warroom.tui.screens.dialogs import FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.widgets.incident_view import IncidentView
@@ -42,22 +42,11 @@ FOLLOW_TICK = 0.25
 #: Events per tick at "as fast as possible".
 MAX_SPEED_STEP = 250
 
-#: The timeline's keys (replay only; none of them writes anything).
+#: The timeline's keys come from the action registry (replay mode only); 1-9 jump to 10%-90%
+#: and are documented there with `seek_start` ("0-9").
 REPLAY_BINDINGS = [
-    Binding("space", "toggle_play", "Play/pause"),
-    Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
-    Binding("minus", "slower", "Slower", show=False),
-    # Not the arrow keys, home or end: the focused probe table uses those.
-    Binding("full_stop,l", "step(1)", "Step", key_display="."),
-    Binding("comma,h", "step(-1)", "Back", show=False),
-    Binding("n,right_square_bracket", "next_action", "Next action", key_display="n"),
-    Binding("N,left_square_bracket", "prev_action", "Prev action", show=False),
-    Binding("b", "next_bookmark", "Bookmark"),
-    Binding("B", "prev_bookmark", "Prev bookmark", show=False),
-    Binding("G", "seek_fraction(1)", "End", show=False),
-    Binding("g", "go_to", "Go to"),
-    Binding("f", "follow", "Follow", show=False),
-    *[Binding(str(d), f"seek_fraction({d / 10})", f"{d * 10}%", show=False) for d in range(10)],
+    *bindings_for(REPLAY_SCREEN, REPLAY),
+    *[Binding(str(d), f"seek_fraction({d / 10})", f"{d * 10}%", show=False) for d in range(1, 10)],
 ]
 
 
@@ -418,11 +407,20 @@ class ReplayScreen(Screen[None]):
         self.speed_index = max(self.speed_index - 1, 0)
         self._render_bars()
 
-    def action_step(self, n: int) -> None:
-        self._move(lambda c: c.step(n))
+    def action_step_forward(self) -> None:
+        self._move(lambda c: c.step(1))
+
+    def action_step_back(self) -> None:
+        self._move(lambda c: c.step(-1))
 
     def action_seek_fraction(self, fraction: float) -> None:
         self._move(lambda c: c.seek_fraction(fraction))
+
+    def action_seek_start(self) -> None:
+        self.action_seek_fraction(0.0)
+
+    def action_seek_end(self) -> None:
+        self.action_seek_fraction(1.0)
 
     def action_next_action(self) -> None:
         target = self.cursor.next_action_position()
@@ -443,7 +441,6 @@ class ReplayScreen(Screen[None]):
         if mark is None:
             self.notify("no bookmark after this point", timeout=3)
             return
-        self.notify(f"bookmark: {mark.label}", timeout=3)
         self._move(lambda c: c.seek(mark.position))
 
     def action_prev_bookmark(self) -> None:
@@ -451,7 +448,6 @@ class ReplayScreen(Screen[None]):
         if mark is None:
             self.notify("no bookmark before this point", timeout=3)
             return
-        self.notify(f"bookmark: {mark.label}", timeout=3)
         self._move(lambda c: c.seek(mark.position))
 
     def action_go_to(self) -> None:
