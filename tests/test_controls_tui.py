@@ -97,16 +97,24 @@ async def test_change_confirm_then_revert(tmp_path: Path) -> None:
             panel = await open_panel(pilot, "load_shed")
             await pilot.press("enter")
             dialog(pilot).query_one("#control-value", Input).value = "40"
-            await pilot.press("enter", *"shed bots", "enter", "enter")
+            await pilot.press("enter", *"shed bots", "enter", *"15m", "enter")
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2)
             assert server.values["load_shed"] == 40
             text = screen_text(app)
-            assert "40 %" in text and "alice@warroom" in text
+            # Frozen clock 08:15:00: the change reverts itself at 08:30:00 unless extended.
+            assert "40 %" in text and "08:15:00 alice@warroom · ↺ 08:30:00" in text
+
+            await pilot.press("e")
+            await settle(pilot)
+            assert pilot.app.screen.query_one("#extend-by", Input).value == "15m00s"
+            await pilot.press("enter")
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 3)
+            assert "↺ 08:45:00" in screen_text(app)
 
             await pilot.press("z")
             assert "Undo chg-" in str(dialog(pilot).query_one("#control-revert").render())
             await pilot.press(*"bots gone", "enter")
-            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 4)
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 5)
             assert server.values["load_shed"] == 0
             assert panel.controls is not None and panel.controls.values["checkout/load_shed"] == 0
             assert "40 %" not in screen_text(app)
@@ -114,11 +122,17 @@ async def test_change_confirm_then_revert(tmp_path: Path) -> None:
     assert [e.kind for e in events] == [
         "control_requested",
         "control_applied",
+        "control_auto_revert_extended",
         "control_requested",
         "control_applied",
     ]
-    first, _, revert, applied = events
+    first, _, extended, revert, applied = events
     assert (first.to_value, first.reason, first.actor) == (40, "shed bots", "alice@warroom")
+    assert first.auto_revert_s == 900 and extended.extend_s == 900
+    assert (extended.request_id, extended.until) == (
+        first.request_id,
+        "2025-10-20T08:45:00.000000Z",
+    )
     assert (revert.revert_of, revert.to_value, revert.reason) == (first.request_id, 0, "bots gone")
     assert applied.value == 0
 
@@ -249,6 +263,17 @@ async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) ->
             await apply(pilot)
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 4)
             assert fleet.model.control("ec2-launch", "rate_limit")["value"] == 50
+
+            # The app's entry point: the same dialog, a dangerous lever, the value preset.
+            app.open_control_dialog("dynamodb", "dns_record", preset_value="empty")
+            await settle(pilot)
+            box = dialog(pilot)
+            assert box.query_one("#control-value", RadioSet).pressed_button.name == "empty"
+            box.query_one("#control-reason", Input).value = "drill: empty it again"
+            box.query_one("#control-confirm", Input).value = "dynamodb"
+            await apply(pilot)
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 6)
+            assert fleet.model.control("dynamodb", "dns_record")["value"] == "empty"
             text = screen_text(app)
         token = fleet.token
     requested = [e for e in control_events(app.log_path) if isinstance(e, ev.ControlRequested)]
