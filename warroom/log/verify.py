@@ -154,7 +154,10 @@ def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> Veri
 
 
 def available_cores() -> int:
-    """The cores this process may run on (the affinity mask where the OS has one)."""
+    """The cores this process may run on (the affinity mask where the OS has one); 1 when
+    the interpreter cannot run `-m warroom.log.rangecheck` (a frozen executable)."""
+    if getattr(sys, "frozen", False):
+        return 1
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
