@@ -279,3 +279,25 @@ async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) ->
     requested = [e for e in control_events(app.log_path) if isinstance(e, ev.ControlRequested)]
     assert (requested[1].runbook, requested[1].step, requested[1].to_value) == (rb.id, step.id, 50)
     assert token not in app.log_path.read_text() and token not in text
+
+
+async def test_without_a_control_path_the_panel_shows_the_log(tmp_path: Path) -> None:
+    from controls_harness import control_events as fixture_changes
+
+    log = write_log(tmp_path / "incident.jsonl")
+    log.append_many(fixture_changes())
+    app = make_app(log)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.main_screen.view.probe_table
+        table.move_cursor(row=table.get_row_index("checkout"))
+        panel = app.main_screen.query_one(ControlPanel)
+        await settle(pilot, until=lambda: len(panel.shown_keys) == 2)
+        text = screen_text(app)
+        panel.option_list.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, ControlDialog)
+        assert any("no control path" in n.message for n in app._notifications)
+    assert "load_shed" in text.lower() or "Load shed" in text
+    assert "08:08:01 alice@warroom · ↺ 08:23:01" in text
+    assert "✗ timed out after 5s" in text

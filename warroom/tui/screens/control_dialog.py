@@ -45,8 +45,9 @@ def _choices(spec: ControlSpec) -> list[tuple[str, ControlValue]]:
 def _bounds(spec: ControlSpec) -> str:
     unit = f" {spec.unit_text}" if spec.unit_text else ""
     high = spec.high
-    upper = f"{high:g}" if high is not None else "no limit"
-    return f"{spec.low:g} to {upper}{unit}"
+    upper = f"{high:g}" if high is not None else "any"
+    none = ", or none for no limit" if ControlKind(spec.kind) == ControlKind.RATE else ""
+    return f"{spec.low:g} to {upper}{unit}{none}"
 
 
 class ControlDialog(ModalScreen[ChangeRequest | None]):

@@ -49,15 +49,10 @@ def _clock_text(ts: str) -> str:
 
 
 def _spec_from_view(view: ControlView) -> ControlSpec:
-    """A display-only spec for a control known only from the log (replay)."""
-    value = view.value
-    if isinstance(value, bool):
-        kind = ControlKind.TOGGLE
-    elif isinstance(value, int | float):
-        kind = ControlKind.RATE
-    else:
-        kind = ControlKind.CHOICE
-    return ControlSpec(service=view.service, control=view.control, kind=kind, unit=" ")
+    """A display-only spec for a control known only from the log (replay): kind and unit are
+    not logged, so values are shown as they were read back."""
+    kind = ControlKind.TOGGLE if isinstance(view.value, bool) else ControlKind.CHOICE
+    return ControlSpec(service=view.service, control=view.control, kind=kind)
 
 
 class ControlPanel(Widget):
