@@ -122,6 +122,10 @@ def test_bad_inputs_give_one_line_naming_the_file(
     wrong_type = tmp_path / "wrong.jsonl"
     IncidentLog.open(wrong_type).append(ev.NoteAdded(text="x"))
     wrong_type.write_bytes(wrong_type.read_bytes().replace(b'"text":"x"', b'"text":5'))
+    garbled = tmp_path / "garbled.jsonl"
+    IncidentLog.open(garbled).append_many([ev.NoteAdded(text="a"), ev.NoteAdded(text="b")])
+    first, second = garbled.read_bytes().splitlines(keepends=True)
+    garbled.write_bytes(first + b"{not json at all\n" + second)
 
     cases = [
         (("log", "verify", str(missing)), f"{missing}: no such file"),
@@ -134,6 +138,7 @@ def test_bad_inputs_give_one_line_naming_the_file(
         (("log", "show", str(binary)), f"{binary}:1: not a warroom incident log"),
         (("note", str(binary), "x"), f"{binary}:1: not a warroom incident log"),
         (("log", "show", str(wrong_type)), f"{wrong_type}:1: note_added: field 'text'"),
+        (("log", "show", str(garbled)), f"{garbled}:2: not JSON"),
         (("note", str(missing), "  "), "a note needs some text"),
     ]
     for argv, expected in cases:
