@@ -369,3 +369,20 @@ async def test_max_latency_applies_to_tcp_and_dns() -> None:
         )
     assert not tcp.ok and tcp.reason.startswith("connect took ")
     assert not dns_result.ok and dns_result.reason.startswith("latency ")
+
+
+async def test_fresh_probe_sees_a_refusing_service_that_a_pooled_one_misses(
+    client: httpx.AsyncClient,
+) -> None:
+    """Why fresh connections are the default: the listener is gone, old connections live on."""
+    server = await asyncio.start_server(responder(200, b"ok"), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/health"
+    try:
+        assert (await check_http(client, target(http=url, keepalive=True))).ok
+        server.close()  # stop accepting; the pooled connection stays open
+        pooled = await check_http(client, target(http=url, keepalive=True))
+        fresh = await check_http(client, target(http=url))
+    finally:
+        server.close()
+    assert pooled.ok
+    assert (fresh.ok, fresh.reason) == (False, "connection refused")
