@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -479,3 +480,23 @@ def test_fast_timestamps_match_the_event_format() -> None:
     after = ev.utc_now()
     assert len(stamp) == len(ev.format_ts(before)) and stamp.endswith("Z")
     assert before - timedelta(microseconds=1) <= ev.parse_ts(stamp) <= after
+
+
+def test_a_failing_callback_does_not_stop_the_committer_thread(tmp_path: Path) -> None:
+    log = IncidentLog.open(tmp_path / "inc.jsonl")
+    calls: list[int] = []
+
+    def flaky(batch: list[ev.BaseEvent]) -> None:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise RuntimeError("widget gone")
+
+    committer = GroupCommitter(log, interval=0.01, on_committed=flaky).start()
+    committer.submit(ev.ProbeStateChanged(target="a", from_state="up", to_state="down"))
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    committer.submit(ev.ProbeStateChanged(target="b", from_state="down", to_state="up"))
+    committer.close()
+    assert isinstance(committer.callback_error, RuntimeError)
+    assert sum(calls) == 2 and log.last_seq == 2

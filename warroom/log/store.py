@@ -567,6 +567,8 @@ class GroupCommitter:
         self.sync = sync
         #: The last write error (None after a successful flush).
         self.error: LogError | None = None
+        #: The last exception raised by on_committed in the background thread.
+        self.callback_error: Exception | None = None
         self._pending: list[BaseEvent] = []
         self._times: list[str] = []
         self._lock = threading.Lock()
@@ -625,6 +627,10 @@ class GroupCommitter:
                 self.flush()
             except LogError:
                 pass  # kept queued; `error` says why, and close() raises it if it persists
+            except Exception as exc:
+                # A failing on_committed must not stop the committing: the events are in the
+                # log; keep the error for the owner instead of killing the thread.
+                self.callback_error = exc
 
     def close(self) -> None:
         """Stop the thread (if started) and flush what is left; raises if that write fails."""
