@@ -222,3 +222,21 @@ async def test_help_lists_the_timeline_keys_and_no_mutating_action() -> None:
         assert "Replay timeline" in text and "Play or pause the replay" in text
         assert "Step to the next operator action" in text
         assert "Declare the incident" not in text and "Add a note" not in text
+
+
+async def test_command_palette_runs_timeline_actions() -> None:
+    from textual.command import CommandPalette
+
+    app = ReplayApp(LOG)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("colon")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"next operator action")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        screen = app.replay_screen
+        assert screen.cursor.position > 0
+        assert ev.is_operator_action(screen.cursor.current_event)

@@ -30,6 +30,7 @@ from warroom.replay.source import ReplaySource
 from warroom.replay.verify_job import VerifyJob
 from warroom.state import IncidentState
 from warroom.tui.actions import APP, MAIN, REPLAY, REPLAY_SCREEN, bindings_for
+from warroom.tui.commands import ActionCommands
 from warroom.tui.screens.dialogs import FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.widgets.incident_view import IncidentView
@@ -141,6 +142,9 @@ def _time(ts: str) -> str:
 
 class ReplayScreen(Screen[None]):
     """The console's panes at a position of a recorded incident, with a timeline."""
+
+    #: The command palette offers the registry's actions of this scope (and the app's).
+    ACTION_SCOPE = REPLAY_SCREEN
 
     BINDINGS = [
         *[b for b in bindings_for(MAIN, REPLAY) if b.action in ("filter", "cycle_sort")],
@@ -494,8 +498,9 @@ class ReplayApp(App[int]):
 
     CSS_PATH = str(Path(__file__).resolve().parents[1] / "app.tcss")
     TITLE = "warroom replay"
-    BINDINGS = [b for b in bindings_for(APP, REPLAY) if b.action != "command_palette"]
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = {ActionCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = bindings_for(APP, REPLAY)
 
     def __init__(
         self,
