@@ -188,7 +188,7 @@ async def http_call(
                     size += len(chunk)
                 body = b"".join(chunks)
                 return HttpResult(response.status_code, body, truncated or size > MAX_OUTPUT)
-    except (httpx.HTTPError, OSError, TimeoutError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, TimeoutError) as exc:
         raise ControlCallError(redact(describe_http_error(exc, url, timeout), secrets)) from None
 
 

@@ -375,6 +375,9 @@ class ControlPanel(Widget):
         except ControlError as exc:
             self.notify(str(exc), title="Not changed", severity="error")
             return
+        except Exception as exc:  # logged as failed by the service; the console carries on
+            self.notify(f"{spec.key}: {exc}", title="Not changed", severity="error")
+            return
         self._finished(spec, outcome)
 
     @work(group="control-change", exit_on_error=False)
@@ -386,6 +389,9 @@ class ControlPanel(Widget):
             )
         except ControlError as exc:
             self.notify(str(exc), title="Not reverted", severity="error")
+            return
+        except Exception as exc:  # logged as failed by the service; the console carries on
+            self.notify(f"{spec.key}: {exc}", title="Not reverted", severity="error")
             return
         self._finished(spec, outcome)
 
