@@ -570,6 +570,22 @@ class WarroomApp(App[int]):
             return None
         return getattr(panel, "request_change", None)
 
+    def open_control_dialog(
+        self,
+        service: str,
+        control: str,
+        preset_value: Any = None,
+        runbook: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        """Ask for a change of one lever through the panel's dialog (reason, confirmation),
+        then make and log it; the entry point for anything that wants to pull a lever."""
+        from warroom.tui.widgets.control_panel import ControlPanel
+
+        self.main_screen.query_one(ControlPanel).open_control_dialog(
+            service, control, preset_value=preset_value, runbook=runbook, step=step
+        )
+
 
 def _command_fields(result: Any) -> dict[str, Any]:
     """Normalise a runner's result (object or dict) to `CommandRun` fields."""
