@@ -393,3 +393,23 @@ read = { url = "https://flags.example/shed", field = "flag.value" }
     path.write_text(entry.replace(entry.splitlines()[6], spliced))
     with pytest.raises(WarroomError, match=r"controls\[0\].apply.argv: argv\[1\]: \{value\} must"):
         load_config(path)
+
+
+async def test_a_restarted_console_rearms_a_pending_auto_revert(log: IncidentLog) -> None:
+    async with flag_server(TOKEN, shed=0) as server:
+        first = make_service(log, [http_control(server)], state=lambda: fold(log.read()))
+        async with first:
+            change = await first.request_change(
+                "checkout", "load_shed", 40, "for a bit", auto_revert_s=0.3
+            )
+        # The console went away before the deadline; a new one reads the log and re-arms it.
+        assert server.values["shed"] == 40
+        second = make_service(log, [http_control(server)], state=lambda: fold(log.read()))
+        async with second:
+            assert second.resume() == 1
+            for _ in range(60):
+                if server.values["shed"] == 0 and kinds(log)[-1:] == ["control_applied"]:
+                    break
+                await asyncio.sleep(0.05)
+    revert = [e for e in log.read() if isinstance(e, ev.ControlRequested)][-1]
+    assert revert.revert_of == change.request_id and server.values["shed"] == 0
