@@ -96,7 +96,8 @@ def render_markdown(report: Report) -> str:
     add(f"| Title | {_cell(report.title or '-')} |")
     add(f"| Severity | {report.severity or '-'} |")
     add(f"| Status | {report.status or '-'} |")
-    add(f"| Duration | {_dur(times.duration_s)} (declared to resolved) |")
+    span = "declared to resolved" if times.resolved else "declared to last event: not resolved"
+    add(f"| Duration | {_dur(times.duration_s)} ({span}) |")
     roles = sorted(report.roles.items(), key=lambda kv: (_rank(kv[0]), kv[0]))
     for role, person in roles:
         add(f"| {_cell(role.capitalize())} | {_cell(person)} |")
