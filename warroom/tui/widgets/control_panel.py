@@ -172,7 +172,8 @@ class ControlPanel(Widget):
             detail = f"{_clock_text(view.last_changed_at)} {view.last_changed_by}"
         if view is not None and view.auto_revert_at:
             detail += f"{' · ' if detail else ''}↺ {_clock_text(view.auto_revert_at)}"
-        lines: list[Any] = [head, _line(detail or "not changed in this incident", "dim")]
+        # Unchanged levers take one line, so a narrow pane shows more of them.
+        lines: list[Any] = [head, _line(detail, "dim")] if detail else [head]
         if view is not None and view.pending:
             change = self.state.changes.get(view.pending)
             target = format_value(spec, change.to_value) if change is not None else "?"
