@@ -184,3 +184,52 @@ def test_chain_check_in_a_second_process_gives_the_same_verdict(
         LOG, verify=False
     ).integrity.model_copy(update={"checked": True, "ok": True, "count": 93})
     assert report_from_log(bad).integrity.first_bad_seq == 40
+
+
+@pytest.mark.parametrize("chunk_size", [64, 700, 4096])
+def test_block_boundaries_do_not_change_the_report(chunk_size: int) -> None:
+    exact = report_from_log(LOG, verify=False, exact=True)
+    assert report_from_log(LOG, verify=False, chunk_size=chunk_size) == exact
+
+
+def test_a_target_losing_its_state_mid_block_is_reduced_again(tmp_path: Path) -> None:
+    from warroom.log.store import IncidentLog
+
+    def samples(*pairs: tuple[str, str]) -> ev.ProbeSamples:
+        return ev.ProbeSamples(
+            samples=[ev.ProbeSample(target=t, state=s, ok=1, count=1) for t, s in pairs]
+        )
+
+    def change(target: str, frm: str, to: str) -> ev.ProbeStateChanged:
+        return ev.ProbeStateChanged(target=target, service=target, from_state=frm, to_state=to)
+
+    story = [
+        change("a", "unknown", "up"),
+        change("b", "unknown", "up"),
+        samples(("a", "up"), ("b", "up")),
+        change("a", "up", "unknown"),  # e.g. the target was reconfigured
+        samples(("a", "down"), ("b", "up")),  # the reducer adopts "down" for a
+        samples(("a", "down"), ("b", "up")),
+        change("a", "down", "up"),
+        samples(("a", "up"), ("b", "up")),
+    ]
+    path = tmp_path / "states.jsonl"
+    with IncidentLog.open(path) as log:
+        for i, event in enumerate(story):
+            log.append(event.model_copy(update={"ts": f"2025-11-18T14:0{i}:00.000000Z"}))
+    exact = report_from_log(path, verify=False, exact=True)
+    fast = report_from_log(path, verify=False)
+    assert fast == exact
+    # The sample's "down" was adopted, so a's outage counts (the reducer's since-rule).
+    assert exact.impact[0].service == "a" and exact.impact[0].targets[0].down_s > 0
+
+
+@pytest.mark.parametrize("chunk_size", [300, 1 << 20])
+def test_corrupt_line_stops_the_report_there(tmp_path: Path, chunk_size: int) -> None:
+    lines = LOG.read_bytes().splitlines(keepends=True)
+    lines[60] = b'{"kind": "probe_samples", "oops"\n'
+    bad = tmp_path / "corrupt.jsonl"
+    bad.write_bytes(b"".join(lines))
+    report = report_from_log(bad, verify=False, chunk_size=chunk_size)
+    assert report.integrity.stopped_at_line == 61
+    assert report.event_count == 60 and report.last_seq == 60

@@ -366,28 +366,82 @@ class LineStop:
     reason: str = ""
 
 
-def iter_log_lines(path: Path, stop: LineStop, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    """Yield the complete lines of a log; a torn last line (no newline) is left out."""
+def iter_log_blocks(path: Path, stop: LineStop, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Yield the log in blocks of complete lines (each ending with a newline); a torn last
+    line (no newline) is left out and noted in `stop.reason` (the caller knows its number)."""
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise WarroomError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    lineno = 0
     with handle:
         rest = b""
         while chunk := handle.read(chunk_size):
             data = rest + chunk if rest else chunk
-            lines = data.split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                lineno += 1
-                yield line
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut]
         if rest.strip():
-            stop.line = lineno + 1
             stop.reason = "torn last line (no newline): left out"
 
 
-def report_from_log(path: Path, *, exact: bool = False, verify: bool = True) -> Report:
+def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | LineStop:
+    """Feed a block of complete lines and return how many there were, or a `LineStop`
+    naming the first line that is not an event.
+
+    Probe-samples lines whose targets all have a state already change nothing the report
+    shows; their bytes tell (kind and target names, canonical JSON) without decoding them.
+    When that holds for the whole block, only its other lines are visited one by one.
+    """
+    lines = data.split(b"\n")
+    lines.pop()  # after the final newline
+    mark = _SAMPLES_MARK
+    settled = builder._settled
+    block_settled = (
+        not builder.exact
+        and builder.first_seq
+        and settled.issuperset(block_targets := set(_TARGET_RE.findall(data)))
+    )
+    if block_settled:
+        others = [(i, line) for i, line in enumerate(lines) if mark not in line]
+        done = -1
+        for i, line in others:
+            builder.count += i - done - 1  # the samples lines in between
+            done = i
+            if not line.strip():
+                continue
+            try:
+                builder.feed_line(codec.decode(line))
+            except (codec.CodecError, ev.EventError) as exc:
+                return LineStop(first_line + i, str(exc))
+            if not settled.issuperset(block_targets):
+                # A target lost its state: the rest of the block goes line by line.
+                rest = b"".join(line + b"\n" for line in lines[i + 1 :])
+                fed = _feed_block(builder, rest, first_line + i + 1)
+                return fed if isinstance(fed, LineStop) else len(lines)
+        if done < len(lines) - 1:
+            builder.count += len(lines) - 1 - done
+            builder._skipped_last = lines[-1]
+        return len(lines)
+    targets_of = _TARGET_RE.findall
+    skip_ok = not builder.exact
+    for i, line in enumerate(lines):
+        if skip_ok and mark in line and builder.first_seq and settled.issuperset(targets_of(line)):
+            builder.count += 1
+            builder._skipped_last = line
+            continue
+        if not line.strip():
+            continue
+        try:
+            builder.feed_line(codec.decode(line))
+        except (codec.CodecError, ev.EventError) as exc:
+            return LineStop(first_line + i, str(exc))
+    return len(lines)
+
+
+def report_from_log(
+    path: Path, *, exact: bool = False, verify: bool = True, chunk_size: int = 1 << 20
+) -> Report:
     """Stream a log file into a report; reading stops at the first line that is not an event.
 
     The chain check reads the whole file too, so on a big log it runs in a second process
@@ -397,30 +451,16 @@ def report_from_log(path: Path, *, exact: bool = False, verify: bool = True) -> 
     try:
         builder = ReportBuilder(exact=exact)
         stop = LineStop()
-        # Once per line of a possibly huge log: a probe-samples line whose targets all have a
-        # state already changes nothing the report shows, which its bytes tell without
-        # decoding it. Only the last such line's seq and time are read (in `report`).
-        mark, targets_of, settled = _SAMPLES_MARK, _TARGET_RE.findall, builder._settled
-        skip_ok = not exact
-        lineno = 0
-        for line in iter_log_lines(path, stop):
-            lineno += 1
-            if (
-                skip_ok
-                and mark in line
-                and builder.first_seq
-                and settled.issuperset(targets_of(line))
-            ):
-                builder.count += 1
-                builder._skipped_last = line
-                continue
-            if not line.strip():
-                continue
-            try:
-                builder.feed_line(codec.decode(line))
-            except (codec.CodecError, ev.EventError) as exc:
-                stop.line, stop.reason = lineno, str(exc)
+        first_line = 1
+        for block in iter_log_blocks(path, stop, chunk_size):
+            fed = _feed_block(builder, block, first_line)
+            if isinstance(fed, LineStop):
+                stop = fed
                 break
+            first_line += fed
+        else:
+            if stop.reason:
+                stop.line = first_line  # the torn line comes after the last complete one
         integrity = Integrity(stopped_at_line=stop.line, stop_reason=stop.reason)
         if pending is not None:
             integrity = _integrity(pending.result(), integrity)
