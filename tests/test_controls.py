@@ -413,3 +413,16 @@ async def test_a_restarted_console_rearms_a_pending_auto_revert(log: IncidentLog
                 await asyncio.sleep(0.05)
     revert = [e for e in log.read() if isinstance(e, ev.ControlRequested)][-1]
     assert revert.revert_of == change.request_id and server.values["shed"] == 0
+
+
+async def test_a_hanging_service_does_not_keep_the_request_off_the_log(log: IncidentLog) -> None:
+    async with flag_server(TOKEN, shed=10) as server:
+        server.mode = "hang_all"
+        service = make_service(log, [http_control(server)], pre_read_timeout=0.1)
+        async with service:
+            task = asyncio.create_task(service.request_change("checkout", "load_shed", 5, "x"))
+            await asyncio.sleep(0.3)
+            assert kinds(log) == ["control_requested"]  # on disk while the call still hangs
+            outcome = await task
+    assert outcome.error.startswith("timed out after 0.5s") and outcome.value is None
+    assert kinds(log) == ["control_requested", "control_failed"]

@@ -50,6 +50,9 @@ Recorder = Callable[[BaseEvent], BaseEvent | None]
 Readings = Callable[[str], list[ProbeSample]]
 
 AUTO_REVERT_ACTOR = "warroom (auto-revert)"
+#: Longest wait for the value before a change (the "from" of the request): a hanging service
+#: must not keep the request off the log for long; the last known value is used instead.
+PRE_READ_TIMEOUT_S = 2.0
 #: Reads run at once when refreshing many controls (one admin server usually answers all).
 REFRESH_CONCURRENCY = 8
 
@@ -118,6 +121,7 @@ class ControlService:
         effect_after: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         client: httpx.AsyncClient | None = None,
+        pre_read_timeout: float = PRE_READ_TIMEOUT_S,
     ) -> None:
         """`record` appends to the incident log; `state` gives the console's current state
         (by default the service folds the events it records itself); `readings` gives a
@@ -136,6 +140,7 @@ class ControlService:
         self._effect_after = effect_after
         self._clock = clock
         self._client = client
+        self.pre_read_timeout = pre_read_timeout
         self.values: dict[str, ControlValue | None] = dict(values or {})
         self.read_errors: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -351,7 +356,7 @@ class ControlService:
         key = spec.key
         async with self._locks.setdefault(key, asyncio.Lock()):
             before = self._readings(spec.service)
-            from_value = await self._read_quiet(applier)
+            from_value = await self._read_quiet(applier, self.pre_read_timeout)
             if from_value is None:
                 from_value = self.value(spec.service, spec.control)
             request_id = new_request_id()
@@ -484,11 +489,17 @@ class ControlService:
         await asyncio.gather(*(one(a) for a in chosen))
         return {a.spec.key: self.values.get(a.spec.key) for a in chosen}
 
-    async def _read_quiet(self, applier: Applier) -> ControlValue | None:
+    async def _read_quiet(
+        self, applier: Applier, limit: float | None = None
+    ) -> ControlValue | None:
         try:
-            value = await applier.read()
+            async with asyncio.timeout(limit):
+                value = await applier.read()
         except ControlCallError as exc:
             self.read_errors[applier.spec.key] = exc.message
+            return None
+        except TimeoutError:
+            self.read_errors[applier.spec.key] = f"read timed out after {limit:g}s"
             return None
         self._observe(applier.spec, value)
         return value
