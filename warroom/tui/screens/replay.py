@@ -40,6 +40,8 @@ SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, None)
 #: Playback and follow timer period (seconds).
 TICK = 0.1
 FOLLOW_TICK = 0.25
+#: A move still running after this long shows "seeking…" (seconds).
+SEEKING_HINT_AFTER = 0.3
 #: Events per tick at "as fast as possible".
 MAX_SPEED_STEP = 250
 
@@ -81,6 +83,7 @@ class ReplayBar(Static):
         following: bool,
         warnings: list[str],
         indexed: bool = True,
+        seeking: bool = False,
     ) -> None:
         text = Text(no_wrap=False)
         text.append(" REPLAY ", style="bold white on dark_blue")
@@ -98,6 +101,8 @@ class ReplayBar(Static):
             text.append(f"▶ playing {speed_label(speed)}", style="bold green")
         else:
             text.append(f"⏸ paused ({speed_label(speed)})", style="yellow")
+        if seeking:
+            text.append("  ·  seeking…", style="bold yellow")
         for warning in warnings:
             text.append("\n")
             text.append(f" ⚠ {warning}", style="bold black on yellow")
@@ -241,6 +246,7 @@ class ReplayScreen(Screen[None]):
             following=self.following,
             warnings=self.warnings,
             indexed=self.indexed,
+            seeking=self._moving,
         )
         self.query_one(Timeline).show(frame, self._bookmark_positions, self.checkpointed)
 
@@ -326,20 +332,29 @@ class ReplayScreen(Screen[None]):
     # -- moving ----------------------------------------------------------------------------
 
     def _move(self, how: Callable[[ReplayCursor], object], *, keep_following: bool = False) -> None:
+        """Run a cursor move in a worker; `how` returning False means nothing to redraw."""
         if not keep_following and self.following:
             self.following = False
         self._moving = True
         self._move_worker(how)
+        if not keep_following:
+            # A far seek before the checkpoints reach it folds many events: say so. (Not for
+            # the follow tick's refresh, which redraws nothing when nothing was appended.)
+            self.set_timer(SEEKING_HINT_AFTER, self._show_seeking)
+
+    def _show_seeking(self) -> None:
+        if self._moving and not self._stopping:
+            self._render_bars()
 
     @work(thread=True, group="replay-move", exit_on_error=False)
     def _move_worker(self, how: Callable[[ReplayCursor], object]) -> None:
         try:
             with self._lock:
-                how(self.cursor)
+                changed = how(self.cursor)
                 frame = self._frame()
         finally:
             self._moving = False
-        if not self._stopping:
+        if not self._stopping and changed is not False:
             self.app.call_from_thread(self._show_frame, frame)
 
     def _make_tick(self, tick: Callable[[], None], generation: int) -> Callable[[], None]:
@@ -374,10 +389,11 @@ class ReplayScreen(Screen[None]):
         if self._moving:
             return
 
-        def refresh(cursor: ReplayCursor) -> None:
+        def refresh(cursor: ReplayCursor) -> bool:
             added = cursor.source.refresh()
             if added and self.following:
                 cursor.seek(len(cursor))
+            return bool(added)
 
         self._move(refresh, keep_following=True)
 
