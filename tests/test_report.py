@@ -11,6 +11,7 @@ import pytest
 
 from warroom import events as ev
 from warroom.cli import main
+from warroom.errors import WarroomError
 from warroom.report.builder import build_report, report_from_log
 from warroom.report.render import render_json, render_markdown
 
@@ -176,14 +177,19 @@ def test_chain_check_in_a_second_process_gives_the_same_verdict(
     from warroom.replay import verify_job
 
     monkeypatch.setattr(verify_job, "PARALLEL_VERIFY_BYTES", 0)
+    job = verify_job.VerifyJob(LOG)
+    assert not job.in_process
+    assert job.result().ok and job.result().count == 93
     lines = LOG.read_bytes().splitlines(keepends=True)
     lines[39] = lines[39].replace(b"alice", b"mallory", 1)
     bad = tmp_path / "tampered.jsonl"
     bad.write_bytes(b"".join(lines))
-    assert report_from_log(LOG).integrity == report_from_log(
-        LOG, verify=False
-    ).integrity.model_copy(update={"checked": True, "ok": True, "count": 93})
-    assert report_from_log(bad).integrity.first_bad_seq == 40
+    report = report_from_log(bad)
+    assert report.integrity.first_bad_seq == 40 and "edited" in report.integrity.reason
+    folder = tmp_path / "not-a-file"
+    folder.mkdir()
+    with pytest.raises(WarroomError, match="not-a-file: is a directory"):
+        verify_job.VerifyJob(folder).result()
 
 
 @pytest.mark.parametrize("chunk_size", [64, 700, 4096])
