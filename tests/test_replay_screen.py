@@ -95,7 +95,14 @@ async def test_no_mutating_action_exists_and_nothing_is_written(tmp_path: Path) 
     assert log.read_bytes() == LOG.read_bytes()
 
 
-async def test_tampered_log_warns_with_first_bad_seq_and_still_replays(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_child", [False, True], ids=["in-process", "child-process"])
+async def test_tampered_log_warns_with_first_bad_seq_and_still_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_child: bool
+) -> None:
+    if in_child:  # how a big log is checked
+        from warroom.replay import verify_job
+
+        monkeypatch.setattr(verify_job, "PARALLEL_VERIFY_BYTES", 0)
     lines = LOG.read_bytes().splitlines(keepends=True)
     lines[39] = lines[39].replace(b"alice", b"mallory", 1)
     bad = tmp_path / "tampered.jsonl"
