@@ -242,7 +242,9 @@ ACTIONS += (
     ),
 )
 
-ACTIONS += (
+#: The replay timeline's actions: a table of their own, so the console's `ACTIONS` stay the
+#: live keys; `actions_for` and `bindings_for` serve both (these exist in replay mode only).
+REPLAY_ACTIONS: tuple[ActionSpec, ...] = (
     # -- replay timeline (replay mode only; nothing here writes) --------------------------
     ActionSpec(
         "toggle_play",
@@ -359,7 +361,11 @@ ACTIONS += (
 
 def actions_for(scope: str | None = None, mode: str = LIVE) -> list[ActionSpec]:
     """Actions that exist in `mode`, optionally for one scope."""
-    return [a for a in ACTIONS if mode in a.modes and (scope is None or a.scope == scope)]
+    return [
+        a
+        for a in (*ACTIONS, *REPLAY_ACTIONS)
+        if mode in a.modes and (scope is None or a.scope == scope)
+    ]
 
 
 def bindings_for(scope: str, mode: str = LIVE) -> list[Binding]:
