@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import stat
+import threading
 from pathlib import Path
 
 import orjson
@@ -239,3 +242,17 @@ def test_corrupt_line_stops_the_report_there(tmp_path: Path, chunk_size: int) ->
     report = report_from_log(bad, verify=False, chunk_size=chunk_size)
     assert report.integrity.stopped_at_line == 61
     assert report.event_count == 60 and report.last_seq == 60
+
+
+def test_report_to_a_device_writes_through_and_keeps_the_device(tmp_path: Path) -> None:
+    """`-o /dev/null` (or a FIFO) must not be replaced by a regular file."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    code = main(["report", str(LOG), "-o", str(fifo)])
+    reader.join(timeout=10)
+    assert code == 0
+    assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO was replaced by a regular file"
+    assert received and received[0].startswith("# ")

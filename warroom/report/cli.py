@@ -21,10 +21,16 @@ def run(args: argparse.Namespace) -> int:
     text = render_json(report) if args.json else render_markdown(report)
     if args.output:
         out = Path(args.output)
-        tmp = out.with_name(f".{out.name}.tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out)
+            if out.exists() and not out.is_file():
+                # A device or pipe (-o /dev/stdout, /dev/null): write through, never replace it.
+                with out.open("w", encoding="utf-8") as handle:
+                    handle.write(text)
+            else:
+                # Atomic for regular files: a half-written report never replaces a good one.
+                tmp = out.with_name(f".{out.name}.tmp")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, out)
         except OSError as exc:
             raise WarroomError(f"{out}: cannot write: {exc.strerror or exc}") from None
     else:
