@@ -75,7 +75,8 @@ def incident_id_for(title: str, now: datetime) -> str:
 class WarroomApp(App[int]):
     """The live console over one incident log."""
 
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined elsewhere (replay, tests, benchmarks) find it too.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "warroom"
     COMMANDS = {ActionCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from warroom.state import IncidentState
 from warroom.tui.actions import LIVE, MAIN, bindings_for
 from warroom.tui.widgets.incident_view import IncidentView
+from warroom.tui.widgets.key_bar import KeyBar
 from warroom.tui.widgets.runbook_checklist import RunbookChecklist
 
 
@@ -27,7 +27,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield self.view
-        yield Footer()
+        yield KeyBar(MAIN, mode=self.mode)
 
     def on_mount(self) -> None:
         self.view.probe_table.focus()

@@ -9,13 +9,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Markdown, OptionList, Static
+from textual.widgets import Label, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from warroom.runbooks.model import Runbook, Step
 from warroom.state import IncidentState, RunbookProgress, StepView
 from warroom.tui.actions import LIVE, RUNBOOK, bindings_for
 from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
+from warroom.tui.widgets.key_bar import KeyBar
 
 STEP_MARKS = {
     "pending": ("[ ]", ""),
@@ -88,7 +89,7 @@ class RunbookScreen(Screen[None]):
                 yield OptionList(id="steps")
                 yield Label("Step", classes="pane-title")
                 yield Static("", id="step-detail")
-        yield Footer()
+        yield KeyBar(RUNBOOK, mode=self.mode)
 
     def on_mount(self) -> None:
         self.update_from(*self._initial)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
@@ -24,6 +26,8 @@ STATE_LOOK = {
 STATE_RANK = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}
 SORT_MODES = ("state", "name", "service", "latency")
 SPARK_WIDTH = 14
+#: Rendered cells kept (about 40 visible rows x 6 columns x a few looks each).
+VALUE_CACHE_SIZE = 4000
 
 COLUMNS = (
     ("state", "State", 10),
@@ -85,7 +89,51 @@ class ProbeTable(DataTable):
         #: What each target looked like when last processed (shown or filtered out).
         self._seen: dict[str, ProbeView] = {}
         self._shown: set[str] = set()
+        #: Shown rows whose cells lag their `_seen` view (they were off screen when it changed).
+        self._stale: set[str] = set()
         self._now: datetime | None = None
+        self._value_renders: dict[tuple[object, ...], tuple[object, Any]] = {}
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Any:
+        """DataTable's cell render, cached by the cell's value object as well.
+
+        DataTable keys its caches on a counter that every `update_cell` and `sort` bumps, so
+        under churn every visible cell is re-rendered through Rich at each refresh. Cells
+        here are never mutated (a change stores a new object), so a render stays valid for
+        as long as the same value object sits in the same cell with the same look.
+        (Textual is pinned; this overrides a private method of 8.2.8's DataTable.)
+        """
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        value = self._data[row_key][column_key]
+        key = (
+            row_key,
+            column_key,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        hit = self._value_renders.get(key)
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        if len(self._value_renders) > VALUE_CACHE_SIZE:
+            self._value_renders.clear()
+        self._value_renders[key] = (value, lines)
+        return lines
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -98,6 +146,7 @@ class ProbeTable(DataTable):
         self._now = now
         probes = state.probes
         if probes is self._probes:
+            self.refresh_stale()
             return
         self._probes = probes
         resort = False
@@ -113,12 +162,18 @@ class ProbeTable(DataTable):
                     del self._seen[target]
                     if target in self._shown:
                         self._shown.discard(target)
+                        self._stale.discard(target)
                         self.remove_row(target)
             if resort:
                 self._resort()
+            self.refresh_stale()
 
     def _apply(self, view: ProbeView, old: ProbeView | None, now: datetime) -> bool:
-        """Add, remove or update one row; True when the order may have changed."""
+        """Add, remove or update one row; True when the order may have changed.
+
+        Cells of rows off screen are not touched (marked stale instead and redrawn when they
+        scroll into view): with thousands of targets, a samples event changes every row.
+        """
         target = view.target
         visible = matches(view, self.filter_text)
         if target not in self._shown:
@@ -130,23 +185,63 @@ class ProbeTable(DataTable):
         if not visible:
             self.remove_row(target)
             self._shown.discard(target)
+            self._stale.discard(target)
             return False
         if old is None:
             old = ProbeView(target=target, state="")
-        resort = False
-        if old.state != view.state or old.since != view.since:
+        resort = (
+            (self.sort_mode == "state" and old.state != view.state)
+            or (self.sort_mode == "latency" and old.latency_ms != view.latency_ms)
+            or (self.sort_mode == "service" and old.service != view.service)
+        )
+        if target in self._stale or not self._on_screen(target):
+            self._stale.add(target)
+        else:
+            self._write_cells(view, old, now)
+        return resort
+
+    def _write_cells(self, view: ProbeView, old: ProbeView | None, now: datetime) -> None:
+        target = view.target
+        if old is None or old.state != view.state or old.since != view.since:
             self.update_cell(target, "state", state_cell(view.state))
             self.update_cell(target, "since", since_text(view, now))
-            resort |= self.sort_mode == "state"
-        if old.latency_ms != view.latency_ms or old.state != view.state:
+        if old is None or old.latency_ms != view.latency_ms or old.state != view.state:
             self.update_cell(target, "latency", latency_cell(view))
-            resort |= self.sort_mode == "latency"
-        if old.history != view.history:
+        if old is None or old.history != view.history:
             self.update_cell(target, "trend", Text(sparkline(view.history, SPARK_WIDTH)))
-        if old.service != view.service:
+        if old is None or old.service != view.service:
             self.update_cell(target, "service", view.service)
-            resort |= self.sort_mode == "service"
-        return resort
+
+    def _viewport(self) -> range:
+        first = max(0, int(self.scroll_y))
+        # Two spare rows each side: a cursor step or a scroll by one shows fresh cells.
+        return range(max(0, first - 2), min(self.row_count, first + self.size.height + 2))
+
+    def _on_screen(self, target: str) -> bool:
+        if not self.size.height:
+            return True
+        try:
+            index = self.get_row_index(target)
+        except Exception:
+            return False
+        return index in self._viewport()
+
+    def refresh_stale(self) -> None:
+        """Redraw the stale rows now on screen (after a scroll, a sort or a filter)."""
+        if not self._stale or not self.row_count:
+            return
+        rows = self.ordered_rows
+        now = self._now or datetime.now().astimezone()
+        for index in self._viewport():
+            target = rows[index].key.value or ""
+            if target in self._stale:
+                self._stale.discard(target)
+                self._write_cells(self._seen[target], None, now)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.refresh_stale()
 
     def _cells(self, view: ProbeView, now: datetime) -> tuple[object, ...]:
         return (
@@ -198,6 +293,7 @@ class ProbeTable(DataTable):
         self.sort_mode = SORT_MODES[(index + 1) % len(SORT_MODES)]
         if self.row_count:
             self._resort()
+            self.refresh_stale()
         return self.sort_mode
 
     def set_filter(self, text: str) -> None:
@@ -216,8 +312,10 @@ class ProbeTable(DataTable):
                 elif not visible and target in self._shown:
                     self.remove_row(target)
                     self._shown.discard(target)
+                    self._stale.discard(target)
             if self.row_count:
                 self._resort()
+            self.refresh_stale()
         self._announce()
 
     # -- selection ---------------------------------------------------------------------------
