@@ -10,6 +10,7 @@ never changes the state directly.
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -120,6 +121,7 @@ class WarroomApp(App[int]):
         self._verify_sent: dict[tuple[str, str], bool] = {}
         self._reminded_for: str = ""
         self._tasks: list[asyncio.Task[None]] = []
+        self._dialogs: dict[str, Any] = {}
         self.main_screen = MainScreen(mode=self.mode)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -136,6 +138,10 @@ class WarroomApp(App[int]):
             self.notify(problem, title="Problem", severity="warning", timeout=10)
         self.drain()
         self.render_state()
+        # What exists now (Textual, the folded state, the table's rows) lives as long as the
+        # console: moved out of the collector's sight, a full collection under probe churn
+        # takes ~30 ms instead of ~120 ms (a visible stall for a key press).
+        gc.freeze()
         self._tick_clock()  # an overdue status update is announced at once, not a second later
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
@@ -462,13 +468,24 @@ class WarroomApp(App[int]):
         )
 
     def _ask(self, dialog: Any, then: Callable[[Any], object], *, raw: bool = False) -> None:
-        """Show a dialog; when it returns a result (not cancelled), hand it to `then`."""
+        """Show a dialog; when it returns a result (not cancelled), hand it to `then`.
+
+        Each kind of dialog is mounted once and reused (installed under its signature):
+        composing a fresh one costs tens of milliseconds of the key press that opens it.
+        """
 
         def done(result: Any) -> None:
             if result:
                 then(result)
 
-        self.push_screen(dialog, done)
+        name = f"dialog-{abs(hash(dialog.signature))}"
+        cached = self._dialogs.get(name)
+        if cached is None:
+            self._dialogs[name] = dialog
+            self.install_screen(dialog, name)
+        else:
+            cached.reset_from(dialog)
+        self.push_screen(name, done)
 
     # -- runbooks ------------------------------------------------------------------------------
 

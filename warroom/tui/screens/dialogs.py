@@ -63,6 +63,26 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
                 yield Button(self.submit_label, variant="primary", id="submit")
                 yield Button("Cancel", id="cancel")
 
+    @property
+    def signature(self) -> tuple[object, ...]:
+        """Dialogs with the same signature differ only in initial values (reusable)."""
+        shape = tuple((f.name, f.label, f.placeholder, f.required) for f in self.fields)
+        return ("form", self.title_text, shape, self.submit_label, self.help_text)
+
+    def reset_from(self, other: FormDialog) -> None:
+        """Take `other`'s initial values (reusing this mounted dialog instead of a new one)."""
+        self.fields = list(other.fields)
+        if not self.is_mounted:
+            return
+        for field in self.fields:
+            self.query_one(f"#field-{field.name}", Input).value = field.value
+        self.query_one("#dialog-error", Label).update("")
+
+    def on_screen_resume(self) -> None:
+        first = self.query(Input).first()
+        first.focus()
+        first.action_end()
+
     def values(self) -> dict[str, str]:
         return {
             f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields
@@ -127,11 +147,24 @@ class ChoiceDialog(ModalScreen[str | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
+    @property
+    def signature(self) -> tuple[object, ...]:
+        return ("choice", self.title_text, tuple(self.choices))
+
+    def reset_from(self, other: ChoiceDialog) -> None:
+        """Take `other`'s current value (reusing this mounted dialog)."""
+        self.current = other.current
+        if not self.is_mounted:
+            return
+        options = self.query_one("#choices", OptionList)
+        for index, (value, label) in enumerate(self.choices):
+            suffix = "  (current)" if value == self.current else ""
+            options.replace_option_prompt_at_index(index, label + suffix)
+
+    def on_screen_resume(self) -> None:
         options = self.query_one("#choices", OptionList)
         values = [value for value, _ in self.choices]
-        if self.current in values:
-            options.highlighted = values.index(self.current)
+        options.highlighted = values.index(self.current) if self.current in values else 0
         options.focus()
 
     @on(OptionList.OptionSelected)

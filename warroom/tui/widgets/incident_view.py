@@ -72,7 +72,9 @@ class IncidentView(Vertical):
         table.update_from(state, now)
         self.runbook_list.update_from(state, suggested)
         self.log_tail.update_from(state)
-        if previous.probes is not state.probes or previous.controls is not state.controls:
+        # The panel follows control changes at once; probe changes reach it with the clock
+        # (once a second), since under churn they arrive at every refresh.
+        if previous.controls is not state.controls or previous.changes is not state.changes:
             self._show_controls()
         self._update_probe_status()
 
@@ -80,6 +82,7 @@ class IncidentView(Vertical):
         """Once a second: elapsed time and time-in-state move on without new events."""
         self.header.update_from(self.state, now)
         self.probe_table.refresh_times(now)
+        self._show_controls()
 
     def set_status_intervals(self, intervals: dict[str, float]) -> None:
         self.header.intervals = dict(intervals)

@@ -57,7 +57,15 @@ class LogTail(RichLog):
         if state.last_seq < self.shown_seq:
             self.clear()
             self.shown_seq = 0
-        for event in tail:
-            if event.seq > self.shown_seq:
-                self.write(event_line(event))
+        fresh = [event for event in tail if event.seq > self.shown_seq]
+        # Only what can be seen is drawn: when a thousand probes flap at once, writing every
+        # line would cost more than the frame; the skipped ones are in the log and replay.
+        limit = max(self.size.height, 20)
+        if len(fresh) > limit:
+            skipped = len(fresh) - limit
+            if self.shown_seq:
+                self.write(Text(f"… {skipped} more events (see the log or replay)", style="dim"))
+            fresh = fresh[-limit:]
+        for event in fresh:
+            self.write(event_line(event))
         self.shown_seq = state.last_seq

@@ -93,6 +93,7 @@ class ProbeTable(DataTable):
         self._stale: set[str] = set()
         self._now: datetime | None = None
         self._value_renders: dict[tuple[object, ...], tuple[object, Any]] = {}
+        self._viewport_now: range | None = None
 
     def _render_cell(
         self,
@@ -150,6 +151,7 @@ class ProbeTable(DataTable):
             return
         self._probes = probes
         resort = False
+        self._viewport_now = self._viewport() if self.size.height else None
         with self.app.batch_update():
             for target, view in probes.items():
                 old = self._seen.get(target)
@@ -218,13 +220,14 @@ class ProbeTable(DataTable):
         return range(max(0, first - 2), min(self.row_count, first + self.size.height + 2))
 
     def _on_screen(self, target: str) -> bool:
-        if not self.size.height:
+        viewport = self._viewport_now
+        if viewport is None:
             return True
         try:
             index = self.get_row_index(target)
         except Exception:
             return False
-        return index in self._viewport()
+        return index in viewport
 
     def refresh_stale(self) -> None:
         """Redraw the stale rows now on screen (after a scroll, a sort or a filter)."""
