@@ -55,13 +55,14 @@ def machine_event(i: int) -> ev.BaseEvent:
     )
 
 
-def group_commit_rate(path: Path, count: int = 100_000) -> tuple[float, float]:
+def group_commit_rate(path: Path, count: int = 100_000, batch: int = 1) -> tuple[float, float]:
     """Events/s from the first submit until the last one is committed (fsync per flush), by
     wall clock and by CPU time of this process (less sensitive to other load on the machine).
 
     The producer submits from a pool of 1,000 prebuilt events (building a pydantic event is
     the producer's cost, not the log's); committed events are dropped by the callback, as a
-    console does after reducing them.
+    console does after reducing them. `batch` > 1 submits that many at once with
+    `submit_many`, as the probe engine does with the results of one round.
     """
     log = IncidentLog.open(path)
     pool = [machine_event(i) for i in range(1000)]
@@ -74,8 +75,12 @@ def group_commit_rate(path: Path, count: int = 100_000) -> tuple[float, float]:
     committer = GroupCommitter(log, interval=0.1, on_committed=on_committed)
     start, cpu_start = time.perf_counter(), time.process_time()
     with committer:
-        for i in range(count):
-            committer.submit(pool[i % 1000])
+        if batch > 1:
+            for i in range(0, count, batch):
+                committer.submit_many(pool[i % 1000 : i % 1000 + batch])
+        else:
+            for i in range(count):
+                committer.submit(pool[i % 1000])
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert committed == count, (committed, count)
     log.close()
@@ -197,6 +202,7 @@ def main() -> None:
         yardstick = python_speed()
         p50, p99 = fsynced_append_latency(tmp / "fsync.jsonl")
         rate, cpu_rate = group_commit_rate(tmp / "group.jsonl")
+        batch_rate, _ = group_commit_rate(tmp / "group-batched.jsonl", batch=100)
         big = tmp / "big.jsonl"
         start = time.perf_counter()
         generate_log(big, args.events)
@@ -215,6 +221,7 @@ def main() -> None:
                 "fsync_append_p99_ms": round(p99, 3),
                 "group_commit_events_per_s": round(rate),
                 "group_commit_events_per_cpu_s": round(cpu_rate),
+                "group_commit_batched_events_per_s": round(batch_rate),
                 "events": args.events,
                 "log_mb": round(size / 2**20, 1),
                 "avg_line_bytes": round(size / args.events),

@@ -17,7 +17,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -433,6 +433,9 @@ def _with_envelope(event: BaseEvent, envelope: dict[str, object]) -> BaseEvent:
 
 _ENVELOPE_SET = frozenset(ev.ENVELOPE_FIELDS)
 
+#: Events stamped and written per lock/write/fsync by the group committer.
+_FLUSH_CHUNK = 1000
+
 
 def now_ts() -> str:
     """`events.format_ts(events.utc_now())`, cheaper: the second's text is formatted once."""
@@ -582,6 +585,13 @@ class GroupCommitter:
             self._pending.append(event)
             self._times.append(ts)
 
+    def submit_many(self, events: Sequence[BaseEvent]) -> None:
+        """Queue events observed together (one probe round, one feed poll) under one lock."""
+        ts = now_ts()
+        with self._lock:
+            self._pending.extend(events)
+            self._times.extend([ts] * len(events))
+
     @property
     def pending(self) -> int:
         return len(self._pending)
@@ -593,14 +603,22 @@ class GroupCommitter:
                 times, self._times = self._times, []
             if not batch:
                 return []
-            try:
-                stamped = self.log._append(batch, times, self.sync)
-            except LogError as exc:
-                self.error = exc
-                with self._lock:
-                    self._pending[:0] = batch
-                    self._times[:0] = times
-                raise
+            stamped: list[BaseEvent] = []
+            # Written in chunks: one huge batch (a backlog after a stall) stamps ~30 % slower
+            # than the same events in cache-sized pieces, and a chunk's fsync is cheap.
+            for start in range(0, len(batch), _FLUSH_CHUNK):
+                end = start + _FLUSH_CHUNK
+                try:
+                    stamped += self.log._append(batch[start:end], times[start:end], self.sync)
+                except LogError as exc:
+                    self.error = exc
+                    with self._lock:
+                        self._pending[:0] = batch[start:]
+                        self._times[:0] = times[start:]
+                    if stamped:
+                        # Report what did reach the disk; the rest is retried next flush.
+                        return stamped
+                    raise
             self.error = None
             return stamped
 

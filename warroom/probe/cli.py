@@ -169,11 +169,7 @@ async def _run_async(config: WarroomConfig, args: argparse.Namespace, out: TextI
         committer = GroupCommitter(incident_log, interval=0.2)
         commit_task = asyncio.create_task(committer.run(), name="probe-log-commit")
 
-        def to_log(batch: list[ev.BaseEvent]) -> None:
-            for event in batch:
-                committer.submit(event)
-
-        sinks.append(to_log)
+        sinks.append(committer.submit_many)
 
     def on_events(batch: list[ev.BaseEvent]) -> None:
         for sink in sinks:

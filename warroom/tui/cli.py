@@ -123,10 +123,7 @@ def probe_task(config: WarroomConfig, sample_interval: float = 5.0) -> Backgroun
             return
         committer = GroupCommitter(app.incident_log, interval=0.2, on_committed=app.ingest)
 
-        def submit(batch: list[ev.BaseEvent]) -> None:
-            for event in batch:
-                committer.submit(event)
-
+        submit = committer.submit_many
         commit = asyncio.create_task(committer.run(), name="probe-commit")
         try:
             async with ProbeEngine(targets, submit, sample_interval=sample_interval):
