@@ -362,7 +362,6 @@ class WarroomApp(App[int]):
             self._ask(
                 ChoiceDialog("Severity", SEVERITY_CHOICES, "SEV2"),
                 lambda severity: self.declare(values["title"], severity),
-                raw=True,
             )
 
         self._ask(
@@ -389,14 +388,12 @@ class WarroomApp(App[int]):
         self._ask(
             ChoiceDialog("Set severity", SEVERITY_CHOICES, self.state.severity or None),
             lambda value: self.record(ev.SeveritySet(severity=ev.Severity(value))),
-            raw=True,
         )
 
     def action_set_status(self) -> None:
         self._ask(
             ChoiceDialog("Set status", STATUS_CHOICES, self.state.status or None),
             lambda value: self.record(ev.StatusSet(status=ev.Status(value))),
-            raw=True,
         )
 
     def action_assign_role(self) -> None:
@@ -467,7 +464,7 @@ class WarroomApp(App[int]):
             ),
         )
 
-    def _ask(self, dialog: Any, then: Callable[[Any], object], *, raw: bool = False) -> None:
+    def _ask(self, dialog: Any, then: Callable[[Any], object]) -> None:
         """Show a dialog; when it returns a result (not cancelled), hand it to `then`.
 
         Each kind of dialog is mounted once and reused (installed under its signature):

@@ -48,9 +48,15 @@ class IncidentHeader(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.intervals: dict[str, float] = {}
+        self._last: Text | None = None
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
-        self.update(self.render_header(state, now))
+        text = self.render_header(state, now)
+        if text == self._last:
+            return
+        self._last = text
+        # Fixed height: no layout pass (a layout repaints the whole screen).
+        self.update(text, layout=False)
 
     def render_header(self, state: IncidentState, now: datetime) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")

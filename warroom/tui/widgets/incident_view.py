@@ -41,6 +41,7 @@ class IncidentView(Vertical):
         self.log_tail = LogTail(id="log")
         self.filter_box.display = False
         self.problems_line.display = False
+        self._probe_status_text = ""
 
     def compose(self) -> ComposeResult:
         yield self.header
@@ -105,12 +106,15 @@ class IncidentView(Vertical):
         text += f" · sort: {table.sort_mode}"
         if table.filter_text:
             text += f" · filter: {table.filter_text!r} (esc in filter clears)"
-        self.probe_status.update(text)
+        if text != self._probe_status_text:
+            self._probe_status_text = text
+            self.probe_status.update(text, layout=False)
 
     def _show_controls(self) -> None:
         self.control_panel.show_service(self.selected_service, self.state)
         self.controls_title.update(
-            f"Mitigation · {self.selected_service}" if self.selected_service else "Mitigation"
+            f"Mitigation · {self.selected_service}" if self.selected_service else "Mitigation",
+            layout=False,
         )
 
     # -- filter -------------------------------------------------------------------------------

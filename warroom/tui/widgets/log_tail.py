@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from rich.text import Text
-from textual.widgets import RichLog
+from textual.widget import Widget
 
 from warroom.events import BaseEvent, is_operator_action
 from warroom.state import IncidentState
@@ -24,6 +26,8 @@ KIND_STYLES = {
     "step_verified": "green",
     "command_run": "cyan",
 }
+#: Lines kept for the view (more than any terminal is tall).
+KEEP_LINES = 120
 PROBE_STYLES = {"down": "red", "degraded": "yellow", "up": "green", "unknown": "dim"}
 
 
@@ -43,29 +47,44 @@ def event_line(event: BaseEvent) -> Text:
     return text
 
 
-class LogTail(RichLog):
-    """Shows `state.tail`; writes only events it has not shown, rewrites when rewound (replay)."""
+class LogTail(Widget, can_focus=True):
+    """Shows the newest events of `state.tail` that fit, newest last.
+
+    A fixed-height view rather than a scrolling RichLog: every RichLog write changes its
+    virtual size, which relayouts (and repaints) the whole screen; under probe churn that
+    was several full repaints a second. The full record is the log itself (and replay).
+    """
+
+    DEFAULT_CSS = "LogTail { height: 10; }"
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=500, wrap=False, markup=False, auto_scroll=True)
+        super().__init__(id=id)
         self.shown_seq = 0
+        self._lines: deque[Text] = deque(maxlen=KEEP_LINES)
 
     def update_from(self, state: IncidentState) -> None:
         if state.last_seq == self.shown_seq:
             return
-        tail = state.tail
         if state.last_seq < self.shown_seq:
-            self.clear()
+            self._lines.clear()
             self.shown_seq = 0
-        fresh = [event for event in tail if event.seq > self.shown_seq]
-        # Only what can be seen is drawn: when a thousand probes flap at once, writing every
-        # line would cost more than the frame; the skipped ones are in the log and replay.
-        limit = max(self.size.height, 20)
-        if len(fresh) > limit:
-            skipped = len(fresh) - limit
+        fresh = [event for event in state.tail if event.seq > self.shown_seq]
+        if len(fresh) > KEEP_LINES:
             if self.shown_seq:
-                self.write(Text(f"… {skipped} more events (see the log or replay)", style="dim"))
-            fresh = fresh[-limit:]
-        for event in fresh:
-            self.write(event_line(event))
+                skipped = len(fresh) - KEEP_LINES
+                self._lines.append(
+                    Text(f"… {skipped} more events (see the log or replay)", style="dim")
+                )
+            fresh = fresh[-KEEP_LINES:]
+        self._lines.extend(event_line(event) for event in fresh)
         self.shown_seq = state.last_seq
+        self.refresh()
+
+    @property
+    def lines(self) -> list[Text]:
+        """The lines kept (newest last), for tests and copy-out."""
+        return list(self._lines)
+
+    def render(self) -> Text:
+        height = max(1, self.content_region.height)
+        return Text("\n").join(list(self._lines)[-height:])

@@ -112,11 +112,15 @@ class ProbeTable(DataTable):
         as long as the same value object sits in the same cell with the same look.
         (Textual is pinned; this overrides a private method of 8.2.8's DataTable.)
         """
-        if row_index < 0 or column_index < 0:
+        if column_index < 0:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
-        value = self._data[row_key][column_key]
+        if row_index < 0:
+            row_key = self._header_row_key
+            value: object = self.columns[column_key].label
+        else:
+            row_key = self._row_locations.get_key(row_index)
+            value = self._data[row_key][column_key]
         key = (
             row_key,
             column_key,
