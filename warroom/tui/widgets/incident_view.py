@@ -11,6 +11,7 @@ from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from warroom.state import IncidentState
@@ -19,6 +20,9 @@ from warroom.tui.widgets.header import IncidentHeader
 from warroom.tui.widgets.log_tail import LogTail
 from warroom.tui.widgets.probe_table import ProbeTable
 from warroom.tui.widgets.runbook_checklist import RunbookChecklist
+
+#: How long the probe cursor rests on a service before the mitigation panel shows it.
+CONTROLS_SETTLE_S = 0.08
 
 
 class IncidentView(Vertical):
@@ -42,6 +46,7 @@ class IncidentView(Vertical):
         self.filter_box.display = False
         self.problems_line.display = False
         self._probe_status_text = ""
+        self._controls_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield self.header
@@ -112,6 +117,9 @@ class IncidentView(Vertical):
 
     def _show_controls(self) -> None:
         self.control_panel.show_service(self.selected_service, self.state)
+        self._show_controls_title()
+
+    def _show_controls_title(self) -> None:
         self.controls_title.update(
             f"Mitigation · {self.selected_service}" if self.selected_service else "Mitigation",
             layout=False,
@@ -154,4 +162,9 @@ class IncidentView(Vertical):
     def on_probe_table_target_highlighted(self, event: ProbeTable.TargetHighlighted) -> None:
         if event.service != self.selected_service:
             self.selected_service = event.service
-            self._show_controls()
+            # The cursor is painted first; the panel follows once the cursor rests (holding
+            # an arrow key must not render a panel per row passed).
+            self._show_controls_title()
+            if self._controls_timer is not None:
+                self._controls_timer.stop()
+            self._controls_timer = self.set_timer(CONTROLS_SETTLE_S, self._show_controls)
