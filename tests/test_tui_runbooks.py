@@ -178,3 +178,17 @@ async def test_runbook_progress_survives_a_restart(tmp_path: Path) -> None:
         text = screen_text(again)
         assert "3/5 steps done" in text
         assert "[-] 3. Restore the endpoint's DNS record" in text
+
+
+async def test_shell_text_and_messages_are_never_read_as_markup(tmp_path: Path) -> None:
+    """`m[k]` in a shell block is shown as written; a stray `[/]` in output can't crash."""
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path, incident_events()))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(ConfirmDialog("Run this command?", "print(m[k]) [/] [bold]x", "Run"))
+        await settle(pilot)
+        assert "print(m[k]) [/] [bold]x" in screen_text(app)
+        app.notify("exit 1: closing tag [/] without an opening one", severity="warning")
+        await settle(pilot)
+        assert app.is_running

@@ -285,7 +285,12 @@ class CommandRun(BaseEvent):
     duration_s: float = 0.0
 
     def summary(self) -> str:
-        return f"ran `{self.command}` -> exit {self.exit_code}"
+        lines = [ln.strip() for ln in self.command.splitlines()]
+        first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
+        if len(first) > 60:
+            first = first[:59] + "…"
+        more = " …" if len([ln for ln in lines if ln]) > 1 else ""
+        return f"ran `{first}{more}` -> exit {self.exit_code}"
 
 
 # -- controls ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 from textual import work
 from textual.app import App
+from textual.notifications import SeverityLevel
 
 from warroom import events as ev
 from warroom.events import BaseEvent, utc_now
@@ -75,6 +76,19 @@ def incident_id_for(title: str, now: datetime) -> str:
 
 class WarroomApp(App[int]):
     """The live console over one incident log."""
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notify without markup, whatever the caller asked: messages carry command output,
+        error text and names, where `[x]` is data (and a stray `[/]` would raise)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # Absolute, so subclasses defined elsewhere (replay, tests, benchmarks) find it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")

@@ -313,6 +313,8 @@ def run_demo(args: argparse.Namespace) -> int:
                     severity=ev.Severity.SEV2,
                 )
             )
+        # Runbook shell blocks find the fleet's ports through it (see runbooks/README.md).
+        os.environ["WARROOM_SIM"] = sim.admin_url
         inputs = gather_inputs(sim_url=sim.admin_url)
         background = [
             probe_task(inputs.config),
@@ -349,6 +351,8 @@ def build_app(
 def run_console(args: argparse.Namespace) -> int:
     """`warroom console`: the console on real targets; an existing `--log` is resumed."""
     inputs = gather_inputs(getattr(args, "config", None), getattr(args, "sim", None))
+    if getattr(args, "sim", None):
+        os.environ["WARROOM_SIM"] = args.sim.rstrip("/")
     log_path = Path(args.log) if args.log else new_log_path("incident")
     log = IncidentLog.open(log_path)
     background = [probe_task(inputs.config), *controls_tasks(inputs.config, None, None)]

@@ -199,8 +199,9 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message, classes="dialog-message")
+            # Shell blocks and names are shown as written: `m[k]` is not markup.
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.message, classes="dialog-message", markup=False)
             if self.type_to_confirm:
                 yield Label(f"Type {self.type_to_confirm!r} to confirm")
                 yield Input(id="confirm-text")
