@@ -342,6 +342,27 @@ async def test_request_sent_is_a_plain_http11_get(client: httpx.AsyncClient) -> 
     assert headers["user-agent"].startswith("warroom-probe/")
 
 
+async def test_a_cookie_set_by_one_answer_is_not_sent_with_the_next_probe(
+    client: httpx.AsyncClient,
+) -> None:
+    seen: list[bytes] = []
+
+    async def set_cookie(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        assert request is not None
+        seen.append(request)
+        writer.write(b"HTTP/1.1 204 No Content\r\nSet-Cookie: session=abc; Path=/\r\n\r\n")
+        await writer.drain()
+
+    async with serve(set_cookie) as server:
+        probe = target(http=server.url)
+        assert (await check_http(client, probe)).ok
+        assert (await check_http(client, probe)).ok
+    assert len(seen) == 2
+    assert b"cookie" not in seen[1].lower()
+    assert not client.cookies
+
+
 async def test_keepalive_reconnects_when_the_server_dropped_the_idle_connection(
     client: httpx.AsyncClient,
 ) -> None:
