@@ -30,12 +30,12 @@ def _value(value: Any) -> str:
 
 
 def _time(ts: str) -> str:
-    """2025-11-18T14:02:00.000000Z -> 2025-11-18 14:02:00Z (sub-seconds kept only if set)."""
+    """2025-11-18T14:02:00.000000Z -> 2025-11-18 14:02:00Z (milliseconds kept only if set)."""
     if not ts:
         return "-"
     day, _, rest = ts.partition("T")
     clock, _, frac = rest.rstrip("Z").partition(".")
-    frac = frac.rstrip("0")
+    frac = frac[:3].rstrip("0")
     return f"{day} {clock}{'.' + frac if frac else ''}Z"
 
 
