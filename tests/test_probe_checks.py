@@ -363,6 +363,38 @@ async def test_a_cookie_set_by_one_answer_is_not_sent_with_the_next_probe(
     assert not client.cookies
 
 
+async def test_probe_client_responses_are_complete_httpx_responses(
+    client: httpx.AsyncClient,
+) -> None:
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async with serve(redirect) as server:
+        request = client.build_request("GET", server.url)
+        response = await client.send(request, stream=True)
+        await response.aread()
+        await response.aclose()
+    assert response.request is request
+    assert response.status_code == 302
+    assert response.elapsed.total_seconds() >= 0
+    assert response.next_request is not None
+    assert response.next_request.url == httpx.URL(server.url).join("/elsewhere")
+
+
+async def test_probe_client_still_runs_event_hooks(client: httpx.AsyncClient) -> None:
+    seen: list[int] = []
+
+    async def on_response(response: httpx.Response) -> None:
+        seen.append(response.status_code)
+
+    client.event_hooks = {"request": [], "response": [on_response]}
+    async with serve(responder(status=204, body=b"")) as server:
+        assert (await check_http(client, target(http=server.url))).ok
+    assert seen == [204]
+
+
 async def test_keepalive_reconnects_when_the_server_dropped_the_idle_connection(
     client: httpx.AsyncClient,
 ) -> None:
