@@ -136,3 +136,23 @@ def test_fleet_dies_when_the_console_is_killed(tmp_path: Path) -> None:
     while _alive(sim_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(sim_pid)
+
+
+def test_console_token_errors_are_one_line(tmp_path: Path) -> None:
+    """`--token` needs `--sim`, and a token file that exists; nothing is opened otherwise."""
+    log = tmp_path / "i.jsonl"
+    cases = [
+        (["--token", str(tmp_path / "t")], "--token goes with --sim URL"),
+        (["--sim", "http://127.0.0.1:9", "--token", str(tmp_path / "t")], "no such token file"),
+    ]
+    for extra, message in cases:
+        result = subprocess.run(
+            [sys.executable, "-m", "warroom", "console", "--log", str(log), *extra],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1, result.stderr
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert not log.exists()

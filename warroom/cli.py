@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="open the console on real targets")
     _add_target_source(console)
     console.add_argument("--log", metavar="LOG", help="incident log; an existing one is resumed")
+    console.add_argument(
+        "--token",
+        metavar="PATH",
+        help="with --sim: the admin token file `warroom sim` printed (enables its levers)",
+    )
     console.set_defaults(entry="warroom.tui.cli:run_console")
 
     sim = sub.add_parser("sim", help="serve the simulated fleet on loopback")

@@ -35,6 +35,7 @@ from warroom.log.store import GroupCommitter, IncidentLog
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
 from warroom.tui.app import BackgroundTask, WarroomApp, status_intervals
+from warroom.tui.widgets import control_panel
 
 INCIDENTS_DIR = Path("incidents")
 #: How long `warroom demo` waits for the simulated fleet to print its admin line.
@@ -178,16 +179,11 @@ def scenario_feed_task(
 
 
 def controls_tasks(config: WarroomConfig, admin_url: str | None, token: str | None) -> list[Any]:
-    """The mitigation panel's service, when the controls module provides one."""
-    try:
-        from warroom.tui.widgets import control_panel
-    except Exception:
-        return []
-    if admin_url and token and hasattr(control_panel, "sim_controls"):
+    """The mitigation panel's control service: the fleet's levers, or those in the config."""
+    if admin_url and token:
         return [control_panel.sim_controls(admin_url, token)]
-    configs = getattr(config, "controls", None)
-    if configs and hasattr(control_panel, "config_controls"):
-        return [control_panel.config_controls(configs)]
+    if config.controls:
+        return [control_panel.config_controls(config.controls)]
     return []
 
 
@@ -350,12 +346,21 @@ def build_app(
 
 def run_console(args: argparse.Namespace) -> int:
     """`warroom console`: the console on real targets; an existing `--log` is resumed."""
-    inputs = gather_inputs(getattr(args, "config", None), getattr(args, "sim", None))
-    if getattr(args, "sim", None):
-        os.environ["WARROOM_SIM"] = args.sim.rstrip("/")
+    sim_url = getattr(args, "sim", None)
+    token = getattr(args, "token", None)
+    if token and not sim_url:
+        raise WarroomError("--token goes with --sim URL (the admin token of that fleet)")
+    if token and not Path(token).is_file():
+        raise WarroomError(f"{token}: no such token file (use the path `warroom sim` printed)")
+    inputs = gather_inputs(getattr(args, "config", None), sim_url)
+    if sim_url:
+        os.environ["WARROOM_SIM"] = sim_url.rstrip("/")
     log_path = Path(args.log) if args.log else new_log_path("incident")
     log = IncidentLog.open(log_path)
-    background = [probe_task(inputs.config), *controls_tasks(inputs.config, None, None)]
+    background = [
+        probe_task(inputs.config),
+        *controls_tasks(inputs.config, sim_url.rstrip("/") if sim_url else None, token),
+    ]
     app = build_app(log, inputs, background)
     try:
         app.run()
