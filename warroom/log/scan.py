@@ -286,6 +286,10 @@ def open_for_reading(path: str | os.PathLike[str]) -> int:
     return fd
 
 
+#: Scanned bytes between two releases of the mmap's pages (see `LogIndex.extend`).
+_RELEASE_EVERY = 32 << 20
+
+
 @dataclass
 class LogIndex:
     """Byte offsets of every complete line of a log, for random access (replay, seek).
@@ -308,28 +312,42 @@ class LogIndex:
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def extend(self) -> int:
-        """Index the complete lines appended since the last call; return how many were added."""
-        fd = open_for_reading(self.path)
+    def extend(self, fd: int | None = None) -> int:
+        """Index the complete lines appended since the last call; return how many were added.
+
+        An mmap scan with `find` (like Toolong) that drops the pages already scanned from the
+        resident set as it goes, so indexing a 400 MB log does not cost 400 MB of memory.
+        Pass an open fd to reuse it (replay keeps one).
+        """
+        own = open_for_reading(self.path) if fd is None else None
         try:
-            size = os.fstat(fd).st_size
-            if size <= self.end:
-                return 0
-            before = len(self.offsets)
-            with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
-                find = view.find
-                append = self.offsets.append
-                pos = self.end
-                while True:
-                    nl = find(b"\n", pos)
-                    if nl < 0:
-                        break
-                    append(pos)
-                    pos = nl + 1
-                self.end = pos
-            return len(self.offsets) - before
+            return self._scan(own if own is not None else fd)  # type: ignore[arg-type]
         finally:
-            os.close(fd)
+            if own is not None:
+                os.close(own)
+
+    def _scan(self, fd: int) -> int:
+        size = os.fstat(fd).st_size
+        if size <= self.end:
+            return 0
+        before = len(self.offsets)
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
+            find = view.find
+            append = self.offsets.append
+            pos = self.end
+            released = (pos // mmap.PAGESIZE) * mmap.PAGESIZE
+            while True:
+                nl = find(b"\n", pos)
+                if nl < 0:
+                    break
+                append(pos)
+                pos = nl + 1
+                if pos - released > _RELEASE_EVERY:
+                    length = ((pos - released) // mmap.PAGESIZE) * mmap.PAGESIZE
+                    view.madvise(mmap.MADV_DONTNEED, released, length)
+                    released += length
+            self.end = pos
+        return len(self.offsets) - before
 
     def line_bytes(self, i: int, fd: int | None = None) -> bytes:
         """The raw bytes of line i (0-based), read with pread (pass an open fd to reuse it)."""

@@ -10,7 +10,6 @@ last line is never indexed.
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from array import array
@@ -26,8 +25,6 @@ from warroom.log.scan import LogIndex, check_line, open_for_reading
 
 #: Events kept parsed for stepping back and forth around the current position.
 CACHE_SIZE = 4096
-#: Bytes of the file scanned before their pages are released while indexing.
-RELEASE_EVERY = 32 << 20
 #: Bytes read per pread when folding a range of events.
 READ_BLOCK = 1 << 20
 
@@ -96,7 +93,7 @@ class ReplaySource:
                 self._limit = None
                 self.bad_line, self.bad_reason = None, ""
                 self.generation += 1
-            return _extend_index(self._fd, self.index)
+            return self.index.extend(self._fd)
 
     def __len__(self) -> int:
         count = len(self.index.offsets)
@@ -184,35 +181,6 @@ class ReplaySource:
                 return ""
             ts = obj.get("ts", "") if isinstance(obj, dict) else ""
         return ts if isinstance(ts, str) else ""
-
-
-def _extend_index(fd: int, index: LogIndex) -> int:
-    """Add the offsets of complete lines past `index.end`; return how many were added.
-
-    An mmap scan with `find` (like Toolong), dropping the pages already scanned from our
-    resident set as it goes, so indexing a 400 MB log does not cost 400 MB of memory.
-    """
-    size = os.fstat(fd).st_size
-    if size <= index.end:
-        return 0
-    before = len(index.offsets)
-    with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as view:
-        find = view.find
-        append = index.offsets.append
-        pos = index.end
-        released = (pos // mmap.PAGESIZE) * mmap.PAGESIZE
-        while True:
-            nl = find(b"\n", pos)
-            if nl < 0:
-                break
-            append(pos)
-            pos = nl + 1
-            if pos - released > RELEASE_EVERY:
-                length = ((pos - released) // mmap.PAGESIZE) * mmap.PAGESIZE
-                view.madvise(mmap.MADV_DONTNEED, released, length)
-                released += length
-        index.end = pos
-    return len(index.offsets) - before
 
 
 def line_kind(raw: bytes) -> str:
