@@ -256,3 +256,14 @@ def test_report_to_a_device_writes_through_and_keeps_the_device(tmp_path: Path) 
     assert code == 0
     assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO was replaced by a regular file"
     assert received and received[0].startswith("# ")
+
+
+def test_report_of_another_tools_log_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"level": "info", "msg": "hello"}\n')
+    assert main(["report", str(other)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"warroom: {other}:1: not a warroom incident log")
+    assert len(err.splitlines()) == 1

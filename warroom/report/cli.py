@@ -18,6 +18,10 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise WarroomError(f"{path}: no such log file")
     report = report_from_log(path)
+    if report.event_count == 0 and report.integrity.stopped_at_line == 1:
+        # Nothing of an incident in it: a log of another tool, or not a log at all.
+        why = report.integrity.stop_reason
+        raise WarroomError(f"{path}:1: not a warroom incident log ({why})")
     text = render_json(report) if args.json else render_markdown(report)
     if args.output:
         out = Path(args.output)
