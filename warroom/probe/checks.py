@@ -320,9 +320,13 @@ class BodyTooLarge(Exception):
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    length = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge
+    # A scan of the raw headers: `headers.get` first works out the headers' text encoding,
+    # which costs more than the rest of this function for a small body.
+    for name, value in response.headers.raw:
+        if len(name) == 14 and name.lower() == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise BodyTooLarge
+            break
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_raw():
