@@ -8,7 +8,9 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from warroom.durations import format_duration
 from warroom.events import parse_ts
@@ -28,6 +30,8 @@ SORT_MODES = ("state", "name", "service", "latency")
 SPARK_WIDTH = 14
 #: Rendered cells kept (about 40 visible rows x 6 columns x a few looks each).
 VALUE_CACHE_SIZE = 4000
+#: Rendered lines kept (a few screens' worth, with and without the cursor).
+LINE_CACHE_SIZE = 1000
 
 COLUMNS = (
     ("state", "State", 10),
@@ -93,7 +97,92 @@ class ProbeTable(DataTable):
         self._stale: set[str] = set()
         self._now: datetime | None = None
         self._value_renders: dict[tuple[object, ...], tuple[object, Any]] = {}
+        self._line_renders: dict[tuple[object, ...], tuple[tuple[object, ...], Strip]] = {}
         self._viewport_now: range | None = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._line_renders.clear()
+        self._value_renders.clear()
+
+    def _get_offsets(self, y: int) -> tuple[RowKey, int]:
+        """Row and line within it for line `y`: O(1), every row here being one line high.
+
+        DataTable's own version rebuilds a list of all rows after each `update_cell` or
+        `sort` (O(rows) on the next paint). (Overrides a private method of 8.2.8's DataTable.)
+        """
+        if self.show_header:
+            header_height = self.header_height
+            if y < header_height:
+                return self._header_row_key, y
+            y -= header_height
+        if 0 <= y < len(self._row_locations):
+            return self._row_locations.get_key(y), 0
+        raise LookupError(f"Y coord {y!r} is greater than total height")
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable's line render, cached by the row's cell values as well.
+
+        DataTable keys its line cache on the cursor position and a counter that every
+        `update_cell` and `sort` bumps: under churn each repaint re-renders every visible
+        line (tens of milliseconds that a key press waits behind). A line depends only on
+        its row's cell objects (never mutated: a change stores a new object), whether the
+        cursor or hover is on that row, and the table's look, so a re-sorted row or a row
+        the cursor left is drawn from the cache. (Overrides a private method of 8.2.8's
+        DataTable, keeping its output.)
+        """
+        width = self.size.width
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
+        cursor_type = self.cursor_type
+        if row_key is self._header_row_key:
+            row_index = -1
+            values: tuple[object, ...] = tuple(c.label for c in self.ordered_columns)
+        else:
+            row_index = self._row_locations.get(row_key)
+            row_data = self._data[row_key]
+            values = tuple(row_data.get(c.key) for c in self.ordered_columns)
+            if self._labelled_row_exists:
+                values += (self.rows[row_key].label,)
+        if cursor_type == "row":
+            cursor: object = self.cursor_coordinate.row == row_index
+            hover: object = self.hover_coordinate.row == row_index
+        else:  # cell or column cursors: keep DataTable's exact key
+            cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        key = (
+            row_key,
+            line_no,
+            x1,
+            x2,
+            width,
+            base_style,
+            cursor,
+            hover,
+            cursor_type,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            row_index % 2 if self.zebra_stripes else 0,
+            row_index < self.fixed_rows,
+            self.fixed_columns,
+            self._row_label_column_width,
+            self.show_row_labels,
+            tuple(c.get_render_width(self) for c in self.ordered_columns),
+        )
+        hit = self._line_renders.get(key)
+        if (
+            hit is not None
+            and len(hit[0]) == len(values)
+            and all(a is b for a, b in zip(hit[0], values, strict=True))
+        ):
+            return hit[1]
+        strip = super()._render_line(y, x1, x2, base_style)
+        if len(self._line_renders) > LINE_CACHE_SIZE:
+            self._line_renders.clear()
+        self._line_renders[key] = (values, strip)
+        return strip
 
     def _render_cell(
         self,
@@ -237,10 +326,12 @@ class ProbeTable(DataTable):
         """Redraw the stale rows now on screen (after a scroll, a sort or a filter)."""
         if not self._stale or not self.row_count:
             return
-        rows = self.ordered_rows
+        # Row keys by index straight from the index map: `ordered_rows` rebuilds a list of
+        # every row after each cell update.
+        key_at = self._row_locations.get_key
         now = self._now or datetime.now().astimezone()
         for index in self._viewport():
-            target = rows[index].key.value or ""
+            target = key_at(index).value or ""
             if target in self._stale:
                 self._stale.discard(target)
                 self._write_cells(self._seen[target], None, now)
@@ -267,9 +358,9 @@ class ProbeTable(DataTable):
             return
         first = max(0, int(self.scroll_y))
         last = min(self.row_count, first + self.size.height + 1)
-        rows = self.ordered_rows
+        key_at = self._row_locations.get_key
         for index in range(first, last):
-            target = rows[index].key.value
+            target = key_at(index).value
             view = self._seen.get(target or "")
             if view is not None:
                 self.update_cell(target, "since", since_text(view, now))
