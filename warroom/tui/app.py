@@ -15,10 +15,12 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from textual import work
 from textual.app import App
+from textual.events import Event, Key
 from textual.notifications import SeverityLevel
 
 from warroom import events as ev
@@ -136,6 +138,9 @@ class WarroomApp(App[int]):
         self._reminded_for: str = ""
         self._tasks: list[asyncio.Task[None]] = []
         self._dialogs: dict[str, Any] = {}
+        #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
+        #: while keys keep coming.
+        self.last_input_at = float("-inf")
         self.main_screen = MainScreen(mode=self.mode)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -161,6 +166,11 @@ class WarroomApp(App[int]):
         self.set_interval(1.0, self._tick_clock)
         for make in self.background:
             self._tasks.append(asyncio.create_task(self._guard(make)))
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, Key):
+            self.last_input_at = monotonic()
+        await super().on_event(event)
 
     async def _guard(self, make: BackgroundTask) -> None:
         """Run one background task; its failure is shown, never allowed to take the console down."""

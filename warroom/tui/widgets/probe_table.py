@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from time import monotonic
 from typing import Any
 
 from rich.style import Style
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.message import Message
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -32,6 +35,8 @@ SPARK_WIDTH = 14
 VALUE_CACHE_SIZE = 4000
 #: Rendered lines kept (a few screens' worth, with and without the cursor).
 LINE_CACHE_SIZE = 1000
+#: A re-sort waits until no key has been pressed for this long (seconds).
+RESORT_IDLE_S = 0.15
 
 COLUMNS = (
     ("state", "State", 10),
@@ -99,6 +104,9 @@ class ProbeTable(DataTable):
         self._value_renders: dict[tuple[object, ...], tuple[object, Any]] = {}
         self._line_renders: dict[tuple[object, ...], tuple[tuple[object, ...], Strip]] = {}
         self._viewport_now: range | None = None
+        self._on_screen_now: set[str] | None = None
+        self._resort_timer: Timer | None = None
+        self._resort_pending = False
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -236,7 +244,12 @@ class ProbeTable(DataTable):
     # -- rendering from state --------------------------------------------------------------
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
-        """Bring the rows in line with `state.probes`, touching only what changed."""
+        """Bring the rows in line with `state.probes`, touching only what changed.
+
+        A samples event changes every target: the per-target work is a few dict lookups
+        (cells are written only for rows on screen), and a re-sort waits for a pause in the
+        typing (see `_resort_soon`).
+        """
         self._now = now
         probes = state.probes
         if probes is self._probes:
@@ -245,22 +258,25 @@ class ProbeTable(DataTable):
         self._probes = probes
         resort = False
         self._viewport_now = self._viewport() if self.size.height else None
+        self._on_screen_now = self._viewport_targets()
+        seen = self._seen
         with self.app.batch_update():
             for target, view in probes.items():
-                old = self._seen.get(target)
+                old = seen.get(target)
                 if old is view:
                     continue
-                self._seen[target] = view
+                seen[target] = view
                 resort |= self._apply(view, old, now)
-            if len(self._seen) > len(probes):
-                for target in [t for t in self._seen if t not in probes]:
-                    del self._seen[target]
+            if len(seen) > len(probes):
+                for target in [t for t in seen if t not in probes]:
+                    del seen[target]
                     if target in self._shown:
                         self._shown.discard(target)
                         self._stale.discard(target)
                         self.remove_row(target)
+                        self._on_screen_now = self._viewport_targets()
             if resort:
-                self._resort()
+                self._resort_soon()
             self.refresh_stale()
 
     def _apply(self, view: ProbeView, old: ProbeView | None, now: datetime) -> bool:
@@ -270,7 +286,7 @@ class ProbeTable(DataTable):
         scroll into view): with thousands of targets, a samples event changes every row.
         """
         target = view.target
-        visible = matches(view, self.filter_text)
+        visible = not self.filter_text or matches(view, self.filter_text)
         if target not in self._shown:
             if not visible:
                 return False
@@ -281,15 +297,18 @@ class ProbeTable(DataTable):
             self.remove_row(target)
             self._shown.discard(target)
             self._stale.discard(target)
+            self._on_screen_now = self._viewport_targets()
             return False
         if old is None:
             old = ProbeView(target=target, state="")
+        mode = self.sort_mode
         resort = (
-            (self.sort_mode == "state" and old.state != view.state)
-            or (self.sort_mode == "latency" and old.latency_ms != view.latency_ms)
-            or (self.sort_mode == "service" and old.service != view.service)
+            (mode == "state" and old.state != view.state)
+            or (mode == "latency" and old.latency_ms != view.latency_ms)
+            or (mode == "service" and old.service != view.service)
         )
-        if target in self._stale or not self._on_screen(target):
+        on_screen = self._on_screen_now
+        if target in self._stale or (on_screen is not None and target not in on_screen):
             self._stale.add(target)
         else:
             self._write_cells(view, old, now)
@@ -312,15 +331,14 @@ class ProbeTable(DataTable):
         # Two spare rows each side: a cursor step or a scroll by one shows fresh cells.
         return range(max(0, first - 2), min(self.row_count, first + self.size.height + 2))
 
-    def _on_screen(self, target: str) -> bool:
+    def _viewport_targets(self) -> set[str] | None:
+        """Targets of the rows in `_viewport_now` (None: not laid out yet, treat all as shown)."""
         viewport = self._viewport_now
         if viewport is None:
-            return True
-        try:
-            index = self.get_row_index(target)
-        except Exception:
-            return False
-        return index in viewport
+            return None
+        key_at = self._row_locations.get_key
+        count = self.row_count
+        return {key_at(index).value or "" for index in viewport if index < count}
 
     def refresh_stale(self) -> None:
         """Redraw the stale rows now on screen (after a scroll, a sort or a filter)."""
@@ -380,10 +398,42 @@ class ProbeTable(DataTable):
         return (rank, view.service, target)
 
     def _resort(self) -> None:
+        """Order the rows by the sort mode now, keeping the cursor on its target.
+
+        What `DataTable.sort` does (a stable sort of the rows, a new index map, a repaint)
+        without building each row's tuple of cells for a key that never reads them.
+        """
+        self._resort_pending = False
         selected = self.selected_target
-        self.sort("target", key=self._sort_key)
+        sort_key = self._sort_key
+        ordered = sorted(self._data, key=lambda row_key: sort_key(row_key.value or ""))
+        self._row_locations = TwoWayDict({key: index for index, key in enumerate(ordered)})
+        self._update_count += 1
+        self.refresh()
         if selected is not None and selected in self._shown:
             self.move_cursor(row=self.get_row_index(selected), animate=False, scroll=False)
+
+    def _resort_soon(self) -> None:
+        """Re-sort now, or once the keyboard has been quiet for `RESORT_IDLE_S`.
+
+        A re-sort repaints every visible row; while the responder is typing or holding an
+        arrow key, rows stay put (their cells still update) and the order catches up at
+        the first pause, so a key press never queues behind one.
+        """
+        quiet = monotonic() - getattr(self.app, "last_input_at", float("-inf"))
+        if quiet >= RESORT_IDLE_S:
+            self._resort()
+            return
+        self._resort_pending = True
+        if self._resort_timer is None:
+            self._resort_timer = self.set_timer(RESORT_IDLE_S - quiet, self._resort_deferred)
+
+    def _resort_deferred(self) -> None:
+        self._resort_timer = None
+        if self._resort_pending and self.row_count:
+            self._resort_soon()
+            if not self._resort_pending:
+                self.refresh_stale()
 
     def cycle_sort(self) -> str:
         """Switch to the next sort order; returns its name."""
