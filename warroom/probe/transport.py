@@ -123,8 +123,23 @@ class _SocketStream(_Stream):
         self.sock = sock
 
     async def _fill(self) -> None:
+        # What `loop.sock_recv` does, without its done-callback chain and extra loop hop.
+        # Returning with nothing read (a spurious wake-up) is fine: callers loop.
+        sock = self.sock
         try:
-            data = await self.loop.sock_recv(self.sock, READ_SIZE)
+            try:
+                data = sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                fd = sock.fileno()
+                waiter: asyncio.Future[None] = self.loop.create_future()
+                self.loop.add_reader(fd, _wake_waiter, waiter)
+                try:
+                    await waiter
+                finally:
+                    self.loop.remove_reader(fd)
+                data = sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
         except OSError as exc:
             self.error = exc
             self.eof = True
@@ -311,7 +326,7 @@ def _parse_head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
     return int(match.group(1)), reason, headers
 
 
-def _wake_connected(waiter: asyncio.Future[None]) -> None:
+def _wake_waiter(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
 
@@ -333,7 +348,7 @@ async def _sock_connect(
         pass  # in progress: wait until the socket is writable
     fd = sock.fileno()
     waiter: asyncio.Future[None] = loop.create_future()
-    loop.add_writer(fd, _wake_connected, waiter)
+    loop.add_writer(fd, _wake_waiter, waiter)
     try:
         await waiter
     finally:
