@@ -39,6 +39,7 @@ from warroom.controls.model import (
 )
 from warroom.errors import WarroomError
 from warroom.events import ControlValue
+from warroom.jsonpath import json_field
 
 #: Bytes of a response or of a command's output kept; the rest is read and dropped.
 MAX_OUTPUT = 64 * 1024
@@ -98,23 +99,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
-
-
-def json_field(data: Any, path: str) -> Any:
-    """Walk a dotted path (`a.b.0.c`) through decoded JSON; KeyError naming the missing part."""
-    current = data
-    for part in path.split("."):
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        elif (
-            isinstance(current, list)
-            and part.lstrip("-").isdigit()
-            and -len(current) <= int(part) < len(current)
-        ):
-            current = current[int(part)]
-        else:
-            raise KeyError(f"no field {path!r} in the response (missing {part!r})")
-    return current
 
 
 def _where(url: str) -> str:

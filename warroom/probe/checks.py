@@ -30,6 +30,7 @@ import orjson
 
 from warroom import __version__
 from warroom.config import Target, split_host_port
+from warroom.jsonpath import json_field
 from warroom.probe.transport import KEEPALIVE_EXTENSION, InvalidResponse, LeanTransport
 
 #: Bodies are read at most this far; a longer body fails the probe instead of being buffered.
@@ -256,25 +257,6 @@ def describe_error(exc: BaseException) -> str:
 # -- HTTP ----------------------------------------------------------------------------------
 
 
-_MISSING = object()
-
-
-def _json_path(document: Any, path: str) -> Any:
-    current = document
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif (
-            isinstance(current, list)
-            and part.lstrip("-").isdigit()
-            and -len(current) <= int(part) < len(current)
-        ):
-            current = current[int(part)]
-        else:
-            return _MISSING
-    return current
-
-
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -298,8 +280,9 @@ def evaluate_http(target: Target, status: int, body: bytes, elapsed: float) -> P
         except orjson.JSONDecodeError:
             return ProbeResult(False, latency, "body is not JSON")
         for path, wanted_value in expect.json_fields.items():
-            found = _json_path(document, path)
-            if found is _MISSING:
+            try:
+                found = json_field(document, path)
+            except KeyError:
                 return ProbeResult(False, latency, f"JSON {path} missing")
             # 1 == 1.0 but True is not 1: compare JSON types as JSON would.
             if found != wanted_value or isinstance(found, bool) != isinstance(wanted_value, bool):
