@@ -133,6 +133,7 @@ class WarroomApp(App[int]):
         self.state = IncidentState()
         self.suggested: list[tuple[str, str]] = []
         self._dirty = False
+        self._probes_pending = False
         self._bad_signature: frozenset[tuple[str, str]] = frozenset()
         self._verify_sent: dict[tuple[str, str], bool] = {}
         self._reminded_for: str = ""
@@ -263,6 +264,15 @@ class WarroomApp(App[int]):
         self.state = state
         self._dirty = True
         if state.probes is not before.probes or state.runbooks is not before.runbooks:
+            # Settled at the next render (a tick, or at once after an operator action): the
+            # suggestions and verifications scan every target, and under probe churn
+            # batches arrive faster than renders.
+            self._probes_pending = True
+
+    def _settle_probes(self) -> None:
+        """Suggestions and step verifications for the probes folded since the last render."""
+        while self._probes_pending:  # a verification it logs may change the runbooks again
+            self._probes_pending = False
             self._probes_changed()
 
     def _probes_changed(self) -> None:
@@ -314,6 +324,7 @@ class WarroomApp(App[int]):
 
     def render_state(self) -> None:
         """Push the latest state to the visible screens (coalesced: called per tick or action)."""
+        self._settle_probes()
         self._dirty = False
         now = self.clock()
         with self.batch_update():
