@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from warroom.durations import format_duration
 from warroom.events import parse_ts
@@ -107,6 +107,7 @@ class ProbeTable(DataTable):
         self._on_screen_now: set[str] | None = None
         self._resort_timer: Timer | None = None
         self._resort_pending = False
+        self._since_key = ColumnKey("since")
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -378,10 +379,15 @@ class ProbeTable(DataTable):
         last = min(self.row_count, first + self.size.height + 1)
         key_at = self._row_locations.get_key
         for index in range(first, last):
-            target = key_at(index).value
-            view = self._seen.get(target or "")
-            if view is not None:
-                self.update_cell(target, "since", since_text(view, now))
+            row_key = key_at(index)
+            view = self._seen.get(row_key.value or "")
+            if view is None:
+                continue
+            text = since_text(view, now)
+            # Unchanged text keeps its cell object, so the row's cached lines stay valid
+            # (and nothing is repainted when no time on screen moved on).
+            if self._data[row_key].get(self._since_key) != text:
+                self.update_cell(row_key, self._since_key, text)
 
     # -- sorting and filtering ---------------------------------------------------------------
 
