@@ -192,3 +192,20 @@ async def test_shell_text_and_messages_are_never_read_as_markup(tmp_path: Path) 
         app.notify("exit 1: closing tag [/] without an opening one", severity="warning")
         await settle(pilot)
         assert app.is_running
+
+
+async def test_o_opens_the_best_suggestion_after_the_ranking_changes(tmp_path: Path) -> None:
+    """Suggestions re-rank as services fail; unless the responder moved the highlight, `o`
+    follows the new first suggestion instead of the one that happened to be first earlier."""
+    from warroom.state import IncidentState
+    from warroom.tui.widgets.runbook_checklist import RunbookChecklist
+
+    app = make_app(write_log(tmp_path / "i.jsonl", incident_events(with_runbook=False)))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        checklist = app.query_one(RunbookChecklist)
+        state = IncidentState()
+        checklist.update_from(state, [("regional-failover", "Failover"), ("dns", "DNS")])
+        checklist.update_from(state, [("dns", "DNS"), ("regional-failover", "Failover")])
+        assert checklist.highlighted_option is not None
+        assert checklist.highlighted_option.id == "dns"

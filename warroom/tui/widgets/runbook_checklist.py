@@ -51,7 +51,11 @@ class RunbookChecklist(OptionList):
         if signature == self._signature:
             return
         self._signature = signature
-        highlighted = self.highlighted_option.id if self.highlighted_option else None
+        # Keep a highlight the responder is working with; otherwise follow the best suggestion
+        # (the first one when nothing is open), since `o` opens what is highlighted.
+        highlighted = (
+            self.highlighted_option.id if self.highlighted_option and self.has_focus else None
+        )
         options: list[Option] = []
         for progress in state.runbooks.values():
             options.append(Option(progress_text(progress), id=progress.runbook))
