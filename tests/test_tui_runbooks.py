@@ -203,7 +203,7 @@ async def test_o_opens_the_best_suggestion_after_the_ranking_changes(tmp_path: P
     app = make_app(write_log(tmp_path / "i.jsonl", incident_events(with_runbook=False)))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        checklist = app.query_one(RunbookChecklist)
+        checklist = app.screen.query_one(RunbookChecklist)
         state = IncidentState()
         checklist.update_from(state, [("regional-failover", "Failover"), ("dns", "DNS")])
         checklist.update_from(state, [("dns", "DNS"), ("regional-failover", "Failover")])
