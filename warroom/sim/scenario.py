@@ -13,7 +13,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,7 +22,7 @@ from warroom.errors import WarroomError
 
 RETRY_POLICIES = ("off", "capped", "backoff", "unbounded")
 #: Faults a timeline entry or `POST /faults` can inject.
-FAULTS = (
+Fault = Literal[
     "down",
     "slow",
     "error",
@@ -33,7 +33,8 @@ FAULTS = (
     "dns_restore",
     "bad_change",
     "info",
-)
+]
+FAULTS: tuple[str, ...] = get_args(Fault)
 EVENT_KINDS = ("fault", "recovery", "automation", "mitigation", "info")
 _NAME = r"^[a-z0-9][a-z0-9-]*$"
 SCALE_PREFIX = "scale-"
@@ -168,18 +169,7 @@ class TimelineEntry(_Strict):
 
     at: float
     service: str | None = None
-    fault: Literal[
-        "down",
-        "slow",
-        "error",
-        "hang",
-        "refuse",
-        "recover",
-        "dns_empty",
-        "dns_restore",
-        "bad_change",
-        "info",
-    ] = "info"
+    fault: Fault = "info"
     title: str
     kind: Literal["fault", "recovery", "automation", "mitigation", "info"] | None = None
     #: Only happens if this `service/control` is truthy then (e.g. automation not paused).
