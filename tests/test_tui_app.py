@@ -227,6 +227,23 @@ async def test_filter_and_sort(tmp_path: Path) -> None:
         assert order == sorted(order)
 
 
+async def test_a_click_after_a_re_sort_selects_the_row_under_the_pointer(tmp_path: Path) -> None:
+    """Rows drawn before a re-sort must not keep their old row numbers (the mouse reads them)."""
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.main_screen.view.probe_table
+        for mode in ("name", "service", "latency", "state", "name"):
+            while table.sort_mode != mode:
+                await pilot.press("s")
+            await settle(pilot)
+            order = [r.key.value for r in table.ordered_rows]
+            for row in (1, 4, 7):
+                await pilot.click(ProbeTable, offset=(5, 1 + row))  # below the header
+                await settle(pilot)
+                assert table.selected_target == order[row], (mode, row)
+
+
 async def test_help_lists_every_key_from_the_registry(tmp_path: Path) -> None:
     from warroom.tui.actions import ACTIONS
 

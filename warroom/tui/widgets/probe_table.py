@@ -6,8 +6,11 @@ from datetime import datetime
 from time import monotonic
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual._segment_tools import line_crop
 from textual._two_way_dict import TwoWayDict
 from textual.message import Message
 from textual.strip import Strip
@@ -74,6 +77,60 @@ def matches(view: ProbeView, needle: str) -> bool:
     return needle in view.target.lower() or needle in view.service.lower() or needle in view.state
 
 
+def _fast_cell(
+    value: object, width: int, padding: int, pre: Style, post: Style
+) -> list[Segment] | None:
+    """The segments Rich gives DataTable for one single-line cell, or None if unsure.
+
+    DataTable renders `Styled(Padding(cell, (0, padding)), pre, post)` at `width` with
+    `no_wrap`: the text cropped to the inner width ("fold" and "crop" overflow both crop on
+    one line) and justified, the padding unstyled; then every segment gets
+    `pre + its style + post`. Strings are Rich markup to DataTable, so a string with a `[`
+    goes back to it; so does anything with spans, tabs, newlines, or another justify or
+    overflow.
+    """
+    if isinstance(value, str):
+        if "[" in value:
+            return None
+        plain, text_style, justify = value, None, None
+    elif type(value) is Text:
+        if value._spans or value.overflow not in (None, "fold", "crop"):
+            return None
+        plain, justify = value.plain, value.justify
+        text_style = Style.parse(value.style) if isinstance(value.style, str) else value.style
+        if not text_style:
+            text_style = None
+    else:
+        return None
+    if "\n" in plain or "\t" in plain or justify not in (None, "default", "left", "right"):
+        return None
+    inner = width - 2 * padding
+    if inner <= 0:
+        return None
+    if justify == "right":
+        plain = plain.rstrip()
+    if cell_len(plain) > inner:
+        plain = set_cell_size(plain, inner)
+    gap = inner - cell_len(plain)
+    pad = " " * padding
+    segments = [Segment(pad, pre + post)]
+    if justify == "right":
+        segments.append(Segment(" " * gap + plain, _styled(pre, text_style, post)))
+    elif justify == "left":
+        segments.append(Segment(plain + " " * gap, _styled(pre, text_style, post)))
+    else:
+        if plain:
+            segments.append(Segment(plain, _styled(pre, text_style, post)))
+        if gap:
+            segments.append(Segment(" " * gap, pre + post))
+    segments.append(Segment(pad, pre + post))
+    return segments
+
+
+def _styled(pre: Style, style: Style | None, post: Style) -> Style:
+    return (pre + style if style is not None else pre) + post
+
+
 class ProbeTable(DataTable):
     """Sortable, filterable table of probe targets; renders only the state it is given."""
 
@@ -130,15 +187,18 @@ class ProbeTable(DataTable):
         raise LookupError(f"Y coord {y!r} is greater than total height")
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
-        """DataTable's line render, cached by the row's cell values as well.
+        """One line of the table, drawn without Rich's layout machinery and cached by values.
 
-        DataTable keys its line cache on the cursor position and a counter that every
-        `update_cell` and `sort` bumps: under churn each repaint re-renders every visible
-        line (tens of milliseconds that a key press waits behind). A line depends only on
-        its row's cell objects (never mutated: a change stores a new object), whether the
-        cursor or hover is on that row, and the table's look, so a re-sorted row or a row
-        the cursor left is drawn from the cache. (Overrides a private method of 8.2.8's
-        DataTable, keeping its output.)
+        DataTable renders every cell through `Console.render_lines` (about 0.3 ms a cell) and
+        keys its caches on a counter that every `update_cell` and `sort` bumps, so under
+        churn each repaint re-rendered every visible line: tens of milliseconds that a key
+        press waited behind. Body rows here are one line of plain text per cell, so a line
+        is built straight from segments (`_fast_cells`, checked against DataTable's own
+        output in the tests), and kept while its row's cell objects (never mutated: a change
+        stores a new object), its row number (the mouse reads it from the segments), the
+        cursor and hover flags and the table's look stay the same. Anything else (the
+        header, markup in a string) goes through DataTable. (Overrides a private method of
+        8.2.8's DataTable, keeping its output.)
         """
         width = self.size.width
         try:
@@ -160,8 +220,10 @@ class ProbeTable(DataTable):
             hover: object = self.hover_coordinate.row == row_index
         else:  # cell or column cursors: keep DataTable's exact key
             cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        widths = tuple(c.get_render_width(self) for c in self.ordered_columns)
         key = (
             row_key,
+            row_index,
             line_no,
             x1,
             x2,
@@ -173,12 +235,12 @@ class ProbeTable(DataTable):
             self.show_cursor,
             self._show_hover_cursor,
             self._pseudo_class_state,
-            row_index % 2 if self.zebra_stripes else 0,
-            row_index < self.fixed_rows,
+            self.zebra_stripes,
+            self.fixed_rows,
             self.fixed_columns,
             self._row_label_column_width,
             self.show_row_labels,
-            tuple(c.get_render_width(self) for c in self.ordered_columns),
+            widths,
         )
         hit = self._line_renders.get(key)
         if (
@@ -187,11 +249,82 @@ class ProbeTable(DataTable):
             and all(a is b for a, b in zip(hit[0], values, strict=True))
         ):
             return hit[1]
-        strip = super()._render_line(y, x1, x2, base_style)
+        strip = None
+        if (
+            row_index >= 0
+            and cursor_type == "row"
+            and line_no == 0
+            and not self._labelled_row_exists
+            and not self.fixed_columns
+            and row_index >= self.fixed_rows
+            and self.rows[row_key].height == 1
+        ):
+            strip = self._fast_line(row_index, values, widths, x1, x2, base_style)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
         if len(self._line_renders) > LINE_CACHE_SIZE:
             self._line_renders.clear()
         self._line_renders[key] = (values, strip)
         return strip
+
+    def _fast_line(
+        self,
+        row_index: int,
+        values: tuple[object, ...],
+        widths: tuple[int, ...],
+        x1: int,
+        x2: int,
+        base_style: Style,
+    ) -> Strip | None:
+        """DataTable's line for a one-line body row in row-cursor mode, or None if unsure.
+
+        Same segments (text and style, including the row/column meta) as
+        `DataTable._render_line_in_row` + `_render_line` for cells that are plain strings
+        or span-less, single-line `Text`.
+        """
+        cursor = self.cursor_coordinate.row == row_index
+        hover = self.hover_coordinate.row == row_index
+        component, post = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        row_style = self._get_row_style(row_index, base_style)
+        padding = self.cell_padding
+        segments: list[Segment] = []
+        for column_index, (value, cell_width) in enumerate(zip(values, widths, strict=True)):
+            pre = row_style + Style.from_meta({"row": row_index, "column": column_index})
+            cell = _fast_cell(value, cell_width, padding, pre + component, post)
+            if cell is None:
+                return None
+            segments.extend(cell)
+        extend_style, _ = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            False,
+            False,
+        )
+        extend_style = (
+            row_style
+            + extend_style
+            + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        )
+        width = self.size.width
+        remaining = max(0, width - sum(widths) - self._row_label_column_width)
+        segments.append(Segment(" " * remaining, extend_style))
+        cropped = line_crop(segments, x1, x2, width)
+        return Strip(cropped).adjust_cell_length(width, base_style).simplify()
 
     def _render_cell(
         self,
@@ -204,11 +337,12 @@ class ProbeTable(DataTable):
     ) -> Any:
         """DataTable's cell render, cached by the cell's value object as well.
 
-        DataTable keys its caches on a counter that every `update_cell` and `sort` bumps, so
-        under churn every visible cell is re-rendered through Rich at each refresh. Cells
-        here are never mutated (a change stores a new object), so a render stays valid for
-        as long as the same value object sits in the same cell with the same look.
-        (Textual is pinned; this overrides a private method of 8.2.8's DataTable.)
+        For the lines `_fast_line` leaves to DataTable (the header, markup). DataTable keys
+        its caches on a counter that every `update_cell` and `sort` bumps; cells here are
+        never mutated (a change stores a new object), so a render stays valid while the same
+        value object sits in the same cell, on the same row number (kept in the segments'
+        meta for the mouse), with the same look. (Overrides a private method of 8.2.8's
+        DataTable.)
         """
         if column_index < 0:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
@@ -221,6 +355,7 @@ class ProbeTable(DataTable):
             value = self._data[row_key][column_key]
         key = (
             row_key,
+            row_index,
             column_key,
             base_style,
             width,
