@@ -9,7 +9,8 @@ of the targets change state, and every second a `ProbeSamples` for all of them l
 network). Key latency: the key event is handed to the app the way the terminal driver does,
 and the clock stops at the first screen refresh (compositor update, the frame handed to the
 terminal) that shows its effect, checked inside that refresh: `cursor_*` moves the probe
-table cursor, `dialog_*` opens the note dialog (then escape); `--presses` of each.
+table cursor, `dialog_*` opens the note dialog (then escape), `typing_*` is a letter typed
+into that dialog's field; `--presses` cursor moves and dialogs, 3 letters in every third.
 `first_frame_s` is measured in a fresh process, from its start (imports included) to the
 first painted frame of the main screen (Textual's Ready), on a log that already holds the
 targets (a resumed incident); `first_frame_from_app_s` counts from App construction.
@@ -36,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from textual import events  # noqa: E402
 from textual.screen import Screen  # noqa: E402
+from textual.widgets import Input  # noqa: E402
 
 from warroom import events as ev  # noqa: E402
 from warroom.log.store import GroupCommitter, IncidentLog  # noqa: E402
@@ -128,8 +130,9 @@ def p95(values: list[float]) -> float:
 
 async def presses_timed(
     app: WarroomApp, pilot: Any, press: Any, presses: int
-) -> tuple[list[float], list[float]]:
-    """Cursor moves up and down the probe table, then the note dialog opened and closed."""
+) -> tuple[list[float], list[float], list[float]]:
+    """Cursor moves up and down the probe table, the note dialog opened (some letters typed
+    into it) and closed."""
     table = app.main_screen.view.probe_table
     cursor: list[float] = []
     for i in range(presses):
@@ -143,14 +146,20 @@ async def presses_timed(
         before = table.selected_target
         cursor.append(await press(key, lambda b=before: table.selected_target != b))
     dialog: list[float] = []
-    for _ in range(presses):
+    typing: list[float] = []
+    for i in range(presses):
         latency = await press(
             "n", lambda: isinstance(app.screen, FormDialog) and app.screen.is_mounted
         )
         dialog.append(latency)
+        if i % 3 == 0:  # a few letters of a note, typed while the probes keep changing
+            field = app.screen.query_one(Input)
+            for letter in "dns":
+                typed = field.value + letter
+                typing.append(await press(letter, lambda t=typed, f=field: f.value == t))
         await pilot.press("escape")
         await pilot.pause()
-    return cursor, dialog
+    return cursor, dialog, typing
 
 
 async def measure_keys(targets: int, presses: int) -> dict[str, Any]:
@@ -188,7 +197,7 @@ async def measure_keys(targets: int, presses: int) -> dict[str, Any]:
 
             Screen._compositor_refresh = refreshed  # type: ignore[method-assign]
             try:
-                cursor, dialog = await presses_timed(app, pilot, press, presses)
+                cursor, dialog, typing = await presses_timed(app, pilot, press, presses)
             finally:
                 Screen._compositor_refresh = original_refresh  # type: ignore[method-assign]
                 feeder.cancel()
@@ -200,6 +209,8 @@ async def measure_keys(targets: int, presses: int) -> dict[str, Any]:
             "cursor_p95_ms": round(p95(cursor), 1),
             "dialog_p50_ms": round(statistics.median(dialog), 1),
             "dialog_p95_ms": round(p95(dialog), 1),
+            "typing_p50_ms": round(statistics.median(typing), 1),
+            "typing_p95_ms": round(p95(typing), 1),
             "churn_events": churn.events,
             "rows": table.row_count,
         }
@@ -255,7 +266,7 @@ def main() -> None:
         figures = asyncio.run(measure_keys(targets, args.presses))
         result[f"keys_{targets}"] = figures
     first = result[f"keys_{args.targets[0]}"]
-    result["key_p95_ms"] = max(first["cursor_p95_ms"], first["dialog_p95_ms"])
+    result["key_p95_ms"] = max(first[f"{k}_p95_ms"] for k in ("cursor", "dialog", "typing"))
     result["ok"] = result["key_p95_ms"] < 50 and result["first_frame_s"] < 1.5
     print(json.dumps(result))
 
