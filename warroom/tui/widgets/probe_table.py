@@ -12,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual._segment_tools import line_crop
 from textual._two_way_dict import TwoWayDict
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
@@ -38,6 +39,8 @@ SPARK_WIDTH = 14
 VALUE_CACHE_SIZE = 4000
 #: Rendered lines kept (a few screens' worth, with and without the cursor).
 LINE_CACHE_SIZE = 1000
+#: Per-cell styles kept (rows x columns x cursor/hover looks).
+STYLE_CACHE_SIZE = 4000
 #: A re-sort waits until no key has been pressed for this long (seconds).
 RESORT_IDLE_S = 0.15
 
@@ -160,6 +163,8 @@ class ProbeTable(DataTable):
         self._now: datetime | None = None
         self._value_renders: dict[tuple[object, ...], tuple[object, Any]] = {}
         self._line_renders: dict[tuple[object, ...], tuple[tuple[object, ...], Strip]] = {}
+        self._cell_styles: dict[tuple[object, ...], Style] = {}
+        self._paint_style: Style | None = None
         self._viewport_now: range | None = None
         self._on_screen_now: set[str] | None = None
         self._resort_timer: Timer | None = None
@@ -170,6 +175,26 @@ class ProbeTable(DataTable):
         super().notify_style_update()
         self._line_renders.clear()
         self._value_renders.clear()
+        self._cell_styles.clear()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's Rich style costs ~0.1 ms to work out and DataTable asks for it on
+        # every line; it cannot change within one paint.
+        self._paint_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint_style = None
+
+    def render_line(self, y: int) -> Strip:
+        """DataTable's `render_line`, with the widget style of the paint under way."""
+        base_style = self._paint_style or self.rich_style
+        if self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, base_style)
 
     def _get_offsets(self, y: int) -> tuple[RowKey, int]:
         """Row and line within it for line `y`: O(1), every row here being one line high.
@@ -299,8 +324,8 @@ class ProbeTable(DataTable):
         padding = self.cell_padding
         segments: list[Segment] = []
         for column_index, (value, cell_width) in enumerate(zip(values, widths, strict=True)):
-            pre = row_style + Style.from_meta({"row": row_index, "column": column_index})
-            cell = _fast_cell(value, cell_width, padding, pre + component, post)
+            pre = self._cell_style(row_style, row_index, column_index, component)
+            cell = _fast_cell(value, cell_width, padding, pre, post)
             if cell is None:
                 return None
             segments.extend(cell)
@@ -315,16 +340,35 @@ class ProbeTable(DataTable):
             False,
             False,
         )
-        extend_style = (
-            row_style
-            + extend_style
-            + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
-        )
+        extend_style = self._cell_style(row_style, row_index, -1, extend_style)
         width = self.size.width
         remaining = max(0, width - sum(widths) - self._row_label_column_width)
         segments.append(Segment(" " * remaining, extend_style))
         cropped = line_crop(segments, x1, x2, width)
         return Strip(cropped).adjust_cell_length(width, base_style).simplify()
+
+    def _cell_style(
+        self, row_style: Style, row_index: int, column_index: int, component: Style
+    ) -> Style:
+        """`row_style + {row, column} meta + component`, the same object frame after frame.
+
+        Each `Style.from_meta` is a new style with a random link id, so sums made with it
+        never hit Rich's style-sum cache; keeping them makes every later sum a cache hit.
+        Column -1 is the filler after the last column (DataTable marks it out of bounds).
+        """
+        key = (row_style, row_index, column_index, component)
+        style = self._cell_styles.get(key)
+        if style is None:
+            if column_index < 0:
+                meta = {"row": row_index, "column": 0, "out_of_bounds": True}
+                style = row_style + component + Style.from_meta(meta)
+            else:
+                meta = {"row": row_index, "column": column_index}
+                style = row_style + Style.from_meta(meta) + component
+            if len(self._cell_styles) > STYLE_CACHE_SIZE:
+                self._cell_styles.clear()
+            self._cell_styles[key] = style
+        return style
 
     def _render_cell(
         self,
