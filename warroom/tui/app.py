@@ -10,7 +10,6 @@ never changes the state directly.
 from __future__ import annotations
 
 import asyncio
-import gc
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -34,6 +33,7 @@ from warroom.runbooks.suggest import suggest
 from warroom.state import IncidentState, reduce
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
+from warroom.tui.idle_gc import IdleCollector
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
@@ -142,6 +142,7 @@ class WarroomApp(App[int]):
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
         #: while keys keep coming.
         self.last_input_at = float("-inf")
+        self._gc = IdleCollector()
         self.main_screen = MainScreen(mode=self.mode)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -158,10 +159,9 @@ class WarroomApp(App[int]):
             self.notify(problem, title="Problem", severity="warning", timeout=10)
         self.drain()
         self.render_state()
-        # What exists now (Textual, the folded state, the table's rows) lives as long as the
-        # console: moved out of the collector's sight, a full collection under probe churn
-        # takes ~30 ms instead of ~120 ms (a visible stall for a key press).
-        gc.freeze()
+        # Full cycle collections only while the keyboard is quiet (see idle_gc); started
+        # once the first frame is up (its first collection takes ~50 ms).
+        self.call_after_refresh(self._gc.start)
         self._tick_clock()  # an overdue status update is announced at once, not a second later
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
@@ -183,6 +183,7 @@ class WarroomApp(App[int]):
             self.report_problem(f"{getattr(make, '__name__', 'background task')}: {exc}")
 
     async def on_unmount(self) -> None:
+        self._gc.stop()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -339,6 +340,7 @@ class WarroomApp(App[int]):
             self.render_state()
 
     def _tick_clock(self) -> None:
+        self._gc.tick(self.last_input_at)
         now = self.clock()
         self.main_screen.view.refresh_clock(now)
         due_at, overdue = status_update_due(self.state, now, self.status_update_intervals)
