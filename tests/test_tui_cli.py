@@ -14,7 +14,14 @@ from tui_harness import SIZE, fixed_clock, logged, paste, screen_text, settle, w
 
 from warroom import events as ev
 from warroom.log.store import IncidentLog
-from warroom.tui.cli import build_app, gather_inputs, new_log_path, scenario_feed_task, start_sim
+from warroom.tui.cli import (
+    build_app,
+    gather_inputs,
+    new_log_path,
+    probe_task,
+    scenario_feed_task,
+    start_sim,
+)
 
 BAD_RUNBOOK = """\
 ---
@@ -156,3 +163,112 @@ def test_console_token_errors_are_one_line(tmp_path: Path) -> None:
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         assert not log.exists()
+
+
+def _probe_workers() -> list[int]:
+    """Live `warroom.probe.worker` children of this process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.split(") ")[1].split()[1])
+        if ppid == os.getpid() and b"warroom.probe.worker" in cmdline and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: Path) -> None:
+    sim = start_sim("tutorial", 60.0, 1, tmp_path / "sim.log")
+    try:
+        path = tmp_path / "i.jsonl"
+        inputs = gather_inputs(sim_url=sim.admin_url)
+        names = {t.name for t in inputs.config.resolved_targets()}
+        app = build_app(IncidentLog.open(path), inputs, [probe_task(inputs.config)])
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, until=lambda: set(app.state.probes) == names, timeout=15)
+            assert len(_probe_workers()) == 1
+            text = screen_text(app)
+            assert all(name in text for name in ("web", "cache", "db"))
+        deadline = time.monotonic() + 10
+        while _probe_workers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _probe_workers() == []  # the console's exit ends the worker
+        seen = {e.target for e in logged(path) if isinstance(e, ev.ProbeStateChanged)}
+        for samples in (e for e in logged(path) if isinstance(e, ev.ProbeSamples)):
+            seen |= {s.target for s in samples.samples}
+        assert seen == names  # every target's results went through the log
+    finally:
+        sim.stop()
+
+
+def test_probe_worker_ends_when_the_console_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves no finally: the worker sees its stdin close and exits."""
+    log = tmp_path / "i.jsonl"
+    write_log(log).close()
+    config = '{"targets": [{"name": "local", "tcp": "127.0.0.1:9", "interval": 0.5}]}'
+    script = (
+        "import subprocess, sys, time\n"
+        "w = subprocess.Popen([sys.executable, '-m', 'warroom.probe.worker', '--log', "
+        f"{str(log)!r}], stdin=subprocess.PIPE)\n"
+        f"w.stdin.write({config!r}.encode() + b'\\n'); w.stdin.flush()\n"
+        "print(w.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    console = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert console.stdout is not None
+        worker = int(console.stdout.readline())
+        deadline = time.monotonic() + 10
+        while not any(isinstance(e, ev.ProbeStateChanged) for e in logged(log)):
+            assert time.monotonic() < deadline, "the worker logged no probe result"
+            time.sleep(0.1)
+        assert _alive(worker)
+    finally:
+        console.send_signal(signal.SIGKILL)
+        console.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "i.jsonl"
+    log = write_log(path)
+    inputs = gather_inputs(sim_url=None)
+    config = inputs.config.model_validate(
+        {"targets": [{"name": "local", "tcp": "127.0.0.1:9", "interval": 1}]}
+    )
+    path.rename(tmp_path / "moved.jsonl")  # the worker opens the log by name: it is gone
+    app = build_app(log, inputs, [probe_task(config)], clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, until=lambda: "probe engine" in app.problems[-1], timeout=15)
+        problem = app.problems[-1]
+        assert "the probe engine stopped (exit 2)" in problem and "i.jsonl" in problem
+        assert "probe engine stopped" in screen_text(app)
+        await pilot.press("n")
+        await paste(pilot, "still here")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.state.notes[-1].text == "still here"
+
+
+def test_probe_worker_rejects_a_bad_configuration_in_one_line(tmp_path: Path) -> None:
+    log = tmp_path / "i.jsonl"
+    write_log(log).close()
+    result = subprocess.run(
+        [sys.executable, "-m", "warroom.probe.worker", "--log", str(log)],
+        input=b'{"targets": [{"name": "x", "interval": -1}]}\n',
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warroom: probe worker: stdin: targets.0")

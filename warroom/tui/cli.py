@@ -31,7 +31,7 @@ from warroom.config import (
 )
 from warroom.errors import WarroomError
 from warroom.events import utc_now
-from warroom.log.store import GroupCommitter, IncidentLog
+from warroom.log.store import IncidentLog
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
 from warroom.tui.app import BackgroundTask, WarroomApp, status_intervals
@@ -114,27 +114,61 @@ def new_log_path(name: str, now: datetime | None = None) -> Path:
 
 
 def probe_task(config: WarroomConfig, sample_interval: float = 5.0) -> BackgroundTask:
-    """Run the probe engine; its events are group-committed and folded in as they land."""
+    """Run the probe engine in a child process (`warroom.probe.worker`) writing to the log.
+
+    The console folds its events as it follows the log (within `FOLLOW_INTERVAL` plus the
+    worker's commit interval), so probing never shares an event loop (or a core) with key
+    presses and paints. The worker ends when the console's end of its stdin closes, even if
+    the console is killed; if it dies while the console runs, the problem line says so.
+    """
 
     async def probes(app: WarroomApp) -> None:
-        from warroom.probe.engine import ProbeEngine
-
-        targets = config.resolved_targets()
-        if not targets:
+        if not config.resolved_targets():
             return
-        committer = GroupCommitter(app.incident_log, interval=0.2, on_committed=app.ingest)
-
-        submit = committer.submit_many
-        commit = asyncio.create_task(committer.run(), name="probe-commit")
+        log_path = getattr(app.incident_log, "path", None)
+        if log_path is None:
+            raise WarroomError("probes need an incident log file to write to")
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "warroom.probe.worker",
+            "--log",
+            str(log_path),
+            "--sample-interval",
+            str(sample_interval),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert worker.stdin is not None and worker.stderr is not None
         try:
-            async with ProbeEngine(targets, submit, sample_interval=sample_interval):
-                await asyncio.Event().wait()
-        finally:
-            commit.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await commit
+            worker.stdin.write(config.model_dump_json().encode() + b"\n")
+            await worker.stdin.drain()
+            errors = await worker.stderr.read()
+            code = await worker.wait()
+        except asyncio.CancelledError:
+            await _stop_worker(worker)
+            raise
+        lines = errors.decode("utf-8", "replace").strip().splitlines()
+        detail = lines[-1] if lines else "no message"
+        raise WarroomError(f"the probe engine stopped (exit {code}): {detail}")
 
     return probes
+
+
+async def _stop_worker(worker: asyncio.subprocess.Process, grace: float = 3.0) -> None:
+    """Close the worker's stdin (it flushes and exits), then TERM, then KILL."""
+    if worker.stdin is not None:
+        worker.stdin.close()
+    for stop in (None, worker.terminate, worker.kill):
+        if stop is not None:
+            with contextlib.suppress(ProcessLookupError):
+                stop()
+        try:
+            await asyncio.wait_for(worker.wait(), grace)
+            return
+        except TimeoutError:
+            continue
 
 
 def scenario_feed_task(

@@ -1,0 +1,100 @@
+"""The console's probe engine, as a child process writing to the incident log.
+
+    python -m warroom.probe.worker --log LOG [--sample-interval S]  < config JSON + newline
+
+Probing 1,000 targets a second takes ~40 % of a core. On the console's own event loop that
+work sits between a key press and its frame, and the console's paints sit between a probe's
+timer and its start. Here it has a core (and a loop) of its own: state changes and samples are
+group-committed to LOG, which the console follows like any other writer's events.
+
+The console writes the configuration (a `WarroomConfig` as JSON, one line) on stdin and keeps
+the pipe open: when it closes — the console quit, crashed or was killed — the worker flushes
+what it has and exits. So does SIGTERM or SIGINT. A problem is one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from warroom.config import WarroomConfig
+from warroom.errors import WarroomError
+from warroom.log.store import GroupCommitter, IncidentLog
+from warroom.probe.engine import ProbeEngine
+
+#: How often probe events are committed to the log (the console polls it every 0.25 s).
+COMMIT_INTERVAL = 0.2
+
+
+def read_config(line: bytes) -> WarroomConfig:
+    if not line.strip():
+        raise WarroomError("probe worker: no configuration on stdin")
+    try:
+        return WarroomConfig.model_validate_json(line)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "config"
+        raise WarroomError(f"probe worker: stdin: {where}: {first['msg']}") from None
+
+
+async def _stdin_lines() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def run(log_path: Path, sample_interval: float) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    stdin = await _stdin_lines()
+    config = read_config(await stdin.readline())
+    targets = config.resolved_targets()
+    log = IncidentLog.open(log_path, create=False)
+    committer = GroupCommitter(log, interval=COMMIT_INTERVAL, sync=False)
+    commit = asyncio.create_task(committer.run(), name="probe-worker-commit")
+
+    async def parent_gone() -> None:
+        while await stdin.read(4096):  # anything more on stdin is ignored; EOF ends the worker
+            pass
+        stop.set()
+
+    watch = asyncio.create_task(parent_gone(), name="probe-worker-stdin")
+    try:
+        async with ProbeEngine(targets, committer.submit_many, sample_interval=sample_interval):
+            await stop.wait()
+    finally:
+        watch.cancel()
+        commit.cancel()  # the committer writes what is pending as it stops
+        await asyncio.gather(watch, commit, return_exceptions=True)
+        log.close()
+    if committer.error is not None:
+        raise committer.error
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m warroom.probe.worker", description=__doc__)
+    parser.add_argument("--log", required=True, help="the incident log to append probe events to")
+    parser.add_argument("--sample-interval", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(run(Path(args.log), args.sample_interval))
+    except WarroomError as exc:
+        print(f"warroom: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
