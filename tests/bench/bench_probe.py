@@ -34,12 +34,18 @@ from warroom.config import Target, aconfig_from_sim
 from warroom.events import BaseEvent, ProbeStateChanged
 from warroom.probe.engine import ProbeEngine, percentile
 
-ADMIN_LINE = re.compile(r"admin: (http://\S+)")
+ADMIN_LINE = re.compile(r"admin: (http://\S+)(?: token: (\S+))?")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fleet:
+    url: str  # the admin API
+    token_path: str  # the file holding its bearer token
 
 
 @contextlib.contextmanager
-def running_sim(services: int) -> Iterator[str]:
-    """`warroom sim --scenario scale-N` in its own process; yields the admin URL."""
+def running_sim(services: int) -> Iterator[Fleet]:
+    """`warroom sim --scenario scale-N` in its own process; yields its admin URL and token."""
     process = subprocess.Popen(
         [sys.executable, "-m", "warroom", "sim", "--scenario", f"scale-{services}"],
         stdout=subprocess.PIPE,
@@ -50,20 +56,20 @@ def running_sim(services: int) -> Iterator[str]:
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + 60
-        url = None
+        fleet = None
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
             match = ADMIN_LINE.search(line)
             if match:
-                url = match.group(1)
+                fleet = Fleet(match.group(1), match.group(2) or "")
                 break
-        if url is None:
+        if fleet is None:
             process.kill()
             _, err = process.communicate(timeout=5)
             raise SystemExit(f"bench_probe: warroom sim did not start: {err.strip()[-500:]}")
-        yield url
+        yield fleet
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -179,7 +185,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=500, help="probes in flight at most")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(running_sim(args.services))
+        url = args.url or stack.enter_context(running_sim(args.services)).url
         result = asyncio.run(
             measure(
                 url, args.targets, args.interval, args.duration, args.keepalive, args.concurrency
