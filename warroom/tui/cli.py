@@ -133,7 +133,7 @@ def probe_task(config: WarroomConfig, sample_interval: float = 5.0) -> Backgroun
             "-m",
             "warroom.probe.worker",
             "--log",
-            str(log_path),
+            str(Path(log_path).resolve()),
             "--sample-interval",
             str(sample_interval),
             stdin=asyncio.subprocess.PIPE,
@@ -144,7 +144,9 @@ def probe_task(config: WarroomConfig, sample_interval: float = 5.0) -> Backgroun
         try:
             worker.stdin.write(config.model_dump_json().encode() + b"\n")
             await worker.stdin.drain()
-            errors = await worker.stderr.read()
+            errors = b""
+            while chunk := await worker.stderr.read(4096):
+                errors = (errors + chunk)[-4096:]  # only its last words are shown
             code = await worker.wait()
         except asyncio.CancelledError:
             await _stop_worker(worker)
