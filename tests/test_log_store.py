@@ -444,6 +444,28 @@ async def test_group_committer_runs_in_an_event_loop(tmp_path: Path) -> None:
     assert seen == list(range(1, 52))
 
 
+async def test_group_committer_as_an_async_context_writes_everything_by_the_end(
+    tmp_path: Path,
+) -> None:
+    log = IncidentLog.open(tmp_path / "inc.jsonl")
+    async with GroupCommitter(log, interval=10.0) as committer:  # no flush on its own in time
+        for i in range(20):
+            committer.submit(ev.ProbeStateChanged(target=f"t{i}", from_state="up", to_state="down"))
+        assert list(log.read()) == []
+    assert [e.target for e in log.read()] == [f"t{i}" for i in range(20)]  # type: ignore[attr-defined]
+
+
+async def test_group_committer_context_raises_when_events_could_not_be_written(
+    tmp_path: Path,
+) -> None:
+    log = IncidentLog.open(tmp_path / "inc.jsonl")
+    with pytest.raises(LogError):
+        async with GroupCommitter(log, interval=10.0) as committer:
+            committer.submit(ev.NoteAdded(text="lost?"))
+            log.close()
+    assert committer.pending == 1  # kept queued, not dropped
+
+
 async def test_cancelling_the_committer_mid_flush_still_reports_every_logged_event(
     tmp_path: Path,
 ) -> None:

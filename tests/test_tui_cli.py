@@ -271,4 +271,5 @@ def test_probe_worker_rejects_a_bad_configuration_in_one_line(tmp_path: Path) ->
     )
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("warroom: probe worker: stdin: targets.0")
+    assert len(lines) == 1
+    assert lines[0].startswith("warroom: probe worker: stdin: targets[0].interval: not a duration")

@@ -578,6 +578,7 @@ class GroupCommitter:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def submit(self, event: BaseEvent) -> None:
         ts = now_ts()
@@ -668,6 +669,28 @@ class GroupCommitter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    async def __aenter__(self) -> GroupCommitter:
+        """`run()` in the background of the running event loop until the block ends."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=f"group-commit {self.log.path.name}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop `run()`, which writes what is left; raises if events are still unwritten."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.flush()  # a task cancelled before its first step never ran its final flush
+        if self.error is not None:
+            raise self.error
 
     async def run(self) -> None:
         """Flush every `interval` from the running event loop (writes in a thread) until

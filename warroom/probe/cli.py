@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from warroom import events as ev
 from warroom.config import WarroomConfig, config_from_sim, find_default_config, load_config
 from warroom.errors import WarroomError
 from warroom.probe.engine import ProbeEngine, TargetStatus
+from warroom.signals import stop_on_signals
 
 STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red", "unknown": "dim"}
 
@@ -151,48 +151,30 @@ async def probe_until_stopped(
 
 async def _run_async(config: WarroomConfig, args: argparse.Namespace, out: TextIO) -> int:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     printer = Printer(args.json, out)
     sinks: list[Callable[[list[ev.BaseEvent]], None]] = [printer.changes]
-    committer = None
-    commit_task: asyncio.Task[None] | None = None
-    incident_log = None
-    if args.log:
-        from warroom.log.store import GroupCommitter, IncidentLog
+    async with contextlib.AsyncExitStack() as stack:
+        stop = stack.enter_context(stop_on_signals())
+        if args.log:
+            from warroom.log.store import GroupCommitter, IncidentLog
 
-        incident_log = IncidentLog.open(Path(args.log), create=True)
-        if incident_log.recovered is not None:
-            print(f"warroom: {incident_log.recovered.describe()}", file=sys.stderr)
-        committer = GroupCommitter(incident_log, interval=0.2)
-        commit_task = asyncio.create_task(committer.run(), name="probe-log-commit")
+            incident_log = IncidentLog.open(Path(args.log), create=True)
+            stack.callback(incident_log.close)
+            if incident_log.recovered is not None:
+                print(f"warroom: {incident_log.recovered.describe()}", file=sys.stderr)
+            committer = await stack.enter_async_context(GroupCommitter(incident_log, interval=0.2))
+            sinks.append(committer.submit_many)
 
-        sinks.append(committer.submit_many)
+        def on_events(batch: list[ev.BaseEvent]) -> None:
+            for sink in sinks:
+                sink(batch)
 
-    def on_events(batch: list[ev.BaseEvent]) -> None:
-        for sink in sinks:
-            sink(batch)
-
-    engine = ProbeEngine(config.resolved_targets(), on_events)
-    start = loop.time()
-    try:
+        engine = ProbeEngine(config.resolved_targets(), on_events)
+        start = loop.time()
         async with engine:
             await probe_until_stopped(engine, args.duration, stop)
-    finally:
-        if commit_task is not None:
-            commit_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await commit_task
-        if incident_log is not None:
-            incident_log.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-    printer.summary(engine.snapshot(), loop.time() - start)
-    if committer is not None and committer.error is not None:
-        raise committer.error
+        # Before the log's last flush (and a write error, raised on leaving the stack).
+        printer.summary(engine.snapshot(), loop.time() - start)
     return 0
 
 

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from warroom.config import WarroomConfig
+from warroom.config import WarroomConfig, describe_validation_error
 from warroom.errors import WarroomError
 from warroom.log.store import GroupCommitter, IncidentLog
 from warroom.probe.engine import ProbeEngine
+from warroom.signals import stop_on_signals
 
 #: How often probe events are committed to the log (the console polls it every 0.25 s).
 COMMIT_INTERVAL = 0.2
@@ -38,12 +37,11 @@ def read_config(line: bytes) -> WarroomConfig:
     try:
         return WarroomConfig.model_validate_json(line)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "config"
-        raise WarroomError(f"probe worker: stdin: {where}: {first['msg']}") from None
+        problem = describe_validation_error(exc, WarroomConfig)
+        raise WarroomError(f"probe worker: stdin: {problem}") from None
 
 
-async def _stdin_lines() -> asyncio.StreamReader:
+async def _stdin_reader() -> asyncio.StreamReader:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -51,34 +49,31 @@ async def _stdin_lines() -> asyncio.StreamReader:
 
 
 async def run(log_path: Path, sample_interval: float) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    stdin = await _stdin_lines()
-    config = read_config(await stdin.readline())
-    targets = config.resolved_targets()
-    log = IncidentLog.open(log_path, create=False)
-    committer = GroupCommitter(log, interval=COMMIT_INTERVAL, sync=False)
-    commit = asyncio.create_task(committer.run(), name="probe-worker-commit")
+    with stop_on_signals() as stop:
+        stdin = await _stdin_reader()
+        config = read_config(await stdin.readline())
 
-    async def parent_gone() -> None:
-        while await stdin.read(4096):  # anything more on stdin is ignored; EOF ends the worker
-            pass
-        stop.set()
+        async def parent_gone() -> None:
+            while await stdin.read(4096):  # anything more on stdin is ignored; EOF ends it
+                pass
+            stop.set()
 
-    watch = asyncio.create_task(parent_gone(), name="probe-worker-stdin")
-    try:
-        async with ProbeEngine(targets, committer.submit_many, sample_interval=sample_interval):
-            await stop.wait()
-    finally:
-        watch.cancel()
-        commit.cancel()  # the committer writes what is pending as it stops
-        await asyncio.gather(watch, commit, return_exceptions=True)
-        log.close()
-    if committer.error is not None:
-        raise committer.error
+        log = IncidentLog.open(log_path, create=False)
+        watch = asyncio.create_task(parent_gone(), name="probe-worker-stdin")
+        try:
+            async with (
+                GroupCommitter(log, interval=COMMIT_INTERVAL) as committer,
+                ProbeEngine(
+                    config.resolved_targets(),
+                    committer.submit_many,
+                    sample_interval=sample_interval,
+                ),
+            ):
+                await stop.wait()
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+            log.close()
     return 0
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 from warroom.durations import format_duration
 from warroom.errors import WarroomError
+from warroom.signals import stop_on_signals
 from warroom.sim.scenario import builtin_names, load_scenario
 from warroom.sim.server import SimServer
 
@@ -32,21 +32,16 @@ async def serve(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     server = SimServer(scenario, speed=args.speed, seed=args.seed, token_path=args.token_file)
     await server.start(admin_port=args.admin_port, dns_port=args.dns_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        print(f"admin: {server.admin_url} token: {server.token_path}", flush=True)
-        print(
-            f"scenario: {scenario.name} ({len(scenario.services)} services, speed "
-            f"{server.speed:g}x, seed {server.seed}) dns: {server.dns_address}",
-            flush=True,
-        )
-        await stop.wait()
+        with stop_on_signals() as stop:
+            print(f"admin: {server.admin_url} token: {server.token_path}", flush=True)
+            print(
+                f"scenario: {scenario.name} ({len(scenario.services)} services, speed "
+                f"{server.speed:g}x, seed {server.seed}) dns: {server.dns_address}",
+                flush=True,
+            )
+            await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await server.stop()
     return 0
 
