@@ -28,7 +28,6 @@ def datatable_line(table: ProbeTable, y: int) -> list[tuple[str, Any]]:
         table._row_renderable_cache,
     ):
         cache.clear()
-    table._value_renders.clear()
     table._update_count += 1
     x1 = table.scroll_offset.x
     return cells(DataTable._render_line(table, y, x1, x1 + table.size.width, table.rich_style))
@@ -44,7 +43,8 @@ def ours(table: ProbeTable, y: int) -> list[tuple[str, Any]]:
     row_key = table._row_locations.get_key(y - 1)
     values = tuple(table._data[row_key].get(c.key) for c in table.ordered_columns)
     widths = tuple(c.get_render_width(table) for c in table.ordered_columns)
-    strip = table._fast_line(y - 1, values, widths, scroll_x, x2, table.rich_style)
+    cursor, hover = table.cursor_row == y - 1, table.hover_coordinate.row == y - 1
+    strip = table._fast_line(y - 1, cursor, hover, values, widths, scroll_x, x2, table.rich_style)
     assert strip is not None, f"line {y} left the fast path"
     return cells(strip)
 

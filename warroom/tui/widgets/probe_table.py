@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from time import monotonic
-from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -35,8 +35,6 @@ STATE_LOOK = {
 STATE_RANK = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}
 SORT_MODES = ("state", "name", "service", "latency")
 SPARK_WIDTH = 14
-#: Rendered cells kept (about 40 visible rows x 6 columns x a few looks each).
-VALUE_CACHE_SIZE = 4000
 #: Rendered lines kept (a few screens' worth, with and without the cursor).
 LINE_CACHE_SIZE = 1000
 #: Per-cell styles kept (rows x columns x cursor/hover looks).
@@ -161,7 +159,6 @@ class ProbeTable(DataTable):
         #: Shown rows whose cells lag their `_seen` view (they were off screen when it changed).
         self._stale: set[str] = set()
         self._now: datetime | None = None
-        self._value_renders: dict[tuple[object, ...], tuple[object, Any]] = {}
         self._line_renders: dict[tuple[object, ...], tuple[tuple[object, ...], Strip]] = {}
         self._cell_styles: dict[tuple[object, ...], Style] = {}
         self._paint_style: Style | None = None
@@ -174,7 +171,6 @@ class ProbeTable(DataTable):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._line_renders.clear()
-        self._value_renders.clear()
         self._cell_styles.clear()
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -218,7 +214,7 @@ class ProbeTable(DataTable):
         keys its caches on a counter that every `update_cell` and `sort` bumps, so under
         churn each repaint re-rendered every visible line: tens of milliseconds that a key
         press waited behind. Body rows here are one line of plain text per cell, so a line
-        is built straight from segments (`_fast_cells`, checked against DataTable's own
+        is built straight from segments (`_fast_line`, checked against DataTable's own
         output in the tests), and kept while its row's cell objects (never mutated: a change
         stores a new object), its row number (the mouse reads it from the segments), the
         cursor and hover flags and the table's look stay the same. Anything else (the
@@ -284,7 +280,9 @@ class ProbeTable(DataTable):
             and row_index >= self.fixed_rows
             and self.rows[row_key].height == 1
         ):
-            strip = self._fast_line(row_index, values, widths, x1, x2, base_style)
+            strip = self._fast_line(
+                row_index, bool(cursor), bool(hover), values, widths, x1, x2, base_style
+            )
         if strip is None:
             strip = super()._render_line(y, x1, x2, base_style)
         if len(self._line_renders) > LINE_CACHE_SIZE:
@@ -295,6 +293,8 @@ class ProbeTable(DataTable):
     def _fast_line(
         self,
         row_index: int,
+        cursor: bool,
+        hover: bool,
         values: tuple[object, ...],
         widths: tuple[int, ...],
         x1: int,
@@ -307,9 +307,10 @@ class ProbeTable(DataTable):
         `DataTable._render_line_in_row` + `_render_line` for cells that are plain strings
         or span-less, single-line `Text`.
         """
-        cursor = self.cursor_coordinate.row == row_index
-        hover = self.hover_coordinate.row == row_index
-        component, post = self._get_styles_to_render_cell(
+        # Cursor and hover looks as DataTable picks them: for the cells (with the CSS
+        # priorities) and for the filler after the last column (without).
+        looks = partial(
+            self._get_styles_to_render_cell,
             False,
             False,
             False,
@@ -317,8 +318,9 @@ class ProbeTable(DataTable):
             cursor,
             self.show_cursor,
             self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
+        )
+        component, post = looks(
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css"
         )
         row_style = self._get_row_style(row_index, base_style)
         padding = self.cell_padding
@@ -329,17 +331,7 @@ class ProbeTable(DataTable):
             if cell is None:
                 return None
             segments.extend(cell)
-        extend_style, _ = self._get_styles_to_render_cell(
-            False,
-            False,
-            False,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            False,
-            False,
-        )
+        extend_style, _ = looks(False, False)
         extend_style = self._cell_style(row_style, row_index, -1, extend_style)
         width = self.size.width
         remaining = max(0, width - sum(widths) - self._row_label_column_width)
@@ -369,53 +361,6 @@ class ProbeTable(DataTable):
                 self._cell_styles.clear()
             self._cell_styles[key] = style
         return style
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> Any:
-        """DataTable's cell render, cached by the cell's value object as well.
-
-        For the lines `_fast_line` leaves to DataTable (the header, markup). DataTable keys
-        its caches on a counter that every `update_cell` and `sort` bumps; cells here are
-        never mutated (a change stores a new object), so a render stays valid while the same
-        value object sits in the same cell, on the same row number (kept in the segments'
-        meta for the mouse), with the same look. (Overrides a private method of 8.2.8's
-        DataTable.)
-        """
-        if column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        column_key = self._column_locations.get_key(column_index)
-        if row_index < 0:
-            row_key = self._header_row_key
-            value: object = self.columns[column_key].label
-        else:
-            row_key = self._row_locations.get_key(row_index)
-            value = self._data[row_key][column_key]
-        key = (
-            row_key,
-            row_index,
-            column_key,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-        )
-        hit = self._value_renders.get(key)
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        if len(self._value_renders) > VALUE_CACHE_SIZE:
-            self._value_renders.clear()
-        self._value_renders[key] = (value, lines)
-        return lines
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
