@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+
+from processes import alive
 
 from warroom.runbooks.model import Command
 from warroom.runbooks.shell import run_command
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers signal 0; it is dead for our purpose.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def test_exit_code_and_interleaved_output() -> None:
@@ -58,10 +46,10 @@ async def test_timeout_kills_the_process_group(tmp_path) -> None:
     assert result.output == "started\n"
     child = int(pidfile.read_text())
     for _ in range(50):
-        if not _alive(child):
+        if not alive(child):
             break
         await asyncio.sleep(0.02)
-    assert not _alive(child)
+    assert not alive(child)
 
 
 async def test_term_ignoring_command_is_killed() -> None:
@@ -79,10 +67,10 @@ async def test_background_child_holding_the_pipe_does_not_hang(tmp_path) -> None
     assert (result.exit_code, result.output, result.timed_out) == (0, "done\n", False)
     child = int(pidfile.read_text())
     for _ in range(50):
-        if not _alive(child):
+        if not alive(child):
             break
         await asyncio.sleep(0.02)
-    assert not _alive(child)
+    assert not alive(child)
 
 
 async def test_cancelling_the_run_kills_the_command(tmp_path) -> None:
@@ -97,7 +85,7 @@ async def test_cancelling_the_run_kills_the_command(tmp_path) -> None:
         await task
     except asyncio.CancelledError:
         pass
-    assert not _alive(int(pidfile.read_text()))
+    assert not alive(int(pidfile.read_text()))
 
 
 async def test_result_becomes_a_log_event() -> None:

@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+from processes import alive, wait_until
 from tui_harness import SIZE, fixed_clock, logged, paste, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -33,19 +33,6 @@ services: [checkout]
 - [ ] Look at it
   - verify: `checkout is sideways`
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
 
 
 async def test_malformed_runbook_and_config_are_shown_and_the_console_works(
@@ -114,7 +101,7 @@ async def test_demo_fleet_feeds_the_log_and_stops(tmp_path: Path) -> None:
         assert [e.sim_seq for e in feed] == sorted({e.sim_seq for e in feed})
     finally:
         sim.stop()
-    assert not _alive(sim.process.pid)
+    assert not alive(sim.process.pid)
 
 
 def app_targets(admin_url: str):  # type: ignore[no-untyped-def]
@@ -135,14 +122,11 @@ def test_fleet_dies_when_the_console_is_killed(tmp_path: Path) -> None:
     try:
         assert console.stdout is not None
         sim_pid = int(console.stdout.readline())
-        assert _alive(sim_pid)
+        assert alive(sim_pid)
     finally:
         console.send_signal(signal.SIGKILL)
         console.wait()
-    deadline = time.monotonic() + 10
-    while _alive(sim_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(sim_pid)
+    assert wait_until(lambda: not alive(sim_pid))
 
 
 def test_console_token_errors_are_one_line(tmp_path: Path) -> None:
@@ -177,7 +161,7 @@ def _probe_workers() -> list[int]:
         except OSError:
             continue
         ppid = int(stat.split(") ")[1].split()[1])
-        if ppid == os.getpid() and b"warroom.probe.worker" in cmdline and _alive(int(entry.name)):
+        if ppid == os.getpid() and b"warroom.probe.worker" in cmdline and alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -194,10 +178,7 @@ async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: 
             assert len(_probe_workers()) == 1
             text = screen_text(app)
             assert all(name in text for name in ("web", "cache", "db"))
-        deadline = time.monotonic() + 10
-        while _probe_workers() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _probe_workers() == []  # the console's exit ends the worker
+        assert wait_until(lambda: _probe_workers() == [])  # the console's exit ends the worker
         seen = {e.target for e in logged(path) if isinstance(e, ev.ProbeStateChanged)}
         for samples in (e for e in logged(path) if isinstance(e, ev.ProbeSamples)):
             seen |= {s.target for s in samples.samples}
@@ -223,18 +204,14 @@ def test_probe_worker_ends_when_the_console_is_killed(tmp_path: Path) -> None:
     try:
         assert console.stdout is not None
         worker = int(console.stdout.readline())
-        deadline = time.monotonic() + 10
-        while not any(isinstance(e, ev.ProbeStateChanged) for e in logged(log)):
-            assert time.monotonic() < deadline, "the worker logged no probe result"
-            time.sleep(0.1)
-        assert _alive(worker)
+        assert wait_until(lambda: any(isinstance(e, ev.ProbeStateChanged) for e in logged(log))), (
+            "the worker logged no probe result"
+        )
+        assert alive(worker)
     finally:
         console.send_signal(signal.SIGKILL)
         console.wait()
-    deadline = time.monotonic() + 10
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(worker)
+    assert wait_until(lambda: not alive(worker))
 
 
 async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
