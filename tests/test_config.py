@@ -124,10 +124,10 @@ expect = { contains_address = "10.0.0.1" }
             '[[targets]]\nname="a"\nhttp="http://x"\n[[targets]]\nname="a"\ntcp="h:1"\n',
             ": targets[1].name: duplicate target name 'a' (also targets[0])",
         ),
-        ('[[targets]]\nname="a"\n', ": targets[0]: give exactly one of http, tcp, dns"),
+        ('[[targets]]\nname="a"\n', ": targets[0]: give exactly one of http, tcp, dns, promql"),
         (
             '[[targets]]\nname="a"\nhttp="http://x"\ntcp="h:1"\n',
-            ": targets[0]: give exactly one of http, tcp, dns (found http, tcp)",
+            ": targets[0]: give exactly one of http, tcp, dns, promql (found http, tcp)",
         ),
         ('[[targets]]\nhttp="http://x"\n', ": targets[0].name: required key is missing"),
         (

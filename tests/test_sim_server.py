@@ -102,7 +102,7 @@ async def test_keep_alive_and_metrics(tmp_path: Any) -> None:
         assert b"HTTP/1.1 404 Not Found" in data
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{fleet.service_ports['db']}/metrics") as resp,
+            session.get(f"http://127.0.0.1:{fleet.service_ports['db']}/metrics.json") as resp,
         ):
             metrics = await resp.json()
         assert metrics["service"] == "db"

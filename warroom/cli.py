@@ -64,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--dns-port", type=int, default=0, help="DNS port (default: any free)")
     sim.add_argument("--token-file", metavar="PATH", help="where to write the admin token")
     sim.set_defaults(entry="warroom.sim.cli:run")
+    sim_sub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
+    rules = sim_sub.add_parser("rules", help="print a scenario's Prometheus alert rules")
+    rules.add_argument("scenario", metavar="SCENARIO", help="scenario name or TOML file")
+    rules.add_argument("--for", dest="for_", default="10s", help="how long before firing")
+    rules.add_argument("--job", default="warroom-sim", help="the scrape job's name")
+    rules.set_defaults(entry="warroom.sim.cli:run_rules")
+
+    alerts = sub.add_parser("alerts", help="Alertmanager intake")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="COMMAND")
+    serve = alerts_sub.add_parser(
+        "serve", help="receive Alertmanager webhooks headless, writing to an incident log"
+    )
+    serve.add_argument("--config", "-c", metavar="FILE", help="warroom.toml with [alerts]")
+    serve.add_argument("--log", required=True, metavar="LOG", help="incident log to append to")
+    serve.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    serve.set_defaults(entry="warroom.alerts.cli:run_serve")
 
     probe = sub.add_parser("probe", help="run the probe engine headless")
     _add_target_source(probe)

@@ -32,8 +32,8 @@ from warroom.errors import WarroomError
 
 DEFAULT_CONFIG_FILE = "warroom.toml"
 
-ProbeKind = Literal["http", "tcp", "dns"]
-KINDS: tuple[ProbeKind, ...] = ("http", "tcp", "dns")
+ProbeKind = Literal["http", "tcp", "dns", "promql"]
+KINDS: tuple[ProbeKind, ...] = ("http", "tcp", "dns", "promql")
 
 
 def _duration(value: Any) -> float:
@@ -128,6 +128,7 @@ class TargetConfig(_Strict):
     http: str | None = None
     tcp: str | None = None
     dns: str | None = None
+    promql: str | None = Field(default=None, max_length=4000)
     nameserver: str | None = None
     interval: PositiveDuration | None = None
     timeout: PositiveDuration | None = None
@@ -137,6 +138,25 @@ class TargetConfig(_Strict):
     degraded_latency: PositiveDuration | None = None
     tags: list[str] = Field(default_factory=list)
     keepalive: bool | None = None
+    #: promql targets: the Prometheus to ask (default `[prometheus] url`) and what must hold.
+    prometheus: str | None = None
+    condition: str | None = Field(
+        default=None, description='e.g. "value < 0.01", "all values >= 1", "empty"'
+    )
+
+    @field_validator("prometheus")
+    @classmethod
+    def _prometheus(cls, value: str | None) -> str | None:
+        return _prometheus_url(value) if value is not None else None
+
+    @field_validator("condition")
+    @classmethod
+    def _condition(cls, value: str | None) -> str | None:
+        if value is not None:
+            from warroom.probe.promql import parse_value_condition
+
+            parse_value_condition(value)
+        return value
 
     @field_validator("name")
     @classmethod
@@ -182,17 +202,23 @@ class TargetConfig(_Strict):
         given = [kind for kind in KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
             found = f" (found {', '.join(given)})" if given else ""
-            raise ValueError(f"give exactly one of http, tcp, dns{found}")
+            raise ValueError(f"give exactly one of {', '.join(KINDS)}{found}")
         if self.nameserver is not None and given[0] != "dns":
             raise ValueError("nameserver is only for dns targets")
+        if given[0] != "promql" and (self.condition is not None or self.prometheus is not None):
+            raise ValueError("condition and prometheus are only for promql targets")
+        if given[0] == "promql" and not (self.promql or "").strip():
+            raise ValueError("promql: the query is empty")
         return self
 
     @property
     def kind(self) -> ProbeKind:
         return next(kind for kind in KINDS if getattr(self, kind) is not None)
 
-    def resolve(self, defaults: Defaults) -> Target:
+    def resolve(self, defaults: Defaults, prometheus: str | None = None) -> Target:
         kind = self.kind
+        if kind == "promql":
+            return self._resolve_promql(defaults, prometheus)
         return Target(
             name=self.name,
             service=self.service or self.name,
@@ -214,6 +240,28 @@ class TargetConfig(_Strict):
         )
 
 
+    def _resolve_promql(self, defaults: Defaults, prometheus: str | None) -> Target:
+        url = self.prometheus or prometheus
+        if url is None:
+            raise ValueError("a promql target needs prometheus = URL or a [prometheus] url")
+        return Target(
+            name=self.name,
+            service=self.service or self.name,
+            kind="promql",
+            address=(self.promql or "").strip(),
+            interval=self.interval if self.interval is not None else defaults.interval,
+            timeout=self.timeout if self.timeout is not None else defaults.timeout,
+            expect=self.expect,
+            failure_threshold=self.failure_threshold or defaults.failure_threshold,
+            success_threshold=self.success_threshold or defaults.success_threshold,
+            # A query's latency is Prometheus's, not the service's: never "degraded" by it.
+            degraded_latency=None,
+            tags=tuple(self.tags),
+            prometheus_url=url,
+            condition=self.condition or "value > 0",
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A probe target with every default applied: what the engine runs."""
@@ -231,6 +279,69 @@ class Target:
     degraded_latency: float | None = None
     tags: tuple[str, ...] = ()
     keepalive: bool = False
+    #: promql targets only: the Prometheus base URL and the condition the result must meet.
+    prometheus_url: str | None = None
+    condition: str | None = None
+
+
+def _prometheus_url(value: str) -> str:
+    if not re.match(r"(?i)^https?://[^/\s]+", value):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+class PrometheusSettings(_Strict):
+    """`[prometheus]`: where promql targets are asked by default."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _prometheus_url(value)
+
+
+class AlertsSettings(_Strict):
+    """`[alerts]`: the Alertmanager webhook receiver and the API poll that keeps it right."""
+
+    listen: str = Field(default="127.0.0.1:9095", description="host:port of the webhook")
+    path: str = "/alerts"
+    token: str | None = Field(default=None, description="bearer token; may be ${ENV}")
+    token_file: str | None = None
+    alertmanager: str | None = Field(default=None, description="Alertmanager URL to poll")
+    poll_interval: PositiveDuration = 15.0
+    service_labels: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["service", "app", "job"]
+    )
+    max_body: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _ = split_host_port(value)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"listen needs an IP address, not a name: {value!r}") from None
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value):
+            raise ValueError(f"not a URL path: {value!r}")
+        return value
+
+    @field_validator("alertmanager")
+    @classmethod
+    def _alertmanager(cls, value: str | None) -> str | None:
+        return _prometheus_url(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> AlertsSettings:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token (may be ${ENV}) and token_file")
+        return self
 
 
 class IncidentSettings(_Strict):
@@ -250,6 +361,18 @@ class WarroomConfig(_Strict):
     incident: IncidentSettings = Field(default_factory=IncidentSettings)
     #: `[[controls]]`: mitigation levers (see warroom.controls.model.ControlConfig).
     controls: list[ControlConfig] = Field(default_factory=list)
+    prometheus: PrometheusSettings | None = None
+    alerts: AlertsSettings | None = None
+
+    @model_validator(mode="after")
+    def _promql_has_prometheus(self) -> WarroomConfig:
+        for index, target in enumerate(self.targets):
+            if target.promql is not None and target.prometheus is None and not self.prometheus:
+                raise _KeyPathError(
+                    f"targets[{index}].promql",
+                    "no Prometheus to ask: set prometheus = URL here or [prometheus] url",
+                )
+        return self
 
     @model_validator(mode="after")
     def _unique_controls(self) -> WarroomConfig:
@@ -278,7 +401,8 @@ class WarroomConfig(_Strict):
         return self
 
     def resolved_targets(self) -> list[Target]:
-        return [target.resolve(self.defaults) for target in self.targets]
+        prometheus = self.prometheus.url if self.prometheus else None
+        return [target.resolve(self.defaults, prometheus) for target in self.targets]
 
 
 class _KeyPathError(ValueError):

@@ -398,6 +398,46 @@ class ScenarioEvent(BaseEvent):
         return f"[sim t={self.sim_time:.0f}s] {self.title}"
 
 
+# -- alerts --------------------------------------------------------------------------------
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    #: Still firing at Alertmanager but silenced or inhibited there (read from its API).
+    SUPPRESSED = "suppressed"
+    RESOLVED = "resolved"
+
+
+class AlertObserved(BaseEvent):
+    """An alert from Alertmanager changed: it fired, was silenced, or resolved.
+
+    `source` says how warroom learnt it: a webhook, or the Alertmanager API poll (which is
+    how a silenced or missed alert is set right: a silenced alert sends no resolved webhook).
+    """
+
+    durable: ClassVar[bool] = False
+    operator: ClassVar[bool] = False
+    kind: Literal["alert_observed"] = "alert_observed"
+    fingerprint: str
+    alertname: str = ""
+    status: AlertStatus
+    service: str = Field(default="", description="the service matched from the labels")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: str = ""
+    ends_at: str = ""
+    generator_url: str = ""
+    silenced_by: list[str] = Field(default_factory=list)
+    source: Literal["webhook", "api"] = "webhook"
+
+    def summary(self) -> str:
+        where = f" ({self.service})" if self.service else ""
+        text = self.annotations.get("summary", "")
+        return f"alert {self.alertname or self.fingerprint} {self.status}{where}" + (
+            f": {text}" if text else ""
+        )
+
+
 class UnknownEvent(BaseEvent):
     """A kind from a newer warroom: kept whole and shown raw."""
 
@@ -430,7 +470,8 @@ KnownEvent = Annotated[
     | ControlFailed
     | ControlEffect
     | ControlAutoRevertExtended
-    | ScenarioEvent,
+    | ScenarioEvent
+    | AlertObserved,
     Field(discriminator="kind"),
 ]
 
@@ -463,6 +504,7 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
         ControlEffect,
         ControlAutoRevertExtended,
         ScenarioEvent,
+        AlertObserved,
     )
 }
 

@@ -124,6 +124,31 @@ class ControlChange:
 
 
 @dataclass(frozen=True)
+class AlertView:
+    """One Alertmanager alert (by fingerprint) as last observed."""
+
+    fingerprint: str
+    alertname: str
+    status: str
+    service: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    starts_at: str = ""
+    ends_at: str = ""
+    generator_url: str = ""
+    silenced_by: tuple[str, ...] = ()
+    source: str = ""
+    #: When warroom first saw it fire, and when it last changed (RFC 3339).
+    first_seen: str = ""
+    since: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Firing or silenced: not resolved."""
+        return self.status != ev.AlertStatus.RESOLVED.value
+
+
+@dataclass(frozen=True)
 class Timings:
     opened: str = ""
     impact_start: str = ""
@@ -149,6 +174,8 @@ class IncidentState:
     controls: dict[str, ControlView] = field(default_factory=dict)
     changes: dict[str, ControlChange] = field(default_factory=dict)
     scenario_events: tuple[ev.ScenarioEvent, ...] = ()
+    #: Alertmanager alerts by fingerprint (resolved ones stay, for the report).
+    alerts: dict[str, AlertView] = field(default_factory=dict)
     tail: tuple[BaseEvent, ...] = ()
     timings: Timings = field(default_factory=Timings)
     last_seq: int = 0
@@ -405,6 +432,35 @@ def _status_set(state: IncidentState, event: ev.StatusSet) -> IncidentState:
     return _evolve(state, status=event.status, timings=timings)
 
 
+def _alert_observed(state: IncidentState, event: ev.AlertObserved) -> IncidentState:
+    old = state.alerts.get(event.fingerprint)
+    view = AlertView(
+        fingerprint=event.fingerprint,
+        alertname=event.alertname,
+        status=event.status,
+        service=event.service,
+        labels=dict(event.labels),
+        annotations=dict(event.annotations),
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        generator_url=event.generator_url,
+        silenced_by=tuple(event.silenced_by),
+        source=event.source,
+        first_seen=old.first_seen if old is not None and old.first_seen else event.ts,
+        since=event.ts if old is None or old.status != event.status else old.since,
+    )
+    alerts = dict(state.alerts)
+    alerts[event.fingerprint] = view
+    timings = state.timings
+    if event.status == ev.AlertStatus.FIRING.value:
+        # Detection is the first page: an alert counts as much as a red probe.
+        if not timings.first_detection:
+            timings = _evolve(timings, first_detection=event.ts)
+        if not timings.impact_start:
+            timings = _evolve(timings, impact_start=event.starts_at or event.ts)
+    return _evolve(state, alerts=alerts, timings=timings)
+
+
 def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
     match event:
         case ev.IncidentOpened():
@@ -473,6 +529,8 @@ def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
             if not timings.impact_start:
                 timings = _evolve(timings, impact_start=event.ts)
             return _evolve(state, scenario_events=(*state.scenario_events, event), timings=timings)
+        case ev.AlertObserved():
+            return _alert_observed(state, event)
         case ev.UnknownEvent():
             if event.kind in state.unknown_kinds:
                 return state
@@ -516,3 +574,25 @@ def severity_rank(severity: str) -> int:
         return int(Severity(severity).value[-1])
     except ValueError:
         return 9
+
+
+def active_alerts(state: IncidentState) -> list[AlertView]:
+    """Alerts not resolved, firing before silenced, then oldest first (the alerts pane)."""
+    live = [a for a in state.alerts.values() if a.active]
+    firing = ev.AlertStatus.FIRING.value
+    return sorted(live, key=lambda a: (a.status != firing, a.starts_at, a.alertname))
+
+
+def firing_alert_count(state: IncidentState) -> int:
+    """Alerts firing and not silenced (the header's count)."""
+    firing = ev.AlertStatus.FIRING.value
+    return sum(1 for a in state.alerts.values() if a.status == firing)
+
+
+def alerting_services(state: IncidentState) -> dict[str, list[str]]:
+    """service -> names of its firing alerts, for runbook suggestions and the probe table."""
+    out: dict[str, list[str]] = {}
+    for alert in active_alerts(state):
+        if alert.service and alert.status == ev.AlertStatus.FIRING.value:
+            out.setdefault(alert.service, []).append(alert.alertname)
+    return out

@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -21,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
+from warroom.alerts import silences
 from warroom.controls.model import (
     DEFAULT_EFFECT_AFTER_S,
     DEFAULT_TIMEOUT_S,
@@ -31,6 +33,7 @@ from warroom.controls.model import (
     HttpApply,
     HttpRead,
     MissingEnvError,
+    SilenceApply,
     parse_value,
     resolve_template,
     substitute_env,
@@ -38,7 +41,7 @@ from warroom.controls.model import (
     wire_value,
 )
 from warroom.errors import WarroomError
-from warroom.events import ControlValue
+from warroom.events import ControlValue, format_ts
 from warroom.jsonpath import json_field
 
 #: Bytes of a response or of a command's output kept; the rest is read and dropped.
@@ -71,6 +74,8 @@ class CallContext:
     reason: str = ""
     actor: str = ""
     request_id: str = ""
+    #: When the change is reverted automatically, if it is (a silence ends then too).
+    ends_at: datetime | None = None
 
 
 class Applier(Protocol):
@@ -442,9 +447,87 @@ def appliers_from_config(
     for config in configs:
         if isinstance(config.apply, HttpApply):
             out.append(HttpApplier(config, client, env))
+        elif isinstance(config.apply, SilenceApply):
+            out.append(SilenceApplier(config, client))
         else:
             out.append(ArgvApplier(config, client))
     return out
+
+
+# -- Alertmanager silences ------------------------------------------------------------------
+
+
+class SilenceApplier:
+    """A silence lever: on = an active Alertmanager silence with the lever's matchers.
+
+    On creates one (comment = the reason, createdBy = the actor, endsAt = the auto-revert
+    time or now + `duration`), or extends the one already there; off expires every active
+    silence with exactly these matchers. The value is read back from Alertmanager's API.
+    """
+
+    def __init__(self, config: ControlConfig, client: httpx.AsyncClient) -> None:
+        assert isinstance(config.apply, SilenceApply)
+        self.config = config
+        self.spec = config.spec()
+        self.timeout = config.timeout
+        self.effect_after = config.effect_after
+        self._apply = config.apply
+        self._client = client
+        self.matchers = silences.matchers_from(config.apply.matchers)
+
+    @property
+    def alertmanager(self) -> str:
+        return self._apply.alertmanager
+
+    async def current(self) -> list[silences.Silence]:
+        """The active silences this lever owns."""
+        try:
+            return await silences.active_silences(
+                self._client, self.alertmanager, self.matchers, self.timeout
+            )
+        except silences.SilenceError as exc:
+            raise ControlCallError(str(exc)) from None
+
+    async def apply(self, context: CallContext) -> str:
+        on = parse_value(self.spec, context.value)
+        existing = await self.current()
+        try:
+            if not on:
+                for silence in existing:
+                    await silences.expire_silence(
+                        self._client, self.alertmanager, silence.id, self.timeout
+                    )
+                return f"expired {len(existing)} silence{'s' if len(existing) != 1 else ''}"
+            ends_at = context.ends_at or datetime.now(UTC) + timedelta(seconds=self._apply.duration)
+            silence_id = await silences.put_silence(
+                self._client,
+                self.alertmanager,
+                self.matchers,
+                ends_at,
+                created_by=context.actor,
+                comment=context.reason,
+                starts_at=existing[0].starts_at if existing else "",
+                silence_id=existing[0].id if existing else "",
+                timeout=self.timeout,
+            )
+        except silences.SilenceError as exc:
+            raise ControlCallError(str(exc)) from None
+        verb = "extended" if existing else "created"
+        return f"silence {silence_id} {verb} until {format_ts(ends_at)}"
+
+    async def extend(self, until: datetime, reason: str = "", actor: str = "") -> str:
+        """Push back the end of the lever's silence (what "extend" on the panel does)."""
+        existing = await self.current()
+        if not existing:
+            raise ControlCallError("no active silence to extend")
+        return await self.apply(
+            CallContext(
+                True, reason or existing[0].comment, actor or existing[0].created_by, ends_at=until
+            )
+        )
+
+    async def read(self) -> ControlValue:
+        return bool(await self.current())
 
 
 # -- the simulated fleet ------------------------------------------------------------------

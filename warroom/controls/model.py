@@ -361,9 +361,31 @@ class ArgvRead(_Strict):
         return value
 
 
+class SilenceApply(_Strict):
+    """A toggle that silences alerts: on creates an Alertmanager silence, off expires it.
+
+    The silence's `endsAt` is the change's auto-revert time when there is one, else now plus
+    `duration`; so a silence warroom forgets (crash, quit) still ends at Alertmanager.
+    """
+
+    alertmanager: Url
+    matchers: Annotated[dict[str, str], Field(min_length=1)] = Field(
+        description='label = value, e.g. { alertname = "ServiceDown", service = "cache" }'
+    )
+    duration: PositiveDuration = 3600.0
+
+
+class SilenceRead(_Strict):
+    """Read a silence lever back: on while an active silence with its matchers exists."""
+
+    alertmanager: Url
+
+
 def _one_of_http_argv(data: Any, http: type[BaseModel], argv: type[BaseModel]) -> Any:
     if isinstance(data, BaseModel):
         return data
+    if isinstance(data, Mapping) and "alertmanager" in data:
+        return (SilenceApply if http is HttpApply else SilenceRead).model_validate(data)
     if not isinstance(data, Mapping):
         raise ValueError("expected a table with either url (HTTP) or argv (command)")
     if "argv" in data and "url" in data:
@@ -376,10 +398,12 @@ def _one_of_http_argv(data: Any, http: type[BaseModel], argv: type[BaseModel]) -
 
 
 ApplyConfig = Annotated[
-    HttpApply | ArgvApply, BeforeValidator(lambda d: _one_of_http_argv(d, HttpApply, ArgvApply))
+    HttpApply | ArgvApply | SilenceApply,
+    BeforeValidator(lambda d: _one_of_http_argv(d, HttpApply, ArgvApply)),
 ]
 ReadConfig = Annotated[
-    HttpRead | ArgvRead, BeforeValidator(lambda d: _one_of_http_argv(d, HttpRead, ArgvRead))
+    HttpRead | ArgvRead | SilenceRead,
+    BeforeValidator(lambda d: _one_of_http_argv(d, HttpRead, ArgvRead)),
 ]
 
 
@@ -435,6 +459,12 @@ class ControlConfig(_Strict):
                 raise ValueError("a rate cannot be negative")
             if self.min is not None and self.max is not None and self.min > self.max:
                 raise ValueError("min must not be above max")
+        silence = isinstance(self.apply, SilenceApply), isinstance(self.read, SilenceRead)
+        if any(silence):
+            if not all(silence):
+                raise ValueError("a silence lever reads back from Alertmanager too")
+            if kind != ControlKind.TOGGLE:
+                raise ValueError(f"a silence lever is a toggle, not {kind}")
         return self
 
     def spec(self) -> ControlSpec:

@@ -36,6 +36,7 @@ from warroom.probe.checks import (
     check_tcp,
     make_client,
 )
+from warroom.probe.promql import check_promql
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +361,9 @@ class ProbeEngine:
         target = runner.target
         if target.kind == "tcp":
             return await check_tcp(target)
+        if target.kind == "promql":
+            assert self._client is not None
+            return await check_promql(self._client, target, self._max_body)
         return await check_dns(target, self._resolvers)
 
     # -- results ----------------------------------------------------------------------------

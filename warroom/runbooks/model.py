@@ -119,6 +119,8 @@ class Runbook(BaseModel):
     services: list[str] = Field(default_factory=list)
     states: list[str] = Field(default_factory=lambda: list(DEFAULT_STATES))
     severity: str | None = None
+    #: Alertmanager alert names (`alertname`) this runbook answers.
+    alerts: list[str] = Field(default_factory=list)
     #: The Markdown after the front matter.
     body: str = ""
     #: The whole file as read, front matter included.

@@ -31,7 +31,7 @@ from warroom.runbooks.model import (
 )
 
 #: Front-matter keys warroom reads.
-KNOWN_KEYS: tuple[str, ...] = ("title", "services", "states", "severity")
+KNOWN_KEYS: tuple[str, ...] = ("title", "services", "states", "severity", "alerts")
 #: Keys that static-site generators (Hugo, Jekyll) put in runbook repos; accepted and ignored so
 #: runbooks such as prometheus-operator's work unchanged.
 IGNORED_KEYS: frozenset[str] = frozenset(
@@ -63,6 +63,7 @@ SEVERITIES: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
 _KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:(?:\s+(.*)|\s*)$")
 _LIST_ITEM_LINE = re.compile(r"^\s+-\s+(.*)$")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_ALERT_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
 _CHECKBOX = re.compile(r"^\[([ xX])\](?:\s+(.*))?$", re.DOTALL)
 _ANNOTATION = re.compile(r"^(action|verify|id)\s*:\s*(.*)$", re.DOTALL | re.IGNORECASE)
 _ACTION = re.compile(r"^([A-Za-z0-9_.-]+)\s*/\s*([A-Za-z0-9_.-]+)\s*=\s*(\S.*)$")
@@ -220,6 +221,15 @@ def _read_front_matter(fm: _FrontMatter, out: _Collector) -> dict[str, object]:
                     out.add(line, f"unknown state {state!r} (expected {', '.join(STATES)})")
             if states:
                 result["states"] = states
+        elif key == "alerts":
+            alerts = _as_list(value)
+            for name in alerts:
+                if not _ALERT_NAME.match(name):
+                    out.add(
+                        line,
+                        f"bad alert name {name!r} (Prometheus names: [A-Za-z_:][A-Za-z0-9_:]*)",
+                    )
+            result["alerts"] = [a for a in alerts if _ALERT_NAME.match(a)]
         elif key == "severity":
             text = value if isinstance(value, str) else ",".join(value)
             if text.strip().upper() in SEVERITIES:
@@ -449,6 +459,7 @@ def parse_runbook(text: str, path: Path | str) -> tuple[Runbook | None, list[Pro
         services=list(meta.get("services", [])),  # type: ignore[call-overload]
         states=list(meta.get("states", DEFAULT_STATES)),  # type: ignore[call-overload]
         severity=meta.get("severity"),  # type: ignore[arg-type]
+        alerts=list(meta.get("alerts", [])),  # type: ignore[call-overload]
         body=body,
         source=source,
         sections=_sections(lines, headings, offset),

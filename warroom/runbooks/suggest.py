@@ -85,3 +85,49 @@ def suggest(runbooks: Iterable[Runbook], probes: Mapping[str, Any]) -> list[Sugg
         general.sort(key=lambda r: (r.title.casefold(), r.id))
         specific.extend(Suggestion(runbook, 0.0, why) for runbook in general)
     return specific
+
+
+def suggest_for_alerts(runbooks: Iterable[Runbook], alerts: Iterable[Any]) -> list[Suggestion]:
+    """Rank runbooks that name a firing alert in their front matter (`alerts: [...]`).
+
+    A runbook matches an alert by name; when the runbook lists services, the alert's
+    service must be one of them (a `ServiceDown` for the cache is not the DNS runbook's).
+    Score: 1 + the share of the firing alerts it answers, so an alert match outranks a probe
+    match. `alerts` are anything with `.alertname`, `.service` and `.status` (`AlertView`);
+    only firing ones count.
+    """
+    firing = [a for a in alerts if getattr(a, "status", "") == "firing"]
+    if not firing:
+        return []
+    out: list[Suggestion] = []
+    for runbook in runbooks:
+        if not runbook.alerts:
+            continue
+        names = set(runbook.alerts)
+        hits = [
+            a
+            for a in firing
+            if a.alertname in names
+            and (not runbook.services or runbook.is_general or a.service in runbook.services)
+        ]
+        if not hits:
+            continue
+        labels = sorted({f"{a.alertname}" + (f" ({a.service})" if a.service else "") for a in hits})
+        score = round(1.0 + len(hits) / len(firing), 4)
+        out.append(Suggestion(runbook, score, f"alert {', '.join(labels)} firing"))
+    out.sort(key=lambda s: (-s.score, s.runbook.title.casefold(), s.runbook.id))
+    return out
+
+
+def suggest_all(
+    runbooks: Iterable[Runbook], probes: Mapping[str, Any], alerts: Iterable[Any] = ()
+) -> list[Suggestion]:
+    """Alert matches first, then probe matches; each runbook once, at its best place."""
+    books = list(runbooks)
+    seen: set[str] = set()
+    out: list[Suggestion] = []
+    for suggestion in (*suggest_for_alerts(books, alerts), *suggest(books, probes)):
+        if suggestion.runbook.id not in seen:
+            seen.add(suggestion.runbook.id)
+            out.append(suggestion)
+    return out

@@ -184,6 +184,11 @@ async def get_metrics(request: web.Request) -> web.Response:
     return _json({"services": [model.metrics(name) for name in model.services]})
 
 
+async def get_scrape_targets(request: web.Request) -> web.Response:
+    """For Prometheus's `http_sd_configs`: the service ports, labelled by service."""
+    return _json(request.app[SIM_KEY].scrape_targets())
+
+
 def build_app(sim: SimServer) -> web.Application:
     app = web.Application(client_max_size=_MAX_BODY)
     app[SIM_KEY] = sim
@@ -191,6 +196,7 @@ def build_app(sim: SimServer) -> web.Application:
     app.router.add_get("/targets", get_targets)
     app.router.add_get("/events", get_events)
     app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/prometheus/targets", get_scrape_targets)
     app.router.add_get("/controls", get_controls)
     app.router.add_get("/controls/{service}/{control}", get_control)
     app.router.add_post("/controls/{service}/{control}", post_control)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 
 from warroom.durations import format_duration
@@ -64,3 +65,18 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim rules SCENARIO`: the scenario's alert rules as YAML."""
+    from warroom.durations import parse_duration
+    from warroom.sim.prometheus import alert_rules
+
+    try:
+        for_s = parse_duration(args.for_)
+    except ValueError:
+        raise WarroomError(f"--for: not a duration: {args.for_!r} (use e.g. 10s)") from None
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:-]*", args.job):
+        raise WarroomError(f"--job: not a job name: {args.job!r}")
+    sys.stdout.write(alert_rules(load_scenario(args.scenario), for_s=for_s, job=args.job))
+    return 0

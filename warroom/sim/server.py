@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from warroom.errors import WarroomError
+from warroom.sim import prometheus
 from warroom.sim.dns import DnsServer
 from warroom.sim.model import Fleet, SimEvent
 from warroom.sim.scenario import Scenario, load_scenario
@@ -40,10 +41,12 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
 _REASONS[503] = "Service Unavailable"
 
 
-def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
+def _response(
+    status: int, body: bytes, keep_alive: bool, content_type: str = "application/json"
+) -> bytes:
     head = (
         f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-        "Content-Type: application/json\r\n"
+        f"Content-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
@@ -148,6 +151,10 @@ class _HealthProtocol(asyncio.Protocol):
             status = 503 if state == "error" else 200
             self._write(_response(status, body, keep_alive), keep_alive)
         elif path == b"/metrics":
+            metrics = endpoint.sim.model.metrics(endpoint.name)
+            body = prometheus.render_metrics(metrics, endpoint.histogram)
+            self._write(_response(200, body, keep_alive, prometheus.CONTENT_TYPE), keep_alive)
+        elif path == b"/metrics.json":
             body = orjson.dumps(endpoint.sim.model.metrics(endpoint.name))
             self._write(_response(200, body, keep_alive), keep_alive)
         else:
@@ -181,6 +188,7 @@ class ServiceEndpoint:
     server: asyncio.Server | None = None
     connections: set[_HealthProtocol] = field(default_factory=set)
     reopening: bool = False
+    histogram: prometheus.LatencyHistogram = field(default_factory=prometheus.LatencyHistogram)
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -415,6 +423,15 @@ class SimServer:
             },
             "targets": targets,
         }
+
+    def scrape_targets(self) -> list[dict[str, Any]]:
+        """Prometheus `http_sd_configs` target groups: one per service port."""
+        return prometheus.scrape_targets(
+            {
+                name: (ep.port, self.scenario.services[name].region)
+                for name, ep in self.endpoints.items()
+            }
+        )
 
     def events(self, after: int = 0) -> list[dict[str, Any]]:
         out = []
