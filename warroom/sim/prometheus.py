@@ -191,7 +191,7 @@ def alert_rules(scenario: Scenario, for_s: float = 10.0, job: str = "warroom-sim
         "    rules:",
     ]
 
-    def rule(name: str, expr: str, summary: str, severity: str) -> None:
+    def rule(name: str, expr: str, summary: str, severity: str, service: str = "") -> None:
         out.extend(
             [
                 f"      - alert: {name}",
@@ -199,10 +199,12 @@ def alert_rules(scenario: Scenario, for_s: float = 10.0, job: str = "warroom-sim
                 f"        for: {duration}",
                 "        labels:",
                 f"          severity: {severity}",
-                "        annotations:",
-                f"          summary: {_yaml_text(summary)}",
             ]
         )
+        if service:
+            # One rule per service: distinct labels keep the rules apart for Prometheus.
+            out.append(f"          service: {_yaml_text(service)}")
+        out.extend(["        annotations:", f"          summary: {_yaml_text(summary)}"])
 
     rule(
         "ServiceDown",
@@ -223,6 +225,7 @@ def alert_rules(scenario: Scenario, for_s: float = 10.0, job: str = "warroom-sim
             f'{PREFIX}latency_seconds{{service="{name}"}} > {_number(spec.timeout / 2)}',
             f"{name} is slower than half its {spec.timeout:g}s timeout",
             "ticket",
+            name,
         )
     rule(
         "ServiceQueueBuilding",
