@@ -239,7 +239,6 @@ class TargetConfig(_Strict):
             keepalive=self.keepalive if self.keepalive is not None else defaults.keepalive,
         )
 
-
     def _resolve_promql(self, defaults: Defaults, prometheus: str | None) -> Target:
         url = self.prometheus or prometheus
         if url is None:

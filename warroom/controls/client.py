@@ -13,7 +13,7 @@ import errno
 import os
 import signal
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +76,9 @@ class CallContext:
     request_id: str = ""
     #: When the change is reverted automatically, if it is (a silence ends then too).
     ends_at: datetime | None = None
+    #: The value the change starts from, for compare-and-set commands (`{from_value}`);
+    #: read back just before applying when the caller does not know it.
+    from_value: ControlValue | None = None
 
 
 class Applier(Protocol):
@@ -257,6 +260,8 @@ class HttpApplier:
         self._env = env
 
     async def apply(self, context: CallContext) -> str:
+        template = [self._apply.body, self._apply.params]
+        context = await _with_from_value(self, template, context)
         headers, secrets = _resolve_headers(self._apply.headers, self._env)
         values = _template_values(self.spec, context)
         result = await http_call(
@@ -315,7 +320,19 @@ def _template_values(spec: ControlSpec, context: CallContext) -> dict[str, Any]:
         "service": spec.service,
         "control": spec.control,
         "request_id": context.request_id,
+        "from_value": wire_value(context.from_value) if context.from_value is not None else None,
     }
+
+
+def _uses_from_value(template: Any) -> bool:
+    return "{from_value}" in orjson.dumps(template).decode()
+
+
+async def _with_from_value(applier: Applier, template: Any, context: CallContext) -> CallContext:
+    """`context` with `from_value` read back first when the template compares and sets."""
+    if context.from_value is not None or not _uses_from_value(template):
+        return context
+    return replace(context, from_value=await applier.read())
 
 
 def _summary(head: str, text: str) -> str:
@@ -419,9 +436,12 @@ class ArgvApplier:
             key: value_arg(item if item is not None else context.value)
             for key, item in _template_values(self.spec, context).items()
         }
+        if context.from_value is not None:
+            values["from_value"] = value_arg(context.from_value)
         return [str(part) for part in resolve_template(list(self._apply.argv), values)]
 
     async def apply(self, context: CallContext) -> str:
+        context = await _with_from_value(self, self._apply.argv, context)
         argv = self.argv_for(context)
         result = await run_argv(argv, self.timeout)
         if result.exit_code != 0:

@@ -30,7 +30,7 @@ from warroom.durations import parse_duration
 from warroom.events import ControlValue
 
 #: Placeholders a template may use; each must be a whole string / argv element.
-PLACEHOLDERS = ("value", "reason", "actor", "service", "control", "request_id")
+PLACEHOLDERS = ("value", "reason", "actor", "service", "control", "request_id", "from_value")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _ENV_TOKEN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
