@@ -184,7 +184,7 @@ def test_more_errors_are_counted(tmp_path: Path) -> None:
 
 def test_example_config_is_valid() -> None:
     config = load_config(REPO / "warroom.example.toml")
-    assert {t.kind for t in config.resolved_targets()} == {"http", "tcp", "dns"}
+    assert {t.kind for t in config.resolved_targets()} == {"http", "tcp", "dns", "promql"}
 
 
 def test_default_config_file_is_found_in_cwd(tmp_path: Path) -> None:
