@@ -67,6 +67,9 @@ def test_alerts_serve_writes_alerts_to_the_log_and_rejects_strangers(tmp_path: P
     process, url = _serve(config, log)
     try:
         assert _post(url, webhook(alert())) == 200
+        hostile = alert(fingerprint="evil")
+        hostile["annotations"] = {"summary": "\x1b]0;owned\x07\x1b[2Jgone\nline two"}
+        assert _post(url, webhook(hostile)) == 200
         assert _post(url, webhook(alert()), token="guess") == 401
         assert _post(url, b"\x00" * 10) == 400
     finally:
@@ -74,7 +77,9 @@ def test_alerts_serve_writes_alerts_to_the_log_and_rejects_strangers(tmp_path: P
     assert "alert ServiceDown firing (cache): cache refuses connections" in out
     assert "rejected (401): wrong token" in err and "rejected (400): not JSON" in err
     assert "Traceback" not in err
-    (event,) = list(read_events(log))
+    assert "\x1b" not in out and "\\x1b]0;owned\\x07\\x1b[2Jgone\\x0aline two" in out
+    event, evil = list(read_events(log))
+    assert evil.payload()["annotations"]["summary"].startswith("\x1b]0;")  # kept as sent
     assert (event.kind, event.actor) == ("alert_observed", "bastion")
     assert event.payload()["fingerprint"] == "abc123"
 
@@ -86,7 +91,7 @@ def test_alerts_serve_writes_alerts_to_the_log_and_rejects_strangers(tmp_path: P
     finally:
         _stop(process)
     statuses = [orjson.loads(line)["status"] for line in log.read_text().splitlines()]
-    assert statuses == ["firing", "resolved"]
+    assert statuses == ["firing", "firing", "resolved"]
 
 
 def test_alerts_serve_without_an_alerts_section_is_one_line(

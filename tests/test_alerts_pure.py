@@ -287,3 +287,40 @@ def test_alerts_suggest_the_runbook_that_names_them_for_that_service() -> None:
     probes = {"dynamodb": ProbeView(target="dynamodb", service="dynamodb", state="down")}
     both = suggest_all([dns, cache], probes, alerts)
     assert [s.runbook.id for s in both] == ["cache-failover", "dns"]  # alert match first
+
+
+# -- promql checks over loopback -------------------------------------------------------------
+
+
+async def test_promql_check_failures_are_short_reasons() -> None:
+    import httpx
+    from aiohttp import web
+
+    from tests.prom_servers import free_port
+    from warroom.config import Defaults, TargetConfig
+    from warroom.probe.promql import check_promql
+
+    async def garbage(request: web.Request) -> web.Response:
+        assert request.query["query"] == "up == 0"
+        return web.Response(text="<html>proxy error</html>", status=502)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", garbage)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def target(url: str) -> Any:
+        config = TargetConfig(name="q", promql="up == 0", condition="empty", timeout=1)
+        return config.resolve(Defaults(), url)
+
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            bad = await check_promql(client, target(f"http://127.0.0.1:{port}"))
+            refused = await check_promql(client, target(f"http://127.0.0.1:{free_port()}"))
+    finally:
+        await runner.cleanup()
+    assert (bad.ok, bad.reason) == (False, "HTTP 502: answer is not JSON")
+    assert (refused.ok, refused.reason) == (False, "connection refused")

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from warroom.alerts.intake import AlertIntake
+from warroom.alerts.receiver import printable
 from warroom.config import find_default_config, load_config
 from warroom.errors import WarroomError
 from warroom.events import AlertObserved, BaseEvent
@@ -36,7 +37,7 @@ async def serve(config_path: Path, log_path: Path, duration: float | None) -> in
         def sink(events: list[AlertObserved]) -> None:
             batch: list[BaseEvent] = list(events)
             for event in log.append_many(batch, sync=True):
-                print(event.summary(), flush=True)
+                print(printable(event.summary()), flush=True)
 
         services = {t.service or t.name for t in config.targets}
         async with AlertIntake(config.alerts, sink, known_services=services, seed=seed) as intake:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,14 @@ MAX_BODY = 1024 * 1024
 DEFAULT_PATH = "/alerts"
 #: Rejections remembered for a status line.
 REJECTIONS_KEPT = 20
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """One terminal-safe line of untrusted text: control characters shown as `\\xNN`."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +111,7 @@ class WebhookReceiver:
         peer = request.remote or "?"
         self.rejected += 1
         self.rejections.append(Rejection(status, reason, peer))
-        log.warning("alert webhook from %s rejected (%d): %s", peer, status, reason)
+        log.warning("alert webhook from %s rejected (%d): %s", peer, status, printable(reason))
         return web.json_response({"error": reason}, status=status)
 
     async def _read_bounded(self, request: web.Request) -> bytes | None:
