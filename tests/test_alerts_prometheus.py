@@ -17,10 +17,11 @@ import pytest
 from tests.prom_servers import PromStack, prom_stack
 from warroom import events as ev
 from warroom.alerts.intake import AlertIntake
-from warroom.config import AlertsSettings, Defaults, TargetConfig
+from warroom.config import AlertsSettings, Defaults
 from warroom.controls.client import CallContext, SilenceApplier, load_sim_controls
 from warroom.controls.model import ControlConfig
 from warroom.probe.engine import ProbeEngine
+from warroom.probe.promql import verification_targets
 from warroom.runbooks.conditions import evaluate, parse_condition
 from warroom.runbooks.library import load_library, shipped_dir
 from warroom.runbooks.suggest import suggest_all
@@ -73,16 +74,12 @@ async def test_fault_alert_runbook_lever_and_promql_verification(
     events: list[ev.BaseEvent] = []
     async with running_fleet("tutorial", speed=60.0, token_path=tmp_path / "tok") as fleet:
         stack.scrape(fleet.server.scrape_targets())
-        promql = TargetConfig(
-            name="cache-scraped",
-            service="cache",
-            promql='up{job="warroom-sim", service="cache"}',
-            condition="value == 1",
-            interval=0.5,
-            failure_threshold=1,
-            success_threshold=1,
-        ).resolve(Defaults(), stack.prometheus.url)
-        verification = parse_condition("cache-scraped is up")
+        # A step's `verify:` with a PromQL clause; its target is probed like any other.
+        verification = parse_condition('promql up{job="warroom-sim", service="cache"} == 1')
+        (target,) = verification_targets([verification])
+        promql = target.model_copy(update={"interval": 0.5}).resolve(
+            Defaults(), stack.prometheus.url
+        )
         async with (
             AlertIntake(_settings(stack, None), events.extend, known_services=fleet.service_ports),
             ProbeEngine([promql], events.extend, sample_interval=0),

@@ -324,3 +324,39 @@ async def test_promql_check_failures_are_short_reasons() -> None:
         await runner.cleanup()
     assert (bad.ok, bad.reason) == (False, "HTTP 502: answer is not JSON")
     assert (refused.ok, refused.reason) == (False, "connection refused")
+
+
+def test_promql_verifications_parse_and_evaluate_like_targets() -> None:
+    from warroom.probe.promql import verification_targets
+    from warroom.runbooks.conditions import ConditionError, evaluate, parse_condition
+
+    condition = parse_condition(
+        'web is up and promql sum(rate(e{a="1"}[1m])) and on() vector(1) < 0.01'
+    )
+    web, promql = condition.clauses
+    assert str(web) == "web is up"
+    assert (promql.query, promql.condition) == (  # type: ignore[union-attr]
+        'sum(rate(e{a="1"}[1m])) and on() vector(1)',
+        "all value < 0.01",
+    )
+    name = condition.promql()[0].target
+    assert name.startswith("promql:")
+    up = ProbeView(target="web", state="up")
+    assert evaluate(condition, {"web": up}) is None  # not probed yet: can't tell
+    assert evaluate(condition, {"web": up, name: ProbeView(target=name, state="down")}) is False
+    assert evaluate(condition, {"web": up, name: ProbeView(target=name, state="up")}) is True
+    (target,) = verification_targets([condition, parse_condition(str(condition))])
+    assert (target.name, target.promql, target.condition) == (
+        name,
+        promql.query,
+        "all value < 0.01",
+    )  # type: ignore[union-attr]
+    config = parse_config(
+        {
+            "prometheus": {"url": "http://127.0.0.1:9090"},
+            "targets": [target.model_dump(exclude_none=True)],
+        }
+    )
+    assert config.resolved_targets()[0].kind == "promql"
+    with pytest.raises(ConditionError, match="expected 'promql <query> <op> <number>'"):
+        parse_condition("promql rate(x[1m])")

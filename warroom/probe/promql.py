@@ -18,13 +18,14 @@ import math
 import operator
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 import orjson
 
+from warroom.config import TargetConfig
 from warroom.probe.checks import (
     MAX_BODY,
     BodyTooLarge,
@@ -203,3 +204,33 @@ async def check_promql(
     ):
         return ProbeResult(False, latency, f"HTTP {response.status_code}")
     return evaluate_promql(condition, document, latency)
+
+
+def verification_targets(
+    conditions: Iterable[Any], existing: Iterable[str] = (), service: str = "promql"
+) -> list[TargetConfig]:
+    """Promql targets for the `promql …` clauses of step verifications (`Condition`s).
+
+    Add them to the probe config (they use `[prometheus] url`) so a verification such as
+    `verify: promql sum(rate(errors_total[1m])) < 0.01` turns green by itself. Clauses that
+    share a query and condition share a target; names in `existing` are not repeated.
+    """
+    seen = set(existing)
+    out: list[TargetConfig] = []
+    for condition in conditions:
+        for clause in condition.promql():
+            if clause.target in seen:
+                continue
+            seen.add(clause.target)
+            out.append(
+                TargetConfig(
+                    name=clause.target,
+                    service=service,
+                    promql=clause.query,
+                    condition=clause.condition,
+                    failure_threshold=1,
+                    success_threshold=1,
+                    tags=["verification"],
+                )
+            )
+    return out

@@ -13,6 +13,7 @@ verified, or unverified, on data it does not have.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Protocol
@@ -70,7 +71,29 @@ class AllTargets(BaseModel):
         return f"all {self.service} targets are {' or '.join(self.states)}"
 
 
-Clause = Annotated[TargetIs | AllTargets, Field(discriminator="kind")]
+class PromqlHolds(BaseModel):
+    """`promql <query> <op> <number>`: holds while Prometheus agrees (the last clause).
+
+    The console probes it as a promql target named `target` (see `Condition.promql`), so it
+    is evaluated like `<target> is up`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["promql"] = "promql"
+    query: str
+    condition: str
+
+    @property
+    def target(self) -> str:
+        digest = hashlib.sha256(f"{self.query}\0{self.condition}".encode()).hexdigest()[:10]
+        return f"promql:{digest}"
+
+    def __str__(self) -> str:
+        return f"promql {self.query} {self.condition.removeprefix('all value ')}"
+
+
+Clause = Annotated[TargetIs | AllTargets | PromqlHolds, Field(discriminator="kind")]
 
 
 class Condition(BaseModel):
@@ -95,6 +118,10 @@ class Condition(BaseModel):
     def services(self) -> set[str]:
         """Services the condition's `all … targets` clauses cover."""
         return {c.service for c in self.clauses if isinstance(c, AllTargets)}
+
+    def promql(self) -> list[PromqlHolds]:
+        """The PromQL clauses: each needs a promql probe target named `clause.target`."""
+        return [c for c in self.clauses if isinstance(c, PromqlHolds)]
 
 
 def _states(words: list[str], text: str) -> tuple[str, ...]:
@@ -134,12 +161,39 @@ def _clause(text: str, whole: str) -> TargetIs | AllTargets:
     raise ConditionError(f"verification {whole!r} not understood: {GRAMMAR_HINT}")
 
 
+_PROMQL = re.compile(r"(?:^|\s+and\s+)promql\s+(?P<rest>.+)$", re.DOTALL)
+_PROMQL_TAIL = re.compile(
+    r"^(?P<query>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<n>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$",
+    re.DOTALL,
+)
+
+
+def _promql_clause(rest: str, whole: str) -> PromqlHolds:
+    match = _PROMQL_TAIL.match(rest.strip())
+    if not match or not match["query"].strip():
+        raise ConditionError(
+            f"verification {whole!r}: expected 'promql <query> <op> <number>', e.g. "
+            "'promql sum(rate(errors_total[1m])) < 0.01'"
+        )
+    return PromqlHolds(
+        query=match["query"].strip(), condition=f"all value {match['op']} {match['n']}"
+    )
+
+
 def parse_condition(text: str) -> Condition:
     """Parse a `verify:` annotation; raises `ConditionError` naming what is wrong."""
     stripped = text.strip()
     if not stripped:
         raise ConditionError(f"empty verification: {GRAMMAR_HINT}")
-    return Condition(clauses=tuple(_clause(part, stripped) for part in _AND.split(stripped)))
+    # A PromQL query may itself say `and`: a promql clause is the last one and takes the rest.
+    found = _PROMQL.search(stripped)
+    head, promql = (stripped[: found.start()], found["rest"]) if found else (stripped, None)
+    clauses: list[TargetIs | AllTargets | PromqlHolds] = [
+        _clause(part, stripped) for part in _AND.split(head) if head
+    ]
+    if promql is not None:
+        clauses.append(_promql_clause(promql, stripped))
+    return Condition(clauses=tuple(clauses))
 
 
 def _probe_holds(probe: Any, states: tuple[str, ...], negated: bool) -> bool | None:
@@ -162,7 +216,12 @@ def _service_of(name: str, probe: Any) -> str:
     return getattr(probe, "service", "") or name
 
 
-def evaluate_clause(clause: TargetIs | AllTargets, probes: Mapping[str, Any]) -> bool | None:
+def evaluate_clause(
+    clause: TargetIs | AllTargets | PromqlHolds, probes: Mapping[str, Any]
+) -> bool | None:
+    if isinstance(clause, PromqlHolds):
+        probe = probes.get(clause.target)
+        return None if probe is None else _probe_holds(probe, ("up",), False)
     if isinstance(clause, TargetIs):
         probe = probes.get(clause.target)
         if probe is None:
