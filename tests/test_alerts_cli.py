@@ -40,7 +40,7 @@ def _serve(config: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     )
     assert process.stdout is not None
     first = process.stdout.readline()
-    assert first.startswith("alerts: http://127.0.0.1:"), first + process.stderr.read()
+    assert first.startswith("alerts: http://127.0.0.1:"), first + str(process.stderr)
     return process, first.split()[1]
 
 

@@ -300,7 +300,7 @@ async def test_launchdarkly_toggle_recipe(tmp_path: Path, client) -> None:
 @pytest.mark.slow  # several helper processes, each a Python start-up
 async def test_flagd_flag_file_recipe(tmp_path: Path, client) -> None:
     flags = tmp_path / "flags.json"
-    document = {
+    document: dict[str, Any] = {
         "$schema": "https://flagd.dev/schema/v0/flags.json",
         "flags": {
             "new-checkout": {

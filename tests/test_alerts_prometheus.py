@@ -93,7 +93,9 @@ async def test_fault_alert_runbook_lever_and_promql_verification(
             assert alert.annotations["summary"] == "cache refuses connections"
             assert alert.starts_at and alert.generator_url.startswith(stack.prometheus.url)
             assert state.timings.first_detection  # detection = the first alert
-            runbooks, _ = load_library([shipped_dir()])
+            shipped = shipped_dir()
+            assert shipped is not None
+            runbooks, _ = load_library([shipped])
             top = suggest_all(runbooks, state.probes, active_alerts(state))[0]
             assert top.runbook.id == "cache-failover", top
             await wait_for(
@@ -114,12 +116,17 @@ async def test_silence_lever_and_api_poll_set_a_silenced_alert_right(
 ) -> None:
     events: list[ev.BaseEvent] = []
     am = stack.alertmanager.url
-    lever = ControlConfig(
-        service="cache",
-        control="silence_down",
-        kind="toggle",
-        apply={"alertmanager": am, "matchers": {"alertname": "ServiceDown", "service": "cache"}},
-        read={"alertmanager": am},
+    lever = ControlConfig.model_validate(
+        {
+            "service": "cache",
+            "control": "silence_down",
+            "kind": "toggle",
+            "apply": {
+                "alertmanager": am,
+                "matchers": {"alertname": "ServiceDown", "service": "cache"},
+            },
+            "read": {"alertmanager": am},
+        }
     )
     async with (
         running_fleet("tutorial", speed=60.0, token_path=tmp_path / "tok") as fleet,

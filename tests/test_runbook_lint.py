@@ -31,7 +31,10 @@ CASES: dict[str, tuple[str, list[str]]] = {
     ),
     "unknown-key.md": (
         "---\ntitle: T\nservice: [web]\n---\n",
-        ["3: unknown front-matter key 'service' (known: title, services, states, severity, alerts)"],
+        [
+            "3: unknown front-matter key 'service' "
+            "(known: title, services, states, severity, alerts)"
+        ],
     ),
     "bad-action.md": (
         "# T\n\n- [ ] Throttle\n  - action: `ec2-launch/rate_limit 50`\n",

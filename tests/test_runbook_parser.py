@@ -250,7 +250,8 @@ def test_load_runbook_raises_with_file_and_line(tmp_path: Path) -> None:
         load_runbook(path)
     assert (err.value.file, err.value.line) == (str(path), 3)
     assert str(err.value) == (
-        f"{path}:3: unknown front-matter key 'servics' (known: title, services, states, severity, alerts)"
+        f"{path}:3: unknown front-matter key 'servics' "
+        "(known: title, services, states, severity, alerts)"
     )
     good = tmp_path / "good.md"
     good.write_text(ANNOTATED)
