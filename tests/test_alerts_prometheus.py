@@ -27,7 +27,7 @@ from warroom.runbooks.library import load_library, shipped_dir
 from warroom.runbooks.suggest import suggest_all
 from warroom.sim.prometheus import alert_rules
 from warroom.sim.scenario import load_scenario
-from warroom.sim.server import running_fleet
+from warroom.sim.server import RunningFleet, running_fleet
 from warroom.state import IncidentState, active_alerts, firing_alert_count, fold
 
 pytestmark = pytest.mark.slow
@@ -48,11 +48,15 @@ async def wait_for(condition: Callable[[], object], timeout: float, what: str) -
         await asyncio.sleep(0.1)
 
 
-def _cache_down(events: list[ev.BaseEvent], status: str, source: str | None = None) -> bool:
+def _cache_down(
+    events: list[ev.BaseEvent], fleet: RunningFleet, status: str, source: str | None = None
+) -> bool:
+    """Whether this fleet's cache (not an earlier test's, by port) had a ServiceDown so."""
+    instance = f"127.0.0.1:{fleet.service_ports['cache']}"
     return any(
         isinstance(e, ev.AlertObserved)
         and e.alertname == "ServiceDown"
-        and e.service == "cache"
+        and e.labels.get("instance") == instance
         and e.status == status
         and (source is None or e.source == source)
         for e in events
@@ -85,10 +89,11 @@ async def test_fault_alert_runbook_lever_and_promql_verification(
             ProbeEngine([promql], events.extend, sample_interval=0),
             httpx.AsyncClient(trust_env=False) as client,
         ):
-            await wait_for(lambda: _cache_down(events, "firing", "webhook"), 20, "the page")
+            await wait_for(lambda: _cache_down(events, fleet, "firing", "webhook"), 20, "the page")
             state = fold(events)
             assert firing_alert_count(state) >= 1
-            alert = next(a for a in active_alerts(state) if a.alertname == "ServiceDown")
+            instance = f"127.0.0.1:{fleet.service_ports['cache']}"
+            alert = next(a for a in active_alerts(state) if a.labels.get("instance") == instance)
             assert alert.labels["severity"] == "page"
             assert alert.annotations["summary"] == "cache refuses connections"
             assert alert.starts_at and alert.generator_url.startswith(stack.prometheus.url)
@@ -105,7 +110,9 @@ async def test_fault_alert_runbook_lever_and_promql_verification(
             controls = await load_sim_controls(fleet.admin_url, fleet.token_path, client)
             failover = next(a for a in controls.appliers if a.spec.key == "cache/failover")
             await failover.apply(CallContext("replica", reason="drill", actor="tester"))
-            await wait_for(lambda: _cache_down(events, "resolved", "webhook"), 20, "resolved")
+            await wait_for(
+                lambda: _cache_down(events, fleet, "resolved", "webhook"), 20, "resolved"
+            )
             await wait_for(
                 lambda: evaluate(verification, fold(events).probes) is True, 10, "green promql"
             )
@@ -139,7 +146,7 @@ async def test_silence_lever_and_api_poll_set_a_silenced_alert_right(
         async with AlertIntake(
             _settings(stack, am), events.extend, known_services=fleet.service_ports
         ) as intake:
-            await wait_for(lambda: _cache_down(events, "firing"), 20, "the page")
+            await wait_for(lambda: _cache_down(events, fleet, "firing"), 20, "the page")
             assert await silence.read() is False
             summary = await silence.apply(
                 CallContext(True, reason="known: cache rebuild", actor="alice@bastion")
@@ -152,21 +159,27 @@ async def test_silence_lever_and_api_poll_set_a_silenced_alert_right(
                 ("alice@bastion", "known: cache rebuild")
             ]
             assert intake.poller is not None
-            await wait_for(lambda: _cache_down(events, "suppressed", "api"), 10, "suppressed")
+            await wait_for(
+                lambda: _cache_down(events, fleet, "suppressed", "api"), 10, "suppressed"
+            )
             silenced = fold(events)
-            counted = [(a.alertname, a.service) for a in active_alerts(silenced)]
+            cache = f"127.0.0.1:{fleet.service_ports['cache']}"
+            counted = [a.labels.get("instance") for a in active_alerts(silenced)]
             firing = [
-                (a.alertname, a.service) for a in active_alerts(silenced) if a.status == "firing"
+                a.labels.get("instance")
+                for a in active_alerts(silenced)
+                if a.status == "firing" and a.alertname == "ServiceDown"
             ]
-            assert ("ServiceDown", "cache") in counted  # still shown, as silenced...
-            assert ("ServiceDown", "cache") not in firing  # ...but not counted in the header
-            assert firing_alert_count(silenced) == len(firing)
+            assert cache in counted  # still shown, as silenced...
+            assert cache not in firing  # ...and not counted in the header
+            everything_firing = [a for a in active_alerts(silenced) if a.status == "firing"]
+            assert firing_alert_count(silenced) == len(everything_firing)
 
             fleet.model.inject("cache", "recover")
             fleet.server.after_change()
             # Alertmanager sends no webhook for a silenced alert's end: only the API tells.
-            await wait_for(lambda: _cache_down(events, "resolved", "api"), 20, "api resolve")
-            assert not _cache_down(events, "resolved", "webhook")
+            await wait_for(lambda: _cache_down(events, fleet, "resolved", "api"), 20, "api resolve")
+            assert not _cache_down(events, fleet, "resolved", "webhook")
 
             await silence.apply(CallContext(False, reason="revert", actor="alice@bastion"))
             assert await silence.read() is False
@@ -175,6 +188,7 @@ async def test_silence_lever_and_api_poll_set_a_silenced_alert_right(
                 for s in httpx.get(f"{am}/api/v2/silences", trust_env=False).json()
             }
             assert [states[s["id"]] for s in mine] == ["expired"]
-    final = fold(events, IncidentState()).alerts
-    cache_down = [a for a in final.values() if (a.alertname, a.service) == ("ServiceDown", "cache")]
-    assert [a.status for a in cache_down] == ["resolved"]
+        instance = cache
+    final = fold(events, IncidentState()).alerts.values()
+    cache_down = [a for a in final if a.labels.get("instance") == instance]
+    assert [(a.alertname, a.status) for a in cache_down] == [("ServiceDown", "resolved")]
