@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -148,8 +149,11 @@ async def test_silence_lever_and_api_poll_set_a_silenced_alert_right(
         ) as intake:
             await wait_for(lambda: _cache_down(events, fleet, "firing"), 20, "the page")
             assert await silence.read() is False
+            revert_at = datetime.now(UTC) + timedelta(minutes=10)
             summary = await silence.apply(
-                CallContext(True, reason="known: cache rebuild", actor="alice@bastion")
+                CallContext(
+                    True, reason="known: cache rebuild", actor="alice@bastion", ends_at=revert_at
+                )
             )
             assert summary.startswith("silence ") and "created" in summary
             assert await silence.read() is True
@@ -158,6 +162,16 @@ async def test_silence_lever_and_api_poll_set_a_silenced_alert_right(
             assert [(s["createdBy"], s["comment"]) for s in mine] == [
                 ("alice@bastion", "known: cache rebuild")
             ]
+            # The auto-revert is the silence's end, so Alertmanager ends it even without us.
+            assert abs(ev.parse_ts(mine[0]["endsAt"]) - revert_at) < timedelta(seconds=1)
+            later = revert_at + timedelta(minutes=20)
+            assert "extended" in await silence.extend(later)
+            (extended,) = await silence.current()
+            assert abs(ev.parse_ts(extended.ends_at) - later) < timedelta(seconds=1)
+            assert (extended.created_by, extended.comment) == (
+                "alice@bastion",
+                "known: cache rebuild",
+            )
             assert intake.poller is not None
             await wait_for(
                 lambda: _cache_down(events, fleet, "suppressed", "api"), 10, "suppressed"
