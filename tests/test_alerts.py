@@ -267,3 +267,21 @@ async def test_a_failing_sink_is_a_500_not_a_crash(caplog: pytest.LogCaptureFixt
         assert "handling the payload failed" in caplog.text
     finally:
         await server.stop()
+
+
+def test_the_report_detects_with_the_first_alert_and_lists_it() -> None:
+    from warroom.report.builder import build_report
+
+    (page,) = AlertBook().from_webhook(parse_webhook(webhook(alert())))
+    opened = ev.IncidentOpened(
+        seq=1, ts="2026-12-01T09:15:00.000000Z", incident_id="i", title="cache down"
+    )
+    report = build_report(
+        [opened, page.model_copy(update={"seq": 2, "ts": "2026-12-01T09:16:00.000000Z"})]
+    )
+    assert report.times.first_detection == "2026-12-01T09:16:00.000000Z"
+    assert report.times.impact_start == "2026-12-01T09:15:14.971123Z"  # the alert's startsAt
+    assert round(report.times.time_to_detect_s or 0, 1) == 45.0
+    assert [t.text for t in report.timeline if t.kind == "alert_observed"] == [
+        "alert ServiceDown firing (cache): cache refuses connections"
+    ]
