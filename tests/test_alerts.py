@@ -285,3 +285,19 @@ def test_the_report_detects_with_the_first_alert_and_lists_it() -> None:
     assert [t.text for t in report.timeline if t.kind == "alert_observed"] == [
         "alert ServiceDown firing (cache): cache refuses connections"
     ]
+
+
+def test_a_silence_lever_for_one_alert_matches_its_identity() -> None:
+    from warroom.alerts.silences import SilenceError, silence_control_for
+
+    labels = {"alertname": "ServiceDown", "service": "cache", "instance": "127.0.0.1:81", "x": "y"}
+    control = silence_control_for(labels, "http://127.0.0.1:9093", duration_s=600)
+    assert (control.service, control.kind, control.apply.duration) == ("cache", "toggle", 600)
+    assert control.apply.matchers == {
+        "alertname": "ServiceDown",
+        "service": "cache",
+        "instance": "127.0.0.1:81",
+    }
+    assert control.control == "silence_ServiceDown_127-0-0-1-81_cache"
+    with pytest.raises(SilenceError):
+        silence_control_for({"severity": "page"}, "http://127.0.0.1:9093")

@@ -193,3 +193,40 @@ async def expire_silence(
 
 def ends_at_of(silence: Silence) -> datetime:
     return parse_ts(silence.ends_at)
+
+
+#: Labels an ad-hoc silence of one alert matches on (present ones only).
+SILENCE_LABELS: tuple[str, ...] = ("alertname", "service", "instance")
+
+
+def silence_control_for(
+    labels: Mapping[str, str],
+    alertmanager: str,
+    *,
+    service: str = "",
+    duration_s: float = 3600.0,
+    keep: Sequence[str] = SILENCE_LABELS,
+) -> Any:
+    """A silence lever (`ControlConfig`) for one alert, for "silence this" in the alerts pane.
+
+    It matches the alert's `keep` labels exactly, so it silences this alert and its repeats,
+    not its neighbours; apply it with `warroom.controls.client.SilenceApplier`.
+    """
+    from warroom.controls.model import ControlConfig
+
+    matchers = {name: labels[name] for name in keep if labels.get(name)}
+    if not matchers:
+        raise SilenceError("the alert has none of the labels a silence matches on")
+    name = "silence_" + "_".join(
+        "".join(ch if ch.isalnum() else "-" for ch in matchers[k])[:40] for k in sorted(matchers)
+    )
+    return ControlConfig.model_validate(
+        {
+            "service": service or labels.get("service") or "alerts",
+            "control": name[:200],
+            "label": "Silence " + ", ".join(f"{k}={v}" for k, v in sorted(matchers.items())),
+            "kind": "toggle",
+            "apply": {"alertmanager": alertmanager, "matchers": matchers, "duration": duration_s},
+            "read": {"alertmanager": alertmanager},
+        }
+    )
