@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +153,20 @@ async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+@contextlib.contextmanager
+def hanging_listener(backlog: int = 16) -> Iterator[str]:
+    """A port that listens and never accepts: connections queue in the kernel (then, with the
+    queue full, their SYNs are dropped), requests are never read. Costs the test no CPU, so
+    a thousand hung targets can share it. Yields its /health URL."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(backlog)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/health"
+    finally:
+        sock.close()
 
 
 def free_port() -> int:
