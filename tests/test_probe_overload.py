@@ -4,17 +4,13 @@ blocking, lateness never mistaken for the service's latency, overload reported."
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from probe_servers import free_port, hanging_listener, serve
+from probe_servers import free_port, hanging_listener, http_process, serve
 from test_probe_cli import lines, warroom
 from test_probe_engine import Recorder, switchable, target
 
@@ -58,40 +54,10 @@ async def test_a_fault_is_detected_in_time_while_1000_targets_hang() -> None:
     assert all(h.slots >= 2002 for h in healths)  # two rounds of each target may be in flight
 
 
-class _Fast(http.server.BaseHTTPRequestHandler):
-    delay = 0.0
-
-    def do_GET(self) -> None:
-        if self.delay:
-            time.sleep(self.delay)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-@contextmanager
-def threaded_server(delay: float = 0.0) -> Iterator[str]:
-    """An HTTP server on its own threads: it answers on time while the test's loop stalls."""
-    handler = type("Handler", (_Fast,), {"delay": delay})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/health"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 async def stall_the_loop(stop: asyncio.Event) -> None:
-    """Block the prober's own loop for 60 ms out of every 70 ms, as an overloaded one is."""
+    """Block the prober's own loop for 150 ms out of every 160 ms, as an overloaded one is."""
     while not stop.is_set():
-        time.sleep(0.06)
+        time.sleep(0.15)
         await asyncio.sleep(0.01)
 
 
@@ -102,7 +68,7 @@ def degraded_targets(url: str) -> list[Any]:
             http=url,
             interval=0.2,
             timeout=1.0,
-            degraded_latency=0.03,
+            degraded_latency=0.1,
             success_threshold=1,
         )
         for i in range(20)
@@ -113,25 +79,27 @@ def degraded_targets(url: str) -> list[Any]:
 async def test_the_probers_own_delays_never_make_a_target_degraded() -> None:
     recorder = Recorder()
     stop = asyncio.Event()
-    with threaded_server() as url:
+    with http_process() as url:
         async with ProbeEngine(degraded_targets(url), recorder, sample_interval=0) as engine:
             staller = asyncio.create_task(stall_the_loop(stop))
             await asyncio.sleep(2.5)
             stop.set()
             await staller
             snapshot = engine.snapshot()
-    assert {c.to_state for c in recorder.changes()} == {"up"}
+    assert {c.to_state for c in recorder.changes()} == {"up"}, [
+        (c.to_state, c.reason) for c in recorder.changes() if c.to_state != "up"
+    ]
     late = sum(s.late for s in snapshot.values())
     total = sum(s.total for s in snapshot.values())
     assert total >= 40 and late >= total // 2
     # The stalls did inflate what was measured: only lateness kept it from counting.
-    assert max(v for s in snapshot.values() for v in s.history if v is not None) > 30
+    assert max(v for s in snapshot.values() for v in s.history if v is not None) > 100
 
 
 @pytest.mark.slow
 async def test_a_slow_service_is_still_degraded() -> None:
     recorder = Recorder()
-    with threaded_server(delay=0.06) as url:
+    with http_process(delay=0.15) as url:
         async with ProbeEngine(degraded_targets(url), recorder, sample_interval=0) as engine:
             await recorder.wait_for(lambda: len(recorder.changes()) >= 20, timeout=5)
             snapshot = engine.snapshot()

@@ -97,13 +97,8 @@ class _Stream:
         start = 0
         while True:
             buffer = self.buffer
-            lf = buffer.find(b"\n\n", start)
-            crlf = buffer.find(b"\n\r\n", start)
-            if lf >= 0 or crlf >= 0:
-                if crlf < 0 or 0 <= lf < crlf:
-                    index, size = lf, 2
-                else:
-                    index, size = crlf, 3
+            index, size = find_head_end(buffer, start)
+            if index >= 0:
                 data = bytes(buffer[:index])
                 del buffer[: index + size]
                 return data
@@ -343,7 +338,7 @@ class _Body(httpx.AsyncByteStream):
             self._conn.close()
 
 
-def _parse_head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
+def parse_head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
     lines = head.split(b"\n")
     status_line = lines[0][:-1] if lines[0].endswith(b"\r") else lines[0]
     match = _STATUS_LINE.fullmatch(status_line)
@@ -365,6 +360,34 @@ def _parse_head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
         headers.append((name, value.strip()))
     reason = (match.group(2) or b"").decode("latin-1")
     return int(match.group(1)), reason, headers
+
+
+def request_bytes(request: httpx.Request, body: bytes, keepalive: bool) -> bytes:
+    """The request as sent on the wire (`Connection: close` unless keep-alive)."""
+    lines = [request.method.encode() + b" " + request.url.raw_path + b" HTTP/1.1"]
+    has_length = False
+    for name, value in request.headers.raw:
+        lower = name.lower()
+        if lower == b"connection":
+            continue
+        has_length = has_length or lower == b"content-length"
+        lines.append(name + b": " + value)
+    if body and not has_length:
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    lines.append(b"Connection: keep-alive" if keepalive else b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def find_head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
+    """Where the blank line ending a response head starts and how long it is; (-1, 0) if
+    it has not arrived. CRLF or bare LF, as h11 and curl accept (`\n\n`, `\n\r\n`)."""
+    lf = buffer.find(b"\n\n", start)
+    crlf = buffer.find(b"\n\r\n", start)
+    if crlf >= 0 and not 0 <= lf < crlf:
+        return crlf, 3
+    if lf >= 0:
+        return lf, 2
+    return -1, 0
 
 
 def _wake_waiter(waiter: asyncio.Future[None]) -> None:
@@ -504,25 +527,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self, conn: _Stream, request: httpx.Request, keepalive: bool
     ) -> httpx.Response:
         body = await request.aread()
-        target = request.url.raw_path
-        lines = [request.method.encode() + b" " + target + b" HTTP/1.1"]
-        has_length = False
-        for name, value in request.headers.raw:
-            lower = name.lower()
-            if lower == b"connection":
-                continue
-            has_length = has_length or lower == b"content-length"
-            lines.append(name + b": " + value)
-        if body and not has_length:
-            lines.append(b"Content-Length: " + str(len(body)).encode())
-        lines.append(b"Connection: keep-alive" if keepalive else b"Connection: close")
-        await conn.send(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        await conn.send(request_bytes(request, body, keepalive))
         while True:
             head = await conn.read_head(MAX_HEADER_BYTES)
-            status, reason, headers = _parse_head(head)
+            status, reason, headers = parse_head(head)
             if not 100 <= status < 200 or status == 101:
                 break
-        mode, length, reusable = self._body_mode(request.method, status, headers, keepalive)
+        mode, length, reusable = self.body_mode(request.method, status, headers, keepalive)
         return httpx.Response(
             status_code=status,
             headers=headers,
@@ -532,7 +543,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         )
 
     @staticmethod
-    def _body_mode(
+    def body_mode(
         method: str, status: int, headers: list[tuple[bytes, bytes]], keepalive: bool
     ) -> tuple[str, int, bool]:
         connection = b""
