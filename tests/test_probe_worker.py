@@ -29,14 +29,14 @@ def config(url: str, count: int) -> WarroomConfig:
 
 
 def test_default_is_one_shard_per_core_as_far_as_the_probe_rate_needs() -> None:
-    small = config("http://127.0.0.1:1/", 10).resolved_targets()  # 100 probes/s
-    big = config("http://127.0.0.1:1/", 300).resolved_targets()  # 3,000 probes/s
+    small = config("http://127.0.0.1:1/", 100).resolved_targets()  # 1,000 probes/s
+    big = config("http://127.0.0.1:1/", 500).resolved_targets()  # 5,000 probes/s
     assert default_shards(small, cores=8) == 1
     assert default_shards(big, cores=2) == 2
-    assert default_shards(big, cores=64) == 8
+    assert default_shards(big, cores=64) == 5
     assert default_shards([], cores=4) == 1
     parts = [shard_of(big, i, 3) for i in range(3)]
-    assert [len(p) for p in parts] == [100, 100, 100]
+    assert [len(p) for p in parts] == [167, 167, 166]
     assert sorted(t.name for p in parts for t in p) == sorted(t.name for t in big)
 
 

@@ -463,8 +463,7 @@ class ProbeEngine:
             self._in_flight -= 1
             self._completed += 1
             self._period.completed += 1
-            assert self._loop is not None
-            self._loop.call_soon(self._judge, runner, result, round_no, now, late)
+            self._judge(runner, result, round_no, now, late)
 
         probe = RawHttpProbe(self._loop, runner.target, prepared, self._max_body, done)
         self._raw[probe] = runner
@@ -492,10 +491,7 @@ class ProbeEngine:
             self._in_flight -= 1
         self._completed += 1
         self._period.completed += 1
-        late = lag > LATE_SHARE * target.interval
-        # Judged on the next loop pass, when the timers that notice a stall have had their
-        # chance to run or are visibly overdue.
-        loop.call_soon(self._judge, runner, result, round_no, started, late)
+        self._judge(runner, result, round_no, started, lag > LATE_SHARE * target.interval)
 
     def _judge(
         self, runner: _Runner, result: ProbeResult, round_no: int, started: float, late: bool
@@ -503,9 +499,9 @@ class ProbeEngine:
         if not late:
             assert self._loop is not None
             beat = self._heartbeat
-            # A stall already seen since the probe started, or one going on now: the loop
-            # may have stalled after learning the answer was there but before reading it,
-            # in which case the heartbeat that will notice is still waiting to run.
+            # A stall seen since the probe started, or one the heartbeat has yet to see: the
+            # loop may have stalled in this very pass, after learning the answer was there
+            # and before reading it, with the heartbeat's timer still waiting behind us.
             late = self._stall_at >= started or (
                 beat is not None and self._loop.time() - beat.when() > STALL_S
             )

@@ -42,9 +42,10 @@ from warroom.signals import stop_on_signals
 
 #: How often probe events are committed to the log (the console polls it every 0.25 s).
 COMMIT_INTERVAL = 0.2
-#: Probes a second one shard takes before another is worth its process (~0.5 ms of CPU each,
-#: so about a fifth of a core: tests/bench/bench_probe.py).
-SHARD_RATE = 400.0
+#: Probes a second one shard takes before another is worth its process: ~0.3 ms of CPU each
+#: (a third of a core), and a second process costs its own loop overhead, ~50 % more CPU per
+#: probe at 1,000 a second (tests/bench/bench_probe_nginx.py --mode scale --shards 1 / 2).
+SHARD_RATE = 1000.0
 SHARDS_ENV = "WARROOM_PROBE_SHARDS"
 
 
