@@ -427,6 +427,9 @@ def mode_blackbox(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "warroom_cpu_ms_per_probe": ours["cpu_ms_per_probe"],
         "warroom_shards": ours["shards"],
         "warroom_missed_rounds": ours["missed_rounds"],
+        # Fewer than expected: the exporter (or its requester) could not keep up on this
+        # machine, and its CPU per probe is not comparable.
+        "expected_probes": round(args.targets * args.duration / args.interval),
         "blackbox_probes": done,
         "blackbox_ok": ok,
         "blackbox_cpu_ms_per_probe": theirs,
