@@ -86,6 +86,16 @@ modules:
 """
 
 
+#: As the console runs the worker: samples (one per target) and health every 5 s.
+SAMPLE_INTERVAL = 5.0
+
+
+def warmup(args: argparse.Namespace) -> float:
+    """Seconds before measuring: every target probed twice, and a whole health period, so
+    that no period counted in the window includes the worker's start."""
+    return max(args.interval * 2 + 1, SAMPLE_INTERVAL + 1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -221,9 +231,7 @@ class Worker:
 
     def __init__(self, log: Path, config: WarroomConfig, shards: int | None) -> None:
         args = [sys.executable, "-m", "warroom.probe.worker", "--log", str(log)]
-        # 1 s health periods (the console uses 5 s) so that a short window is measured
-        # precisely; the extra samples cost ~5 % of the CPU per probe.
-        args += ["--sample-interval", "1"]
+        args += ["--sample-interval", str(SAMPLE_INTERVAL)]
         if shards:
             args += ["--shards", str(shards)]
         self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -251,14 +259,20 @@ def window_events(log: Path, start: float, end: float) -> list[ev.BaseEvent]:
 
 def engine_figures(events: list[ev.BaseEvent], wall: float) -> dict[str, Any]:
     healths = [e for e in events if isinstance(e, ev.ProbeEngineHealth)]
-    probes = sum(h.probes for h in healths)
+    # Each shard's rate over its own health periods in the window, times the window: the
+    # periods of two shards do not line up with each other or with the CPU window.
+    rate = 0.0
+    for shard in {h.shard for h in healths}:
+        mine = [h for h in healths if h.shard == shard]
+        rate += sum(h.probes for h in mine) / max(sum(h.period_s for h in mine), 1e-9)
+    probes = round(rate * wall)
     p99s = [h.lag_p99_ms for h in healths if h.lag_p99_ms is not None]
     p50s = sorted(h.lag_p50_ms for h in healths if h.lag_p50_ms is not None)
     return {
         "shards": max((h.shards for h in healths), default=0),
         "probes": probes,
         "probes_per_s": round(probes / wall, 1),
-        # Per health period (1 s, per shard): the median p50 and the worst p99.
+        # Per health period (5 s, per shard): the median p50 and the worst p99.
         "lag_p50_ms": p50s[len(p50s) // 2] if p50s else None,
         "lag_p99_ms": max(p99s) if p99s else None,
         "missed_rounds": sum(h.missed_rounds for h in healths),
@@ -340,9 +354,7 @@ def mode_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         config = targets_config(
             f"http://127.0.0.1:{port}/health", args.targets, args.interval, args.timeout
         )
-        figures, events, _ = run_worker(
-            workdir, config, args.interval * 2 + 1, args.duration, args.shards
-        )
+        figures, events, _ = run_worker(workdir, config, warmup(args), args.duration, args.shards)
     false = [e for e in events if isinstance(e, ev.ProbeStateChanged) and e.to_state != "up"]
     return {
         "bench": "probe_nginx_scale",
@@ -409,7 +421,7 @@ def mode_blackbox(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     with nginx(workdir) as port:
         url = f"http://127.0.0.1:{port}/health"
         config = targets_config(url, args.targets, args.interval, args.timeout)
-        ours, _, _ = run_worker(workdir, config, args.interval * 2 + 1, args.duration, args.shards)
+        ours, _, _ = run_worker(workdir, config, warmup(args), args.duration, args.shards)
         with blackbox(workdir, args.timeout) as (bb_port, bb_pid):
             asyncio.run(drive_blackbox(bb_port, url, 50, 0.1, 1.0))  # warm up
             cpu0 = tree_cpu(bb_pid)
