@@ -6,7 +6,8 @@ worker shard's), never blocks it, and does not own the incident log: it hands
 `ProbeSamples` and one `ProbeEngineHealth` event to `on_events`, stamped with the time they
 were observed, and the caller appends them. Scheduling uses the loop's own timer heap
 (`call_at`): each target has a fixed phase spread over its interval, so 1,000 targets at 1 s
-become a steady trickle rather than a burst once a second.
+become a steady trickle rather than a burst once a second. Plain-HTTP probes of an address
+on a fresh connection (most of them) run as loop callbacks (`rawhttp`), the rest as tasks.
 
 No head-of-line blocking: there is no shared pool that a hung probe could hold a place in.
 Each target may have `ceil(timeout / interval) + 1` rounds in flight, which is all the work
@@ -61,8 +62,8 @@ LATE_SHARE = 0.1
 #: A loop delay above this makes the latency of probes in flight untrustworthy (each probe
 #: waits for the loop a few times: connect, send, each read).
 STALL_S = 0.02
-#: How often the engine checks its own loop's delay: a stall longer than `STALL_S` plus this
-#: is always seen, whatever the probe timers do (a timer; 100 a second cost ~0.1 % of a core).
+#: How often the engine checks its own loop's delay (one cheap timer): a stall longer than
+#: `STALL_S` plus this is always seen, whatever the probe timers do.
 HEARTBEAT_S = 0.01
 #: File descriptors kept out of the probe budget: the log, pipes, the loop's own.
 FD_RESERVE = 64
@@ -134,11 +135,9 @@ class Damper:
         self.failures = 0
         self.successes += 1
         slow = not late and self.degraded_ms is not None and result.latency_ms > self.degraded_ms
-        if late:
-            pass
-        elif slow:
+        if slow:
             self.slow, self.fast = self.slow + 1, 0
-        else:
+        elif not late:
             self.fast, self.slow = self.fast + 1, 0
         if self.successes < self.success_threshold:
             return None
