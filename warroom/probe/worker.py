@@ -104,23 +104,34 @@ class _Shards:
 
     async def start(self, line: bytes, log_path: Path, sample_interval: float, shards: int) -> None:
         for shard in range(1, shards):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "warroom.probe.worker",
-                "--log",
-                str(log_path),
-                "--sample-interval",
-                str(sample_interval),
-                "--shard",
-                f"{shard + 1}/{shards}",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-            )
+            try:
+                process = await self._spawn(log_path, sample_interval, shard, shards)
+            except OSError as exc:
+                raise WarroomError(
+                    f"cannot start probe shard {shard + 1}/{shards}: {exc}"
+                ) from None
             self.processes[shard] = process
             assert process.stdin is not None
             process.stdin.write(line if line.endswith(b"\n") else line + b"\n")
             await process.stdin.drain()
+
+    @staticmethod
+    async def _spawn(
+        log_path: Path, sample_interval: float, shard: int, shards: int
+    ) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "warroom.probe.worker",
+            "--log",
+            str(log_path),
+            "--sample-interval",
+            str(sample_interval),
+            "--shard",
+            f"{shard + 1}/{shards}",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
 
     async def first_exit(self) -> str:
         """Wait until any shard ends; say which, and how."""
