@@ -96,7 +96,6 @@ async def test_the_probers_own_delays_never_make_a_target_degraded() -> None:
     assert max(v for s in snapshot.values() for v in s.history if v is not None) > 100
 
 
-@pytest.mark.slow
 async def test_a_slow_service_is_still_degraded() -> None:
     recorder = Recorder()
     with http_process(delay=0.15) as url:
