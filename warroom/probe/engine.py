@@ -65,6 +65,8 @@ STALL_S = 0.02
 #: How often the engine checks its own loop's delay (one cheap timer): a stall longer than
 #: `STALL_S` plus this is always seen, whatever the probe timers do.
 HEARTBEAT_S = 0.01
+#: Samples built between two yields to the loop (a few ms of work).
+SAMPLE_CHUNK = 250
 #: File descriptors kept out of the probe budget: the log, pipes, the loop's own.
 FD_RESERVE = 64
 
@@ -569,27 +571,35 @@ class ProbeEngine:
     async def _sample_loop(self) -> None:
         while True:
             await asyncio.sleep(self.sample_interval)
-            self._emit([self._samples_event(), self._health_event()])
+            ts = ev.format_ts(ev.utc_now())
+            health = self._health_event()
+            period = self._take_period()
+            samples: list[ev.ProbeSample] = []
+            for start in range(0, len(period), SAMPLE_CHUNK):
+                samples += [_sample(*row) for row in period[start : start + SAMPLE_CHUNK]]
+                # Building thousands of samples takes tens of ms: let probes run meanwhile.
+                await asyncio.sleep(0)
+            self._emit([ev.ProbeSamples(ts=ts, samples=samples), health])
 
-    def _samples_event(self) -> ev.ProbeSamples:
-        samples = []
+    def _take_period(self) -> list[tuple[str, str, int, int, list[float]]]:
+        """Every target's counts since the last sample, and a fresh period for each."""
+        rows = []
         for runner in self._runners.values():
-            latency = (
-                round(statistics.median(runner.period_latencies), 3)
-                if runner.period_latencies
-                else None
-            )
-            samples.append(
-                ev.ProbeSample(
-                    target=runner.target.name,
-                    state=ProbeState(runner.damper.state),
-                    ok=runner.period_ok,
-                    count=runner.period_count,
-                    latency_ms=latency,
+            rows.append(
+                (
+                    runner.target.name,
+                    runner.damper.state,
+                    runner.period_ok,
+                    runner.period_count,
+                    runner.period_latencies,
                 )
             )
             runner.period_ok = runner.period_count = 0
             runner.period_latencies = []
+        return rows
+
+    def _samples_event(self) -> ev.ProbeSamples:
+        samples = [_sample(*row) for row in self._take_period()]
         return ev.ProbeSamples(ts=ev.format_ts(ev.utc_now()), samples=samples)
 
     def health(self) -> ev.ProbeEngineHealth:
@@ -663,6 +673,13 @@ class ProbeEngine:
             late=self._late,
             slots=self.slots,
         )
+
+
+def _sample(name: str, state: str, ok: int, count: int, latencies: list[float]) -> ev.ProbeSample:
+    latency = round(statistics.median(latencies), 3) if latencies else None
+    return ev.ProbeSample(
+        target=name, state=ProbeState(state), ok=ok, count=count, latency_ms=latency
+    )
 
 
 @dataclass(slots=True)
