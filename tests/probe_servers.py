@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +155,76 @@ async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+@contextlib.contextmanager
+def hanging_listener(backlog: int = 16) -> Iterator[str]:
+    """A port that listens and never accepts: connections queue in the kernel (then, with the
+    queue full, their SYNs are dropped), requests are never read. Costs the test no CPU, so
+    a thousand hung targets can share it. Yields its /health URL."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(backlog)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/health"
+    finally:
+        sock.close()
+
+
+_HTTP_PROCESS = r"""
+import asyncio, sys
+
+DELAY = float(sys.argv[1])
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+
+class Http(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+
+    def data_received(self, data):
+        self.buffer += data
+        if b"\r\n\r\n" in self.buffer:
+            loop = asyncio.get_running_loop()
+            loop.call_later(DELAY, self.answer) if DELAY else self.answer()
+
+    def answer(self):
+        self.transport.write(ANSWER)
+        self.transport.close()
+
+async def main():
+    server = await asyncio.get_running_loop().create_server(Http, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    ended = asyncio.get_running_loop().create_future()
+
+    class Lifeline(asyncio.Protocol):
+        def connection_lost(self, exc):
+            ended.set_result(None)
+
+    await asyncio.get_running_loop().connect_read_pipe(Lifeline, sys.stdin)
+    await ended
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def http_process(delay: float = 0.0) -> Iterator[str]:
+    """An HTTP server answering 200 after `delay`, in a process of its own: it keeps its
+    timing while the test's own loop (or GIL) is busy. Ends with the test (its stdin closes).
+    Yields its /health URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HTTP_PROCESS, str(delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}/health"
+    finally:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

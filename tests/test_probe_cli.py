@@ -58,6 +58,8 @@ async def test_json_output_changes_then_summary(tmp_path: Path) -> None:
         )
     assert (code, err) == (0, "")
     records = lines(out)
+    engine = [r for r in records if "engine" in r]
+    records = [r for r in records if "engine" not in r]
     changes = [r for r in records if not r.get("summary")]
     summary = {r["target"]: r for r in records if r.get("summary")}
     assert {(c["target"], c["from"], c["state"]) for c in changes} == {
@@ -71,6 +73,14 @@ async def test_json_output_changes_then_summary(tmp_path: Path) -> None:
     assert summary["web"]["ok"] == summary["web"]["total"] >= 5
     assert 0 < summary["web"]["p50_ms"] <= summary["web"]["p95_ms"]
     assert summary["db"]["reason"] == "connection refused" and summary["db"]["ok"] == 0
+    # The engine's own health: the last report at close, then the run's totals.
+    health, total = engine
+    assert (health["engine"], health["shard"], health["targets"]) == ("health", 0, 2)
+    assert health["missed_rounds"] == 0 and health["problem"] == ""
+    # A 500 ms timeout spans 5 rounds of 100 ms; the 6th may start as the 1st times out.
+    assert health["slots"] == 2 * 6
+    assert total["engine"] == "summary" and total["missed_rounds"] == 0
+    assert total["probes"] >= 10 and total["lag_p99_ms"] < 100
 
 
 async def test_default_config_and_human_summary_table(tmp_path: Path) -> None:
@@ -81,6 +91,7 @@ async def test_default_config_and_human_summary_table(tmp_path: Path) -> None:
     assert "web  unknown -> up  HTTP 200 in" in out
     assert "db  unknown -> down  connection refused" in out
     assert "probe summary" in out
+    assert "engine: " in out and ", 0 missed rounds, " in out
     table_rows = [line for line in out.splitlines() if line.startswith("│")]
     assert any("web" in row and "up" in row for row in table_rows)
 

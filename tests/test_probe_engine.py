@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from probe_servers import free_port, hang, read_request, responder, serve
+from probe_servers import free_port, hang, hanging_listener, read_request, responder, serve
 
 from warroom import events as ev
 from warroom.config import Target, TargetConfig, parse_config
@@ -239,3 +239,18 @@ def test_duplicate_names_are_rejected() -> None:
     t = target(name="a", tcp="127.0.0.1:1")
     with pytest.raises(ValueError, match="unique"):
         ProbeEngine([t, t])
+
+
+async def test_past_the_slot_budget_rounds_are_skipped_and_counted_never_queued() -> None:
+    with hanging_listener() as url:
+        hung = [target(name=f"h{i}", http=url, interval=0.05, timeout=0.3) for i in range(5)]
+        engine = ProbeEngine(hung, None, sample_interval=0, max_concurrency=3)
+        async with engine:
+            await asyncio.sleep(0.6)
+            stats = engine.stats()
+            health = engine.health()
+    assert (stats.slots, health.slots) == (3, 3)
+    assert stats.in_flight <= 3 and health.slots_peak == 3
+    assert stats.missed_rounds > 0 and health.missed_rounds == stats.missed_rounds
+    # A probe either starts on its timer or not at all: none waited for a slot.
+    assert max(engine.lags) < 0.2

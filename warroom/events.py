@@ -230,6 +230,36 @@ class ProbeSamples(BaseEvent):
         return f"probe samples ({len(self.samples)} targets)"
 
 
+class ProbeEngineHealth(BaseEvent):
+    """How one probe engine (one shard of the probe worker) kept up over the last period."""
+
+    durable: ClassVar[bool] = False
+    operator: ClassVar[bool] = False
+    kind: Literal["probe_engine_health"] = "probe_engine_health"
+    shard: int = 0
+    shards: int = 1
+    targets: int = 0
+    interval_s: float = Field(default=0.0, description="the shortest interval of its targets")
+    period_s: float = 0.0
+    probes: int = 0
+    probes_per_s: float = 0.0
+    lag_p50_ms: float | None = Field(default=None, description="probe start after it was due")
+    lag_p99_ms: float | None = None
+    missed_rounds: int = 0
+    late: int = Field(default=0, description="probes whose latency was not judged")
+    slots_in_use: int = 0
+    slots_peak: int = 0
+    slots: int = 0
+
+    def summary(self) -> str:
+        lag = "-" if self.lag_p99_ms is None else f"{self.lag_p99_ms:.0f} ms"
+        return (
+            f"probe engine {self.shard + 1}/{self.shards}: {self.probes_per_s:g} probes/s, "
+            f"lag p99 {lag}, {self.missed_rounds} missed rounds, "
+            f"{self.slots_in_use}/{self.slots} slots"
+        )
+
+
 # -- runbooks ------------------------------------------------------------------------------
 
 
@@ -461,6 +491,7 @@ KnownEvent = Annotated[
     | StatusUpdatePosted
     | ProbeStateChanged
     | ProbeSamples
+    | ProbeEngineHealth
     | RunbookOpened
     | StepSet
     | StepVerified
@@ -494,6 +525,7 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
         StatusUpdatePosted,
         ProbeStateChanged,
         ProbeSamples,
+        ProbeEngineHealth,
         RunbookOpened,
         StepSet,
         StepVerified,

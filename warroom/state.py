@@ -24,6 +24,10 @@ _T = TypeVar("_T")
 _UNKNOWN = ProbeState.UNKNOWN.value
 
 BAD_STATES = frozenset({ProbeState.DOWN.value, ProbeState.DEGRADED.value})
+#: Probing is degraded when the p99 start lag of probes exceeds this share of the interval.
+PROBING_LAG_SHARE = 0.1
+#: An engine silent for this many of its health periods is not known to be probing.
+PROBING_STALE_PERIODS = 3
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,49 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class EngineHealthView:
+    """The last health report of one probe engine (one shard of the probe worker)."""
+
+    shard: int
+    shards: int
+    ts: str
+    period_s: float
+    interval_s: float
+    probes_per_s: float
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+    missed_rounds: int
+    late: int
+    slots_in_use: int
+    slots: int
+    #: Why this engine's probing was degraded over the period ("" when it kept up).
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ProbingPeriod:
+    """A stretch of time during which probing was degraded; `end` is "" while it lasts."""
+
+    start: str
+    end: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ProbingDegraded:
+    """Probing is degraded now: since when, and why."""
+
+    since: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProbingHealth:
+    engines: dict[int, EngineHealthView] = field(default_factory=dict)
+    periods: tuple[ProbingPeriod, ...] = ()
+
+
+@dataclass(frozen=True)
 class IncidentState:
     incident_id: str = ""
     title: str = ""
@@ -182,6 +229,7 @@ class IncidentState:
     last_ts: str = ""
     event_count: int = 0
     unknown_kinds: tuple[str, ...] = ()
+    probing: ProbingHealth = field(default_factory=ProbingHealth)
 
     @property
     def declared(self) -> bool:
@@ -276,6 +324,73 @@ def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentStat
             count=sample.count,
         )
     return _evolve(state, probes=probes)
+
+
+def engine_problem(event: ev.ProbeEngineHealth) -> str:
+    """Why one engine's probing was degraded over its period, "" when it kept up: rounds
+    were missed, or probes started later than `PROBING_LAG_SHARE` of the interval."""
+    if event.missed_rounds:
+        rounds = "round" if event.missed_rounds == 1 else "rounds"
+        return f"{event.missed_rounds} missed {rounds} in {event.period_s:g}s"
+    budget_ms = PROBING_LAG_SHARE * event.interval_s * 1000
+    if event.lag_p99_ms is not None and event.interval_s > 0 and event.lag_p99_ms > budget_ms:
+        return (
+            f"probes start {event.lag_p99_ms:.0f} ms late (p99), over 10 % of the "
+            f"{event.interval_s:g}s interval"
+        )
+    return ""
+
+
+def _probe_engine_health(state: IncidentState, event: ev.ProbeEngineHealth) -> IncidentState:
+    view = EngineHealthView(
+        shard=event.shard,
+        shards=event.shards,
+        ts=event.ts,
+        period_s=event.period_s,
+        interval_s=event.interval_s,
+        probes_per_s=event.probes_per_s,
+        lag_p50_ms=event.lag_p50_ms,
+        lag_p99_ms=event.lag_p99_ms,
+        missed_rounds=event.missed_rounds,
+        late=event.late,
+        slots_in_use=event.slots_in_use,
+        slots=event.slots,
+        problem=engine_problem(event),
+    )
+    # A restarted worker may run fewer shards: the others' reports are no longer current.
+    engines = {k: v for k, v in state.probing.engines.items() if k < event.shards}
+    engines[event.shard] = view
+    problems = [v.problem for _, v in sorted(engines.items()) if v.problem]
+    periods = state.probing.periods
+    open_period = bool(periods) and not periods[-1].end
+    if problems and not open_period:
+        periods = (*periods, ProbingPeriod(start=event.ts, reason=problems[0]))
+    elif not problems and open_period:
+        periods = (*periods[:-1], _evolve(periods[-1], end=event.ts))
+    return _evolve(state, probing=ProbingHealth(engines=engines, periods=periods))
+
+
+def probing_degraded(state: IncidentState, now: str | None = None) -> ProbingDegraded | None:
+    """Is probing degraded now, and since when? None when every engine kept up.
+
+    Degraded means an engine missed rounds or started probes late (see `engine_problem`);
+    with `now` (RFC 3339), an engine silent for `PROBING_STALE_PERIODS` periods counts too,
+    so a dead prober is never shown as a healthy one.
+    """
+    probing = state.probing
+    if probing.periods and not probing.periods[-1].end:
+        current = [v.problem for _, v in sorted(probing.engines.items()) if v.problem]
+        period = probing.periods[-1]
+        return ProbingDegraded(since=period.start, reason=current[0] if current else period.reason)
+    if now is not None:
+        for view in probing.engines.values():
+            silent = _seconds_between(view.ts, now)
+            if view.period_s > 0 and silent > PROBING_STALE_PERIODS * view.period_s:
+                return ProbingDegraded(
+                    since=view.ts,
+                    reason=f"no report from probe engine {view.shard + 1} for {silent:.0f}s",
+                )
+    return None
 
 
 def _runbook_opened(state: IncidentState, event: ev.RunbookOpened) -> IncidentState:
@@ -546,6 +661,14 @@ def reduce(state: IncidentState, event: BaseEvent) -> IncidentState:
         # Most of a long log; skips the match and never enters the tail (noise there).
         return _evolve(
             _probe_samples(state, event),  # type: ignore[arg-type]
+            last_seq=event.seq,
+            last_ts=event.ts or state.last_ts,
+            event_count=state.event_count + 1,
+        )
+    if event.__class__ is ev.ProbeEngineHealth:
+        # Periodic like the samples: kept out of the tail.
+        return _evolve(
+            _probe_engine_health(state, event),  # type: ignore[arg-type]
             last_seq=event.seq,
             last_ts=event.ts or state.last_ts,
             event_count=state.event_count + 1,

@@ -100,7 +100,12 @@ def spread_targets(
 
 
 async def measure(
-    url: str, count: int, interval: float, duration: float, keepalive: bool, concurrency: int
+    url: str,
+    count: int,
+    interval: float,
+    duration: float,
+    keepalive: bool,
+    concurrency: int | None,
 ) -> dict[str, object]:
     config = await aconfig_from_sim(url)
     targets = spread_targets(config.resolved_targets(), count, interval, keepalive)
@@ -149,7 +154,8 @@ async def measure(
         "interval_s": interval,
         "duration_s": round(wall, 2),
         "keepalive": keepalive,
-        "max_concurrency": concurrency,
+        "slots": after.slots,
+        "late": after.late - before.late,
         "probes": completed,
         "probes_per_s": round(completed / wall, 1),
         "expected_per_s": round(expected / wall, 1),
@@ -182,7 +188,9 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=50, help="services in the fleet")
     parser.add_argument("--keepalive", action="store_true", help="reuse connections")
     parser.add_argument("--url", help="admin URL of an already running fleet")
-    parser.add_argument("--concurrency", type=int, default=500, help="probes in flight at most")
+    parser.add_argument(
+        "--concurrency", type=int, help="probes in flight at most (default: what the work needs)"
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         url = args.url or stack.enter_context(running_sim(args.services)).url

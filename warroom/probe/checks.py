@@ -345,13 +345,31 @@ async def check_http(
             finally:
                 await response.aclose()
     except TimeoutError:
-        return ProbeResult(False, (time.perf_counter() - start) * 1000, _timeout(target))
+        return probe_failure(target, time.perf_counter() - start, timed_out=True)
     except BodyTooLarge:
-        elapsed = time.perf_counter() - start
-        return ProbeResult(False, elapsed * 1000, f"body over {_size(max_body)} limit")
+        return probe_failure(target, time.perf_counter() - start, too_large=max_body)
     except Exception as exc:
-        return ProbeResult(False, (time.perf_counter() - start) * 1000, describe_error(exc))
+        return probe_failure(target, time.perf_counter() - start, error=exc)
     return evaluate_http(target, response.status_code, body, time.perf_counter() - start)
+
+
+def probe_failure(
+    target: Target,
+    elapsed: float,
+    *,
+    error: BaseException | None = None,
+    timed_out: bool = False,
+    too_large: int | None = None,
+) -> ProbeResult:
+    """A failed HTTP probe: the deadline passed, the body was over `too_large` bytes, or
+    `error` (described by `describe_error`)."""
+    if timed_out:
+        reason = _timeout(target)
+    elif too_large is not None:
+        reason = f"body over {_size(too_large)} limit"
+    else:
+        reason = describe_error(error) if error is not None else "failed"
+    return ProbeResult(False, elapsed * 1000, reason)
 
 
 def _timeout(target: Target) -> str:

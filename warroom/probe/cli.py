@@ -3,6 +3,9 @@
 Targets come from `--config FILE`, `--sim URL` (the simulated fleet's `GET /targets`) or
 `./warroom.toml`. With `--log`, state changes and samples are group-committed to the incident
 log. Ctrl-C (or `--duration`) stops probing and prints the summary; it is never a traceback.
+The engine's own health (probes/s, start lag, missed rounds, slots) is printed too: with
+`--json` every report as `{"engine": "health", ...}` and the run's totals as
+`{"engine": "summary", ...}`; as text, a warning when probing falls behind and a footer.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import orjson
 from warroom import events as ev
 from warroom.config import WarroomConfig, config_from_sim, find_default_config, load_config
 from warroom.errors import WarroomError
-from warroom.probe.engine import ProbeEngine, TargetStatus
+from warroom.probe.engine import EngineStats, ProbeEngine, TargetStatus, percentile
 from warroom.signals import stop_on_signals
+from warroom.state import engine_problem
 
 STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red", "unknown": "dim"}
 
@@ -70,6 +74,25 @@ def summary_record(status: TargetStatus) -> dict[str, Any]:
     }
 
 
+def health_record(event: ev.ProbeEngineHealth) -> dict[str, Any]:
+    return {"engine": "health", "ts": event.ts, **event.payload(), "problem": engine_problem(event)}
+
+
+def engine_summary_record(stats: EngineStats, lags: list[float], elapsed: float) -> dict[str, Any]:
+    """The whole run's scheduling figures (lags in seconds)."""
+    p50, p99 = percentile(lags, 0.5), percentile(lags, 0.99)
+    return {
+        "engine": "summary",
+        "probes": stats.completed,
+        "probes_per_s": round(stats.completed / max(elapsed, 1e-9), 1),
+        "lag_p50_ms": None if p50 is None else round(p50 * 1000, 2),
+        "lag_p99_ms": None if p99 is None else round(p99 * 1000, 2),
+        "missed_rounds": stats.missed_rounds,
+        "late": stats.late,
+        "slots": stats.slots,
+    }
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -81,6 +104,7 @@ class Printer:
         self.as_json = as_json
         self.out = out
         self._console: Any = None
+        self._problem = ""
         if not as_json:
             from rich.console import Console
 
@@ -90,6 +114,33 @@ class Printer:
         for event in batch:
             if isinstance(event, ev.ProbeStateChanged):
                 self.change(event)
+            elif isinstance(event, ev.ProbeEngineHealth):
+                self.health(event)
+
+    def health(self, event: ev.ProbeEngineHealth) -> None:
+        """Every report as JSON; as text, only when probing starts or stops falling behind."""
+        if self.as_json:
+            _json_line(self.out, health_record(event))
+            return
+        problem = engine_problem(event)
+        clock = event.ts[11:19]
+        if problem and not self._problem:
+            self._console.print(f"[dim]{clock}[/] [bold yellow]probing degraded:[/] {problem}")
+        elif self._problem and not problem:
+            self._console.print(f"[dim]{clock}[/] probing keeps up again")
+        self._problem = problem
+
+    def engine_summary(self, record: dict[str, Any]) -> None:
+        if self.as_json:
+            _json_line(self.out, record)
+            return
+        style = "bold yellow" if record["missed_rounds"] else "dim"
+        self._console.print(
+            f"[{style}]engine: {record['probes']} probes ({record['probes_per_s']:g}/s), "
+            f"start lag p50 {_ms(record['lag_p50_ms'])} ms p99 {_ms(record['lag_p99_ms'])} ms, "
+            f"{record['missed_rounds']} missed rounds, {record['late']} late, "
+            f"{record['slots']} slots[/]"
+        )
 
     def change(self, event: ev.ProbeStateChanged) -> None:
         if self.as_json:
@@ -174,7 +225,9 @@ async def _run_async(config: WarroomConfig, args: argparse.Namespace, out: TextI
         async with engine:
             await probe_until_stopped(engine, args.duration, stop)
         # Before the log's last flush (and a write error, raised on leaving the stack).
-        printer.summary(engine.snapshot(), loop.time() - start)
+        elapsed = loop.time() - start
+        printer.engine_summary(engine_summary_record(engine.stats(), list(engine.lags), elapsed))
+        printer.summary(engine.snapshot(), elapsed)
     return 0
 
 

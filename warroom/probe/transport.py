@@ -36,7 +36,8 @@ HIGH_WATER = 256 * 1024
 MAX_IDLE_PER_HOST = 8
 READ_SIZE = 65536
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: ([^\r\n]*))?")
+# As h11 (httpx's parser) and curl read them: any HTTP/d.d version, the reason optional.
+_STATUS_LINE = re.compile(rb"HTTP/\d\.\d (\d{3})(?: ([^\r\n]*))?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -89,6 +90,29 @@ class _Stream:
                 self._check_eof(what)
             start = max(0, len(self.buffer) - len(marker) + 1)
             await self._fill()
+
+    async def read_head(self, limit: int) -> bytes:
+        """Everything up to the blank line ending a response head, CRLF or bare LF (as h11
+        and curl accept: `\n\n` and `\n\r\n` end it as well as `\r\n\r\n`)."""
+        start = 0
+        while True:
+            buffer = self.buffer
+            index, size = find_head_end(buffer, start)
+            if index >= 0:
+                data = bytes(buffer[:index])
+                del buffer[: index + size]
+                return data
+            if len(buffer) > limit:
+                raise InvalidResponse(f"invalid HTTP response: head over {limit} bytes")
+            if self.eof:
+                self._check_eof("before a response")
+            start = max(0, len(buffer) - 2)
+            await self._fill()
+
+    async def read_line(self, limit: int, what: str) -> bytes:
+        """One line, ended by CRLF or a bare LF, without its ending."""
+        line = await self.read_until(b"\n", limit, what)
+        return line[:-1] if line.endswith(b"\r") else line
 
     async def read_some(self, most: int) -> bytes:
         """Up to `most` bytes as soon as any are there; b"" at a clean end of stream."""
@@ -281,7 +305,7 @@ class _Body(httpx.AsyncByteStream):
     async def _chunks(self) -> AsyncIterator[bytes]:
         conn = self._conn
         while True:
-            line = await conn.read_until(b"\r\n", 1024, "chunk size")
+            line = await conn.read_line(1024, "chunk size")
             size_text = line.split(b";", 1)[0].strip()
             try:
                 size = int(size_text, 16)
@@ -289,7 +313,7 @@ class _Body(httpx.AsyncByteStream):
                 raise InvalidResponse("invalid HTTP response: bad chunk size") from None
             if size == 0:
                 # Trailer fields (rarely any) end with an empty line.
-                while await conn.read_until(b"\r\n", MAX_HEADER_BYTES, "trailers"):
+                while await conn.read_line(MAX_HEADER_BYTES, "trailers"):
                     pass
                 return
             while size > 0:
@@ -298,7 +322,10 @@ class _Body(httpx.AsyncByteStream):
                     conn._check_eof("in the middle of a chunk")
                 size -= len(chunk)
                 yield chunk
-            if await conn.read_exact(2, "chunk end") != b"\r\n":
+            end = await conn.read_exact(1, "chunk end")
+            if end == b"\r":
+                end = await conn.read_exact(1, "chunk end")
+            if end != b"\n":
                 raise InvalidResponse("invalid HTTP response: bad chunk end")
 
     async def aclose(self) -> None:
@@ -311,19 +338,56 @@ class _Body(httpx.AsyncByteStream):
             self._conn.close()
 
 
-def _parse_head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
-    lines = head.split(b"\r\n")
-    match = _STATUS_LINE.fullmatch(lines[0])
+def parse_head(head: bytes) -> tuple[int, str, list[tuple[bytes, bytes]]]:
+    lines = head.split(b"\n")
+    status_line = lines[0][:-1] if lines[0].endswith(b"\r") else lines[0]
+    match = _STATUS_LINE.fullmatch(status_line)
     if match is None:
         raise InvalidResponse("invalid HTTP response")
-    headers = []
-    for line in lines[1:]:
+    headers: list[tuple[bytes, bytes]] = []
+    for raw in lines[1:]:
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if line[:1] in (b" ", b"\t"):
+            # An obsolete folded continuation of the previous header, as h11 reads it.
+            if not headers:
+                raise InvalidResponse("invalid HTTP response: malformed header")
+            name, value = headers[-1]
+            headers[-1] = (name, (value + b" " + line.strip()).strip())
+            continue
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip():
             raise InvalidResponse("invalid HTTP response: malformed header")
         headers.append((name, value.strip()))
     reason = (match.group(2) or b"").decode("latin-1")
     return int(match.group(1)), reason, headers
+
+
+def request_bytes(request: httpx.Request, body: bytes, keepalive: bool) -> bytes:
+    """The request as sent on the wire (`Connection: close` unless keep-alive)."""
+    lines = [request.method.encode() + b" " + request.url.raw_path + b" HTTP/1.1"]
+    has_length = False
+    for name, value in request.headers.raw:
+        lower = name.lower()
+        if lower == b"connection":
+            continue
+        has_length = has_length or lower == b"content-length"
+        lines.append(name + b": " + value)
+    if body and not has_length:
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    lines.append(b"Connection: keep-alive" if keepalive else b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def find_head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
+    """Where the blank line ending a response head starts and how long it is; (-1, 0) if
+    it has not arrived. CRLF or bare LF, as h11 and curl accept (`\n\n`, `\n\r\n`)."""
+    lf = buffer.find(b"\n\n", start)
+    crlf = buffer.find(b"\n\r\n", start)
+    if crlf >= 0 and not 0 <= lf < crlf:
+        return crlf, 3
+    if lf >= 0:
+        return lf, 2
+    return -1, 0
 
 
 def _wake_waiter(waiter: asyncio.Future[None]) -> None:
@@ -463,25 +527,13 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self, conn: _Stream, request: httpx.Request, keepalive: bool
     ) -> httpx.Response:
         body = await request.aread()
-        target = request.url.raw_path
-        lines = [request.method.encode() + b" " + target + b" HTTP/1.1"]
-        has_length = False
-        for name, value in request.headers.raw:
-            lower = name.lower()
-            if lower == b"connection":
-                continue
-            has_length = has_length or lower == b"content-length"
-            lines.append(name + b": " + value)
-        if body and not has_length:
-            lines.append(b"Content-Length: " + str(len(body)).encode())
-        lines.append(b"Connection: keep-alive" if keepalive else b"Connection: close")
-        await conn.send(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        await conn.send(request_bytes(request, body, keepalive))
         while True:
-            head = await conn.read_until(b"\r\n\r\n", MAX_HEADER_BYTES, "before a response")
-            status, reason, headers = _parse_head(head)
+            head = await conn.read_head(MAX_HEADER_BYTES)
+            status, reason, headers = parse_head(head)
             if not 100 <= status < 200 or status == 101:
                 break
-        mode, length, reusable = self._body_mode(request.method, status, headers, keepalive)
+        mode, length, reusable = self.body_mode(request.method, status, headers, keepalive)
         return httpx.Response(
             status_code=status,
             headers=headers,
@@ -491,7 +543,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         )
 
     @staticmethod
-    def _body_mode(
+    def body_mode(
         method: str, status: int, headers: list[tuple[bytes, bytes]], keepalive: bool
     ) -> tuple[str, int, bool]:
         connection = b""
