@@ -38,8 +38,11 @@ def find_bindir() -> Path | None:
 class PgServer:
     """One throwaway cluster: `start()`, `stop()`, `restart()`, and URLs to reach it."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, fsync: bool = False) -> None:
         self.bindir = bindir
+        #: Off for tests (what they check is the client's side, and the disk is shared);
+        #: on for benchmarks.
+        self.fsync = fsync
         self.base = Path(tempfile.mkdtemp(prefix="warroom-pg-"))
         self.data = self.base / "data"
         self.socket_dir = self.base / "sock"
@@ -78,7 +81,7 @@ class PgServer:
         options = (
             f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
             f"-c port={self.port} -c max_connections=100 -c shared_buffers=16MB "
-            "-c log_min_messages=warning"
+            f"-c log_min_messages=warning -c fsync={'on' if self.fsync else 'off'}"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-o", options,
                   "start")  # fmt: skip

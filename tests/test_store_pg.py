@@ -9,6 +9,7 @@ import pytest
 from pg import PgServer
 
 from warroom import events as ev
+from warroom.events import ProbeState
 from warroom.log.store import IncidentLog
 from warroom.log.verify import verify_log
 from warroom.store import IncidentStore, StoreURLError, open_store, read_events
@@ -23,7 +24,7 @@ def test_appends_make_one_chain_that_exports_byte_identical_to_the_file_store(
     assert isinstance(store, PgStore)
     first = store.append(ev.NoteAdded(text="ünïcode ✓ note", actor="alice@a"))
     batch = store.append_many(
-        [ev.ProbeStateChanged(target=f"t{i}", from_state="up", to_state="down") for i in range(3)]
+        [ev.ProbeStateChanged(target=f"t{i}", from_state=UP, to_state=DOWN) for i in range(3)]
     )
     store.close()
     assert [first.seq, *(e.seq for e in batch)] == [1, 2, 3, 4]
@@ -46,6 +47,9 @@ def test_both_stores_satisfy_the_store_protocol(pg_url: str, tmp_path: Path) -> 
         assert store.last_seq == 1
         assert [e.seq for e in store.read()] == [1]
         store.close()
+
+
+UP, DOWN = ProbeState.UP, ProbeState.DOWN
 
 
 def _file_log(path: Path, count: int) -> Path:
@@ -80,12 +84,16 @@ def test_a_broken_file_is_not_imported(pg_url: str, tmp_path: Path) -> None:
 
 def test_a_retry_with_the_same_ids_stores_nothing_twice(pg_url: str) -> None:
     with PgStore.open(pg_url) as store:
-        events = [ev.NoteAdded(text=f"n{i}", eid=f"id-{i}") for i in range(3)]
+        events = [
+            ev.NoteAdded.model_validate({"text": f"n{i}", "eid": f"id-{i}"}) for i in range(3)
+        ]
         first = store.append_many(events)
         # As if the first answer had been lost: same ids, another writer in between.
         with PgStore.open(pg_url) as other:
             other.append(ev.NoteAdded(text="between"))
-        again = store.append_many([*events, ev.NoteAdded(text="new", eid="id-9")])
+        again = store.append_many(
+            [*events, ev.NoteAdded.model_validate({"text": "new", "eid": "id-9"})]
+        )
         assert [e.seq for e in again] == [1, 2, 3, 5]
         assert [e.hash for e in again[:3]] == [e.hash for e in first]
         assert [e.seq for e in store.read()] == [1, 2, 3, 4, 5]

@@ -8,7 +8,8 @@ a local mirror and an offline segment), so the session never needs to know which
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 from warroom.events import BaseEvent
 from warroom.log.scan import LogError
@@ -45,6 +46,15 @@ class IncidentStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class StoreUnavailable(LogError):

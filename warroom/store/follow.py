@@ -27,7 +27,7 @@ from warroom.store.base import StoreTampered, StoreUnavailable
 from warroom.store.chain import ChainChecker, line_of
 from warroom.store.pg import READ_PAGE, PgStore, connect, unavailable
 from warroom.store.schema import NOTIFY_CHANNEL
-from warroom.store.url import StoreURL, parse_url
+from warroom.store.url import StoreURL, StoreURLError, parse_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -148,7 +148,7 @@ class Follower:
             self._checker = self._store.checker_at(self._from_seq)
         return self._store
 
-    def _drop(self, exc: StoreUnavailable) -> None:
+    def _drop(self, exc: StoreUnavailable | StoreURLError) -> None:
         for conn in (self._listen,):
             if conn is not None:
                 conn.close()
@@ -199,7 +199,8 @@ class Follower:
             if not self._more:
                 self.wait(timeout)
             events = self.poll()
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, StoreURLError) as exc:
+            # StoreURLError: no such incident yet, or a schema being upgraded; retried.
             self._drop(exc)
             time.sleep(min(self._backoff, timeout))
             self._backoff = min(self._backoff * 2, MAX_BACKOFF)

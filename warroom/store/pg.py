@@ -75,6 +75,12 @@ def connect(url: StoreURL, autocommit: bool = True) -> psycopg.Connection[Any]:
             autocommit=autocommit,
             connect_timeout=CONNECT_TIMEOUT,
             application_name="warroom",
+            # Over TCP, notice a dead peer in seconds, not after the kernel's retries.
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=2,
+            tcp_user_timeout=10_000,
         )
     except psycopg.Error as exc:
         raise unavailable(url, exc) from None
