@@ -107,6 +107,7 @@ def test_kill_9_mid_append_loses_no_acknowledged_event(pg_url: str) -> None:
     first = [proc.stdout.readline() for proc in procs if proc.stdout is not None]
     time.sleep(0.5)
     for proc in procs:
+        assert proc.poll() is None  # still appending when killed
         proc.send_signal(signal.SIGKILL)
     acked: dict[int, str] = {}
     for proc, head in zip(procs, first, strict=True):

@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from warroom.config import WarroomConfig, describe_validation_error
 from warroom.errors import WarroomError
-from warroom.log.store import GroupCommitter, IncidentLog
 from warroom.probe.engine import ProbeEngine
 from warroom.signals import stop_on_signals
+from warroom.store import group_committer, open_store
 
 #: How often probe events are committed to the log (the console polls it every 0.25 s).
 COMMIT_INTERVAL = 0.2
@@ -48,7 +47,7 @@ async def _stdin_reader() -> asyncio.StreamReader:
     return reader
 
 
-async def run(log_path: Path, sample_interval: float) -> int:
+async def run(log_path: str, sample_interval: float) -> int:
     with stop_on_signals() as stop:
         stdin = await _stdin_reader()
         config = read_config(await stdin.readline())
@@ -58,11 +57,11 @@ async def run(log_path: Path, sample_interval: float) -> int:
                 pass
             stop.set()
 
-        log = IncidentLog.open(log_path, create=False)
+        log = open_store(log_path, create=False)
         watch = asyncio.create_task(parent_gone(), name="probe-worker-stdin")
         try:
             async with (
-                GroupCommitter(log, interval=COMMIT_INTERVAL) as committer,
+                group_committer(log, interval=COMMIT_INTERVAL) as committer,
                 ProbeEngine(
                     config.resolved_targets(),
                     committer.submit_many,
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-interval", type=float, default=5.0)
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(run(Path(args.log), args.sample_interval))
+        return asyncio.run(run(args.log, args.sample_interval))
     except WarroomError as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return 2

@@ -25,21 +25,29 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from warroom.events import BaseEvent
 from warroom.store.base import IncidentStore, StoreTampered, StoreUnavailable
 from warroom.store.url import StoreURLError, is_url, parse_url
+
+if TYPE_CHECKING:
+    from warroom.log.store import GroupCommitter
+    from warroom.log.verify import VerifyResult
 
 __all__ = [
     "IncidentStore",
     "StoreTampered",
     "StoreURLError",
     "StoreUnavailable",
+    "group_committer",
     "is_url",
     "local_log",
+    "open_for_console",
     "open_store",
     "parse_url",
     "read_events",
+    "verify",
 ]
 
 
@@ -74,33 +82,66 @@ def read_events(log: str | os.PathLike[str], from_seq: int = 1) -> Iterator[Base
     yield from read_file(text, from_seq)
 
 
-def local_log(log: str | os.PathLike[str], follow: bool = False) -> Path:
-    """A JSONL file holding LOG's events: LOG itself, or for a URL a checked mirror of it.
+def verify(log: str | os.PathLike[str]) -> VerifyResult:
+    """`warroom log verify`: the chain check of a file, or of a shared incident's rows."""
+    text = os.fspath(log)
+    if is_url(text):
+        from warroom.store.transfer import verify_url
 
-    The mirror is a temporary file removed at exit; with `follow` a daemon thread keeps it
-    up to date (within about a second) for as long as the process runs.
+        return verify_url(text)
+    from warroom.log.verify import verify_log
+
+    return verify_log(text)
+
+
+def group_committer(store: IncidentStore, interval: float = 0.1) -> GroupCommitter:
+    """The file store's `GroupCommitter` on any store (`PgStore` offers the `_append` it
+    calls: machine events observed together become one statement)."""
+    from warroom.log.store import GroupCommitter, IncidentLog
+
+    return GroupCommitter(cast(IncidentLog, store), interval=interval)
+
+
+def open_for_console(log: str | None, default: Path) -> tuple[IncidentStore, Path]:
+    """The console's store for `--log` and the file it follows: for a URL a
+    `SharedIncident` and its mirror (`incidents/<id>.shared.jsonl`), else the JSONL log."""
+    if log is not None and is_url(log):
+        from warroom.store.shared import SharedIncident
+
+        shared = SharedIncident.open(log)
+        return shared, shared.mirror_path
+    from warroom.log.store import IncidentLog
+
+    path = Path(log) if log else default
+    return IncidentLog.open(path), path
+
+
+def local_log(log: str | os.PathLike[str], follow: bool = False) -> Path:
+    """A JSONL file holding LOG's events: LOG itself, or for a URL a copy of it.
+
+    The copy is a temporary file removed at exit: the rows as stored (so replay and the
+    report run their own integrity check on them), or with `follow` a checked mirror that
+    a daemon thread keeps up to date (within about a second) while the process runs.
     """
     text = os.fspath(log)
     if not is_url(text):
         return Path(text)
-    from warroom.store.follow import Follower
-
     url = parse_url(text)
     folder = tempfile.mkdtemp(prefix="warroom-mirror-")
     atexit.register(shutil.rmtree, folder, True)
     path = Path(folder) / f"{url.incident}.jsonl"
-    follower = Follower(url, mirror=path)
-    # The first pass raises (unreachable, no such incident, tampered) before anything opens.
+    if not follow:
+        from warroom.store.transfer import export
+
+        export(text, path)
+        return path
+    from warroom.store.follow import Follower
     from warroom.store.pg import PgStore
 
+    # Unreachable or no such incident: one line now, before any screen opens.
     PgStore.open(url, create=False, readonly=True).close()
-    while True:
-        events = follower.poll()
-        if not follower._more:
-            break
-        del events
-    if follow:
-        follower.start()
-    else:
-        follower.close()
+    follower = Follower(url, mirror=path)
+    while follower.poll():
+        pass
+    follower.start()
     return path

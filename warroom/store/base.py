@@ -13,6 +13,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from warroom.events import BaseEvent
 from warroom.log.scan import LogError
+from warroom.log.store import Recovery
 
 
 @runtime_checkable
@@ -44,6 +45,9 @@ class IncidentStore(Protocol):
     def head(self) -> str:
         """The hash of that event (`codec.GENESIS` when empty)."""
         ...
+
+    #: A torn tail found (and set aside) when a file store was opened; None otherwise.
+    recovered: Recovery | None
 
     def close(self) -> None: ...
 

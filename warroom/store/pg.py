@@ -28,7 +28,7 @@ from warroom import events as ev
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
-from warroom.log.store import now_ts
+from warroom.log.store import Recovery, now_ts
 from warroom.store.base import StoreUnavailable
 from warroom.store.chain import ChainChecker, line_of
 from warroom.store.schema import SCHEMA_VERSION, SchemaError
@@ -91,11 +91,6 @@ def unavailable(url: StoreURL, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"{url.display}: database unavailable: {text[:300]}")
 
 
-def _eid(event: BaseEvent) -> str:
-    value = (event.model_extra or {}).get(EID)
-    return value if isinstance(value, str) and value else uuid.uuid4().hex
-
-
 class _Rows:
     """One stamped batch: the column arrays for the insert and the events as dicts."""
 
@@ -133,7 +128,7 @@ class PgStore:
         self.readonly = readonly
         self.actor = default_actor()
         #: Never a torn tail to report (the file store's `recovered`).
-        self.recovered = None
+        self.recovered: Recovery | None = None
         #: What `GroupCommitter` names its thread after.
         self.path = PurePath(f"{url.display}")
         self._conn: psycopg.Connection[Any] | None = conn
@@ -142,6 +137,9 @@ class PgStore:
         self._hash = codec.GENESIS
         #: Fast-path appends that lost the compare-and-set (for the benchmark and tests).
         self.cas_lost = 0
+        #: (event, eid) of a batch whose outcome is unknown: the same event objects retried
+        #: at the same places (what `GroupCommitter` does) get the same ids.
+        self._unsure: list[tuple[BaseEvent, str]] = []
 
     @classmethod
     def open(cls, url: str | StoreURL, create: bool = True, readonly: bool = False) -> PgStore:
@@ -238,13 +236,15 @@ class PgStore:
             return []
         payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in batch]
         now = now_ts()
+        eids = self._eids(batch)
         for i, (event, data) in enumerate(zip(batch, payloads, strict=True)):
-            data[EID] = _eid(event)
+            data[EID] = eids[i]
             data["ts"] = event.ts or (times[i] if times is not None else "") or now
             data["actor"] = event.actor or self.actor
             data["v"] = ev.SCHEMA_VERSION
             data.pop("hash", None)
         with self._lock:
+            self._unsure = list(zip(batch, eids, strict=True))
             try:
                 rows = self._cas(payloads)
             except (psycopg.Error, _Lost) as exc:
@@ -253,10 +253,30 @@ class PgStore:
                 if isinstance(exc, psycopg.OperationalError) or self._conn_broken():
                     self._reconnect()
                 rows = self._locked(payloads)
+            self._unsure = []
         return [
             ev.parse_event({**data, "hash": h})
             for data, h in zip(rows.datas, rows.hashes, strict=True)
         ]
+
+    def _eids(self, batch: Sequence[BaseEvent]) -> list[str]:
+        """Each event's idempotency id: its own, the one of an unsure attempt, or a new one."""
+        memo = self._unsure
+        used: set[str] = set()
+        out: list[str] = []
+        for i, event in enumerate(batch):
+            given = (event.model_extra or {}).get(EID)
+            if isinstance(given, str) and given:
+                eid = given
+            elif i < len(memo) and memo[i][0] is event:
+                eid = memo[i][1]
+            else:
+                eid = uuid.uuid4().hex
+            if eid in used:  # the same event object twice in one batch: two events
+                eid = uuid.uuid4().hex
+            used.add(eid)
+            out.append(eid)
+        return out
 
     def _conn_broken(self) -> bool:
         return self._conn is None or self._conn.closed or self._conn.broken

@@ -30,7 +30,7 @@ from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.scan import LogError, scan, where
-from warroom.log.store import now_ts
+from warroom.log.store import Recovery, now_ts
 from warroom.log.store import read_events as read_file
 from warroom.store.base import StoreTampered, StoreUnavailable
 from warroom.store.follow import Follower
@@ -145,7 +145,7 @@ class SharedIncident:
         self.url = url
         self.mirror_path = mirror
         self.actor = default_actor()
-        self.recovered = None
+        self.recovered: Recovery | None = None
         self.path = mirror
         self.on_status = on_status
         self.generation = 0
@@ -196,6 +196,12 @@ class SharedIncident:
         return shared
 
     # -- status ----------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """What another process (a probe worker) is given to append to this incident."""
+        joiner = "&" if "?" in self.url.conninfo else "?"
+        return f"{self.url.conninfo}{joiner}incident={self.url.incident}"
 
     @property
     def online(self) -> bool:
