@@ -13,6 +13,7 @@ from warroom.events import ProbeState
 from warroom.log.store import IncidentLog
 from warroom.log.verify import verify_log
 from warroom.store import IncidentStore, StoreURLError, open_store, read_events
+from warroom.store.follow import Follower
 from warroom.store.pg import PgStore
 from warroom.store.transfer import export, import_file, verify_url
 
@@ -138,6 +139,9 @@ def test_tampering_by_a_superuser_is_found_at_the_right_seq(
     with open_store(pg_url) as store:
         for i in range(10):
             store.append(ev.NoteAdded(text=f"note {i}"))
+    seen = tmp_path / "seen-before.jsonl"
+    live = Follower(pg_url, mirror=seen)
+    assert len(live.poll()) == 10
     incident = pg_url.rsplit("incident=", 1)[1]
     # A superuser bypasses the triggers and the foreign key, and recomputes the hash so the
     # CHECK still holds: only the chain tells.
@@ -157,6 +161,19 @@ def test_tampering_by_a_superuser_is_found_at_the_right_seq(
 
     with pytest.raises(StoreTampered) as caught:
         list(read_events(pg_url))
+    assert (caught.value.seq, caught.value.reason) == (5, "edited")
+    # A follower stops there too, its mirror holding only the trustworthy events before.
+    mirror = tmp_path / "mirror.jsonl"
+    follower = Follower(pg_url, mirror=mirror)
+    with pytest.raises(StoreTampered) as caught:
+        follower.poll()
+    follower.close()
+    assert (caught.value.seq, caught.value.reason) == (5, "edited")
+    assert verify_log(mirror).count == 4 and verify_log(mirror).ok
+    # A follower that mirrored seq 5 before the edit finds it by auditing its mirror.
+    with pytest.raises(StoreTampered) as caught:
+        live.audit()
+    live.close()
     assert (caught.value.seq, caught.value.reason) == (5, "edited")
 
 

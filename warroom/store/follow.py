@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from warroom import events as ev
 from warroom.events import BaseEvent
 from warroom.log import codec
-from warroom.log.scan import LogError, check_head, read_tail, where
+from warroom.log.scan import LogError, check_head, read_tail, scan, where
+from warroom.log.verify import DELETED, EDITED
 from warroom.store.base import StoreTampered, StoreUnavailable
 from warroom.store.chain import ChainChecker, line_of
 from warroom.store.pg import READ_PAGE, PgStore, connect, unavailable
@@ -163,23 +164,63 @@ class Follower:
         store = self._ensure()
         assert self._checker is not None
         checker = self._checker
+        first = checker.last_seq + 1
         lines: list[bytes] = []
         out: list[BaseEvent] = []
         count = 0
         try:
-            for seq, prev, digest, body in store.rows(checker.last_seq + 1):
+            for seq, prev, digest, body in store.rows(first):
                 obj = checker.check(seq, prev, digest, body)
                 lines.append(line_of(body, digest))
                 out.append(ev.parse_event(obj))
                 count += 1
                 if count >= READ_PAGE:
                     break
-        finally:
-            if self.mirror is not None:
-                self.mirror.append(lines, checker.last_seq, checker.head)
+        except StoreTampered as exc:
+            # The mirror keeps only what comes before the first untrustworthy event.
+            keep = max(0, exc.seq - first)
+            if self.mirror is not None and keep:
+                self.mirror.append(lines[:keep], first + keep - 1, out[keep - 1].hash)
+            raise
+        if self.mirror is not None:
+            self.mirror.append(lines, checker.last_seq, checker.head)
         self._more = count >= READ_PAGE
         self._set_connected(True)
         return out
+
+    def audit(self) -> int:
+        """Re-check every stored row the mirror holds, against the mirror; the rows checked.
+
+        Following reads only new rows, so an old one edited in the table afterwards (by a
+        superuser: the application role cannot) shows here: `StoreTampered` at its seq.
+        """
+        if self.mirror is None or not self.mirror.last_seq:
+            return 0
+        store = self._ensure()
+        checker = ChainChecker(self.url.display)
+        count = 0
+        for (seq, prev, digest, body), record in zip(
+            store.rows(1), scan(self.mirror.path), strict=False
+        ):
+            if record.seq > self.mirror.last_seq:
+                break
+            checker.check(seq, prev, digest, body)
+            if (seq, digest) != (record.seq, record.data["hash"]):
+                raise StoreTampered(
+                    f"{self.url.display}: seq {seq}: {EDITED} (it differs from the copy "
+                    f"mirrored in {self.mirror.path})",
+                    seq,
+                    EDITED,
+                )
+            count += 1
+        if count < self.mirror.last_seq:
+            raise StoreTampered(
+                f"{self.url.display}: seq {count + 1}: {DELETED} (the database ends at seq "
+                f"{count}, the mirror at {self.mirror.last_seq})",
+                count + 1,
+                DELETED,
+            )
+        return count
 
     def wait(self, timeout: float) -> None:
         """Return on a NOTIFY for any incident, or after `timeout` seconds."""

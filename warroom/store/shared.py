@@ -332,12 +332,19 @@ class SharedIncident:
         yield from (e for e in self._segment.events() if e.seq >= from_seq)
 
     def _run(self) -> None:
+        audited = False
         while not self._stop.is_set():
             if self._offline_since is not None and not self._connect():
                 self._stop.wait(1.0)
                 continue
             try:
+                if not audited:
+                    # Once per console start: has anything this console saw been edited since?
+                    self._follower.audit()
+                    audited = True
                 events = self._follower.wait_and_poll(1.0)
+            except StoreUnavailable:
+                continue  # the audit found the database gone: retried when it is back
             except StoreTampered as exc:
                 self._error, self._tampered = str(exc), exc.seq
                 self._changed()
