@@ -2,18 +2,22 @@
 
 Everything in the URL but `incident` goes to libpq untouched, so its usual environment
 (`PGHOST`, `PGUSER`, `PGPASSWORD`…), `~/.pgpass`, `sslmode=` and a `host=` socket directory
-work as they do for `psql`.
+work as they do for `psql`. A URL with neither host nor database (`postgresql:///?incident=ID`)
+takes both from `$WARROOM_DB` when it is set.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from warroom.errors import WarroomError
 
 SCHEMES = ("postgresql://", "postgres://")
+#: The team's database (`postgresql://…/db`, no incident): fills in a URL with no host or db.
+BASE_ENV = "WARROOM_DB"
 _INCIDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -42,6 +46,12 @@ def parse_url(text: str, need_incident: bool = True) -> StoreURL:
         raise StoreURLError(f"{text}: not a postgresql:// URL")
     parts = urlsplit(text)
     query = parse_qsl(parts.query, keep_blank_values=True)
+    base = os.environ.get(BASE_ENV, "")
+    if not parts.netloc and parts.path in ("", "/") and is_url(base):
+        # `postgresql:///?incident=ID`: the server and database the team set once.
+        home = urlsplit(base)
+        parts = home
+        query = [*parse_qsl(home.query, keep_blank_values=True), *query]
     incidents = [value for key, value in query if key == "incident"]
     rest = [(key, value) for key, value in query if key != "incident"]
     netloc = parts.netloc
@@ -50,8 +60,11 @@ def parse_url(text: str, need_incident: bool = True) -> StoreURL:
         userinfo, hostinfo = netloc.rsplit("@", 1)
         if ":" in userinfo:
             shown_netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
-    conninfo = urlunsplit(("postgresql", netloc, parts.path, urlencode(rest), ""))
-    display = urlunsplit(("postgresql", shown_netloc, parts.path, parts.query, ""))
+    # Built by hand: urlunsplit drops the `//` of an empty host, which libpq needs.
+    rest_query = urlencode(rest)
+    conninfo = f"postgresql://{netloc}{parts.path}" + (f"?{rest_query}" if rest_query else "")
+    shown_query = urlencode(query)
+    display = f"postgresql://{shown_netloc}{parts.path}" + (f"?{shown_query}" if query else "")
     incident = incidents[-1] if incidents else None
     if len(incidents) > 1:
         raise StoreURLError(f"{display}: 'incident' given {len(incidents)} times")
