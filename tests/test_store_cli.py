@@ -66,3 +66,63 @@ def test_a_file_log_needs_no_database_driver(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+async def test_the_probe_engine_and_its_worker_write_machine_events_to_a_url(
+    pg_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+    import os
+
+    from probe_servers import free_port, responder, serve
+
+    from warroom import events as ev
+    from warroom.config import WarroomConfig
+    from warroom.store import read_events
+
+    config = (
+        '[defaults]\ninterval = "100ms"\ntimeout = "500ms"\n'
+        '[[targets]]\nname = "web"\nhttp = "{url}"\n'
+        '[[targets]]\nname = "db"\ntcp = "127.0.0.1:{closed}"\n'
+    )
+    async with serve(responder(200, b"ok")) as server:
+        text = config.format(url=server.url, closed=free_port())
+        (tmp_path / "w.toml").write_text(text)
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "warroom", "probe", "--config", "w.toml",
+            "--duration", "0.8", "--log", pg_url, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(probe.communicate(), 30)
+        assert (probe.returncode, err) == (0, b"")
+        import tomllib
+
+        parsed = WarroomConfig.model_validate(tomllib.loads(text))
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "warroom.probe.worker", "--log", pg_url,
+            "--sample-interval", "0.3", cwd=tmp_path, env={**os.environ},
+            stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert worker.stdin is not None
+        worker.stdin.write(parsed.model_dump_json().encode() + b"\n")
+        await worker.stdin.drain()
+
+        def changes() -> list[tuple[str, str]]:
+            return [
+                (e.target, e.to_state)
+                for e in read_events(pg_url)
+                if isinstance(e, ev.ProbeStateChanged)
+            ]
+
+        for _ in range(100):
+            if len(changes()) >= 4:
+                break
+            await asyncio.sleep(0.1)
+        worker.stdin.close()
+        _, err = await asyncio.wait_for(worker.communicate(), 30)
+        assert worker.returncode == 0, err
+    events = list(read_events(pg_url))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    # Once from `warroom probe`, once from the worker: both reached the shared incident.
+    assert sorted(changes()) == sorted([("web", "up"), ("db", "down")] * 2)
