@@ -40,6 +40,22 @@ def test_appends_make_one_chain_that_exports_byte_identical_to_the_file_store(
     assert [e.hash for e in read_events(pg_url)] == [first.hash, *(e.hash for e in batch)]
 
 
+async def test_following_a_url_yields_the_stored_events_then_new_ones(pg_url: str) -> None:
+    import asyncio
+
+    with PgStore.open(pg_url) as store:
+        store.append(ev.NoteAdded(text="first"))
+        follow = store.follow()
+        assert (await anext(follow)).seq == 1
+        later = asyncio.ensure_future(anext(follow))
+        await asyncio.sleep(0.2)
+        with PgStore.open(pg_url) as other:
+            other.append(ev.NoteAdded(text="from another machine"))
+        event = await asyncio.wait_for(later, 5)
+        assert isinstance(event, ev.NoteAdded) and event.text == "from another machine"
+        await follow.aclose()  # type: ignore[attr-defined]
+
+
 def test_both_stores_satisfy_the_store_protocol(pg_url: str, tmp_path: Path) -> None:
     for log in (pg_url, tmp_path / "a.jsonl"):
         store = open_store(log)

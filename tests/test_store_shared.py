@@ -12,6 +12,7 @@ from pg import PgServer
 from processes import wait_until
 
 from warroom import events as ev
+from warroom.log import codec
 from warroom.log.verify import verify_log
 from warroom.store import read_events
 from warroom.store.pg import EID, PgStore
@@ -85,9 +86,12 @@ def test_offline_events_and_levers_survive_an_outage_and_merge_into_one_verified
     assert {e.model_extra[EID] for e in merged} == {e.model_extra[EID] for e in offline}  # type: ignore[index]
     # The offline segment is kept and its chain starts from the shared head it was written on.
     (segment,) = tmp_path.glob("a.shared.offline-merged-*.jsonl")
-    lines = segment.read_bytes().splitlines()
-    assert len(lines) == 4
-    assert stored[2].hash == offline[0].prev
+    lines = [codec.decode(line) for line in segment.read_bytes().splitlines()]
+    assert [line["seq"] for line in lines] == [4, 5, 6, 7]
+    prev = stored[2].hash
+    for line, raw in zip(lines, segment.read_bytes().splitlines(), strict=True):
+        assert line["prev"] == prev and codec.computed_hash(raw, line) == line["hash"]
+        prev = line["hash"]
     # The console saw each event once: the merged copies were not yielded again.
     texts = [getattr(e, "text", getattr(e, "request_id", "")) for e in seen]
     assert sorted(texts) == sorted(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from warroom import events as ev
 from warroom.store.lease import ProbeLease
 from warroom.store.pg import PgStore
-from warroom.store.team import Team, confirmation_problem, fold_team, machine_of
+from warroom.store.team import Heartbeat, Team, confirmation_problem, fold_team, machine_of
 
 T0 = "2025-10-20T07:00:00.000000Z"
 
@@ -32,6 +32,16 @@ def test_presence_shows_who_is_connected_and_forgets_the_silent_and_the_gone() -
     now = ev.parse_ts(_at(35))
     assert [(p.actor, p.machine) for p in team.connected(now)] == [("alice@db1", "db1")]
     assert [p.actor for p in team.connected(ev.parse_ts(_at(29)))] == ["alice@db1", "bob@net2"]
+
+
+def test_a_console_beats_once_per_interval_and_says_goodbye() -> None:
+    beat = Heartbeat("db1", "s9", interval_s=10)
+    assert beat.due(100.0) is not None
+    assert beat.due(105.0) is None
+    again = beat.due(110.0)
+    assert again is not None
+    assert (again.machine, again.session, again.leaving) == ("db1", "s9", False)
+    assert beat.leaving().leaving
 
 
 def _request(actor: str, needs_second: bool = True) -> ev.ControlRequested:

@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pg import APP_ROLE, PgServer, find_bindir  # noqa: E402
+from pg import APP_ROLE, PgServer, find_bindir
 
-from warroom import events as ev  # noqa: E402
+from warroom import events as ev
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -92,7 +92,11 @@ def prober(url: str, batch: int, until: float) -> None:
     while time.time() < until:
         events = [
             ev.ProbeSamples(
-                samples=[ev.ProbeSample(target=f"t{i}", state="up", ok=5, count=5, latency_ms=3.0)]
+                samples=[
+                    ev.ProbeSample(
+                        target=f"t{i}", state=ev.ProbeState.UP, ok=5, count=5, latency_ms=3.0
+                    )
+                ]
             )
             for i in range(batch)
         ]

@@ -159,6 +159,8 @@ class SharedIncident:
         self._seen_offline: set[str] = set()
         #: (written offline, events) batches for `follow()`.
         self._queue: queue.SimpleQueue[tuple[bool, list[BaseEvent]]] = queue.SimpleQueue()
+        #: Only once `follow()` runs are events queued (what it reads first covers the rest).
+        self._following = False
         self._follower = Follower(url, mirror=mirror, on_connection=self._on_follower)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -313,7 +315,8 @@ class SharedIncident:
             self._seq, self._hash = stamped[-1].seq, stamped[-1].hash
             for event in stamped:
                 self._seen_offline.add(_eid_of(event))
-            self._queue.put((True, stamped))
+            if self._following:
+                self._queue.put((True, stamped))
         self._changed()
         return stamped
 
@@ -359,7 +362,7 @@ class SharedIncident:
                     self._go_offline(self._follower.error)
                 continue
             fresh = [e for e in events if _eid_of(e) not in self._seen_offline]
-            if fresh:
+            if fresh and self._following:
                 self._queue.put((False, fresh))
 
     def _next(self, timeout: float) -> tuple[bool, list[BaseEvent]]:
@@ -373,6 +376,7 @@ class SharedIncident:
 
         One consumer at a time (the console session).
         """
+        self._following = True
         shared_last = 0
         offline_read: set[str] = set()
         if self.mirror_path.exists():

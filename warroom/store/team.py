@@ -92,6 +92,34 @@ class Team:
         return request_id not in self.held
 
 
+class Heartbeat:
+    """Makes this console's `PresenceHeartbeat`s: `due(now)` gives one every `interval_s`."""
+
+    def __init__(self, machine: str, session: str, interval_s: float = 15.0) -> None:
+        self.machine = machine
+        self.session = session
+        self.interval_s = interval_s
+        self._last: float | None = None
+
+    def due(self, now: float) -> ev.PresenceHeartbeat | None:
+        """A heartbeat when one is due at `now` (monotonic seconds), else None."""
+        if self._last is not None and now - self._last < self.interval_s:
+            return None
+        self._last = now
+        return self._event(False)
+
+    def leaving(self) -> ev.PresenceHeartbeat:
+        return self._event(True)
+
+    def _event(self, leaving: bool) -> ev.PresenceHeartbeat:
+        return ev.PresenceHeartbeat(
+            machine=self.machine,
+            session=self.session,
+            interval_s=self.interval_s,
+            leaving=leaving,
+        )
+
+
 def confirmation_problem(team: Team, request_id: str, actor: str, reason: str) -> str | None:
     """Why `actor` may not confirm `request_id` (checked before the event is appended)."""
     held = team.held.get(request_id)
