@@ -40,7 +40,13 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
 
 
-def writer(url: str, threads: int, rate_per_thread: float, until: float, saturate: float) -> None:
+def _ready() -> float:
+    """Say this process has imported and connected; the main process answers `until`."""
+    print("ready", flush=True)
+    return float(sys.stdin.readline())
+
+
+def writer(url: str, threads: int, rate_per_thread: float, saturate: float) -> None:
     """One process of responders; prints {"lat": [...], "sat": [...], "lost": n}."""
     from warroom.store.pg import PgStore
 
@@ -49,9 +55,12 @@ def writer(url: str, threads: int, rate_per_thread: float, until: float, saturat
     lost = 0
     lock = threading.Lock()
 
+    stores = [PgStore.open(url) for _ in range(threads)]
+    until = _ready()
+
     def responder(i: int) -> None:
         nonlocal lost
-        store = PgStore.open(url)
+        store = stores[i % threads]
         rng = random.Random(i)
         mine: list[float] = []
         while True:
@@ -84,11 +93,12 @@ def writer(url: str, threads: int, rate_per_thread: float, until: float, saturat
     print(json.dumps({"lat": lat, "sat": sat, "lost": lost}))
 
 
-def prober(url: str, batch: int, until: float) -> None:
+def prober(url: str, batch: int) -> None:
     from warroom.store.pg import PgStore
 
     store = PgStore.open(url)
     lat: list[float] = []
+    until = _ready()
     while time.time() < until:
         events = [
             ev.ProbeSamples(
@@ -107,10 +117,12 @@ def prober(url: str, batch: int, until: float) -> None:
     print(json.dumps({"lat": lat}))
 
 
-def follower(url: str, mirror: str, until: float) -> None:
+def follower(url: str, mirror: str) -> None:
     from warroom.store.follow import Follower
 
     follow = Follower(url, mirror=mirror)
+    follow.poll()
+    until = _ready()
     lags: list[float] = []
     count = 0
     while time.time() < until:
@@ -125,7 +137,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--until", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--mirror", help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--responders", type=int, default=30)
@@ -137,13 +148,13 @@ def main() -> int:
     per_proc = max(1, args.responders // args.procs)
     if args.role == "writer":
         rate = args.rate / 60.0 / args.responders
-        writer(args.url, per_proc, rate, args.until, args.saturate)
+        writer(args.url, per_proc, rate, args.saturate)
         return 0
     if args.role == "prober":
-        prober(args.url, args.probe_batch, args.until)
+        prober(args.url, args.probe_batch)
         return 0
     if args.role == "follower":
-        follower(args.url, args.mirror, args.until)
+        follower(args.url, args.mirror)
         return 0
 
     bindir = find_bindir()
@@ -159,26 +170,34 @@ def main() -> int:
         init_schema(server.admin_url(), grant_to=APP_ROLE)
         url = server.url("bench")
         PgStore.open(url).close()
-        start = time.time() + 3.0  # every process has imported and connected by then
-        until = start + args.duration
-        me = [sys.executable, __file__, "--url", url, "--until", str(until)]
+        me = [sys.executable, __file__, "--url", url]
         common = [
             "--responders", str(args.responders), "--procs", str(args.procs),
             "--rate", str(args.rate), "--probe-batch", str(args.probe_batch),
+            "--duration", str(args.duration),
             "--saturate", str(args.saturate),
         ]  # fmt: skip
         mirror = Path(tempfile.mkdtemp(prefix="warroom-bench-")) / "mirror.jsonl"
         procs = [
             subprocess.Popen(
                 [*me, "--role", "follower", "--mirror", str(mirror), *common],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
         ]
-        procs.append(subprocess.Popen([*me, "--role", "prober", *common], stdout=subprocess.PIPE))
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+        procs.append(subprocess.Popen([*me, "--role", "prober", *common], **pipes))  # type: ignore[call-overload]
         procs += [
-            subprocess.Popen([*me, "--role", "writer", *common], stdout=subprocess.PIPE)
+            subprocess.Popen([*me, "--role", "writer", *common], **pipes)  # type: ignore[call-overload]
             for _ in range(args.procs)
         ]
+        for proc in procs:  # all imported and connected: the clock starts now
+            assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        until = f"{time.time() + 0.2 + args.duration}\n".encode()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(until)
+            proc.stdin.flush()
         outs = [json.loads(p.communicate()[0] or b"{}") for p in procs]
         follow, probe, writers = outs[0], outs[1], outs[2:]
         lat = [x for w in writers for x in w.get("lat", [])]
