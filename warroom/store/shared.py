@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from warroom import events as ev
+from warroom.errors import WarroomError
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
@@ -165,6 +166,8 @@ class SharedIncident:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq, self._hash = self._follower.last_seq, self._follower.head
+        #: The last shared event this console appended (seq, hash).
+        self._acked = (0, codec.GENESIS)
         if self._segment.count:
             self._seq, self._hash = self._segment.last_seq, self._segment.head
             self._offline_since = time.time()
@@ -309,6 +312,7 @@ class SharedIncident:
                     self._go_offline(str(exc))
                 else:
                     self._seq, self._hash = stamped[-1].seq, stamped[-1].hash
+                    self._acked = max(self._acked, (self._seq, self._hash))
                     return stamped
             base_seq, base_hash = self._shared_head()
             stamped = self._segment.append(batch, base_seq, base_hash, self.actor)
@@ -321,10 +325,8 @@ class SharedIncident:
         return stamped
 
     def _shared_head(self) -> tuple[int, str]:
-        best = (self._follower.last_seq, self._follower.head)
-        if self._writer is not None and self._writer.last_seq > best[0]:
-            best = (self._writer.last_seq, self._writer.head)
-        return best
+        """The last shared event known here: mirrored, or acknowledged to this console."""
+        return max((self._follower.last_seq, self._follower.head), self._acked)
 
     # -- reading and following ---------------------------------------------------------------
 
@@ -337,7 +339,11 @@ class SharedIncident:
     def _run(self) -> None:
         audited = False
         while not self._stop.is_set():
-            if self._offline_since is not None and not self._connect():
+            try:
+                connected = self._offline_since is None or self._connect()
+            except WarroomError as exc:  # e.g. the schema is being upgraded: retried
+                self._error, connected = str(exc), False
+            if not connected:
                 self._stop.wait(1.0)
                 continue
             try:
