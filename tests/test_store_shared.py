@@ -125,3 +125,44 @@ def test_a_console_opened_while_the_database_is_down_works_from_its_mirror(
     with SharedIncident.open(pg_url, mirror=mirror) as shared:
         assert shared.status().pending == 0
     assert [getattr(e, "text", "") for e in read_events(pg_url)] == ["before", "during"]
+
+
+def test_machine_events_batched_through_an_outage_are_stored_once_each(
+    pg: PgServer, pg_url: str
+) -> None:
+    from warroom.store import group_committer
+
+    store = PgStore.open(pg_url)
+    committer = group_committer(store, interval=60)  # flushed by hand below
+    state = ev.ProbeState
+    for i in range(5):
+        committer.submit(
+            ev.ProbeStateChanged(target=f"t{i}", from_state=state.UP, to_state=state.DOWN)
+        )
+    assert len(committer.flush()) == 5
+    pg.stop()
+    try:
+        committer.submit_many(
+            [ev.ProbeStateChanged(target="late", from_state=state.DOWN, to_state=state.UP)] * 3
+        )
+        with pytest.raises(Exception, match="database unavailable"):
+            committer.flush()
+        assert committer.pending == 3  # kept, not dropped
+    finally:
+        pg.start()
+    assert len(committer.flush()) == 3
+    store.close()
+    targets = [e.target for e in read_events(pg_url) if isinstance(e, ev.ProbeStateChanged)]
+    assert targets == ["t0", "t1", "t2", "t3", "t4", "late", "late", "late"]
+
+
+def test_a_followed_copy_of_a_url_keeps_up_for_log_show_and_replay(pg_url: str) -> None:
+    from warroom.store import local_log
+
+    with PgStore.open(pg_url) as store:
+        store.append(ev.NoteAdded(text="one"))
+        path = local_log(pg_url, follow=True)
+        assert len(path.read_bytes().splitlines()) == 1
+        store.append(ev.NoteAdded(text="two"))
+        assert wait_until(lambda: len(path.read_bytes().splitlines()) == 2, timeout=5)
+    assert verify_log(path).ok
