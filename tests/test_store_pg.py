@@ -206,3 +206,19 @@ def test_init_is_idempotent_and_errors_are_one_line(pg: PgServer) -> None:
         open_store(pg.url())
     with pytest.raises(StoreURLError, match="must be 1-128"):
         open_store(pg.url("bad/name"))
+
+
+def test_a_head_row_edited_by_hand_does_not_stop_or_fork_the_chain(
+    pg: PgServer, pg_url: str
+) -> None:
+    incident = pg_url.rsplit("incident=", 1)[1]
+    with PgStore.open(pg_url) as store:
+        for i in range(3):
+            store.append(ev.NoteAdded(text=f"n{i}"))
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute(
+                "UPDATE warroom.incidents SET seq = 1, hash = %s WHERE incident = %s",
+                ["0" * 64, incident],
+            )
+        assert store.append(ev.NoteAdded(text="after")).seq == 4
+    assert verify_url(pg_url).ok

@@ -56,12 +56,20 @@ SELECT head.incident, r.seq, r.prev, r.hash, r.body, r.eid
 FROM head, unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
                   %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
 """
-_INSERT = """
-INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
-SELECT %(incident)s, r.seq, r.prev, r.hash, r.body, r.eid
-FROM unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
-            %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
+_INSERT_MOVE_HEAD = """
+WITH rows AS (
+    INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
+    SELECT %(incident)s, r.seq, r.prev, r.hash, r.body, r.eid
+    FROM unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
+                %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
+    RETURNING 1
+)
+UPDATE warroom.incidents SET seq = %(last)s, hash = %(head)s
+WHERE incident = %(incident)s AND (SELECT count(*) FROM rows) > 0
 """
+#: Lock the head row; FOR UPDATE returns its latest committed version even after a wait.
+_LOCK_HEAD = "SELECT seq, hash FROM warroom.incidents WHERE incident = %s FOR UPDATE"
+#: The true tail, read by a statement of its own (a fresh snapshot, after the lock).
 _TAIL = "SELECT seq, hash FROM warroom.events WHERE incident = %s ORDER BY seq DESC LIMIT 1"
 
 
@@ -236,7 +244,7 @@ class PgStore:
             return []
         payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in batch]
         now = now_ts()
-        eids = self._eids(batch)
+        eids, retried = self._eids(batch)
         for i, (event, data) in enumerate(zip(batch, payloads, strict=True)):
             data[EID] = eids[i]
             data["ts"] = event.ts or (times[i] if times is not None else "") or now
@@ -252,31 +260,36 @@ class PgStore:
                 # the locked path below settles all of them.
                 if isinstance(exc, psycopg.OperationalError) or self._conn_broken():
                     self._reconnect()
-                rows = self._locked(payloads)
+                # A lost race stored nothing; a failed statement, or an earlier attempt of a
+                # retried batch, may have.
+                unsure = retried or not isinstance(exc, _Lost)
+                rows = self._locked(payloads, unsure=unsure)
             self._unsure = []
         return [
             ev.parse_event({**data, "hash": h})
             for data, h in zip(rows.datas, rows.hashes, strict=True)
         ]
 
-    def _eids(self, batch: Sequence[BaseEvent]) -> list[str]:
-        """Each event's idempotency id: its own, the one of an unsure attempt, or a new one."""
+    def _eids(self, batch: Sequence[BaseEvent]) -> tuple[list[str], bool]:
+        """Each event's idempotency id (its own, the one of an unsure attempt, or a new one),
+        and whether any is not new (the batch may be a retry)."""
         memo = self._unsure
         used: set[str] = set()
         out: list[str] = []
+        retried = False
         for i, event in enumerate(batch):
             given = (event.model_extra or {}).get(EID)
             if isinstance(given, str) and given:
-                eid = given
+                eid, retried = given, True
             elif i < len(memo) and memo[i][0] is event:
-                eid = memo[i][1]
+                eid, retried = memo[i][1], True
             else:
                 eid = uuid.uuid4().hex
             if eid in used:  # the same event object twice in one batch: two events
                 eid = uuid.uuid4().hex
             used.add(eid)
             out.append(eid)
-        return out
+        return out, retried
 
     def _conn_broken(self) -> bool:
         return self._conn is None or self._conn.closed or self._conn.broken
@@ -324,33 +337,39 @@ class PgStore:
         self._seq, self._hash = rows.seqs[-1], rows.hashes[-1]
         return rows
 
-    def _locked(self, payloads: list[dict[str, Any]]) -> _Rows:
-        """The guaranteed path: lock the head row, skip events already stored, re-stamp."""
+    def _locked(
+        self, payloads: list[dict[str, Any]], unsure: bool, trust_head: bool = True
+    ) -> _Rows:
+        """The guaranteed path: lock the head row, skip events already stored (when an earlier
+        attempt may have stored them), re-stamp, insert and move the head.
+
+        Four round trips (BEGIN, lock, insert + head, COMMIT). Should the head row disagree
+        with the events (edited by hand), the insert fails and it is done again from the
+        true tail.
+        """
         import psycopg
 
         try:
             conn = self._connection()
             with conn.transaction():
-                conn.execute(
-                    "SELECT 1 FROM warroom.incidents WHERE incident = %s FOR UPDATE",
-                    [self.incident],
-                )
-                stored = self._stored(conn, [p[EID] for p in payloads])
-                fresh = [p for p in payloads if p[EID] not in stored]
-                tail = conn.execute(_TAIL, [self.incident]).fetchone()
+                tail = conn.execute(_LOCK_HEAD, [self.incident]).fetchone()
+                if not trust_head:
+                    tail = conn.execute(_TAIL, [self.incident]).fetchone()
                 seq, head = (int(tail[0]), str(tail[1])) if tail else (0, codec.GENESIS)
+                stored = self._stored(conn, [p[EID] for p in payloads]) if unsure else {}
+                fresh = [p for p in payloads if p[EID] not in stored]
                 rows = self._stamp(fresh, seq, head)
                 if fresh:
-                    conn.execute(_INSERT, rows.params(self.incident))
                     seq, head = rows.seqs[-1], rows.hashes[-1]
-                    conn.execute(
-                        "UPDATE warroom.incidents SET seq = %s, hash = %s WHERE incident = %s",
-                        [seq, head, self.incident],
-                    )
+                    params = rows.params(self.incident)
+                    params.update(last=seq, head=head)
+                    conn.execute(_INSERT_MOVE_HEAD, params)
         except psycopg.OperationalError as exc:
             self._conn = None
             raise unavailable(self.url, exc) from None
         except psycopg.Error as exc:
+            if trust_head and isinstance(exc, psycopg.IntegrityError):
+                return self._locked(payloads, unsure=True, trust_head=False)
             raise StoreURLError(f"{self.url.display}: append refused: {exc}") from None
         self._seq, self._hash = seq, head
         if not stored:
