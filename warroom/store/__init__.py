@@ -14,6 +14,7 @@ imported only when a URL is given: with a file, nothing needs a database.
 - `shared`: `SharedIncident`, the console's store: follower + mirror + offline segment.
 - `transfer`: `log export`, `log import`, `log verify URL`.
 - `team`: presence and the two-person rule, pure.
+- `lease`: `ProbeLease`, one prober per shared incident.
 - `cli`: `warroom db init`, `warroom log export`, `warroom log import`.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,5 +145,10 @@ def local_log(log: str | os.PathLike[str], follow: bool = False) -> Path:
     follower = Follower(url, mirror=path)
     while follower.poll():
         pass
-    follower.start()
+
+    def tampered(exc: StoreTampered) -> None:
+        # The copy stops growing here: say why once, on stderr, like any other problem.
+        print(f"warroom: {exc}", file=sys.stderr)
+
+    follower.start(on_error=tampered)
     return path
