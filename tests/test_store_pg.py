@@ -222,3 +222,16 @@ def test_a_head_row_edited_by_hand_does_not_stop_or_fork_the_chain(
             )
         assert store.append(ev.NoteAdded(text="after")).seq == 4
     assert verify_url(pg_url).ok
+
+
+def test_a_row_this_version_rejects_is_kept_whole_not_fatal(pg_url: str, tmp_path: Path) -> None:
+    broken = ev.UnknownEvent.model_validate({"kind": "severity_set", "severity": "SEV9"})
+    with PgStore.open(pg_url) as store:
+        store.append(broken)
+        store.append(ev.NoteAdded(text="still here"))
+    follower = Follower(pg_url, mirror=tmp_path / "m.jsonl")
+    first, second = follower.poll()
+    follower.close()
+    assert isinstance(first, ev.UnknownEvent) and first.model_extra["severity"] == "SEV9"  # type: ignore[index]
+    assert isinstance(second, ev.NoteAdded)
+    assert [type(e) for e in read_events(pg_url)] == [ev.UnknownEvent, ev.NoteAdded]

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from warroom import events as ev
+from warroom.events import BaseEvent
 from warroom.log import codec
 from warroom.log.scan import envelope_error
 from warroom.log.verify import DELETED, EDITED, NOT_AN_EVENT
@@ -37,6 +39,15 @@ def body_of(line: bytes) -> tuple[bytes, dict[str, Any]]:
         if hashlib.sha256(body).hexdigest() == obj.get("hash"):
             return body, obj
     return codec.canonical_json({k: v for k, v in obj.items() if k != "hash"}), obj
+
+
+def parse_row(obj: dict[str, Any]) -> BaseEvent:
+    """The typed event for a checked row; one whose fields this version rejects (another
+    responder's newer or broken client) is kept whole as `UnknownEvent`, never dropped."""
+    try:
+        return ev.parse_event(obj)
+    except ev.EventError:
+        return ev.UnknownEvent.model_validate(obj)
 
 
 class ChainChecker:

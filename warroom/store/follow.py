@@ -19,13 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warroom import events as ev
 from warroom.events import BaseEvent
 from warroom.log import codec
 from warroom.log.scan import LogError, check_head, read_tail, scan, where
 from warroom.log.verify import DELETED, EDITED
 from warroom.store.base import StoreTampered, StoreUnavailable
-from warroom.store.chain import ChainChecker, line_of
+from warroom.store.chain import ChainChecker, line_of, parse_row
 from warroom.store.pg import READ_PAGE, PgStore, connect, unavailable
 from warroom.store.schema import NOTIFY_CHANNEL
 from warroom.store.url import StoreURL, StoreURLError, parse_url
@@ -114,7 +113,6 @@ class Follower:
         self._backoff = 0.1
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._closed = False
 
     @property
     def last_seq(self) -> int:
@@ -172,7 +170,7 @@ class Follower:
             for seq, prev, digest, body in store.rows(first):
                 obj = checker.check(seq, prev, digest, body)
                 lines.append(line_of(body, digest))
-                out.append(ev.parse_event(obj))
+                out.append(parse_row(obj))
                 count += 1
                 if count >= READ_PAGE:
                     break

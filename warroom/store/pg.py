@@ -30,7 +30,7 @@ from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.store import Recovery, now_ts
 from warroom.store.base import StoreUnavailable
-from warroom.store.chain import ChainChecker, line_of
+from warroom.store.chain import ChainChecker, line_of, parse_row
 from warroom.store.schema import SCHEMA_VERSION, SchemaError
 from warroom.store.url import StoreURL, StoreURLError, parse_url
 
@@ -266,8 +266,7 @@ class PgStore:
                 rows = self._locked(payloads, unsure=unsure)
             self._unsure = []
         return [
-            ev.parse_event({**data, "hash": h})
-            for data, h in zip(rows.datas, rows.hashes, strict=True)
+            parse_row({**data, "hash": h}) for data, h in zip(rows.datas, rows.hashes, strict=True)
         ]
 
     def _eids(self, batch: Sequence[BaseEvent]) -> tuple[list[str], bool]:
@@ -444,7 +443,7 @@ class PgStore:
         """The stored events from `from_seq`, each checked; `StoreTampered` at a bad row."""
         checker = self.checker_at(from_seq)
         for seq, prev, digest, body in self.rows(from_seq):
-            yield ev.parse_event(checker.check(seq, prev, digest, body))
+            yield parse_row(checker.check(seq, prev, digest, body))
 
     async def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         """The stored events, then each new one (woken by NOTIFY, polled every second)."""

@@ -32,8 +32,8 @@ from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.scan import LogError, scan, where
 from warroom.log.store import Recovery, now_ts
-from warroom.log.store import read_events as read_file
 from warroom.store.base import StoreTampered, StoreUnavailable
+from warroom.store.chain import parse_row
 from warroom.store.follow import Follower
 from warroom.store.pg import EID, PgStore
 from warroom.store.url import StoreURL, parse_url
@@ -90,7 +90,7 @@ class OfflineSegment:
             data[EID] = (event.model_extra or {}).get(EID) or uuid.uuid4().hex
             line, prev = codec.encode(data)
             lines.append(line)
-            stamped.append(ev.parse_event({**data, "hash": prev}))
+            stamped.append(parse_row({**data, "hash": prev}))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -269,7 +269,7 @@ class SharedIncident:
             for name in ("v", "seq", "prev", "hash"):
                 data.pop(name, None)
             data[OFFLINE_SEQ], data[OFFLINE_HASH] = event.seq, event.hash
-            batch.append(ev.parse_event(data))
+            batch.append(parse_row(data))
         for start in range(0, len(batch), 500):
             writer.append_many(batch[start : start + 500])
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -437,6 +437,13 @@ class SharedIncident:
         self.close()
 
 
+def read_file(path: Path, from_seq: int = 1) -> Iterator[BaseEvent]:
+    """A mirror's or segment's events; one this version rejects is kept as `UnknownEvent`."""
+    for record in scan(path):
+        if record.seq >= from_seq:
+            yield parse_row(record.data)
+
+
 def _eid_of(event: BaseEvent) -> str:
     return str((event.model_extra or {}).get(EID, ""))
 
@@ -446,4 +453,4 @@ def _with_eid(event: BaseEvent) -> BaseEvent:
         return event
     data: dict[str, Any] = event.model_dump(mode="json")
     data[EID] = uuid.uuid4().hex
-    return ev.parse_event(data)
+    return parse_row(data)
