@@ -55,6 +55,9 @@ def test_bad_urls_and_a_missing_database_are_one_line_errors(
     err = capsys.readouterr().err
     assert err.startswith("warroom: postgresql://") and "database unavailable" in err
     assert err.count("\n") == 1
+    assert main(["db", "init", pg.url(db="no_such_db")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot create the warroom schema" in err and err.count("\n") == 1
 
 
 def test_a_file_log_needs_no_database_driver(tmp_path: Path) -> None:

@@ -90,6 +90,16 @@ def init_schema(conninfo: str, grant_to: str | None = None) -> tuple[int, int]:
 
     if grant_to is not None and not _ROLE.fullmatch(grant_to):
         raise SchemaError(f"--grant: {grant_to!r} is not a plain role name")
+    try:
+        return _migrate(conninfo, grant_to)
+    except psycopg.Error as exc:
+        text = " ".join(str(exc).split())[:300]
+        raise SchemaError(f"cannot create the warroom schema: {text}") from None
+
+
+def _migrate(conninfo: str, grant_to: str | None) -> tuple[int, int]:
+    import psycopg
+
     with psycopg.connect(conninfo, connect_timeout=10) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('warroom schema'))")
         conn.execute("CREATE SCHEMA IF NOT EXISTS warroom")
