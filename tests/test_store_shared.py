@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,46 @@ def test_a_followed_copy_of_a_url_keeps_up_for_log_show_and_replay(pg_url: str) 
         store.append(ev.NoteAdded(text="two"))
         assert wait_until(lambda: len(path.read_bytes().splitlines()) == 2, timeout=5)
     assert verify_log(path).ok
+
+
+async def test_two_consoles_see_each_others_changes_within_a_second_and_a_second_confirms(
+    pg_url: str, tmp_path: Path
+) -> None:
+    from warroom.store.team import confirmation_problem, fold_team
+
+    alice = SharedIncident.open(pg_url, mirror=tmp_path / "alice.shared.jsonl")
+    bob = SharedIncident.open(pg_url, mirror=tmp_path / "bob.shared.jsonl")
+    try:
+        seen_by_bob = bob.follow()
+        seen_by_alice = alice.follow()
+
+        async def next_in(follow: AsyncIterator[ev.BaseEvent]) -> ev.BaseEvent:
+            return await asyncio.wait_for(anext(follow), 1.0)  # "within a second"
+
+        for event in (
+            ev.NoteAdded(text="db primary unreachable", actor="alice@db1"),
+            ev.SeveritySet(severity=ev.Severity.SEV1, actor="alice@db1"),
+        ):
+            alice.append(event)
+            assert (await next_in(seen_by_bob)).kind == event.kind
+            assert (await next_in(seen_by_alice)).kind == event.kind
+        failover = ev.ControlRequested(
+            actor="alice@db1", request_id="fo-1", service="db", control="failover",
+            to_value=True, reason="primary gone", needs_second=True,
+        )  # fmt: skip
+        alice.append(failover)
+        requested = await next_in(seen_by_bob)
+        assert isinstance(requested, ev.ControlRequested) and requested.needs_second
+        await next_in(seen_by_alice)
+        team = fold_team(bob.read())
+        assert not team.may_apply("fo-1")
+        assert confirmation_problem(team, "fo-1", "bob@net2", "replica caught up") is None
+        bob.append(ev.ControlConfirmed(actor="bob@net2", request_id="fo-1", reason="replica ok"))
+        confirmed = await next_in(seen_by_alice)
+        assert isinstance(confirmed, ev.ControlConfirmed) and confirmed.actor == "bob@net2"
+        assert fold_team(alice.read()).may_apply("fo-1")
+        await seen_by_bob.aclose()  # type: ignore[attr-defined]
+        await seen_by_alice.aclose()  # type: ignore[attr-defined]
+    finally:
+        alice.close()
+        bob.close()
