@@ -97,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("log", metavar="LOG")
     show.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     show.set_defaults(entry="warroom.log.cli:run_show")
+    export = log_sub.add_parser("export", help="write a shared incident (URL) to a JSONL file")
+    export.add_argument("url", metavar="URL", help="postgresql://…?incident=ID")
+    export.add_argument("-o", "--output", required=True, metavar="FILE")
+    export.set_defaults(entry="warroom.store.cli:run_export")
+    seed = log_sub.add_parser("import", help="seed an empty shared incident from a JSONL file")
+    seed.add_argument("file", metavar="FILE")
+    seed.add_argument("url", metavar="URL", help="postgresql://…?incident=ID")
+    seed.set_defaults(entry="warroom.store.cli:run_import")
+
+    db = sub.add_parser("db", help="shared store (PostgreSQL) tools")
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND")
+    db_init = db_sub.add_parser("init", help="create or upgrade the schema (idempotent)")
+    db_init.add_argument("url", metavar="URL", help="postgresql://[user@]host[:port]/db")
+    db_init.add_argument(
+        "--grant", metavar="ROLE", help="let ROLE read and append events (never rewrite them)"
+    )
+    db_init.set_defaults(entry="warroom.store.cli:run_db_init")
 
     note = sub.add_parser("note", help="append a note to an incident log (created if needed)")
     note.add_argument("log", metavar="LOG")

@@ -338,6 +338,9 @@ class ControlRequested(BaseEvent):
     auto_revert_s: float | None = None
     runbook: str | None = None
     step: str | None = None
+    #: Two-person rule: not applied until another responder confirms (`ControlConfirmed`).
+    #: Left out of the line when False, so events written before it keep their bytes.
+    needs_second: bool = Field(default=False, exclude_if=lambda v: not v)
 
     def summary(self) -> str:
         return f"{self.service}.{self.control}: {self.from_value} -> {self.to_value} requested" + (
@@ -407,6 +410,35 @@ class ControlAutoRevertExtended(BaseEvent):
         return f"{self.service}.{self.control}: auto-revert pushed back to {self.until}" + (
             f" ({self.reason})" if self.reason else ""
         )
+
+
+class ControlConfirmed(BaseEvent):
+    """A second responder confirms a change that needs two people, with their own reason."""
+
+    kind: Literal["control_confirmed"] = "control_confirmed"
+    request_id: str = Field(description="the `needs_second` change confirmed")
+    reason: str
+
+    def summary(self) -> str:
+        return f"change {self.request_id} confirmed ({self.reason})"
+
+
+# -- team ----------------------------------------------------------------------------------
+
+
+class PresenceHeartbeat(BaseEvent):
+    """A console on a shared incident says it is there (every `interval_s`, and on leaving)."""
+
+    durable: ClassVar[bool] = False
+    operator: ClassVar[bool] = False
+    kind: Literal["presence"] = "presence"
+    machine: str
+    session: str = Field(default="", description="this console's random id")
+    interval_s: float = 15.0
+    leaving: bool = False
+
+    def summary(self) -> str:
+        return f"{self.actor or '?'} {'left' if self.leaving else 'here'} on {self.machine}"
 
 
 # -- simulator -----------------------------------------------------------------------------
@@ -501,6 +533,8 @@ KnownEvent = Annotated[
     | ControlFailed
     | ControlEffect
     | ControlAutoRevertExtended
+    | ControlConfirmed
+    | PresenceHeartbeat
     | ScenarioEvent
     | AlertObserved,
     Field(discriminator="kind"),
@@ -535,6 +569,8 @@ EVENT_TYPES: dict[str, type[BaseEvent]] = {
         ControlFailed,
         ControlEffect,
         ControlAutoRevertExtended,
+        ControlConfirmed,
+        PresenceHeartbeat,
         ScenarioEvent,
         AlertObserved,
     )

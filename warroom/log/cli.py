@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.log.store import IncidentLog, LogFollower
-from warroom.log.verify import verify_log
+from warroom.store import local_log, open_store, verify
 
 FOLLOW_INTERVAL = 0.2
 
 
 def run_verify(args: argparse.Namespace) -> int:
     """Print one line: `ok: N events, chain intact, head H`, or where and how the chain breaks."""
-    result = verify_log(args.log)
+    result = verify(args.log)
     print(result.message())
     return 0 if result.ok else 1
 
@@ -39,11 +39,12 @@ def _print_events(events: Iterable[ev.BaseEvent]) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the log's events one line each; with --follow keep printing new ones."""
-    log = IncidentLog.open(args.log, create=False, readonly=True)
+    path = local_log(args.log, follow=args.follow)
+    log = IncidentLog.open(path, create=False, readonly=True)
     log.close()
     if log.recovered is not None:
         print(f"warroom: {log.recovered.describe()}", file=sys.stderr)
-    follower = LogFollower(args.log)
+    follower = LogFollower(path)
     _print_events(follower.iter_available())
     while args.follow:
         time.sleep(FOLLOW_INTERVAL)
@@ -56,7 +57,7 @@ def run_note(args: argparse.Namespace) -> int:
     text = " ".join(args.text).strip()
     if not text:
         raise WarroomError("a note needs some text")
-    with IncidentLog.open(args.log, create=True) as log:
+    with open_store(args.log, create=True) as log:
         if log.recovered is not None:
             print(f"warroom: {log.recovered.describe()}", file=sys.stderr)
         stamped = log.append(ev.NoteAdded(text=text))

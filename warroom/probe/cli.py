@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
@@ -207,13 +206,13 @@ async def _run_async(config: WarroomConfig, args: argparse.Namespace, out: TextI
     async with contextlib.AsyncExitStack() as stack:
         stop = stack.enter_context(stop_on_signals())
         if args.log:
-            from warroom.log.store import GroupCommitter, IncidentLog
+            from warroom.store import group_committer, open_store
 
-            incident_log = IncidentLog.open(Path(args.log), create=True)
+            incident_log = open_store(args.log, create=True)
             stack.callback(incident_log.close)
             if incident_log.recovered is not None:
                 print(f"warroom: {incident_log.recovered.describe()}", file=sys.stderr)
-            committer = await stack.enter_async_context(GroupCommitter(incident_log, interval=0.2))
+            committer = await stack.enter_async_context(group_committer(incident_log, interval=0.2))
             sinks.append(committer.submit_many)
 
         def on_events(batch: list[ev.BaseEvent]) -> None:

@@ -30,15 +30,14 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from warroom.config import Target, WarroomConfig, describe_validation_error
 from warroom.errors import WarroomError
-from warroom.log.store import GroupCommitter, IncidentLog
 from warroom.probe.engine import ProbeEngine
 from warroom.signals import stop_on_signals
+from warroom.store import group_committer, open_store
 
 #: How often probe events are committed to the log (the console polls it every 0.25 s).
 COMMIT_INTERVAL = 0.2
@@ -102,7 +101,7 @@ class _Shards:
     def __init__(self) -> None:
         self.processes: dict[int, asyncio.subprocess.Process] = {}
 
-    async def start(self, line: bytes, log_path: Path, sample_interval: float, shards: int) -> None:
+    async def start(self, line: bytes, log_path: str, sample_interval: float, shards: int) -> None:
         for shard in range(1, shards):
             try:
                 process = await self._spawn(log_path, sample_interval, shard, shards)
@@ -117,7 +116,7 @@ class _Shards:
 
     @staticmethod
     async def _spawn(
-        log_path: Path, sample_interval: float, shard: int, shards: int
+        log_path: str, sample_interval: float, shard: int, shards: int
     ) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable,
@@ -165,7 +164,7 @@ class _Shards:
 
 
 async def run(
-    log_path: Path,
+    log_path: str,
     sample_interval: float,
     shards: int | None = None,
     shard: tuple[int, int] | None = None,
@@ -187,7 +186,7 @@ async def run(
             index, count = 0, max(1, min(count, len(targets)))
         else:
             index, count = shard
-        log = IncidentLog.open(log_path, create=False)
+        log = open_store(log_path, create=False)
         watch = asyncio.create_task(parent_gone(), name="probe-worker-stdin")
         others = _Shards()
         failure = ""
@@ -195,7 +194,7 @@ async def run(
             if shard is None and count > 1:
                 await others.start(line, log_path, sample_interval, count)
             async with (
-                GroupCommitter(log, interval=COMMIT_INTERVAL) as committer,
+                group_committer(log, interval=COMMIT_INTERVAL) as committer,
                 ProbeEngine(
                     shard_of(targets, index, count),
                     committer.submit_many,
@@ -247,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print("warroom: --shards must be at least 1", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run(Path(args.log), args.sample_interval, shards, args.shard))
+        return asyncio.run(run(args.log, args.sample_interval, shards, args.shard))
     except WarroomError as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return 2

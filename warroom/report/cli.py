@@ -10,11 +10,12 @@ from pathlib import Path
 from warroom.errors import WarroomError
 from warroom.report.builder import report_from_log
 from warroom.report.render import render_json, render_markdown
+from warroom.store import local_log
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report for `args.log` and print it (or write it to `args.output`)."""
-    path = Path(args.log)
+    path = local_log(args.log)
     if not path.is_file():
         raise WarroomError(f"{path}: no such log file")
     report = report_from_log(path)

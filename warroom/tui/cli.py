@@ -31,9 +31,10 @@ from warroom.config import (
 )
 from warroom.errors import WarroomError
 from warroom.events import utc_now
-from warroom.log.store import IncidentLog
+from warroom.log.store import EventStore, IncidentLog
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
+from warroom.store import open_for_console
 from warroom.tui.app import BackgroundTask, WarroomApp, status_intervals
 from warroom.tui.widgets import control_panel
 
@@ -128,12 +129,14 @@ def probe_task(config: WarroomConfig, sample_interval: float = 5.0) -> Backgroun
         log_path = getattr(app.incident_log, "path", None)
         if log_path is None:
             raise WarroomError("probes need an incident log file to write to")
+        # A shared incident: the worker appends to the database, not to the mirror.
+        target = getattr(app.incident_log, "address", None) or str(Path(log_path).resolve())
         worker = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "warroom.probe.worker",
             "--log",
-            str(Path(log_path).resolve()),
+            target,
             "--sample-interval",
             str(sample_interval),
             stdin=asyncio.subprocess.PIPE,
@@ -363,7 +366,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def build_app(
-    log: IncidentLog,
+    log: EventStore,
     inputs: ConsoleInputs,
     background: Sequence[BackgroundTask] = (),
     **kwargs: Any,
@@ -391,8 +394,7 @@ def run_console(args: argparse.Namespace) -> int:
     inputs = gather_inputs(getattr(args, "config", None), sim_url)
     if sim_url:
         os.environ["WARROOM_SIM"] = sim_url.rstrip("/")
-    log_path = Path(args.log) if args.log else new_log_path("incident")
-    log = IncidentLog.open(log_path)
+    log, log_path = open_for_console(args.log, new_log_path("incident"))
     background = [
         probe_task(inputs.config),
         *controls_tasks(inputs.config, sim_url.rstrip("/") if sim_url else None, token),

@@ -1,0 +1,238 @@
+"""Benchmark the shared store: 30 simulated responders plus a probe worker on one incident.
+
+Starts its own PostgreSQL (Debian's binaries, fsync on, Unix socket), then for `--duration`
+seconds: `--responders` responders (spread over `--procs` processes) each append a note at
+random (Poisson, `--rate` events per minute in total), one probe worker appends a batch of
+`--probe-batch` machine events every second, and one follower process follows the incident
+(LISTEN + poll, checking and mirroring each row). Then a short saturation phase: every
+responder appends back to back for `--saturate` seconds. Prints ONE JSON line: append
+p50/p99 (ms), follower lag p50/p99 (ms, from the writer's stamp to checked-and-mirrored in
+the follower), events/s, compare-and-set losses, and the load average.
+
+    nice .venv/bin/python tests/bench/bench_pg.py --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pg import APP_ROLE, PgServer, find_bindir
+
+from warroom import events as ev
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+
+
+def _ready() -> float:
+    """Say this process has imported and connected; the main process answers `until`."""
+    print("ready", flush=True)
+    return float(sys.stdin.readline())
+
+
+def writer(url: str, threads: int, rate_per_thread: float, saturate: float) -> None:
+    """One process of responders; prints {"lat": [...], "sat": [...], "lost": n}."""
+    from warroom.store.pg import PgStore
+
+    lat: list[float] = []
+    sat: list[float] = []
+    lost = 0
+    lock = threading.Lock()
+
+    stores = [PgStore.open(url) for _ in range(threads)]
+    until = _ready()
+
+    def responder(i: int) -> None:
+        nonlocal lost
+        store = stores[i % threads]
+        rng = random.Random(i)
+        mine: list[float] = []
+        while True:
+            pause = rng.expovariate(rate_per_thread)
+            if time.time() + pause >= until:
+                break
+            time.sleep(pause)
+            t0 = time.perf_counter()
+            store.append(ev.NoteAdded(text=f"responder {i}: looked at the dashboards"))
+            mine.append((time.perf_counter() - t0) * 1000)
+        mine_sat: list[float] = []
+        stop = time.time() + saturate
+        while time.time() < stop:
+            t0 = time.perf_counter()
+            store.append(ev.NoteAdded(text=f"responder {i}: burst"))
+            mine_sat.append((time.perf_counter() - t0) * 1000)
+        with lock:
+            lat.extend(mine)
+            sat.extend(mine_sat)
+            lost += store.cas_lost
+        store.close()
+
+    workers = [
+        threading.Thread(target=responder, args=(os.getpid() * 100 + i,)) for i in range(threads)
+    ]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    print(json.dumps({"lat": lat, "sat": sat, "lost": lost}))
+
+
+def prober(url: str, batch: int) -> None:
+    from warroom.store.pg import PgStore
+
+    store = PgStore.open(url)
+    lat: list[float] = []
+    until = _ready()
+    while time.time() < until:
+        events = [
+            ev.ProbeSamples(
+                samples=[
+                    ev.ProbeSample(
+                        target=f"t{i}", state=ev.ProbeState.UP, ok=5, count=5, latency_ms=3.0
+                    )
+                ]
+            )
+            for i in range(batch)
+        ]
+        t0 = time.perf_counter()
+        store.append_many(events)
+        lat.append((time.perf_counter() - t0) * 1000)
+        time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+    print(json.dumps({"lat": lat}))
+
+
+def follower(url: str, mirror: str) -> None:
+    from warroom.store.follow import Follower
+
+    follow = Follower(url, mirror=mirror)
+    follow.poll()
+    until = _ready()
+    lags: list[float] = []
+    count = 0
+    while time.time() < until:
+        for event in follow.wait_and_poll(1.0):
+            count += 1
+            lags.append((time.time() - ev.parse_ts(event.ts).timestamp()) * 1000)
+    follow.close()
+    print(json.dumps({"lags": lags, "count": count}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--mirror", help=argparse.SUPPRESS)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--responders", type=int, default=30)
+    parser.add_argument("--procs", type=int, default=6)
+    parser.add_argument("--rate", type=float, default=400.0, help="notes per minute, all told")
+    parser.add_argument("--probe-batch", type=int, default=20)
+    parser.add_argument("--saturate", type=float, default=5.0)
+    args = parser.parse_args()
+    per_proc = max(1, args.responders // args.procs)
+    if args.role == "writer":
+        rate = args.rate / 60.0 / args.responders
+        writer(args.url, per_proc, rate, args.saturate)
+        return 0
+    if args.role == "prober":
+        prober(args.url, args.probe_batch)
+        return 0
+    if args.role == "follower":
+        follower(args.url, args.mirror)
+        return 0
+
+    bindir = find_bindir()
+    if bindir is None:
+        print(json.dumps({"bench": "pg", "error": "no PostgreSQL binaries"}))
+        return 1
+    server = PgServer(bindir, fsync=True)
+    try:
+        server.init()
+        from warroom.store.pg import PgStore
+        from warroom.store.schema import init_schema
+
+        init_schema(server.admin_url(), grant_to=APP_ROLE)
+        url = server.url("bench")
+        PgStore.open(url).close()
+        me = [sys.executable, __file__, "--url", url]
+        common = [
+            "--responders", str(args.responders), "--procs", str(args.procs),
+            "--rate", str(args.rate), "--probe-batch", str(args.probe_batch),
+            "--duration", str(args.duration),
+            "--saturate", str(args.saturate),
+        ]  # fmt: skip
+        mirror = Path(tempfile.mkdtemp(prefix="warroom-bench-")) / "mirror.jsonl"
+        procs = [
+            subprocess.Popen(
+                [*me, "--role", "follower", "--mirror", str(mirror), *common],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        ]
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+        procs.append(subprocess.Popen([*me, "--role", "prober", *common], **pipes))  # type: ignore[call-overload]
+        procs += [
+            subprocess.Popen([*me, "--role", "writer", *common], **pipes)  # type: ignore[call-overload]
+            for _ in range(args.procs)
+        ]
+        for proc in procs:  # all imported and connected: the clock starts now
+            assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        until = f"{time.time() + 0.2 + args.duration}\n".encode()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(until)
+            proc.stdin.flush()
+        outs = [json.loads(p.communicate()[0] or b"{}") for p in procs]
+        follow, probe, writers = outs[0], outs[1], outs[2:]
+        lat = [x for w in writers for x in w.get("lat", [])]
+        sat = [x for w in writers for x in w.get("sat", [])]
+        total = PgStore.open(url, create=False)
+        events = total.last_seq
+        total.close()
+        result = {
+            "bench": "pg",
+            "duration_s": args.duration,
+            "responders": per_proc * args.procs,
+            "rate_per_min": args.rate,
+            "probe_batch": args.probe_batch,
+            "append_p50_ms": _pct(lat, 0.50),
+            "append_p99_ms": _pct(lat, 0.99),
+            "probe_batch_p50_ms": _pct(probe.get("lat", []), 0.50),
+            "probe_batch_p99_ms": _pct(probe.get("lat", []), 0.99),
+            "follower_lag_p50_ms": _pct(follow.get("lags", []), 0.50),
+            "follower_lag_p99_ms": _pct(follow.get("lags", []), 0.99),
+            "followed": follow.get("count"),
+            "appends": len(lat),
+            "events_per_s": round((events - len(sat)) / args.duration, 1),
+            "saturated_appends_per_s": round(len(sat) / args.saturate, 1) if sat else None,
+            "saturated_p50_ms": _pct(sat, 0.50),
+            "saturated_p99_ms": _pct(sat, 0.99),
+            "cas_lost": sum(w.get("lost", 0) for w in writers),
+            "events": events,
+            "fsync": True,
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        }
+        print(json.dumps(result))
+    finally:
+        server.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""The PostgreSQL store against a real server: appends, the chain in the database, transfer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from pg import PgServer
+
+from warroom import events as ev
+from warroom.events import ProbeState
+from warroom.log.store import IncidentLog
+from warroom.log.verify import verify_log
+from warroom.store import IncidentStore, StoreURLError, open_store, read_events
+from warroom.store.follow import Follower
+from warroom.store.pg import PgStore
+from warroom.store.transfer import export, import_file, verify_url
+
+
+def test_appends_make_one_chain_that_exports_byte_identical_to_the_file_store(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = open_store(pg_url)
+    assert isinstance(store, PgStore)
+    first = store.append(ev.NoteAdded(text="ünïcode ✓ note", actor="alice@a"))
+    batch = store.append_many(
+        [ev.ProbeStateChanged(target=f"t{i}", from_state=UP, to_state=DOWN) for i in range(3)]
+    )
+    store.close()
+    assert [first.seq, *(e.seq for e in batch)] == [1, 2, 3, 4]
+    out = tmp_path / "export.jsonl"
+    assert export(pg_url, out) == 4
+    assert verify_log(out).ok
+    # The file store writes the very same bytes for the very same events.
+    file_log = IncidentLog.open(tmp_path / "file.jsonl")
+    file_log.append_many(list(read_events(pg_url)))
+    file_log.close()
+    assert (tmp_path / "file.jsonl").read_bytes() == out.read_bytes()
+    assert [e.hash for e in read_events(pg_url)] == [first.hash, *(e.hash for e in batch)]
+
+
+async def test_following_a_url_yields_the_stored_events_then_new_ones(pg_url: str) -> None:
+    import asyncio
+
+    with PgStore.open(pg_url) as store:
+        store.append(ev.NoteAdded(text="first"))
+        follow = store.follow()
+        assert (await anext(follow)).seq == 1
+        later = asyncio.ensure_future(anext(follow))
+        await asyncio.sleep(0.2)
+        with PgStore.open(pg_url) as other:
+            other.append(ev.NoteAdded(text="from another machine"))
+        event = await asyncio.wait_for(later, 5)
+        assert isinstance(event, ev.NoteAdded) and event.text == "from another machine"
+        await follow.aclose()  # type: ignore[attr-defined]
+
+
+def test_both_stores_satisfy_the_store_protocol(pg_url: str, tmp_path: Path) -> None:
+    for log in (pg_url, tmp_path / "a.jsonl"):
+        store = open_store(log)
+        assert isinstance(store, IncidentStore)
+        assert store.append(ev.NoteAdded(text="x")).seq == 1
+        assert store.last_seq == 1
+        assert [e.seq for e in store.read()] == [1]
+        store.close()
+
+
+UP, DOWN = ProbeState.UP, ProbeState.DOWN
+
+
+def _file_log(path: Path, count: int) -> Path:
+    with IncidentLog.open(path) as log:
+        log.append(ev.IncidentOpened(incident_id="x", title="disk full"))
+        for i in range(count):
+            log.append(ev.NoteAdded(text=f"note {i}", actor="bob@b"))
+    return path
+
+
+def test_import_then_export_gives_back_the_same_bytes(pg_url: str, tmp_path: Path) -> None:
+    source = _file_log(tmp_path / "in.jsonl", 5)
+    assert import_file(source, pg_url) == 6
+    out = tmp_path / "out.jsonl"
+    export(pg_url, out)
+    assert out.read_bytes() == source.read_bytes()
+    # The chain continues from the imported head.
+    with open_store(pg_url) as store:
+        assert store.append(ev.NoteAdded(text="after")).seq == 7
+    assert verify_url(pg_url).ok
+    with pytest.raises(StoreURLError, match="already has 7 events"):
+        import_file(source, pg_url)
+
+
+def test_a_broken_file_is_not_imported(pg_url: str, tmp_path: Path) -> None:
+    source = _file_log(tmp_path / "in.jsonl", 3)
+    lines = source.read_bytes().splitlines(keepends=True)
+    source.write_bytes(lines[0] + lines[2] + lines[3])
+    with pytest.raises(Exception, match="refusing to import a broken log"):
+        import_file(source, pg_url)
+
+
+def test_a_retry_with_the_same_ids_stores_nothing_twice(pg_url: str) -> None:
+    with PgStore.open(pg_url) as store:
+        events = [
+            ev.NoteAdded.model_validate({"text": f"n{i}", "eid": f"id-{i}"}) for i in range(3)
+        ]
+        first = store.append_many(events)
+        # As if the first answer had been lost: same ids, another writer in between.
+        with PgStore.open(pg_url) as other:
+            other.append(ev.NoteAdded(text="between"))
+        again = store.append_many(
+            [*events, ev.NoteAdded.model_validate({"text": "new", "eid": "id-9"})]
+        )
+        assert [e.seq for e in again] == [1, 2, 3, 5]
+        assert [e.hash for e in again[:3]] == [e.hash for e in first]
+        assert [e.seq for e in store.read()] == [1, 2, 3, 4, 5]
+
+
+def test_the_application_role_cannot_rewrite_history(pg: PgServer, pg_url: str) -> None:
+    with open_store(pg_url) as store:
+        store.append(ev.NoteAdded(text="the truth"))
+    incident = pg_url.rsplit("incident=", 1)[1]
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        for sql in (
+            "UPDATE warroom.events SET eid = 'x'",
+            "DELETE FROM warroom.events",
+            "TRUNCATE warroom.events",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        # A row that does not continue the chain is refused by the database itself.
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(
+                "INSERT INTO warroom.events (incident, seq, prev, hash, body) "
+                "VALUES (%s, 3, %s, encode(sha256('{}'::bytea), 'hex'), '{}')",
+                [incident, "a" * 64],
+            )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "INSERT INTO warroom.events (incident, seq, prev, hash, body) "
+                "VALUES (%s, 2, (SELECT hash FROM warroom.events WHERE incident = %s), %s, '{}')",
+                [incident, incident, "b" * 64],
+            )
+    # Even the owner is stopped by the append-only trigger.
+    with (
+        psycopg.connect(pg.admin_url(), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.RaiseException, match="append-only"),
+    ):
+        conn.execute("DELETE FROM warroom.events WHERE incident = %s", [incident])
+
+
+def test_tampering_by_a_superuser_is_found_at_the_right_seq(
+    pg: PgServer, pg_url: str, tmp_path: Path
+) -> None:
+    with open_store(pg_url) as store:
+        for i in range(10):
+            store.append(ev.NoteAdded(text=f"note {i}"))
+    seen = tmp_path / "seen-before.jsonl"
+    live = Follower(pg_url, mirror=seen)
+    assert len(live.poll()) == 10
+    incident = pg_url.rsplit("incident=", 1)[1]
+    # A superuser bypasses the triggers and the foreign key, and recomputes the hash so the
+    # CHECK still holds: only the chain tells.
+    with psycopg.connect(pg.admin_url(), autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "UPDATE warroom.events SET (body, hash) = (SELECT b, encode(sha256(b), 'hex') FROM "
+            "(SELECT convert_to(replace(convert_from(body, 'UTF8'), 'note 4', 'note X'), "
+            "'UTF8') AS b) AS t) WHERE incident = %s AND seq = 5",
+            [incident],
+        )
+    result = verify_url(pg_url)
+    assert not result.ok
+    assert (result.first_bad_seq, result.reason) == (5, "edited")
+    assert "incident=" in result.message()
+    from warroom.store import StoreTampered
+
+    with pytest.raises(StoreTampered) as caught:
+        list(read_events(pg_url))
+    assert (caught.value.seq, caught.value.reason) == (5, "edited")
+    # A follower stops there too, its mirror holding only the trustworthy events before.
+    mirror = tmp_path / "mirror.jsonl"
+    follower = Follower(pg_url, mirror=mirror)
+    with pytest.raises(StoreTampered) as caught:
+        follower.poll()
+    follower.close()
+    assert (caught.value.seq, caught.value.reason) == (5, "edited")
+    assert verify_log(mirror).count == 4 and verify_log(mirror).ok
+    # A follower that mirrored seq 5 before the edit finds it by auditing its mirror.
+    with pytest.raises(StoreTampered) as caught:
+        live.audit()
+    live.close()
+    assert (caught.value.seq, caught.value.reason) == (5, "edited")
+
+
+def test_init_is_idempotent_and_errors_are_one_line(pg: PgServer) -> None:
+    from warroom.store.schema import SCHEMA_VERSION, init_schema
+
+    assert init_schema(pg.admin_url(), grant_to="warroom_app") == (SCHEMA_VERSION, SCHEMA_VERSION)
+    pg.psql("CREATE DATABASE empty_db")
+    with pytest.raises(StoreURLError, match="run `warroom db init URL` first"):
+        open_store(pg.url("x", db="empty_db"))
+    with pytest.raises(StoreURLError, match="no such incident"):
+        open_store(pg.url("nope"), create=False)
+    with pytest.raises(StoreURLError, match=r"add \?incident=ID"):
+        open_store(pg.url())
+    with pytest.raises(StoreURLError, match="must be 1-128"):
+        open_store(pg.url("bad/name"))
+
+
+def test_a_head_row_edited_by_hand_does_not_stop_or_fork_the_chain(
+    pg: PgServer, pg_url: str
+) -> None:
+    incident = pg_url.rsplit("incident=", 1)[1]
+    with PgStore.open(pg_url) as store:
+        for i in range(3):
+            store.append(ev.NoteAdded(text=f"n{i}"))
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute(
+                "UPDATE warroom.incidents SET seq = 1, hash = %s WHERE incident = %s",
+                ["0" * 64, incident],
+            )
+        assert store.append(ev.NoteAdded(text="after")).seq == 4
+    assert verify_url(pg_url).ok
+
+
+def test_a_row_this_version_rejects_is_kept_whole_not_fatal(pg_url: str, tmp_path: Path) -> None:
+    broken = ev.UnknownEvent.model_validate({"kind": "severity_set", "severity": "SEV9"})
+    with PgStore.open(pg_url) as store:
+        store.append(broken)
+        store.append(ev.NoteAdded(text="still here"))
+    follower = Follower(pg_url, mirror=tmp_path / "m.jsonl")
+    first, second = follower.poll()
+    follower.close()
+    assert isinstance(first, ev.UnknownEvent) and first.model_extra["severity"] == "SEV9"  # type: ignore[index]
+    assert isinstance(second, ev.NoteAdded)
+    assert [type(e) for e in read_events(pg_url)] == [ev.UnknownEvent, ev.NoteAdded]

@@ -1,0 +1,133 @@
+"""The PostgreSQL schema of the shared store, versioned, created by `warroom db init URL`.
+
+One row per event keyed (incident, seq) holds the exact canonical bytes that are hashed
+(`bytea`, never `jsonb`, which reorders keys), so an export is byte-identical to the file store.
+The database itself enforces the chain: the primary key, a foreign key from (incident, seq-1,
+prev) to (incident, seq, hash) (no gap, no wrong predecessor), a CHECK that hash =
+sha256(body), and triggers that refuse UPDATE, DELETE and TRUNCATE even to the table's owner.
+Appends take no SEQUENCE (it leaves gaps on rollback): the per-incident head row in
+`incidents` is the compare-and-set token. Each insert statement NOTIFYs `warroom_events` with
+the incident, a wake-up for followers (the table stays the truth).
+"""
+
+from __future__ import annotations
+
+import re
+
+from warroom.log import codec
+from warroom.store.url import StoreURLError
+
+#: The schema version this warroom writes and reads.
+SCHEMA_VERSION = 1
+NOTIFY_CHANNEL = "warroom_events"
+_ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+_V1 = f"""
+CREATE TABLE warroom.incidents (
+    incident text PRIMARY KEY,
+    seq bigint NOT NULL DEFAULT 0 CHECK (seq >= 0),
+    hash text NOT NULL DEFAULT '{codec.GENESIS}',
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE warroom.events (
+    incident text NOT NULL REFERENCES warroom.incidents (incident),
+    seq bigint NOT NULL CHECK (seq >= 1),
+    prev_seq bigint GENERATED ALWAYS AS (NULLIF(seq - 1, 0)) STORED,
+    prev text NOT NULL,
+    hash text NOT NULL,
+    body bytea NOT NULL,
+    eid text,
+    stored_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (incident, seq),
+    CONSTRAINT events_link_target UNIQUE (incident, seq, hash),
+    CONSTRAINT events_eid_once UNIQUE (incident, eid),
+    CONSTRAINT events_hash_is_sha256_of_body CHECK (hash = encode(sha256(body), 'hex')),
+    CONSTRAINT events_first_links_to_genesis CHECK (seq > 1 OR prev = '{codec.GENESIS}'),
+    CONSTRAINT events_chain FOREIGN KEY (incident, prev_seq, prev)
+        REFERENCES warroom.events (incident, seq, hash)
+);
+CREATE TABLE warroom.leases (
+    incident text NOT NULL REFERENCES warroom.incidents (incident),
+    name text NOT NULL,
+    holder text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (incident, name)
+);
+CREATE FUNCTION warroom.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'warroom.events is append-only (% refused)', TG_OP;
+END $$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON warroom.events
+    FOR EACH ROW EXECUTE FUNCTION warroom.refuse_change();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON warroom.events
+    FOR EACH STATEMENT EXECUTE FUNCTION warroom.refuse_change();
+CREATE FUNCTION warroom.notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{NOTIFY_CHANNEL}', d.incident)
+        FROM (SELECT DISTINCT incident FROM new_rows) AS d;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_notify AFTER INSERT ON warroom.events
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION warroom.notify_events();
+"""
+
+#: (version, SQL) in order; a new version is a new entry, never an edit of an old one.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+
+
+class SchemaError(StoreURLError):
+    """The database has no warroom schema, or a newer one than this warroom knows."""
+
+
+def init_schema(conninfo: str, grant_to: str | None = None) -> tuple[int, int]:
+    """Create or upgrade the schema (idempotent); return (version before, version after).
+
+    With `grant_to`, that role may read and append events but never UPDATE, DELETE or
+    TRUNCATE them. Concurrent runs serialise on an advisory lock.
+    """
+    import psycopg
+
+    if grant_to is not None and not _ROLE.fullmatch(grant_to):
+        raise SchemaError(f"--grant: {grant_to!r} is not a plain role name")
+    try:
+        return _migrate(conninfo, grant_to)
+    except psycopg.Error as exc:
+        text = " ".join(str(exc).split())[:300]
+        raise SchemaError(f"cannot create the warroom schema: {text}") from None
+
+
+def _migrate(conninfo: str, grant_to: str | None) -> tuple[int, int]:
+    import psycopg
+
+    with psycopg.connect(conninfo, connect_timeout=10) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('warroom schema'))")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS warroom")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS warroom.schema_version ("
+            " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        row = conn.execute(
+            "SELECT coalesce(max(version), 0) FROM warroom.schema_version"
+        ).fetchone()
+        before = int(row[0]) if row else 0
+        if before > SCHEMA_VERSION:
+            raise SchemaError(
+                f"the database has warroom schema v{before}, newer than this warroom's "
+                f"v{SCHEMA_VERSION}: upgrade warroom"
+            )
+        for version, sql in MIGRATIONS:
+            if version > before:
+                conn.execute(sql)  # type: ignore[arg-type]
+                conn.execute("INSERT INTO warroom.schema_version (version) VALUES (%s)", [version])
+        conn.execute("REVOKE UPDATE, DELETE, TRUNCATE ON warroom.events FROM PUBLIC")
+        if grant_to is not None:
+            conn.execute(f'GRANT USAGE ON SCHEMA warroom TO "{grant_to}"')  # type: ignore[arg-type]
+            for sql in (
+                'GRANT SELECT ON warroom.schema_version TO "{r}"',
+                'GRANT SELECT, INSERT ON warroom.events TO "{r}"',
+                'GRANT SELECT, INSERT, UPDATE ON warroom.incidents, warroom.leases TO "{r}"',
+                'REVOKE UPDATE, DELETE, TRUNCATE ON warroom.events FROM "{r}"',
+            ):
+                conn.execute(sql.format(r=grant_to))  # type: ignore[arg-type]
+    return before, SCHEMA_VERSION
