@@ -93,7 +93,7 @@ def test_verify_exit_codes_and_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     IncidentLog.open(path).append_many([ev.NoteAdded(text=str(i)) for i in range(12)])
     code, out, err = run(capsys, "log", "verify", str(path))
     assert code == 0 and err == ""
-    assert out.startswith("ok: 12 events, chain intact, head ") and out.count("\n") == 1
+    assert out.startswith("ok: 12 events, chain intact, log head #12 sha256:") and out.count("\n") == 1
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join([*lines[:6], *lines[7:]]))
     code, out, err = run(capsys, "log", "verify", str(path))
