@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from warroom import __version__
 from warroom.errors import WarroomError
+from warroom.untrusted import one_line
 
 EXIT_USAGE = 2
 
@@ -76,14 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     log_sub = log.add_subparsers(dest="log_command", metavar="COMMAND")
     verify = log_sub.add_parser("verify", help="check a log's hash chain; exit 0 when intact")
     verify.add_argument("log", metavar="LOG")
+    verify.add_argument(
+        "--head",
+        metavar="HASH[:SEQ]",
+        help="a head recorded elsewhere (e.g. 'log head #N sha256:…'): the log must hold it",
+    )
     verify.set_defaults(entry="warroom.log.cli:run_verify")
     show = log_sub.add_parser("show", help="print a log's events, one line each")
     show.add_argument("log", metavar="LOG")
     show.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     show.set_defaults(entry="warroom.log.cli:run_show")
 
-    note = sub.add_parser("note", help="append a note to an incident log (created if needed)")
+    note = sub.add_parser("note", help="append a note to an existing incident log")
     note.add_argument("log", metavar="LOG")
+    note.add_argument("--create", action="store_true", help="start LOG if it does not exist")
     note.add_argument("text", nargs="+", metavar="TEXT")
     note.set_defaults(entry="warroom.log.cli:run_note")
 
@@ -123,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func = getattr(importlib.import_module(module_name), func_name)
         return int(func(args) or 0)
     except WarroomError as exc:
-        print(f"warroom: {exc}", file=sys.stderr)
+        print(f"warroom: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -30,11 +30,11 @@ from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.scan import (
     LogError,
+    OnBad,
+    RecordReader,
     Tail,
     check_head,
-    check_line,
     count_lines_before,
-    iter_lines,
     open_for_reading,
     read_tail,
     scan,
@@ -344,7 +344,11 @@ class IncidentLog:
                     self._seq, self._hash, self._size = tail.seq, tail.hash, size
                     if recovered is not None:
                         self.recovered = recovered
-                lines, stamped, seq, head = self._stamp(batch, payloads, times)
+                try:
+                    lines, stamped, seq, head = self._stamp(batch, payloads, times)
+                except TypeError as exc:
+                    # orjson refuses text that is not UTF-8 (lone surrogates): nothing written.
+                    raise LogError(f"{where(self.path)}: cannot record an event: {exc}") from None
                 data = b"".join(lines)
                 try:
                     view = memoryview(data)
@@ -448,12 +452,23 @@ def _second_text(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
-def read_events(path: str | os.PathLike[str], from_seq: int = 1) -> Iterator[BaseEvent]:
-    """Stream a log's events as typed models; `LogError` naming file:line on a bad line."""
-    for record in scan(path):
+def read_events(
+    path: str | os.PathLike[str], from_seq: int = 1, on_bad: OnBad | None = None
+) -> Iterator[BaseEvent]:
+    """Stream a log's events as typed models; a bad line goes to `on_bad` (naming file:line)
+    and is skipped, or raises `LogError` without it."""
+    report = on_bad or _raise_error
+    for record in scan(path, on_bad=on_bad):
         if record.seq < from_seq:
             continue
-        yield _parse(path, record.line, record.data)
+        try:
+            yield _parse(path, record.line, record.data)
+        except LogError as exc:
+            report(exc)
+
+
+def _raise_error(error: LogError) -> None:
+    raise error
 
 
 def _parse(path: str | os.PathLike[str], line: int, data: dict[str, object]) -> BaseEvent:
@@ -471,17 +486,22 @@ class LogFollower:
 
     Never blocks and never modifies the file. It does not need the file to exist yet. A last
     line that is not JSON is left unread (a writer may be about to set it aside as torn); if
-    the file is replaced or cut below what was read, it starts over and skips seqs seen.
+    the file is replaced or cut below what was read, it starts over and skips seqs seen. A bad
+    line in the middle goes to `on_bad` and is skipped (without `on_bad`, the poll raises
+    `LogError` for it; the next poll continues after it).
     """
 
-    def __init__(self, path: str | os.PathLike[str], from_seq: int = 1) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], from_seq: int = 1, on_bad: OnBad | None = None
+    ) -> None:
         self.path = Path(path)
         self.from_seq = from_seq
-        #: Byte offset just past the last line consumed.
-        self.offset = 0
-        self._line = 1
-        self._inode: int | None = None
-        self._last_seq = from_seq - 1
+        self._reader = RecordReader(self.path, from_seq=from_seq, on_bad=on_bad)
+
+    @property
+    def offset(self) -> int:
+        """Byte offset just past the last line consumed."""
+        return self._reader.offset
 
     def poll(self, limit: int | None = None) -> list[BaseEvent]:
         """The events written since the last poll (at most `limit`); [] if none or no file."""
@@ -494,44 +514,14 @@ class LogFollower:
 
     def iter_available(self) -> Iterator[BaseEvent]:
         """Yield the events available now, advancing the position as each one is yielded."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise _os_error(self.path, "read", exc) from None
-        try:
-            stat = os.fstat(fd)
-            if self._inode is not None and (
-                stat.st_ino != self._inode or stat.st_size < self.offset
-            ):
-                self.offset, self._line = 0, 1
-            self._inode = stat.st_ino
-            pending: str | None = None
-            for offset, raw in iter_lines(fd, self.offset, stat.st_size):
-                if pending is not None:
-                    # The unreadable line was not the last one after all: skip it and say so.
-                    self.offset = offset
-                    self._line += 1
-                    raise LogError(pending)
-                obj, why = check_line(raw)
-                if obj is None:
-                    pending = f"{where(self.path, self._line)}: {why}"
-                    continue
-                if why is not None:
-                    self.offset = offset + len(raw) + 1
-                    self._line += 1
-                    raise LogError(f"{where(self.path, self._line - 1)}: {why}")
-                line = self._line
-                self.offset = offset + len(raw) + 1
-                self._line += 1
-                if obj["seq"] <= self._last_seq:
-                    continue
-                event = _parse(self.path, line, obj)
-                self._last_seq = event.seq
-                yield event
-        finally:
-            os.close(fd)
+        reader = self._reader
+        for record in reader.records():
+            try:
+                event = _parse(self.path, record.line, record.data)
+            except LogError as exc:
+                reader.on_bad(exc)
+                continue
+            yield event
 
     async def follow(self, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         """Yield the events there are, then each new one as it appears (polling every interval)."""
