@@ -23,8 +23,8 @@ from warroom.log import codec
 #: Bytes read per step when scanning backwards for a line start, or forwards in a scan.
 TAIL_BLOCK = 64 * 1024
 SCAN_CHUNK = 8 * 1024 * 1024
-#: No event line is this long (command output in events is bounded far below it).
-MAX_LINE = 16 * 1024 * 1024
+#: A first line that does not start like an event within this many bytes is not a log's.
+HEAD_PROBE = 64 * 1024
 
 
 class LogError(WarroomError):
@@ -96,11 +96,17 @@ def prev_newline(fd: int, before: int) -> int:
 
 
 def first_line(fd: int, size: int) -> tuple[bytes, bool]:
-    """The first line of the file (at most MAX_LINE bytes of it) and whether it is complete."""
+    """The first line of the file and whether it is complete.
+
+    Read whole however long it is (any line that verifies must open again), except that a
+    file whose first bytes are not an event's start (`{"`) is not read past HEAD_PROBE bytes.
+    """
     parts: list[bytes] = []
     pos = 0
-    while pos < min(size, MAX_LINE):
-        chunk = os.pread(fd, min(TAIL_BLOCK, size - pos), pos)
+    while pos < size:
+        if pos >= HEAD_PROBE and not parts[0].startswith(b'{"'):
+            break
+        chunk = os.pread(fd, min(SCAN_CHUNK if pos else TAIL_BLOCK, size - pos), pos)
         if not chunk:
             break
         index = chunk.find(b"\n")
@@ -125,8 +131,8 @@ def check_head(fd: int, size: int, path: str | os.PathLike[str]) -> None:
         _obj, why = check_line(line)
         if why is not None:
             raise LogError(f"{where(path, 1)}: not a warroom incident log ({why})")
-    elif len(line) >= MAX_LINE:
-        raise LogError(f"{where(path, 1)}: not a warroom incident log (no line break in 16 MB)")
+    elif len(line) < size and not line.startswith(b'{"') and line.strip(b"\0"):
+        raise LogError(f"{where(path, 1)}: not a warroom incident log (no line break in 64 KB)")
     elif not (line.startswith(b"{") or not line.strip(b"\0")):
         raise LogError(f"{where(path, 1)}: not a warroom incident log (not JSON Lines)")
 

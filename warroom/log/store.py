@@ -46,6 +46,7 @@ __all__ = [
     "GroupCommitter",
     "IncidentLog",
     "LogError",
+    "LogFileGone",
     "LogFollower",
     "Recovery",
     "read_events",
@@ -71,6 +72,11 @@ class EventStore(Protocol):
     def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         """The stored events, then each new one as it is stored (never ends by itself)."""
         ...
+
+
+class LogFileGone(LogError):
+    """The file this writer holds is no longer the file at the log's path (deleted, moved or
+    replaced): nothing more can be recorded where anyone will read it. Stop acknowledging."""
 
 
 class Recovery(BaseModel):
@@ -245,6 +251,12 @@ class IncidentLog:
                 while view:
                     view = view[os.write(side_fd, view) :]
                 os.fsync(side_fd)
+            except OSError:
+                # A side file that does not hold the torn bytes is noise (a full disk would
+                # leave one per retry): the bytes stay in the log until a retry succeeds.
+                with contextlib.suppress(OSError):
+                    os.unlink(side)
+                raise
             finally:
                 os.close(side_fd)
             _fsync_dir(path.parent)
@@ -263,6 +275,21 @@ class IncidentLog:
             side_file=str(side),
         )
         return tail, tail.torn_offset, recovered
+
+    def _check_still_at_path(self, held: os.stat_result) -> None:
+        """Refuse to write into a file that is no longer the log at `path` (lock held)."""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        except OSError as exc:
+            raise _os_error(self.path, "check the log file", exc) from None
+        if current is None or (current.st_dev, current.st_ino) != (held.st_dev, held.st_ino):
+            what = "deleted" if current is None else "replaced by another file"
+            raise LogFileGone(
+                f"{where(self.path)}: the log file was {what} after it was opened; nothing "
+                f"since seq {self._seq} is recorded (reopen the log to go on)"
+            )
 
     # -- state -----------------------------------------------------------------------------
 
@@ -338,7 +365,9 @@ class IncidentLog:
                 raise LogError(f"{where(self.path)}: log is closed")
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                size = os.fstat(fd).st_size
+                held = os.fstat(fd)
+                self._check_still_at_path(held)
+                size = held.st_size
                 if size != self._size:
                     tail, size, recovered = self._settle_tail(fd, self.path, size)
                     self._seq, self._hash, self._size = tail.seq, tail.hash, size
@@ -355,9 +384,13 @@ class IncidentLog:
                     while view:
                         view = view[os.write(fd, view) :]
                 except OSError as exc:
-                    # The size no longer matches: the next append re-reads the tail and sets
-                    # aside whatever part of this write landed.
-                    self._size = -1
+                    # Cut back what part of this write landed (still under the lock, so it is
+                    # nobody else's): a retry while the disk stays full leaves no torn tail and
+                    # no side file. If even that fails, the next append re-reads the tail.
+                    try:
+                        os.ftruncate(fd, size)
+                    except OSError:
+                        self._size = -1
                     raise _os_error(self.path, "write", exc) from None
                 self._seq, self._hash, self._size = seq, head, size + len(data)
             finally:
