@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     rb_sub = runbook.add_subparsers(dest="runbook_command", metavar="COMMAND")
     lint = rb_sub.add_parser("lint", help="check runbooks; prints file:line: message")
     lint.add_argument("paths", nargs="*", metavar="PATH")
+    lint.add_argument(
+        "--config", "-c", metavar="FILE", help="also check levers, targets and services against it"
+    )
     lint.set_defaults(entry="warroom.runbooks.cli:run_lint")
     rb_list = rb_sub.add_parser("list", help="list the runbooks warroom finds")
     rb_list.add_argument("paths", nargs="*", metavar="PATH")
