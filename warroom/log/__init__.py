@@ -2,8 +2,9 @@
 
 - `codec`: the byte format of one line (canonical JSON with the hash spliced in).
 - `store`: `IncidentLog` (append / append_many / read, torn-tail recovery, safe for several
-  writers on one machine, `LogFileGone` once the file is no longer at its path), `LogFollower` (tail -f), `GroupCommitter` (batched machine
-  events), and the `EventStore` protocol the rest of warroom codes against.
+  writers on one machine, `LogFileGone` once the file is no longer at its path),
+  `LogFollower` (tail -f), `GroupCommitter` (batched machine events), and the `EventStore`
+  protocol the rest of warroom codes against.
 - `scan`: fast byte-level reading without pydantic: `RecordReader` is the one line reader
   (junk lines go to `on_bad` with file:line and reading goes on), `scan()` yields (offset,
   line, seq, dict, raw), `LogIndex` holds every line's offset for random access (replay),

@@ -110,8 +110,9 @@ class Printer:
             for status in snapshot.values():
                 _json_line(self.out, summary_record(status))
             return
-        from warroom.untrusted import markup as escape
         from rich.table import Table
+
+        from warroom.untrusted import markup as escape
 
         table = Table(title=f"probe summary ({elapsed:.1f}s)", title_justify="left")
         for column, justify in (
