@@ -9,17 +9,26 @@ import time
 from pathlib import Path
 
 import pytest
+from hostile import PAYLOADS, assert_terminal_safe
 
 from warroom import events as ev
 from warroom.cli import main
 from warroom.log import codec
-from warroom.log.store import IncidentLog
+from warroom.log.store import IncidentLog, LogError
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def one_line_error(err: str) -> str:
@@ -30,13 +39,21 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
-def test_note_creates_the_log_and_prints_the_seq(
+def test_note_creates_the_log_only_when_asked_and_says_what_it_did(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("WARROOM_ACTOR", raising=False)
     path = tmp_path / "incidents" / "inc-1.jsonl"
-    assert run(capsys, "note", str(path), "DNS", "record", "is", "empty") == (0, "1\n", "")
-    assert run(capsys, "--as", "alice", "note", str(path), "failing over") == (0, "2\n", "")
+    code, out, err = run(capsys, "note", str(path), "DNS", "record", "is", "empty")
+    assert code == 1 and out == ""
+    assert one_line_error(err) == (
+        f"warroom: {path}: no such incident log (check the name; --create starts a new one)"
+    )
+    assert not path.exists() and not path.parent.exists()
+    done = run(capsys, "note", "--create", str(path), "DNS", "record", "is", "empty")
+    assert done == (0, f"note #1 added to {path}\n", "")
+    done = run(capsys, "--as", "alice", "note", str(path), "failing over")
+    assert done == (0, f"note #2 added to {path}\n", "")
     events = list(IncidentLog.open(path, readonly=True).read())
     assert [type(e) for e in events] == [ev.NoteAdded, ev.NoteAdded]
     assert events[0].text == "DNS record is empty"  # type: ignore[attr-defined]
@@ -93,7 +110,9 @@ def test_verify_exit_codes_and_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     IncidentLog.open(path).append_many([ev.NoteAdded(text=str(i)) for i in range(12)])
     code, out, err = run(capsys, "log", "verify", str(path))
     assert code == 0 and err == ""
-    assert out.startswith("ok: 12 events, chain intact, head ") and out.count("\n") == 1
+    assert (
+        out.startswith("ok: 12 events, chain intact, log head #12 sha256:") and out.count("\n") == 1
+    )
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join([*lines[:6], *lines[7:]]))
     code, out, err = run(capsys, "log", "verify", str(path))
@@ -119,6 +138,7 @@ def test_bad_inputs_give_one_line_naming_the_file(
     binary = tmp_path / "blob.bin"
     binary.write_bytes(bytes(range(256)) * 8)
     missing = tmp_path / "missing.jsonl"
+    missing_dir = tmp_path / "nope" / "missing.jsonl"
     wrong_type = tmp_path / "wrong.jsonl"
     IncidentLog.open(wrong_type).append(ev.NoteAdded(text="x"))
     wrong_type.write_bytes(wrong_type.read_bytes().replace(b'"text":"x"', b'"text":5'))
@@ -138,8 +158,10 @@ def test_bad_inputs_give_one_line_naming_the_file(
         (("log", "show", str(binary)), f"{binary}:1: not a warroom incident log"),
         (("note", str(binary), "x"), f"{binary}:1: not a warroom incident log"),
         (("log", "show", str(wrong_type)), f"{wrong_type}:1: note_added: field 'text'"),
-        (("log", "show", str(garbled)), f"{garbled}:2: not JSON"),
+        (("log", "show", str(garbled)), f"{garbled}:2: not JSON ("),
         (("note", str(missing), "  "), "a note needs some text"),
+        (("note", str(missing), "x"), f"{missing}: no such incident log"),
+        (("note", str(missing_dir), "x"), f"{missing_dir}: no such incident log"),
     ]
     for argv, expected in cases:
         code, _out, err = run(capsys, *argv)
@@ -151,6 +173,7 @@ def test_bad_inputs_give_one_line_naming_the_file(
         assert code == 1 and err == ""
         assert out.startswith(f"{path}:1: seq 1: {why}") and out.count("\n") == 1
     assert other.read_text().startswith('{"level"') and not missing.exists()
+    assert not missing_dir.parent.exists()
 
 
 def test_no_permission_is_one_line_through_a_real_process(tmp_path: Path) -> None:
@@ -190,3 +213,87 @@ def test_show_follow_prints_events_as_they_are_appended(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_show_skips_junk_lines_in_the_middle_and_goes_on_to_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many([ev.NoteAdded(text=f"n{i}") for i in range(5)])
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([lines[0], b"junk\n", *lines[1:3], b'{"a":1}\n', *lines[3:]]))
+    code, out, err = run(capsys, "log", "show", str(path))
+    assert code == 1
+    assert [line.split()[-1] for line in out.splitlines()] == [f"n{i}" for i in range(5)]
+    assert err.splitlines() == [
+        f"warroom: {path}:2: not JSON (unexpected character, expected a JSON value) (line skipped)",
+        f"warroom: {path}:5: not an event: no string 'kind' (line skipped)",
+    ]
+
+
+def test_show_never_lets_an_actor_or_note_reach_the_terminal_raw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    recordable = {n: p for n, p in PAYLOADS.items() if utf8(p)}
+    for name, payload in recordable.items():
+        log.append(ev.NoteAdded(text=payload, actor=PAYLOADS["newline_forge"]))
+        log.append(ev.ProbeStateChanged(target=payload, from_state="up", to_state="down"))
+        log.append(ev.TitleSet(title=name + payload[:100]))
+    code, out, err = run(capsys, "log", "show", str(path))
+    assert code == 0 and err == ""
+    lines = out.split("\n")
+    assert lines.pop() == ""
+    assert len(lines) == 3 * len(recordable)
+    for line in lines:
+        assert_terminal_safe(line, one_line=True)
+    assert "alice ⏎      9  2025-10-20 07:00:00  root  note: forged" in lines[0]
+    assert "note: ␛]52;c;UFdORUQ=␇␛[2J" in out
+
+
+def test_verify_head_anchor_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many([ev.NoteAdded(text=str(i)) for i in range(6)])
+    code, out, _ = run(capsys, "log", "verify", str(path))
+    head = out.strip().split(", ")[-1]
+    assert code == 0 and head.startswith("log head #6 sha256:") and len(head) == 19 + 64
+    assert run(capsys, "log", "verify", str(path), "--head", head)[0] == 0
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:4]))
+    code, out, err = run(capsys, "log", "verify", str(path), "--head", head)
+    assert code == 1 and err == ""
+    assert out.startswith(f"{path}:5: seq 5: head anchor mismatch (the anchor {head} is beyond")
+    assert "2 events cut from the end" in out
+    code, _, err = run(capsys, "log", "verify", str(path), "--head", "nonsense")
+    assert code == 1 and "--head: not a head anchor: 'nonsense'" in one_line_error(err)
+
+
+def test_a_note_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append(ev.NoteAdded(text="x"))
+    before = path.read_bytes()
+    for argv in (
+        [b"note", os.fsencode(path), b"caf\xc3"],
+        [b"--as", b"\xff\xfe", b"note", os.fsencode(path), b"ok"],
+    ):
+        done = subprocess.run(
+            [os.fsencode(sys.executable), b"-m", b"warroom", *argv],
+            capture_output=True,
+            timeout=30,
+        )
+        assert done.returncode == 1
+        assert b"is not valid UTF-8" in done.stderr and b"Traceback" not in done.stderr
+        assert done.stderr.count(b"\n") == 1
+    assert path.read_bytes() == before
+
+
+def test_text_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    log.append(ev.NoteAdded(text="x"))
+    with pytest.raises(LogError, match="cannot record an event: str is not valid UTF-8"):
+        log.append(ev.NoteAdded(text=PAYLOADS["lone_surrogate"]))
+    assert log.append(ev.NoteAdded(text="y")).seq == 2

@@ -19,6 +19,7 @@ from warroom.log.store import (
     GroupCommitter,
     IncidentLog,
     LogError,
+    LogFileGone,
     LogFollower,
     now_ts,
     read_events,
@@ -522,3 +523,105 @@ def test_a_failing_callback_does_not_stop_the_committer_thread(tmp_path: Path) -
     committer.close()
     assert isinstance(committer.callback_error, RuntimeError)
     assert sum(calls) == 2 and log.last_seq == 2
+
+
+def test_readers_given_on_bad_skip_a_junk_line_and_read_to_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many([ev.NoteAdded(text=f"n{i}") for i in range(6)])
+    lines = path.read_bytes().splitlines(keepends=True)
+    wrong_type = lines[4].replace(b'"text":"', b'"text":5,"x":"')
+    path.write_bytes(b"".join([*lines[:2], b"not json\n", *lines[2:4], wrong_type, *lines[5:]]))
+    problems: list[str] = []
+    events = list(read_events(path, on_bad=lambda e: problems.append(str(e))))
+    assert [e.seq for e in events] == [1, 2, 3, 4, 6]
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{path}:3", f"{path}:6"]
+    follower = LogFollower(path, on_bad=lambda e: problems.append(str(e)))
+    assert [e.seq for e in follower.poll()] == [1, 2, 3, 4, 6]
+    assert len(problems) == 4
+
+
+# -- nothing acknowledged that is not on disk --------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced", "moved"])
+def test_an_append_to_a_log_no_longer_at_its_path_is_refused(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    log.append(ev.NoteAdded(text="kept"))
+    if how == "deleted":
+        path.unlink()
+    elif how == "moved":
+        path.rename(tmp_path / "elsewhere.jsonl")
+    else:
+        other = tmp_path / "new.jsonl"
+        IncidentLog.open(other).append(ev.NoteAdded(text="someone else's"))
+        other.replace(path)
+    before = path.read_bytes() if path.exists() else None
+    what = "deleted" if how != "replaced" else "replaced by another file"
+    for _ in range(2):
+        with pytest.raises(LogFileGone, match=f"inc.jsonl: the log file was {what} after it"):
+            log.append(ev.NoteAdded(text="would be lost"))
+    with pytest.raises(LogFileGone, match="nothing since seq 1 is recorded"):
+        log.append_many([ev.NoteAdded(text="batch")])
+    assert (path.read_bytes() if path.exists() else None) == before
+    committer = GroupCommitter(log)
+    committer.submit(ev.NoteAdded(text="queued"))
+    with pytest.raises(LogFileGone):
+        committer.flush()
+    assert committer.pending == 1 and isinstance(committer.error, LogFileGone)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from warroom import events as ev
+from warroom.log.store import IncidentLog, LogError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+log = IncidentLog.open(sys.argv[1])
+size = log._size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 300, resource.RLIM_INFINITY))
+failures = 0
+for _ in range(20):
+    try:
+        log.append(ev.NoteAdded(text="x" * 5000))
+    except LogError:
+        failures += 1
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+print(failures, log.append(ev.NoteAdded(text="after")).seq)
+"""
+
+
+def test_a_full_disk_leaves_no_torn_tail_and_no_side_files_however_often_retried(
+    tmp_path: Path,
+) -> None:
+    """RLIMIT_FSIZE makes the kernel cut writes short, as a full disk does."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many(mixed_events(3))
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["20", "4"]
+    assert list(tmp_path.glob("*.torn-*")) == []
+    result = verify_log(path)
+    assert result.ok and result.count == 4
+
+
+def test_a_log_whose_first_line_is_over_16_mb_opens_again(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    big = "x" * (17 * 1024 * 1024)
+    with IncidentLog.open(path) as log:
+        log.append(ev.NoteAdded(text=big))
+    assert verify_log(path).ok
+    with IncidentLog.open(path) as log:
+        assert log.append(ev.NoteAdded(text="next")).seq == 2
+    assert [len(getattr(e, "text", "")) for e in read_events(path)] == [len(big), 4]
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"A" * (1 << 20))
+    with pytest.raises(LogError, match="no line break in 64 KB"):
+        IncidentLog.open(junk)

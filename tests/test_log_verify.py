@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from warroom import events as ev
+from warroom.errors import WarroomError
 from warroom.log import codec
+from warroom.log.anchor import Anchor, format_head, head_before, parse_anchor
 from warroom.log.store import IncidentLog
 from warroom.log.verify import verify_log
 
@@ -180,7 +182,7 @@ def test_an_intact_log_reports_count_and_head(tmp_path: Path) -> None:
     log = IncidentLog.open(path)
     result = verify_log(path)
     assert result.ok and result.count == 25 and result.head == log.head
-    assert result.message() == f"ok: 25 events, chain intact, head {log.head[:12]}"
+    assert result.message() == f"ok: 25 events, chain intact, log head #25 sha256:{log.head}"
 
 
 def test_an_empty_log_is_intact(tmp_path: Path) -> None:
@@ -190,15 +192,106 @@ def test_an_empty_log_is_intact(tmp_path: Path) -> None:
     assert result.ok and result.count == 0 and result.head == codec.GENESIS
 
 
-def test_lines_in_another_key_order_still_verify(tmp_path: Path) -> None:
-    """A line rewritten by another JSON tool (keys reordered, spaces) keeps its canonical hash."""
+def test_a_line_in_another_key_order_is_refused_as_not_canonical(tmp_path: Path) -> None:
+    """A line rewritten by another JSON tool hashes right but could hide a second reading."""
     path = tmp_path / "inc.jsonl"
     lines = make_log(path, 3)
-
     obj = json.loads(lines[1])
     reordered = json.dumps(dict(reversed(list(obj.items()))), ensure_ascii=True).encode() + b"\n"
     path.write_bytes(lines[0] + reordered + lines[2])
-    assert verify_log(path).ok
+    result = verify_log(path)
+    assert (result.ok, result.reason, result.first_bad_seq, result.line) == (
+        False,
+        "not canonical",
+        2,
+        2,
+    )
+    assert result.count == 1 and "canonical form" in result.message()
+
+
+def test_a_duplicate_key_is_refused_even_when_the_hash_still_matches(tmp_path: Path) -> None:
+    """orjson keeps the last of two keys; another reader may show the first: never intact."""
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path, 4)
+    assert b'"text":"note 3"' in lines[3]
+    duplicated = lines[3].replace(b'{"actor"', b'{"text":"all clear","actor"', 1)
+    assert codec.decode(duplicated)["text"] == "note 3"  # the hash still matches this reading
+    path.write_bytes(b"".join([*lines[:3], duplicated]))
+    result = verify_log(path)
+    assert (result.reason, result.first_bad_seq, result.line) == ("not canonical", 4, 4)
+    assert "the key 'text' appears twice" in result.message()
+    assert result.count == 3 and result.head == hash_of(lines[2])
+
+
+def test_a_forged_insertion_before_the_last_event_is_blamed_not_the_genuine_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path)
+    path.write_bytes(b"".join([*lines[:-1], forged(N, hash_of(lines[-2])), lines[-1]]))
+    result = verify_log(path)
+    assert (result.reason, result.first_bad_seq, result.line) == ("inserted", N, N)
+    assert result.count == N - 1 and result.head == hash_of(lines[-2])
+    assert f"line {N + 1} holds the genuine seq {N}" in result.message()
+
+
+def test_a_recorded_head_decides_between_two_claims_of_the_last_place(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path)
+    # Same time as the genuine event: only the anchor can tell them apart.
+    genuine = codec.decode(lines[-1])
+    twin = rehashed(forged(N, hash_of(lines[-2])), ts=genuine["ts"])
+    path.write_bytes(b"".join([*lines[:-1], twin, lines[-1]]))
+    undecided = verify_log(path)
+    assert undecided.reason == "inserted" and undecided.count == N - 1
+    assert f"lines {N} and {N + 1} both claim seq {N}" in undecided.message()
+    decided = verify_log(path, anchor=parse_anchor(f"{genuine['hash']}:{N}"))
+    assert (decided.reason, decided.line) == ("inserted", N)
+    assert "the recorded head names" in decided.message()
+
+
+def test_a_head_anchor_detects_whole_events_cut_from_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path)
+    full = verify_log(path)
+    anchor = parse_anchor(full.head_text())
+    assert anchor == Anchor(full.head, N)
+    held = verify_log(path, anchor=anchor)
+    assert held.ok and held.message() == (
+        f"ok: {N} events, chain intact, holds log head #{N} sha256:{full.head}, "
+        f"log head #{N} sha256:{full.head}"
+    )
+    earlier = verify_log(path, anchor=parse_anchor(f"sha256:{hash_of(lines[4])}"))
+    assert earlier.ok and f"log head #5 sha256:{hash_of(lines[4])}" in earlier.anchor
+
+    path.write_bytes(b"".join(lines[:-3]))
+    assert verify_log(path).ok  # what no chain alone can see
+    for text in (full.head_text(), f"{full.head}:{N}"):
+        cut = verify_log(path, anchor=parse_anchor(text))
+        assert not cut.ok and cut.reason == "head anchor mismatch"
+        assert cut.message() == (
+            f"{path}:{N - 2}: seq {N - 2}: head anchor mismatch (the anchor log head #{N} "
+            f"sha256:{full.head} is beyond the log's end at seq {N - 3}: 3 events cut from "
+            "the end)"
+        )
+    bare = verify_log(path, anchor=parse_anchor(full.head))
+    assert not bare.ok and "no event carries the anchored hash" in bare.message()
+    wrong_seq = verify_log(path, anchor=parse_anchor(f"{hash_of(lines[2])}:5"))
+    assert not wrong_seq.ok and "is at seq 3 (line 3), not seq 5" in wrong_seq.message()
+
+
+def test_anchor_text_round_trips_and_bad_anchors_are_one_line_errors() -> None:
+    digest = "ab" * 32
+    assert format_head(7, digest) == f"log head #7 sha256:{digest}"
+    pasted = f"Conditions: DNS fixed. — log head #7 sha256:{digest.upper()}"
+    assert parse_anchor(pasted) == Anchor(digest, 7)
+    assert parse_anchor(f"{digest}:7") == Anchor(digest, 7)
+    assert parse_anchor(digest) == Anchor(digest, None)
+    note = ev.NoteAdded(text="x", seq=8, prev=digest)
+    assert head_before(note) == f"log head #7 sha256:{digest}"
+    for bad in ("", "abc", f"{digest}:x", "zz" * 32):
+        with pytest.raises(WarroomError, match="not a head anchor"):
+            parse_anchor(bad)
 
 
 @pytest.mark.parametrize("name", ["swap two distant events", "truncate mid-line"])

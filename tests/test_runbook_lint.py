@@ -189,3 +189,98 @@ def test_default_dirs_find_the_shipped_runbooks(tmp_path: Path) -> None:
     assert default_dirs([extra], cwd=tmp_path) == [extra, shipped]
     (tmp_path / "runbooks").mkdir()
     assert default_dirs([], cwd=tmp_path) == [tmp_path / "runbooks", shipped]
+
+
+UNREAD = """\
+---
+title: Unread
+services: [web, nosuch]
+---
+## Mitigation
+- [ ] Shed load
+  action: `web/load_shed = 20`
+- [ ] Check it
+  - verify: `web is up`
+  verify: `web is down`
+
+  Then, on its own line under the step:
+  id: shed
+- [ ] Prose is fine
+  Verify: the queue drains before going on.
+
+```sh
+action: not-an-annotation
+```
+- [ ] Wired
+  - action: `web/failover = true`
+  - verify: `ghost is up and all nosvc targets are up`
+"""
+
+CONFIG = """
+[[targets]]
+name = "web-1"
+service = "web"
+http = "http://127.0.0.1:1/"
+
+[[controls]]
+service = "web"
+control = "load_shed"
+kind = "level"
+apply = { url = "http://127.0.0.1:1/shed" }
+read = { url = "http://127.0.0.1:1/shed" }
+"""
+
+
+def test_lint_reports_annotations_the_parser_would_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "unread.md"
+    book.write_text(UNREAD)
+    assert main(["runbook", "lint", str(book)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    hint = "here is not read (it is part of the text above it): write it as its own list item"
+    assert out == [
+        f"{book}:7: 'action:' {hint}, '- action: …', indented under the step's '- [ ]' line",
+        f"{book}:9: verification 'web is up` verify: `web is down' not understood: expected "
+        "'<target> is <state>[ or <state>]', '<target> is not <state>' or 'all <service> "
+        "targets are <state>', joined by ' and '",
+        f"{book}:10: 'verify:' {hint}, '- verify: …', indented under the step's '- [ ]' line",
+        f"{book}:13: 'id:' {hint}, '- id: …', indented under the step's '- [ ]' line",
+    ]
+
+
+def test_lint_with_a_config_names_unknown_services_levers_and_targets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "unread.md"
+    book.write_text(UNREAD)
+    config = tmp_path / "warroom.toml"
+    config.write_text(CONFIG)
+    assert main(["runbook", "lint", "--config", str(config), str(book)]) == 1
+    out = [line for line in capsys.readouterr().out.splitlines() if " in the config" in line]
+    assert out == [
+        f"{book}:3: service 'nosuch' is not in the config (services: web)",
+        f"{book}:21: action: no lever web/failover in the config (levers: web/load_shed)",
+        f"{book}:22: verify: no target 'ghost' in the config (targets: web-1)",
+        f"{book}:22: verify: no service 'nosvc' in the config (services: web)",
+    ]
+    good = tmp_path / "good.md"
+    good.write_text(GOOD.replace("web is up", "web-1 is up"))
+    assert main(["runbook", "lint", "--config", str(config), str(good)]) == 0
+
+
+def test_list_and_lint_never_print_a_runbook_raw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "evil.md"
+    book.write_text(
+        '---\ntitle: "ok\x1b]52;c;UFdORUQ=\x07\x1b[2J"\nservices: [web]\n---\n'
+        "- [ ] x\n  - action: `a/b \x1b[8m= 1`\n"
+    )
+    assert main(["runbook", "list", str(book)]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "ok␛]52;c;UFdORUQ=␇␛[2J" in out
+    main(["runbook", "lint", str(book)])
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "a/b \\x1b[8m= 1" in out

@@ -230,6 +230,7 @@ async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
         problem = app.problems[-1]
         assert "the probe engine stopped (exit 2)" in problem and "i.jsonl" in problem
         assert "probe engine stopped" in screen_text(app)
+        (tmp_path / "moved.jsonl").rename(path)  # appends need the log back at its path
         await pilot.press("n")
         await paste(pilot, "still here")
         await pilot.press("enter")

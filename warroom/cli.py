@@ -9,14 +9,46 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from warroom import __version__
 from warroom.errors import WarroomError
+from warroom.untrusted import one_line
 
 EXIT_USAGE = 2
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP/UDP port, 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {port}")
+    return port
+
+
+def _finite(text: str) -> float:
+    """An argparse type: a finite number (not nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (`warroom sim: argument --admin-port: ...`), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def _add_target_source(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +60,7 @@ def _add_target_source(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="warroom",
         description="Terminal incident-response console: probes, runbooks, levers, incident log.",
     )
@@ -40,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start the simulated fleet and open the console on it")
     demo.add_argument("--scenario", default="aws-us-east-1-2025", help="scenario name")
-    demo.add_argument("--speed", type=float, default=None, help="simulated seconds per second")
+    demo.add_argument("--speed", type=_finite, default=None, help="simulated seconds per second")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--log", metavar="LOG", help="incident log (default: new one in ./incidents)")
     demo.set_defaults(entry="warroom.tui.cli:run_demo")
@@ -53,15 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="with --sim: the admin token file `warroom sim` printed (enables its levers)",
     )
+    console.add_argument(
+        "--dry-run",
+        action="store_const",
+        dest="entry",
+        const="warroom.dryrun:run",
+        help="print what the config would make the console run, and exit",
+    )
     console.set_defaults(entry="warroom.tui.cli:run_console")
 
     sim = sub.add_parser("sim", help="serve the simulated fleet on loopback")
     sim.add_argument("--scenario", default="tutorial", help="scenario name or TOML file")
-    sim.add_argument("--speed", type=float, default=None, help="simulated seconds per second")
+    sim.add_argument("--speed", type=_finite, default=None, help="simulated seconds per second")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    sim.add_argument("--admin-port", type=int, default=0, help="admin port (default: any free)")
-    sim.add_argument("--dns-port", type=int, default=0, help="DNS port (default: any free)")
+    sim.add_argument("--admin-port", type=_port, default=0, help="admin port (default: any free)")
+    sim.add_argument("--dns-port", type=_port, default=0, help="DNS port (default: any free)")
     sim.add_argument("--token-file", metavar="PATH", help="where to write the admin token")
     sim.set_defaults(entry="warroom.sim.cli:run")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
@@ -84,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="run the probe engine headless")
     _add_target_source(probe)
     probe.add_argument("--log", metavar="LOG", help="append state changes and samples to LOG")
-    probe.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    probe.add_argument("--duration", type=_finite, metavar="S", help="stop after S seconds")
     probe.add_argument("--json", action="store_true", help="one JSON object per line")
     probe.set_defaults(entry="warroom.probe.cli:run")
 
@@ -92,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     log_sub = log.add_subparsers(dest="log_command", metavar="COMMAND")
     verify = log_sub.add_parser("verify", help="check a log's hash chain; exit 0 when intact")
     verify.add_argument("log", metavar="LOG")
+    verify.add_argument(
+        "--head",
+        metavar="HASH[:SEQ]",
+        help="a head recorded elsewhere (e.g. 'log head #N sha256:…'): the log must hold it",
+    )
     verify.set_defaults(entry="warroom.log.cli:run_verify")
     show = log_sub.add_parser("show", help="print a log's events, one line each")
     show.add_argument("log", metavar="LOG")
@@ -115,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_init.set_defaults(entry="warroom.store.cli:run_db_init")
 
-    note = sub.add_parser("note", help="append a note to an incident log (created if needed)")
+    note = sub.add_parser("note", help="append a note to an existing incident log")
     note.add_argument("log", metavar="LOG")
+    note.add_argument("--create", action="store_true", help="start LOG if it does not exist")
     note.add_argument("text", nargs="+", metavar="TEXT")
     note.set_defaults(entry="warroom.log.cli:run_note")
 
@@ -124,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     rb_sub = runbook.add_subparsers(dest="runbook_command", metavar="COMMAND")
     lint = rb_sub.add_parser("lint", help="check runbooks; prints file:line: message")
     lint.add_argument("paths", nargs="*", metavar="PATH")
+    lint.add_argument(
+        "--config", "-c", metavar="FILE", help="also check levers, targets and services against it"
+    )
     lint.set_defaults(entry="warroom.runbooks.cli:run_lint")
     rb_list = rb_sub.add_parser("list", help="list the runbooks warroom finds")
     rb_list.add_argument("paths", nargs="*", metavar="PATH")
@@ -156,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         func = getattr(importlib.import_module(module_name), func_name)
         return int(func(args) or 0)
     except WarroomError as exc:
-        print(f"warroom: {exc}", file=sys.stderr)
+        print(f"warroom: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -8,18 +8,15 @@ The simulated fleet serves the same shape on `GET /targets`, read by `config_fro
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -27,8 +24,15 @@ from pydantic import (
 )
 
 from warroom.controls.model import ControlConfig
-from warroom.durations import parse_duration
 from warroom.errors import WarroomError
+from warroom.trust import check_trusted, read_regular_file
+from warroom.validation import (
+    KeyPathError,
+    PositiveDuration,
+    Strict,
+    describe_validation_error,
+    nesting_error,
+)
 
 DEFAULT_CONFIG_FILE = "warroom.toml"
 
@@ -36,32 +40,7 @@ ProbeKind = Literal["http", "tcp", "dns", "promql"]
 KINDS: tuple[ProbeKind, ...] = ("http", "tcp", "dns", "promql")
 
 
-def _duration(value: Any) -> float:
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s)")
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s)") from None
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = _duration(value)
-    if seconds <= 0:
-        raise ValueError(f"must be more than zero, got {value!r}")
-    return seconds
-
-
-#: Seconds, written as "500ms", "2s", "1m30s" or a bare number of seconds.
-Duration = Annotated[float, BeforeValidator(_duration)]
-PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
 Threshold = Annotated[int, Field(ge=1, le=100)]
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors: a misspelt key must not silently become a default."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
@@ -84,7 +63,7 @@ def split_host_port(text: str, default_port: int | None = None) -> tuple[str, in
     return host, port
 
 
-class Expect(_Strict):
+class Expect(Strict):
     """Conditions a result must meet to count as a success."""
 
     status: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
@@ -109,7 +88,7 @@ class Expect(_Strict):
         return value
 
 
-class Defaults(_Strict):
+class Defaults(Strict):
     """Settings every target inherits unless it sets its own."""
 
     interval: PositiveDuration = 10.0
@@ -120,7 +99,7 @@ class Defaults(_Strict):
     keepalive: bool = False
 
 
-class TargetConfig(_Strict):
+class TargetConfig(Strict):
     """One `[[targets]]` entry as written; `resolve()` applies the defaults."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -168,8 +147,13 @@ class TargetConfig(_Strict):
     @field_validator("http")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"(?i)^https?://[^/\s]+", value):
-            raise ValueError(f"not an http(s) URL: {value!r}")
+        if value is not None:
+            if not re.match(r"(?i)^https?://[^/\s]+", value):
+                raise ValueError(f"not an http(s) URL: {value!r}")
+            try:
+                urlsplit(value).port  # noqa: B018 (raises for a port out of range)
+            except ValueError:
+                raise ValueError(f"port out of range in {value!r}") from None
         return value
 
     @field_validator("tcp")
@@ -289,7 +273,7 @@ def _prometheus_url(value: str) -> str:
     return value.rstrip("/")
 
 
-class PrometheusSettings(_Strict):
+class PrometheusSettings(Strict):
     """`[prometheus]`: where promql targets are asked by default."""
 
     url: str
@@ -300,7 +284,7 @@ class PrometheusSettings(_Strict):
         return _prometheus_url(value)
 
 
-class AlertsSettings(_Strict):
+class AlertsSettings(Strict):
     """`[alerts]`: the Alertmanager webhook receiver and the API poll that keeps it right."""
 
     listen: str = Field(default="127.0.0.1:9095", description="host:port of the webhook")
@@ -343,7 +327,7 @@ class AlertsSettings(_Strict):
         return self
 
 
-class IncidentSettings(_Strict):
+class IncidentSettings(Strict):
     """`[incident]`: how the console nags during an incident."""
 
     status_update_interval: PositiveDuration = Field(
@@ -351,7 +335,7 @@ class IncidentSettings(_Strict):
     )
 
 
-class WarroomConfig(_Strict):
+class WarroomConfig(Strict):
     """The whole `warroom.toml`."""
 
     defaults: Defaults = Field(default_factory=Defaults)
@@ -367,7 +351,7 @@ class WarroomConfig(_Strict):
     def _promql_has_prometheus(self) -> WarroomConfig:
         for index, target in enumerate(self.targets):
             if target.promql is not None and target.prometheus is None and not self.prometheus:
-                raise _KeyPathError(
+                raise KeyPathError(
                     f"targets[{index}].promql",
                     "no Prometheus to ask: set prometheus = URL here or [prometheus] url",
                 )
@@ -379,7 +363,7 @@ class WarroomConfig(_Strict):
         for index, control in enumerate(self.controls):
             key = (control.service, control.control)
             if key in seen:
-                raise _KeyPathError(
+                raise KeyPathError(
                     f"controls[{index}].control",
                     f"duplicate control {control.service}/{control.control} "
                     f"(also controls[{seen[key]}])",
@@ -392,7 +376,7 @@ class WarroomConfig(_Strict):
         seen: dict[str, int] = {}
         for index, target in enumerate(self.targets):
             if target.name in seen:
-                raise _KeyPathError(
+                raise KeyPathError(
                     f"targets[{index}].name",
                     f"duplicate target name {target.name!r} (also targets[{seen[target.name]}])",
                 )
@@ -404,77 +388,11 @@ class WarroomConfig(_Strict):
         return [target.resolve(self.defaults, prometheus) for target in self.targets]
 
 
-class _KeyPathError(ValueError):
-    """A whole-config check that knows the exact key path it is about."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the model at `loc` accepts, for "did you mean" hints."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        info = current.model_fields.get(part) if isinstance(current, type) else None
-        if info is None:
-            info = next((f for f in current.model_fields.values() if f.alias == part), None)
-        if info is None:
-            return []
-        annotation = info.annotation
-        for candidate in (annotation, *getattr(annotation, "__args__", ())):
-            inner = getattr(candidate, "__args__", (candidate,))
-            models = [c for c in (candidate, *inner) if isinstance(c, type)]
-            match = next((c for c in models if issubclass(c, BaseModel)), None)
-            if match is not None:
-                current = match
-                break
-        else:
-            return []
-    return [f.alias or name for name, f in current.model_fields.items()]
-
-
-def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
-    """One line for the first problem: `key.path: what is wrong` (plus how many more)."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = tuple(first["loc"])
-    message = first["msg"]
-    ctx_error = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, _KeyPathError):
-        path, message = ctx_error.path, ctx_error.message
-    else:
-        path = _format_loc(loc)
-        if first["type"] == "extra_forbidden":
-            allowed = _allowed_keys(model, loc)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
-        elif first["type"] == "missing":
-            message = "required key is missing"
-        else:
-            message = message.removeprefix("Value error, ")
-            message = message[:1].lower() + message[1:]
-            if first["type"] not in ("value_error", "assertion_error"):
-                message += f", got {first['input']!r}"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{path}: {message}{more}" if path else f"{message}{more}"
-
-
 def parse_config(data: Any, source: str = DEFAULT_CONFIG_FILE) -> WarroomConfig:
     """Validate already-parsed TOML/JSON data; errors name `source` and the key path."""
+    too_deep = nesting_error(data)
+    if too_deep is not None:
+        raise WarroomError(f"{source}: {too_deep}")
     try:
         return WarroomConfig.model_validate(data)
     except ValidationError as exc:
@@ -488,7 +406,8 @@ def load_config(path: str | Path) -> WarroomConfig:
     """Read and validate a `warroom.toml`; runbook folders become relative to its directory."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        check_trusted(path, "config")
+        raw = read_regular_file(path)
     except FileNotFoundError:
         raise WarroomError(f"{path}: no such file") from None
     except OSError as exc:
@@ -496,7 +415,10 @@ def load_config(path: str | Path) -> WarroomConfig:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise WarroomError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise WarroomError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise WarroomError(f"{path}: TOML nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         text = str(exc)
         match = _TOML_POS.match(text)

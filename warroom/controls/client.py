@@ -9,15 +9,18 @@ be logged and shown as is.
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
+import json
 import os
+import re
 import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 import orjson
@@ -102,10 +105,79 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+#: Secrets shorter than this are not redacted (they would match ordinary words).
+MIN_SECRET = 4
+#: A secret's prefixes (and encoded forms) from this length on are redacted too: a body cut
+#: short, or a header echoed truncated, must not leak most of a token.
+MIN_PREFIX = 8
+
+
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
+def _base64_cores(data: bytes) -> set[str]:
+    """The base64 text of `data` wherever it sits in a longer encoded stream.
+
+    At each of the three byte alignments, only the characters made of `data`'s bits alone
+    (none of the neighbouring bytes') are kept; in the standard and URL-safe alphabets,
+    padded or not (the cores carry no padding).
+    """
+    cores: set[str] = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode("ascii").rstrip("=")
+        start = -(-8 * shift // 6)
+        end = 8 * (shift + len(data)) // 6
+        core = encoded[start:end]
+        if len(core) >= MIN_PREFIX:
+            cores.add(core)
+            cores.add(core.replace("+", "-").replace("/", "_"))
+    return cores
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways `secret` is commonly written: raw, base64, URL-encoded, JSON-escaped."""
+    forms = {secret}
+    for url_form in (quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")):
+        forms.add(url_form)
+        forms.add(_PERCENT.sub(lambda m: m.group().lower(), url_form))
+    json_ascii = orjson.dumps(secret).decode()[1:-1]
+    forms.add(json_ascii)
+    forms.add(json_ascii.replace("/", "\\/"))
+    forms.add(json.dumps(secret)[1:-1])
+    if len(secret) >= MIN_PREFIX:
+        forms |= _base64_cores(secret.encode("utf-8", "surrogateescape"))
+    return {form for form in forms if len(form) >= MIN_SECRET}
+
+
+def _redact_prefixes(text: str, form: str) -> str:
+    """Redact every run in `text` that is `form`'s first MIN_PREFIX characters or more."""
+    head = form[:MIN_PREFIX]
+    start = text.find(head)
+    while start >= 0:
+        end = start + MIN_PREFIX
+        while end < len(text) and end - start < len(form) and text[end] == form[end - start]:
+            end += 1
+        text = text[:start] + REDACTED + text[end:]
+        start = text.find(head, start + len(REDACTED))
+    return text
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret in `text` by `***` (short strings are not treated as secrets)."""
-    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    """Replace every secret in `text` by `***`, in any common encoding (raw, base64 at any
+    alignment, URL-encoded, JSON-escaped) and as a prefix of MIN_PREFIX characters or more.
+
+    Strings shorter than MIN_SECRET are not treated as secrets.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET:
+            forms |= secret_forms(secret)
+    ordered = sorted(forms, key=len, reverse=True)
+    for form in ordered:
+        text = text.replace(form, REDACTED)
+    for form in ordered:
+        if len(form) >= MIN_PREFIX:
+            text = _redact_prefixes(text, form)
     return text
 
 
@@ -564,6 +636,9 @@ def read_token(token_path: str | Path) -> str:
         raise ControlCallError(f"token file {path}: cannot read ({type(exc).__name__})") from None
     if not token:
         raise ControlCallError(f"token file {path} is empty")
+    if not (token.isascii() and token.isprintable()):
+        # An HTTP header cannot carry it: say so here rather than fail inside httpx.
+        raise ControlCallError(f"token file {path}: not a token (non-ASCII or control characters)")
     return token
 
 

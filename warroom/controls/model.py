@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from warroom.durations import parse_duration
 from warroom.events import ControlValue
+from warroom.validation import PositiveDuration, Strict
 
 #: Placeholders a template may use; each must be a whole string / argv element.
 PLACEHOLDERS = ("value", "reason", "actor", "service", "control", "request_id", "from_value")
@@ -51,21 +51,6 @@ class ControlKind(StrEnum):
     LEVEL = "level"
     RATE = "rate"
     CHOICE = "choice"
-
-
-def _positive_duration(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s)")
-    try:
-        seconds = parse_duration(value)
-    except ValueError:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 2s)") from None
-    if seconds <= 0:
-        raise ValueError(f"must be more than zero, got {value!r}")
-    return seconds
-
-
-PositiveDuration = Annotated[float, BeforeValidator(_positive_duration)]
 
 
 class ControlSpec(BaseModel):
@@ -278,8 +263,8 @@ def substitute_env(text: str, env: Mapping[str, str] | None = None) -> tuple[str
 # -- config ---------------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    """Unknown keys are errors: a misspelt key must not silently become a default."""
+class _Strict(Strict):
+    """`validation.Strict`, with enum fields stored as their values."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 

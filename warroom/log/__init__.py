@@ -2,11 +2,16 @@
 
 - `codec`: the byte format of one line (canonical JSON with the hash spliced in).
 - `store`: `IncidentLog` (append / append_many / read, torn-tail recovery, safe for several
-  writers on one machine), `LogFollower` (tail -f), `GroupCommitter` (batched machine
-  events), and the `EventStore` protocol the rest of warroom codes against.
-- `scan`: fast byte-level reading without pydantic: `scan()` yields (offset, line, seq, dict),
-  `LogIndex` holds every line's offset for random access (replay), `read_tail` finds the
-  last valid event.
-- `verify`: `verify_log()` checks the chain and names the first tampered seq and how.
-- `cli`: `warroom log verify`, `warroom log show`, `warroom note`.
+  writers on one machine, `LogFileGone` once the file is no longer at its path),
+  `LogFollower` (tail -f), `GroupCommitter` (batched machine events), and the `EventStore`
+  protocol the rest of warroom codes against.
+- `scan`: fast byte-level reading without pydantic: `RecordReader` is the one line reader
+  (junk lines go to `on_bad` with file:line and reading goes on), `scan()` yields (offset,
+  line, seq, dict, raw), `LogIndex` holds every line's offset for random access (replay),
+  `read_tail` finds the last valid event.
+- `verify`: `verify_log()` checks the chain (canonical lines only), names the first tampered
+  seq and how, and checks an anchor recorded elsewhere.
+- `anchor`: `format_head` / `head_before` / `parse_anchor`, the `log head #N sha256:…` text.
+- `show`: `log show`'s sanitised one-line format, with a fast path for high-volume kinds.
+- `cli`: `warroom log verify [--head]`, `warroom log show`, `warroom note [--create]`.
 """

@@ -3,63 +3,113 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
 
 from warroom import events as ev
 from warroom.errors import WarroomError
-from warroom.log.store import IncidentLog, LogFollower
-from warroom.store import local_log, open_store, verify
+from warroom.log.anchor import parse_anchor
+from warroom.log.scan import LogError, RecordReader, where
+from warroom.log.show import decode, format_record
+from warroom.log.store import IncidentLog
+from warroom.store import is_url, local_log, open_store, verify
+from warroom.untrusted import one_line
 
 FOLLOW_INTERVAL = 0.2
+#: Lines joined per write to stdout.
+_WRITE_BATCH = 4096
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Print one line: `ok: N events, chain intact, head H`, or where and how the chain breaks."""
-    result = verify(args.log)
-    print(result.message())
+    """Print one line: `ok: N events, chain intact, log head #N sha256:…`, or where and how the
+    chain breaks; with --head, an intact chain must also hold that recorded head."""
+    anchor = parse_anchor(args.head) if getattr(args, "head", None) else None
+    result = verify(args.log, anchor=anchor)
+    print(one_line(result.message()))
     return 0 if result.ok else 1
 
 
-def format_event(event: ev.BaseEvent) -> str:
-    """seq, time (UTC, to the second), actor and summary, on one line."""
-    ts = event.ts
-    shown_ts = f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 and ts[10] == "T" else ts or "-"
-    summary = event.summary().replace("\r\n", "\n").replace("\n", " ⏎ ")
-    return f"{event.seq:>6}  {shown_ts}  {event.actor or '-'}  {summary}"
+def _warn(message: object) -> None:
+    print(f"warroom: {one_line(message)}", file=sys.stderr, flush=True)
 
 
-def _print_events(events: Iterable[ev.BaseEvent]) -> None:
-    write = sys.stdout.write
-    for event in events:
-        write(format_event(event) + "\n")
-    sys.stdout.flush()
+def _print_records(reader: RecordReader, out: TextIO) -> None:
+    batch: list[str] = []
+    for record in reader.records(missing_ok=False):
+        try:
+            batch.append(format_record(record.data, record.raw))
+        except ev.EventError as exc:
+            reader.on_bad(LogError(f"{where(reader.path, record.line)}: {exc}"))
+            continue
+        if len(batch) >= _WRITE_BATCH:
+            out.write("\n".join(batch))
+            out.write("\n")
+            batch.clear()
+    if batch:
+        out.write("\n".join(batch))
+        out.write("\n")
+    out.flush()
 
 
 def run_show(args: argparse.Namespace) -> int:
-    """Print the log's events one line each; with --follow keep printing new ones."""
+    """Print the log's events one safe line each; with --follow keep printing new ones.
+
+    A line that is not an event is reported on stderr with its line number and skipped; the
+    exit code is then 1, after every other event was printed. A shared incident (URL) is read
+    from a checked local copy of its rows.
+    """
     path = local_log(args.log, follow=args.follow)
     log = IncidentLog.open(path, create=False, readonly=True)
     log.close()
     if log.recovered is not None:
-        print(f"warroom: {log.recovered.describe()}", file=sys.stderr)
-    follower = LogFollower(path)
-    _print_events(follower.iter_available())
+        _warn(log.recovered.describe())
+    skipped = 0
+
+    def on_bad(error: LogError) -> None:
+        nonlocal skipped
+        skipped += 1
+        _warn(f"{error} (line skipped)")
+
+    reader = RecordReader(path, from_seq=1 if args.follow else None, on_bad=on_bad, decode=decode)
+    _print_records(reader, sys.stdout)
     while args.follow:
         time.sleep(FOLLOW_INTERVAL)
-        _print_events(follower.iter_available())
-    return 0
+        _print_records(reader, sys.stdout)
+    return 1 if skipped else 0
+
+
+def _utf8(what: str, value: str) -> str:
+    """`value` unchanged if it is valid UTF-8 text (argv that was not decodes to surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WarroomError(f"{what} is not valid UTF-8 (byte {exc.start + 1})") from None
+    return value
 
 
 def run_note(args: argparse.Namespace) -> int:
-    """Append a note as the current actor (creating the log if needed) and print its seq."""
-    text = " ".join(args.text).strip()
+    """Append a note as the current actor and say so: `note #228 added to incidents/x.jsonl`.
+
+    The log must exist unless --create: a typo in its name must not start an incident nobody
+    watches.
+    """
+    text = _utf8("the note", " ".join(args.text).strip())
     if not text:
         raise WarroomError("a note needs some text")
-    with open_store(args.log, create=True) as log:
+    create = bool(getattr(args, "create", False))
+    if not create and not is_url(args.log):
+        path = Path(args.log)
+        if not path.exists() and not path.is_symlink():
+            raise WarroomError(
+                f"{path}: no such incident log (check the name; --create starts a new one)"
+            )
+    with open_store(args.log, create=create) as log:
         if log.recovered is not None:
-            print(f"warroom: {log.recovered.describe()}", file=sys.stderr)
+            _warn(log.recovered.describe())
+        log.actor = _utf8("the actor name", log.actor)
         stamped = log.append(ev.NoteAdded(text=text))
-    print(stamped.seq)
+    print(f"note #{stamped.seq} added to {one_line(os.fspath(args.log))}")
     return 0

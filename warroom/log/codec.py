@@ -2,14 +2,15 @@
 
 A line is the canonical JSON of the event without `hash` (sorted keys, no spaces, UTF-8), with
 `,"hash":"<64 hex>"` spliced in before the closing brace, then a newline. So the hash of a line
-written by warroom can be checked on its bytes alone, without re-serialising, which keeps
-verifying a million events within a few seconds. Lines written by other tools in any key order
-still verify: the fallback re-canonicalises the decoded object.
+written by warroom can be checked on its bytes alone. A line verifies only in exactly that
+form (`check_line_hash`): re-serialised lines, other key orders and duplicate keys are refused,
+since two JSON parsers may read a duplicate key differently while its hash still matched.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import orjson
@@ -51,16 +52,55 @@ def decode(line: bytes) -> dict[str, Any]:
 
 
 def computed_hash(line: bytes, obj: dict[str, Any]) -> str:
-    """The hash the line's content should carry, computed fast from bytes where possible."""
-    raw = line.rstrip(b"\n")
-    if (
-        len(raw) > _SUFFIX_LEN
-        and raw[-_SUFFIX_LEN : -_SUFFIX_LEN + len(_HASH_PREFIX)] == _HASH_PREFIX
-        and raw.endswith(b'"}')
-    ):
-        body = raw[:-_SUFFIX_LEN] + b"}"
-        digest = hashlib.sha256(body).hexdigest()
-        if digest == obj.get("hash"):
-            return digest
+    """The hash of the line's content re-canonicalised (what an edit that kept it would carry)."""
     without = {k: v for k, v in obj.items() if k != "hash"}
     return event_hash(without)
+
+
+#: `check_line_hash` results besides None (intact and canonical).
+MISMATCH = "its content does not match its hash"
+
+
+def check_line_hash(raw: bytes, obj: dict[str, Any]) -> str | None:
+    """None when `raw` (no newline) is the canonical line of `obj` carrying its own hash; else
+    why not: `MISMATCH`, or a description of the non-canonical form (duplicate key, ...).
+
+    The fast path hashes the bytes in place; verifying also re-serialises the decoded object
+    and compares, which is what rules out duplicate keys and any other spelling of the JSON.
+    `obj` loses its "hash" key.
+    """
+    digest = obj.pop("hash", None)
+    if (
+        len(raw) > _SUFFIX_LEN
+        and raw.endswith(b'"}')
+        and raw.startswith(_HASH_PREFIX, len(raw) - _SUFFIX_LEN)
+    ):
+        body = raw[:-_SUFFIX_LEN] + b"}"
+        if hashlib.sha256(body).hexdigest() == digest:
+            if orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == body:
+                return None
+            return noncanonical_reason(raw)
+    if event_hash(obj) == digest:
+        return noncanonical_reason(raw)
+    return MISMATCH
+
+
+def noncanonical_reason(raw: bytes) -> str:
+    """Why a line whose content hashes right is still refused (a duplicate key, or its form)."""
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _value in items:
+            if key in seen and not duplicates:
+                duplicates.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except ValueError:
+        pass
+    if duplicates:
+        return f"the key {duplicates[0]!r} appears twice"
+    return "not in canonical form (sorted keys, no spaces, hash last)"

@@ -9,17 +9,13 @@ It imports only orjson and hashlib (no pydantic) so that it starts in a fraction
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
 import orjson
 
 from warroom.log import codec
-
-_HASH_PREFIX = b',"hash":"'
-_SUFFIX_LEN = len(_HASH_PREFIX) + 64 + 2
-_CHUNK = 8 * 1024 * 1024
+from warroom.log.scan import iter_lines
 
 #: (count, first_seq, first_prev, last_seq, last_hash)
 RangeSummary = tuple[int, int, str, int, str]
@@ -36,62 +32,43 @@ def check_range(path: str, start: int, end: int) -> RangeSummary | None:
 
 def _check(fd: int, start: int, end: int) -> RangeSummary | None:
     loads = orjson.loads
-    sha256 = hashlib.sha256
+    check_hash = codec.check_line_hash
     decode_error = orjson.JSONDecodeError
-    suffix = _SUFFIX_LEN
-    hash_prefix = _HASH_PREFIX
     count = 0
     first_seq, first_prev = 0, ""
     expected_seq = -1
     head = ""
-    pos = start
-    carry = b""
-    while pos < end:
-        chunk = os.pread(fd, min(_CHUNK, end - pos), pos)
-        if not chunk:
+    done = start
+    for offset, raw in iter_lines(fd, start, end):
+        done = offset + len(raw) + 1
+        try:
+            obj = loads(raw)
+        except decode_error:
             return None
-        pos += len(chunk)
-        if carry:
-            chunk = carry + chunk
-        parts = chunk.split(b"\n")
-        carry = parts.pop()
-        for raw in parts:
-            try:
-                obj = loads(raw)
-            except decode_error:
-                return None
-            if type(obj) is not dict:
-                return None
-            seq = obj.get("seq")
-            digest = obj.get("hash")
-            prev = obj.get("prev")
-            kind = obj.get("kind")
-            if (
-                type(seq) is not int
-                or type(digest) is not str
-                or type(prev) is not str
-                or type(kind) is not str
-                or not kind
-            ):
-                return None
-            if (
-                not (
-                    raw.endswith(b'"}')
-                    and len(raw) > suffix
-                    and raw.startswith(hash_prefix, len(raw) - suffix)
-                    and sha256(raw[:-suffix] + b"}").hexdigest() == digest
-                )
-                and codec.computed_hash(raw, obj) != digest
-            ):
-                return None
-            if count == 0:
-                first_seq, first_prev = seq, prev
-            elif seq != expected_seq or prev != head:
-                return None
-            count += 1
-            expected_seq = seq + 1
-            head = digest
-    if carry:
+        if type(obj) is not dict:
+            return None
+        seq = obj.get("seq")
+        digest = obj.get("hash")
+        prev = obj.get("prev")
+        kind = obj.get("kind")
+        if (
+            type(seq) is not int
+            or type(digest) is not str
+            or type(prev) is not str
+            or type(kind) is not str
+            or not kind
+        ):
+            return None
+        if check_hash(raw, obj) is not None:
+            return None
+        if count == 0:
+            first_seq, first_prev = seq, prev
+        elif seq != expected_seq or prev != head:
+            return None
+        count += 1
+        expected_seq = seq + 1
+        head = digest
+    if done != end:
         return None  # an unterminated line: only the single pass can say what it is
     return count, first_seq, first_prev, expected_seq - 1, head
 

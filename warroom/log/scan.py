@@ -11,9 +11,11 @@ import mmap
 import os
 import stat
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import orjson
 
 from warroom.errors import WarroomError
 from warroom.log import codec
@@ -21,8 +23,8 @@ from warroom.log import codec
 #: Bytes read per step when scanning backwards for a line start, or forwards in a scan.
 TAIL_BLOCK = 64 * 1024
 SCAN_CHUNK = 8 * 1024 * 1024
-#: No event line is this long (command output in events is bounded far below it).
-MAX_LINE = 16 * 1024 * 1024
+#: A first line that does not start like an event within this many bytes is not a log's.
+HEAD_PROBE = 64 * 1024
 
 
 class LogError(WarroomError):
@@ -94,11 +96,17 @@ def prev_newline(fd: int, before: int) -> int:
 
 
 def first_line(fd: int, size: int) -> tuple[bytes, bool]:
-    """The first line of the file (at most MAX_LINE bytes of it) and whether it is complete."""
+    """The first line of the file and whether it is complete.
+
+    Read whole however long it is (any line that verifies must open again), except that a
+    file whose first bytes are not an event's start (`{"`) is not read past HEAD_PROBE bytes.
+    """
     parts: list[bytes] = []
     pos = 0
-    while pos < min(size, MAX_LINE):
-        chunk = os.pread(fd, min(TAIL_BLOCK, size - pos), pos)
+    while pos < size:
+        if pos >= HEAD_PROBE and not parts[0].startswith(b'{"'):
+            break
+        chunk = os.pread(fd, min(SCAN_CHUNK if pos else TAIL_BLOCK, size - pos), pos)
         if not chunk:
             break
         index = chunk.find(b"\n")
@@ -123,8 +131,8 @@ def check_head(fd: int, size: int, path: str | os.PathLike[str]) -> None:
         _obj, why = check_line(line)
         if why is not None:
             raise LogError(f"{where(path, 1)}: not a warroom incident log ({why})")
-    elif len(line) >= MAX_LINE:
-        raise LogError(f"{where(path, 1)}: not a warroom incident log (no line break in 16 MB)")
+    elif len(line) < size and not line.startswith(b'{"') and line.strip(b"\0"):
+        raise LogError(f"{where(path, 1)}: not a warroom incident log (no line break in 64 KB)")
     elif not (line.startswith(b"{") or not line.strip(b"\0")):
         raise LogError(f"{where(path, 1)}: not a warroom incident log (not JSON Lines)")
 
@@ -201,6 +209,8 @@ class ScannedLine(NamedTuple):
     line: int
     seq: int
     data: dict[str, Any]
+    #: The line's bytes (no newline).
+    raw: bytes = b""
 
 
 def iter_lines(fd: int, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -235,34 +245,135 @@ def iter_lines(fd: int, start: int = 0, end: int | None = None) -> Iterator[tupl
             offset += len(line) + 1
 
 
+#: Called with a one-line `LogError` for a line that is skipped (a reader goes on after it).
+OnBad = Callable[[LogError], None]
+
+
+def _raise(error: LogError) -> None:
+    raise error
+
+
+class RecordReader:
+    """The one line reader every log reader builds on: whole lines as envelope-checked dicts.
+
+    Each `records()` call yields the complete lines written since the last call, as
+    `ScannedLine`s, from the byte offset reached. A line that is not an event (junk in the
+    middle) goes to `on_bad` with its file:line and is skipped, so a reader continues to the
+    end; without `on_bad` it raises there instead (the position is already past that line, so
+    the next call continues after it). A last line that is not JSON is left unread: it may be a
+    torn tail a writer is about to set aside. Never modifies the file; a missing file reads as
+    empty; a file replaced or cut below what was read is read again from the start, skipping
+    seqs already yielded.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        from_seq: int | None = 1,
+        on_bad: OnBad | None = None,
+        decode: Callable[[bytes], Any] = orjson.loads,
+    ) -> None:
+        self.path = path
+        self.on_bad: OnBad = on_bad or _raise
+        #: bytes -> object, raising orjson.JSONDecodeError (a reader may decode only what it shows).
+        self.decode = decode
+        #: Byte offset just past the last line consumed, and the line number there.
+        self.offset = 0
+        self.line = 1
+        #: Records with seq <= this are not yielded; None yields every line (a plain scan).
+        self.last_seq = from_seq - 1 if from_seq is not None else None
+        self._inode: int | None = None
+
+    def records(self, *, missing_ok: bool = True) -> Iterator[ScannedLine]:
+        if missing_ok:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except FileNotFoundError:
+                return
+            except OSError:
+                fd = open_for_reading(self.path)  # the same error, as one line
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                fd = open_for_reading(self.path)
+        else:
+            fd = open_for_reading(self.path)
+        try:
+            yield from self._records(fd)
+        finally:
+            os.close(fd)
+
+    def _records(self, fd: int) -> Iterator[ScannedLine]:
+        info = os.fstat(fd)
+        if self._inode is not None and (info.st_ino != self._inode or info.st_size < self.offset):
+            self.offset, self.line = 0, 1
+        self._inode = info.st_ino
+        path = self.path
+        pending: LogError | None = None
+        loads = self.decode
+        decode_error = orjson.JSONDecodeError
+        for offset, raw in iter_lines(fd, self.offset, info.st_size):
+            line = self.line
+            if pending is not None:
+                # The unreadable line was not the last one after all: skip it and say so.
+                self.offset, self.line = offset, line
+                error, pending = pending, None
+                self.on_bad(error)
+            try:
+                obj = loads(raw)
+            except decode_error as exc:
+                pending = LogError(f"{where(path, line)}: not JSON ({exc.args[0].split(':')[0]})")
+                self.line = line + 1
+                continue
+            self.offset = offset + len(raw) + 1
+            self.line = line + 1
+            # envelope_error, inlined for the common case: this loop is `log show`'s speed.
+            if type(obj) is dict:
+                seq = obj.get("seq")
+                kind, digest, prev = obj.get("kind"), obj.get("hash"), obj.get("prev")
+                good = (
+                    type(seq) is int
+                    and seq > 0
+                    and type(kind) is str
+                    and kind
+                    and type(digest) is str
+                    and len(digest) == 64
+                    and type(prev) is str
+                    and len(prev) == 64
+                    and type(obj.get("ts", "")) is str
+                    and type(obj.get("actor", "")) is str
+                    and type(obj.get("v", 1)) is int
+                )
+            else:
+                good = False
+            if not good:
+                self.on_bad(LogError(f"{where(path, line)}: {envelope_error(obj)}"))
+                continue
+            seq = obj["seq"]
+            if self.last_seq is not None:
+                if seq <= self.last_seq:
+                    continue
+                self.last_seq = seq
+            yield ScannedLine(offset, line, seq, obj, raw)
+        if pending is not None:
+            self.line -= 1  # left unread: counted again when it is read
+
+
 def scan(
-    path: str | os.PathLike[str], start: int = 0, first_line_no: int = 1
+    path: str | os.PathLike[str],
+    start: int = 0,
+    first_line_no: int = 1,
+    on_bad: OnBad | None = None,
 ) -> Iterator[ScannedLine]:
     """Yield every complete line of a log from byte offset `start` as (offset, line, seq, dict).
 
     Decodes with orjson and checks only the envelope, so it is several times faster than
-    building events; a line that is not an event raises `LogError` naming file:line. A torn
-    tail (see `read_tail`) is skipped. `first_line_no` is the line number at `start` (for messages).
+    building events. A line that is not an event goes to `on_bad` (naming file:line) and is
+    skipped; without `on_bad` it raises `LogError`. A torn tail (see `read_tail`) is skipped.
+    `first_line_no` is the line number at `start` (for messages).
     """
-    fd = open_for_reading(path)
-    try:
-        line_no = first_line_no
-        # A last line that is not JSON is a torn tail (see read_tail): only an error once
-        # another line follows it.
-        pending: str | None = None
-        for offset, raw in iter_lines(fd, start):
-            if pending is not None:
-                raise LogError(pending)
-            obj, why = check_line(raw)
-            if obj is None:
-                pending = f"{where(path, line_no)}: {why}"
-            elif why is not None:
-                raise LogError(f"{where(path, line_no)}: {why}")
-            else:
-                yield ScannedLine(offset, line_no, obj["seq"], obj)
-            line_no += 1
-    finally:
-        os.close(fd)
+    reader = RecordReader(path, from_seq=None, on_bad=on_bad)
+    reader.offset, reader.line = start, first_line_no
+    return reader.records(missing_ok=False)
 
 
 def open_for_reading(path: str | os.PathLike[str]) -> int:

@@ -30,11 +30,11 @@ from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.scan import (
     LogError,
+    OnBad,
+    RecordReader,
     Tail,
     check_head,
-    check_line,
     count_lines_before,
-    iter_lines,
     open_for_reading,
     read_tail,
     scan,
@@ -46,6 +46,7 @@ __all__ = [
     "GroupCommitter",
     "IncidentLog",
     "LogError",
+    "LogFileGone",
     "LogFollower",
     "Recovery",
     "read_events",
@@ -71,6 +72,11 @@ class EventStore(Protocol):
     def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         """The stored events, then each new one as it is stored (never ends by itself)."""
         ...
+
+
+class LogFileGone(LogError):
+    """The file this writer holds is no longer the file at the log's path (deleted, moved or
+    replaced): nothing more can be recorded where anyone will read it. Stop acknowledging."""
 
 
 class Recovery(BaseModel):
@@ -245,6 +251,12 @@ class IncidentLog:
                 while view:
                     view = view[os.write(side_fd, view) :]
                 os.fsync(side_fd)
+            except OSError:
+                # A side file that does not hold the torn bytes is noise (a full disk would
+                # leave one per retry): the bytes stay in the log until a retry succeeds.
+                with contextlib.suppress(OSError):
+                    os.unlink(side)
+                raise
             finally:
                 os.close(side_fd)
             _fsync_dir(path.parent)
@@ -263,6 +275,21 @@ class IncidentLog:
             side_file=str(side),
         )
         return tail, tail.torn_offset, recovered
+
+    def _check_still_at_path(self, held: os.stat_result) -> None:
+        """Refuse to write into a file that is no longer the log at `path` (lock held)."""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        except OSError as exc:
+            raise _os_error(self.path, "check the log file", exc) from None
+        if current is None or (current.st_dev, current.st_ino) != (held.st_dev, held.st_ino):
+            what = "deleted" if current is None else "replaced by another file"
+            raise LogFileGone(
+                f"{where(self.path)}: the log file was {what} after it was opened; nothing "
+                f"since seq {self._seq} is recorded (reopen the log to go on)"
+            )
 
     # -- state -----------------------------------------------------------------------------
 
@@ -338,22 +365,32 @@ class IncidentLog:
                 raise LogError(f"{where(self.path)}: log is closed")
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                size = os.fstat(fd).st_size
+                held = os.fstat(fd)
+                self._check_still_at_path(held)
+                size = held.st_size
                 if size != self._size:
                     tail, size, recovered = self._settle_tail(fd, self.path, size)
                     self._seq, self._hash, self._size = tail.seq, tail.hash, size
                     if recovered is not None:
                         self.recovered = recovered
-                lines, stamped, seq, head = self._stamp(batch, payloads, times)
+                try:
+                    lines, stamped, seq, head = self._stamp(batch, payloads, times)
+                except TypeError as exc:
+                    # orjson refuses text that is not UTF-8 (lone surrogates): nothing written.
+                    raise LogError(f"{where(self.path)}: cannot record an event: {exc}") from None
                 data = b"".join(lines)
                 try:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
                 except OSError as exc:
-                    # The size no longer matches: the next append re-reads the tail and sets
-                    # aside whatever part of this write landed.
-                    self._size = -1
+                    # Cut back what part of this write landed (still under the lock, so it is
+                    # nobody else's): a retry while the disk stays full leaves no torn tail and
+                    # no side file. If even that fails, the next append re-reads the tail.
+                    try:
+                        os.ftruncate(fd, size)
+                    except OSError:
+                        self._size = -1
                     raise _os_error(self.path, "write", exc) from None
                 self._seq, self._hash, self._size = seq, head, size + len(data)
             finally:
@@ -448,12 +485,23 @@ def _second_text(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
-def read_events(path: str | os.PathLike[str], from_seq: int = 1) -> Iterator[BaseEvent]:
-    """Stream a log's events as typed models; `LogError` naming file:line on a bad line."""
-    for record in scan(path):
+def read_events(
+    path: str | os.PathLike[str], from_seq: int = 1, on_bad: OnBad | None = None
+) -> Iterator[BaseEvent]:
+    """Stream a log's events as typed models; a bad line goes to `on_bad` (naming file:line)
+    and is skipped, or raises `LogError` without it."""
+    report = on_bad or _raise_error
+    for record in scan(path, on_bad=on_bad):
         if record.seq < from_seq:
             continue
-        yield _parse(path, record.line, record.data)
+        try:
+            yield _parse(path, record.line, record.data)
+        except LogError as exc:
+            report(exc)
+
+
+def _raise_error(error: LogError) -> None:
+    raise error
 
 
 def _parse(path: str | os.PathLike[str], line: int, data: dict[str, object]) -> BaseEvent:
@@ -471,17 +519,22 @@ class LogFollower:
 
     Never blocks and never modifies the file. It does not need the file to exist yet. A last
     line that is not JSON is left unread (a writer may be about to set it aside as torn); if
-    the file is replaced or cut below what was read, it starts over and skips seqs seen.
+    the file is replaced or cut below what was read, it starts over and skips seqs seen. A bad
+    line in the middle goes to `on_bad` and is skipped (without `on_bad`, the poll raises
+    `LogError` for it; the next poll continues after it).
     """
 
-    def __init__(self, path: str | os.PathLike[str], from_seq: int = 1) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], from_seq: int = 1, on_bad: OnBad | None = None
+    ) -> None:
         self.path = Path(path)
         self.from_seq = from_seq
-        #: Byte offset just past the last line consumed.
-        self.offset = 0
-        self._line = 1
-        self._inode: int | None = None
-        self._last_seq = from_seq - 1
+        self._reader = RecordReader(self.path, from_seq=from_seq, on_bad=on_bad)
+
+    @property
+    def offset(self) -> int:
+        """Byte offset just past the last line consumed."""
+        return self._reader.offset
 
     def poll(self, limit: int | None = None) -> list[BaseEvent]:
         """The events written since the last poll (at most `limit`); [] if none or no file."""
@@ -494,44 +547,14 @@ class LogFollower:
 
     def iter_available(self) -> Iterator[BaseEvent]:
         """Yield the events available now, advancing the position as each one is yielded."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise _os_error(self.path, "read", exc) from None
-        try:
-            stat = os.fstat(fd)
-            if self._inode is not None and (
-                stat.st_ino != self._inode or stat.st_size < self.offset
-            ):
-                self.offset, self._line = 0, 1
-            self._inode = stat.st_ino
-            pending: str | None = None
-            for offset, raw in iter_lines(fd, self.offset, stat.st_size):
-                if pending is not None:
-                    # The unreadable line was not the last one after all: skip it and say so.
-                    self.offset = offset
-                    self._line += 1
-                    raise LogError(pending)
-                obj, why = check_line(raw)
-                if obj is None:
-                    pending = f"{where(self.path, self._line)}: {why}"
-                    continue
-                if why is not None:
-                    self.offset = offset + len(raw) + 1
-                    self._line += 1
-                    raise LogError(f"{where(self.path, self._line - 1)}: {why}")
-                line = self._line
-                self.offset = offset + len(raw) + 1
-                self._line += 1
-                if obj["seq"] <= self._last_seq:
-                    continue
-                event = _parse(self.path, line, obj)
-                self._last_seq = event.seq
-                yield event
-        finally:
-            os.close(fd)
+        reader = self._reader
+        for record in reader.records():
+            try:
+                event = _parse(self.path, record.line, record.data)
+            except LogError as exc:
+                reader.on_bad(exc)
+                continue
+            yield event
 
     async def follow(self, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
         """Yield the events there are, then each new one as it appears (polling every interval)."""

@@ -6,20 +6,23 @@ link by `prev` to the line before. At the first line that does not, a second loo
 lines around it tells an edit from a deletion, an insertion or a reordering, so the report
 names the seq where the log stops being trustworthy and why.
 
+A line must be exactly the canonical encoding of its content (`codec.check_line_hash`): a
+duplicate key or any other spelling is refused, even when the content hashes right.
+
 Limits: a chain proves order and integrity, not authorship. Cutting whole events off the end,
-or rewriting the rest of the file with recomputed hashes, cannot be detected without an
-anchor kept elsewhere (for example the head hash printed by `warroom log verify`).
+or rewriting the rest of the file with recomputed hashes, is only detected against an anchor
+kept elsewhere (`anchor.format_head`, as printed by `warroom log verify` and carried by status
+updates): pass it as `verify_log(path, anchor=...)` / `warroom log verify --head`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +31,10 @@ import orjson
 from pydantic import BaseModel
 
 from warroom.log import codec, rangecheck
+from warroom.log.anchor import Anchor, format_head
 from warroom.log.rangecheck import RangeSummary
-from warroom.log.scan import SCAN_CHUNK, envelope_error, open_for_reading, where
+from warroom.log.scan import envelope_error, iter_lines, open_for_reading, where
 
-_HASH_PREFIX = b',"hash":"'
-_SUFFIX_LEN = len(_HASH_PREFIX) + 64 + 2  # ,"hash":"<64 hex>"}
 #: How many lines after the first bad one are examined to classify it.
 CLASSIFY_WINDOW = 100_000
 #: From this size on, verification spreads over several processes (about 200,000 events).
@@ -45,6 +47,9 @@ REORDERED = "reordered"
 TORN_TAIL = "torn tail"
 BAD_JSON = "bad JSON"
 NOT_AN_EVENT = "not an event"
+NON_CANONICAL = "not canonical"
+#: The chain is intact but does not hold the head recorded elsewhere.
+ANCHOR_MISMATCH = "head anchor mismatch"
 
 
 class VerifyResult(BaseModel):
@@ -57,15 +62,23 @@ class VerifyResult(BaseModel):
     #: Hash of the last intact event (`codec.GENESIS` for an empty log).
     head: str
     first_bad_seq: int | None = None
-    #: One of: edited, deleted, inserted, reordered, torn tail, bad JSON, not an event.
+    #: One of: edited, deleted, inserted, reordered, torn tail, bad JSON, not an event,
+    #: not canonical, head anchor mismatch.
     reason: str = ""
     line: int | None = None
     detail: str = ""
+    #: The anchor the log was checked against, as given (`verify_log(anchor=...)`).
+    anchor: str = ""
+
+    def head_text(self) -> str:
+        """`log head #N sha256:<64 hex>` of the intact part: the anchor to record elsewhere."""
+        return format_head(self.count, self.head)
 
     def message(self) -> str:
-        """The one line `warroom log verify` prints."""
+        """The one line `warroom log verify` prints (untrusted parts still to be sanitised)."""
         if self.ok:
-            return f"ok: {self.count} events, chain intact, head {self.head[:12]}"
+            held = f", holds {self.anchor}" if self.anchor else ""
+            return f"ok: {self.count} events, chain intact{held}, {self.head_text()}"
         place = where(self.path, self.line)
         return f"{place}: seq {self.first_bad_seq}: {self.reason} ({self.detail})"
 
@@ -78,44 +91,9 @@ class _Rec:
     prev: str
     #: The line hashes to its own `hash`.
     intact: bool
-
-
-class _Lines:
-    """Complete lines of a file, read in large chunks; `partial` holds an unterminated end."""
-
-    def __init__(self, fd: int, size: int) -> None:
-        self.fd = fd
-        self.size = size
-        self.partial = b""
-
-    def __iter__(self) -> Iterator[bytes]:
-        carry = b""
-        pread = os.pread
-        pos = 0
-        while pos < self.size:
-            chunk = pread(self.fd, min(SCAN_CHUNK, self.size - pos), pos)
-            if not chunk:
-                break
-            pos += len(chunk)
-            if carry:
-                chunk = carry + chunk
-            parts = chunk.split(b"\n")
-            carry = parts.pop()
-            yield from parts
-        self.partial = carry
-
-
-def _digest(raw: bytes, obj: dict[str, Any]) -> str:
-    """The hash the line's content should carry (fast on warroom's own byte layout)."""
-    if (
-        len(raw) > _SUFFIX_LEN
-        and raw[-_SUFFIX_LEN : -_SUFFIX_LEN + len(_HASH_PREFIX)] == _HASH_PREFIX
-        and raw[-2:] == b'"}'
-    ):
-        digest = hashlib.sha256(raw[:-_SUFFIX_LEN] + b"}").hexdigest()
-        if digest == obj["hash"]:
-            return digest
-    return codec.computed_hash(raw, obj)
+    ts: str = ""
+    #: The ts of the event this one follows (kept only for the last good event).
+    prev_ts: str = ""
 
 
 def _decode(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -126,12 +104,15 @@ def _decode(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return obj, envelope_error(obj)
 
 
-def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> VerifyResult:
+def verify_log(
+    path: str | os.PathLike[str], workers: int | None = None, anchor: Anchor | None = None
+) -> VerifyResult:
     """Check a log's hash chain; `LogError` (one line) if the file cannot be read at all.
 
     Logs of PARALLEL_MIN_BYTES or more are checked on up to `workers` cores (default: the
     cores available, at most 4) by `rangecheck` subprocesses; whenever that fast check finds
-    anything wrong, the exact single pass below runs to name the first problem.
+    anything wrong, the exact single pass below runs to name the first problem. With an
+    `anchor` (a head recorded elsewhere), an intact chain must also hold that event.
     """
     fd = open_for_reading(path)
     try:
@@ -144,13 +125,66 @@ def verify_log(path: str | os.PathLike[str], workers: int | None = None) -> Veri
             fcntl.flock(fd, fcntl.LOCK_UN)
         if workers is None:
             workers = min(available_cores(), 4) if size >= PARALLEL_MIN_BYTES else 1
+        result = None
         if workers > 1:
             result = _verify_parallel(fd, os.fspath(path), size, workers)
-            if result is not None:
-                return result
-        return _verify(fd, os.fspath(path), size)
+        if result is None:
+            result = _verify(fd, os.fspath(path), size, anchor)
+        if anchor is not None and result.ok:
+            result = _check_anchor(fd, result, anchor, size)
+        return result
     finally:
         os.close(fd)
+
+
+def _check_anchor(fd: int, result: VerifyResult, anchor: Anchor, size: int) -> VerifyResult:
+    """An intact chain against a head recorded elsewhere: it must hold that event."""
+    shown = str(anchor)
+    found = _line_with_hash(fd, anchor.hash, size)
+    if found is not None:
+        line_no, seq = found
+        if anchor.seq is None or anchor.seq == seq:
+            return result.model_copy(update={"anchor": format_head(seq, anchor.hash)})
+        detail = f"the anchored event is at seq {seq} (line {line_no}), not seq {anchor.seq}"
+        return _anchor_fail(result, seq, line_no, detail, shown)
+    if anchor.seq is not None and anchor.seq > result.count:
+        missing = anchor.seq - result.count
+        detail = (
+            f"the anchor {shown} is beyond the log's end at seq {result.count}: "
+            f"{missing} event{'s' if missing != 1 else ''} cut from the end"
+        )
+        return _anchor_fail(result, result.count + 1, result.count + 1, detail, shown)
+    if anchor.seq is not None:
+        detail = f"seq {anchor.seq} does not carry the anchored hash: the log was rewritten"
+        return _anchor_fail(result, anchor.seq, anchor.seq, detail, shown)
+    detail = f"no event carries the anchored hash {anchor.hash}: cut from the end or rewritten"
+    return _anchor_fail(result, result.count + 1, result.count + 1, detail, shown)
+
+
+def _anchor_fail(
+    result: VerifyResult, seq: int, line: int, detail: str, shown: str
+) -> VerifyResult:
+    return result.model_copy(
+        update={
+            "ok": False,
+            "first_bad_seq": seq,
+            "reason": ANCHOR_MISMATCH,
+            "line": line,
+            "detail": detail,
+            "anchor": shown,
+        }
+    )
+
+
+def _line_with_hash(fd: int, digest: str, size: int) -> tuple[int, int] | None:
+    """(line number, seq) of the line carrying `digest` as its hash, or None."""
+    needle = f',"hash":"{digest}"}}'.encode()
+    for line_no, (_offset, raw) in enumerate(iter_lines(fd, 0, size), 1):
+        if raw.endswith(needle):
+            obj, why = _decode(raw)
+            if obj is not None and why is None:
+                return line_no, obj["seq"]
+    return None
 
 
 def available_cores() -> int:
@@ -231,30 +265,32 @@ def _verify_parallel(fd: int, path: str, size: int, workers: int) -> VerifyResul
     return VerifyResult(path=path, ok=True, count=count, head=head)
 
 
-def _verify(fd: int, path: str, size: int) -> VerifyResult:
-    lines = _Lines(fd, size)
-    it = iter(lines)
+def _verify(fd: int, path: str, size: int, anchor: Anchor | None = None) -> VerifyResult:
     loads = orjson.loads
-    sha256 = hashlib.sha256
+    check_hash = codec.check_line_hash
     decode_error = orjson.JSONDecodeError
-    suffix = _SUFFIX_LEN
-    hash_prefix = _HASH_PREFIX
     expected_seq = 1
     head = codec.GENESIS
     head_prev = ""
+    head_ts = ""
+    head_prev_ts = ""
     line_no = 0
-    for raw in it:
+    done = 0
+    it = iter_lines(fd, 0, size)
+    for offset, raw in it:
         line_no += 1
+        done = offset + len(raw) + 1
         try:
             obj = loads(raw)
         except decode_error:
-            return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
+            return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
         if type(obj) is not dict:
-            return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
+            return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
         seq = obj.get("seq")
         digest = obj.get("hash")
         prev = obj.get("prev")
         kind = obj.get("kind")
+        ts = obj.get("ts", "")
         if (
             type(seq) is not int
             or type(digest) is not str
@@ -262,26 +298,32 @@ def _verify(fd: int, path: str, size: int) -> VerifyResult:
             or type(kind) is not str
             or not kind
         ):
-            return _bad_line(path, it, lines, line_no, raw, expected_seq, head)
-        if (
-            raw.endswith(b'"}')
-            and len(raw) > suffix
-            and raw.startswith(hash_prefix, len(raw) - suffix)
-            and sha256(raw[:-suffix] + b"}").hexdigest() == digest
-        ):
-            intact = True
-        else:
-            intact = codec.computed_hash(raw, obj) == digest
+            return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
+        why = check_hash(raw, obj)
+        if why is not None and why != codec.MISMATCH:
+            return _fail(
+                path,
+                expected_seq - 1,
+                head,
+                expected_seq,
+                NON_CANONICAL,
+                line_no,
+                f"line {line_no}: {why}",
+            )
+        intact = why is None
         if not intact or seq != expected_seq or prev != head:
-            last = _Rec(line_no - 1, expected_seq - 1, head, head_prev, True)
-            bad = _Rec(line_no, seq, digest, prev, intact)
-            return _classify(path, fd, it, last, bad)
+            last = _Rec(line_no - 1, expected_seq - 1, head, head_prev, True, head_ts, head_prev_ts)
+            bad = _Rec(line_no, seq, digest, prev, intact, ts if type(ts) is str else "")
+            return _classify(path, fd, it, last, bad, anchor)
         expected_seq = seq + 1
         head_prev = prev
         head = digest
+        head_prev_ts = head_ts
+        head_ts = ts
     count = expected_seq - 1
-    if lines.partial:
-        return _torn_or_garbage(path, line_no + 1, lines.partial, count, head)
+    if done < size:
+        partial = os.pread(fd, size - done, done)
+        return _torn_or_garbage(path, line_no + 1, partial, count, head)
     return VerifyResult(path=path, ok=True, count=count, head=head)
 
 
@@ -309,8 +351,9 @@ def _torn_or_garbage(path: str, line: int, partial: bytes, count: int, head: str
 
 def _bad_line(
     path: str,
-    it: Iterator[bytes],
-    lines: _Lines,
+    it: Iterator[tuple[int, bytes]],
+    size: int,
+    done: int,
     line_no: int,
     raw: bytes,
     expected_seq: int,
@@ -324,27 +367,26 @@ def _bad_line(
         return _fail(
             path, count, head, expected_seq, NOT_AN_EVENT, line_no, f"line {line_no}: {why}"
         )
-    if next(it, None) is None:
-        extra = f" and {len(lines.partial)} more bytes" if lines.partial else ""
+    following = next(it, None)
+    if following is None:
+        extra = f" and {size - done} more bytes" if size > done else ""
         detail = f"last line {line_no} {why}{extra}: a write cut short"
         return _fail(path, count, head, expected_seq, TORN_TAIL, line_no, detail)
     return _fail(path, count, head, expected_seq, BAD_JSON, line_no, f"line {line_no} is {why}")
 
 
-def _window(it: Iterator[bytes], first_line: int) -> list[_Rec]:
+def _window(it: Iterator[tuple[int, bytes]], first_line: int) -> list[_Rec]:
     """The event lines after the first bad one (up to CLASSIFY_WINDOW), for classification."""
     out: list[_Rec] = []
     line_no = first_line
-    for raw in it:
+    for _offset, raw in it:
         if line_no - first_line >= CLASSIFY_WINDOW:
             break
         obj, why = _decode(raw)
         if obj is not None and why is None:
-            out.append(
-                _Rec(
-                    line_no, obj["seq"], obj["hash"], obj["prev"], _digest(raw, obj) == obj["hash"]
-                )
-            )
+            seq, digest, prev, ts = obj["seq"], obj["hash"], obj["prev"], obj.get("ts", "")
+            intact = codec.check_line_hash(raw, obj) is None
+            out.append(_Rec(line_no, seq, digest, prev, intact, ts))
         line_no += 1
     return out
 
@@ -352,26 +394,22 @@ def _window(it: Iterator[bytes], first_line: int) -> list[_Rec]:
 def _earlier_line_with_hash(fd: int, digest: str, before_line: int) -> int | None:
     """Line number of an earlier line whose `hash` is `digest` (a duplicated event)."""
     needle = f'"hash":"{digest}"'.encode()
-    line_no = 0
-    pos = 0
-    carry = b""
-    while line_no < before_line:
-        chunk = os.pread(fd, SCAN_CHUNK, pos)
-        if not chunk:
-            break
-        pos += len(chunk)
-        parts = (carry + chunk).split(b"\n")
-        carry = parts.pop()
-        for raw in parts:
-            line_no += 1
-            if line_no >= before_line:
-                return None
-            if needle in raw:
-                return line_no
+    for line_no, (_offset, raw) in enumerate(iter_lines(fd), 1):
+        if line_no >= before_line:
+            return None
+        if needle in raw:
+            return line_no
     return None
 
 
-def _classify(path: str, fd: int, it: Iterator[bytes], last: _Rec, bad: _Rec) -> VerifyResult:
+def _classify(
+    path: str,
+    fd: int,
+    it: Iterator[tuple[int, bytes]],
+    last: _Rec,
+    bad: _Rec,
+    anchor: Anchor | None = None,
+) -> VerifyResult:
     """Name the first problem, given the last good event and the first line that breaks."""
     expected = last.seq + 1
     window = _window(it, bad.line + 1)
@@ -425,21 +463,7 @@ def _classify(path: str, fd: int, it: Iterator[bytes], last: _Rec, bad: _Rec) ->
             f"line {bad.line}: its content does not match its hash",
         )
     if last.seq > 0 and bad.seq == last.seq and bad.prev == last.prev:
-        # Two events claim the same place: the one the chain continues from is genuine.
-        if successors(bad):
-            return fail(
-                last.seq,
-                INSERTED,
-                last.line,
-                f"line {last.line} is an extra event; line {bad.line} holds the seq {bad.seq} "
-                "the chain continues from",
-            )
-        return fail(
-            expected,
-            INSERTED,
-            bad.line,
-            f"line {bad.line} is an extra event: it repeats seq {bad.seq} of line {last.line}",
-        )
+        return _same_place(fail, last, bad, successors(bad), anchor, expected)
     if bad.seq == expected:
         if last.seq == 0:
             return fail(1, EDITED, bad.line, f"line {bad.line}: prev is not the genesis hash")
@@ -487,4 +511,63 @@ def _classify(path: str, fd: int, it: Iterator[bytes], last: _Rec, bad: _Rec) ->
         REORDERED,
         bad.line,
         f"seq goes back from {last.seq} to {bad.seq} at line {bad.line}",
+    )
+
+
+def _same_place(
+    fail: Callable[[int, str, int, str], VerifyResult],
+    last: _Rec,
+    bad: _Rec,
+    bad_continues: list[_Rec],
+    anchor: Anchor | None,
+    expected: int,
+) -> VerifyResult:
+    """Two intact events claim one seq after the same predecessor: name the extra one.
+
+    The one the chain continues from is genuine. With nothing after either, a recorded head
+    decides; failing that, the one whose time goes back before its predecessor's is the
+    forgery (warroom stamps events in order); if neither does, both lines are named.
+    """
+    seq = bad.seq
+    if bad_continues or (anchor is not None and anchor.hash == bad.hash):
+        why = "the chain continues from" if bad_continues else "the recorded head names"
+        return fail(
+            last.seq,
+            INSERTED,
+            last.line,
+            f"line {last.line} is an extra event; line {bad.line} holds the seq {seq} {why}",
+        )
+    if anchor is not None and anchor.hash == last.hash:
+        return fail(
+            expected,
+            INSERTED,
+            bad.line,
+            f"line {bad.line} is an extra event; line {last.line} holds the seq {seq} "
+            "the recorded head names",
+        )
+    before_ts = last.prev_ts if type(last.prev_ts) is str else ""
+    last_back = bool(before_ts) and last.ts < before_ts
+    bad_back = bool(before_ts) and bad.ts < before_ts
+    if last_back and not bad_back:
+        return fail(
+            last.seq,
+            INSERTED,
+            last.line,
+            f"line {last.line} is an extra event claiming seq {seq}: its time goes back before "
+            f"seq {seq - 1}'s; line {bad.line} holds the genuine seq {seq}",
+        )
+    if bad_back and not last_back:
+        return fail(
+            expected,
+            INSERTED,
+            bad.line,
+            f"line {bad.line} is an extra event: it repeats seq {seq} of line {last.line} "
+            f"and its time goes back before seq {seq - 1}'s",
+        )
+    return fail(
+        last.seq,
+        INSERTED,
+        last.line,
+        f"lines {last.line} and {bad.line} both claim seq {seq} after seq {seq - 1}; the chain "
+        "cannot tell which was inserted (check against a recorded head with --head)",
     )

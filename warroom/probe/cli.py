@@ -145,7 +145,7 @@ class Printer:
         if self.as_json:
             _json_line(self.out, change_record(event))
             return
-        from rich.markup import escape
+        from warroom.untrusted import markup as escape
 
         clock = event.ts[11:19]
         style = STATE_STYLE.get(event.to_state, "")
@@ -160,8 +160,9 @@ class Printer:
             for status in snapshot.values():
                 _json_line(self.out, summary_record(status))
             return
-        from rich.markup import escape
         from rich.table import Table
+
+        from warroom.untrusted import markup as escape
 
         table = Table(title=f"probe summary ({elapsed:.1f}s)", title_justify="left")
         for column, justify in (

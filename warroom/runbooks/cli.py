@@ -6,9 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from warroom.config import WarroomConfig, load_config
 from warroom.runbooks.library import default_dirs, load_library, runbook_files
+from warroom.runbooks.lint import against_config, unread_annotations
 from warroom.runbooks.model import Problem
 from warroom.runbooks.parser import read_runbook
+from warroom.untrusted import one_line
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
@@ -16,20 +19,30 @@ def _paths(args: argparse.Namespace) -> list[Path]:
     return [Path(p) for p in given] if given else default_dirs()
 
 
-def lint(paths: list[Path]) -> tuple[int, list[Problem]]:
-    """Check every runbook file under `paths`: (files checked, problems in file/line order)."""
+def lint(paths: list[Path], config: WarroomConfig | None = None) -> tuple[int, list[Problem]]:
+    """Check every runbook file under `paths`: (files checked, problems in file/line order).
+
+    Besides the parser's problems: annotations it would not read, and with a `config`,
+    services, levers and targets the config does not have.
+    """
     files, problems = runbook_files(paths)
     for file in files:
-        _, found = read_runbook(file)
+        runbook, found = read_runbook(file)
+        if runbook is not None:
+            found = found + unread_annotations(runbook, {p.line for p in found})
+            if config is not None:
+                found += against_config(runbook, config)
         problems.extend(sorted(found, key=lambda p: p.line))
     return len(files), problems
 
 
 def run_lint(args: argparse.Namespace) -> int:
     """Print `file:line: message` per problem and exit 1, or `N runbooks ok` and exit 0."""
-    count, problems = lint(_paths(args))
+    config_path = getattr(args, "config", None)
+    config = load_config(config_path) if config_path else None
+    count, problems = lint(_paths(args), config)
     for problem in problems:
-        print(problem)
+        print(one_line(problem))
     if problems:
         files = len({p.file for p in problems})
         print(
@@ -46,10 +59,18 @@ def run_list(args: argparse.Namespace) -> int:
     """Print one line per runbook: id, title, services, steps; problems go to stderr."""
     runbooks, problems = load_library(_paths(args))
     rows = [("ID", "TITLE", "SERVICES", "STEPS")]
-    rows += [(rb.id, rb.title, ",".join(rb.services) or "-", str(len(rb.steps))) for rb in runbooks]
+    rows += [
+        (
+            one_line(rb.id),
+            one_line(rb.title, 80),
+            one_line(",".join(rb.services)) or "-",
+            str(len(rb.steps)),
+        )
+        for rb in runbooks
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]:>5}")
     for problem in problems:
-        print(problem, file=sys.stderr)
+        print(one_line(problem), file=sys.stderr)
     return 0

@@ -1,17 +1,22 @@
 """Finding and loading runbooks: the shipped ones, ./runbooks, and folders named in the config.
 
 Loading never raises for a bad file: problems are collected (`file:line: message`) and the
-rest still load, so a malformed runbook never stops the console.
+rest still load, so a malformed runbook never stops the console. A folder or file another user
+could have written is refused (`warroom.trust`), and anything but a regular file (a FIFO named
+`*.md`) is skipped with a line saying so, without ever being opened.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 import warroom
 from warroom.runbooks.model import Problem, Runbook
 from warroom.runbooks.parser import read_runbook
+from warroom.trust import file_type, untrusted_reason
 
 #: Inside a built wheel, pyproject force-includes the top-level `runbooks/` here.
 PACKAGED_DIR = "_runbooks"
@@ -60,10 +65,23 @@ def _is_runbook_file(path: Path) -> bool:
     )
 
 
+def _skip_reason(path: Path) -> str | None:
+    """Why a runbook file is not read (not a regular file, or untrusted), or None."""
+    try:
+        info = os.stat(path)  # the target of a symlink; lstat alone would not tell a FIFO
+    except OSError:
+        return None  # a dangling symlink: reading it reports the problem
+    if not stat.S_ISREG(info.st_mode):
+        return f"skipped: {file_type(info.st_mode)}, not a runbook file"
+    reason = untrusted_reason(path)
+    return f"refused: {reason}" if reason else None
+
+
 def runbook_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     """Expand folders to their runbook files (`*.md`, not README.md or `_*.md`), sorted by name.
 
-    A file named directly is taken whatever its name; a missing path is a problem.
+    A file named directly is taken whatever its name; a missing path is a problem, and so is a
+    folder or file another user could write (refused) or a file that is not regular (skipped).
     """
     files: list[Path] = []
     problems: list[Problem] = []
@@ -71,6 +89,12 @@ def runbook_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            folder_problem = untrusted_reason(path, folder=True)
+            if folder_problem is not None:
+                problems.append(
+                    Problem(file=str(path), line=1, message=f"refused: {folder_problem}")
+                )
+                continue
             try:
                 # Not `is_file()`: a dangling symlink must surface as a problem, not vanish.
                 found = sorted(p for p in path.iterdir() if not p.is_dir() and _is_runbook_file(p))
@@ -87,9 +111,14 @@ def runbook_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem
             continue
         for file in found:
             key = file.resolve()
-            if key not in seen:
-                seen.add(key)
-                files.append(file)
+            if key in seen:
+                continue
+            seen.add(key)
+            skip = _skip_reason(file)
+            if skip is not None:
+                problems.append(Problem(file=str(file), line=1, message=skip))
+                continue
+            files.append(file)
     return files, problems
 
 

@@ -29,6 +29,7 @@ from warroom.runbooks.model import (
     Section,
     Step,
 )
+from warroom.trust import read_regular_file
 
 #: Front-matter keys warroom reads.
 KNOWN_KEYS: tuple[str, ...] = ("title", "services", "states", "severity", "alerts")
@@ -522,7 +523,7 @@ def read_runbook(path: Path | str) -> tuple[Runbook | None, list[Problem]]:
     """Read and parse one file; an unreadable or non-UTF-8 file is a problem, never a raise."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)  # a FIFO named *.md must not hang whoever reads it
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return None, [Problem(file=str(path), line=1, message=f"cannot read file: {reason}")]

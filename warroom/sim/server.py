@@ -226,8 +226,19 @@ class ServiceEndpoint:
 
 
 def write_token_file(path: Path, token: str) -> None:
-    """Write the admin token readable by the owner only (0600), replacing any old file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Create the admin token file readable by the owner only (0600).
+
+    Never an existing file or a symlink (O_EXCL|O_NOFOLLOW): writing the token into a file
+    someone else made, or through a link they planted, would hand them the token.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise WarroomError(
+            f"{path}: already exists; the token file must be new (remove it or pick another "
+            "--token-file)"
+        ) from None
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, token.encode("ascii") + b"\n")

@@ -34,6 +34,7 @@ from warroom.store.base import IncidentStore, StoreTampered, StoreUnavailable
 from warroom.store.url import StoreURLError, is_url, parse_url
 
 if TYPE_CHECKING:
+    from warroom.log.anchor import Anchor
     from warroom.log.store import GroupCommitter
     from warroom.log.verify import VerifyResult
 
@@ -84,16 +85,17 @@ def read_events(log: str | os.PathLike[str], from_seq: int = 1) -> Iterator[Base
     yield from read_file(text, from_seq)
 
 
-def verify(log: str | os.PathLike[str]) -> VerifyResult:
-    """`warroom log verify`: the chain check of a file, or of a shared incident's rows."""
+def verify(log: str | os.PathLike[str], anchor: Anchor | None = None) -> VerifyResult:
+    """`warroom log verify`: the chain check of a file, or of a shared incident's rows; with
+    an `anchor` (a head recorded elsewhere) an intact chain must also hold that event."""
     text = os.fspath(log)
     if is_url(text):
         from warroom.store.transfer import verify_url
 
-        return verify_url(text)
+        return verify_url(text, anchor=anchor)
     from warroom.log.verify import verify_log
 
-    return verify_log(text)
+    return verify_log(text, anchor=anchor)
 
 
 def group_committer(store: IncidentStore, interval: float = 0.1) -> GroupCommitter:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from warroom.errors import WarroomError
 from warroom.log import codec
+from warroom.log.anchor import Anchor
 from warroom.log.scan import iter_lines, open_for_reading, where
 from warroom.log.verify import VerifyResult, verify_log
 from warroom.store.chain import body_of
@@ -46,13 +47,13 @@ def export(url: str, output: str | os.PathLike[str]) -> int:
     return count
 
 
-def verify_url(url: str) -> VerifyResult:
+def verify_url(url: str, anchor: Anchor | None = None) -> VerifyResult:
     """`verify_log` on the incident at `url`; the result names the URL, lines are seqs."""
     display = parse_url(url).display
     with tempfile.TemporaryDirectory(prefix="warroom-verify-") as folder:
         path = Path(folder) / "export.jsonl"
         export(url, path)
-        result = verify_log(path)
+        result = verify_log(path, anchor=anchor)
     return result.model_copy(update={"path": display})
 
 
