@@ -12,6 +12,7 @@ from pg import PgServer
 from warroom.cli import main
 from warroom.events import IncidentOpened, NoteAdded
 from warroom.log.store import IncidentLog
+from warroom.store.url import parse_url
 
 
 def test_db_init_note_verify_show_export_import_and_report_take_a_url(
@@ -19,9 +20,11 @@ def test_db_init_note_verify_show_export_import_and_report_take_a_url(
 ) -> None:
     assert main(["db", "init", pg.admin_url(), "--grant", "warroom_app"]) == 0
     assert "warroom schema already at v1" in capsys.readouterr().out
-    assert main(["--as", "alice@db1", "note", pg_url, "failover", "started"]) == 0
+    assert main(["--as", "alice@db1", "note", "--create", pg_url, "failover", "started"]) == 0
     assert main(["--as", "bob@net2", "note", pg_url, "dns", "ok"]) == 0
-    assert capsys.readouterr().out.split() == ["1", "2"]
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in out] == ["#1", "#2"]
+    assert "password" not in out[0] and out[0].endswith(parse_url(pg_url).display)
     assert main(["log", "verify", pg_url]) == 0
     assert capsys.readouterr().out.startswith("ok: 2 events, chain intact")
     assert main(["log", "show", pg_url]) == 0
@@ -63,7 +66,7 @@ def test_bad_urls_and_a_missing_database_are_one_line_errors(
 def test_a_file_log_needs_no_database_driver(tmp_path: Path) -> None:
     code = (
         "import sys; from warroom.cli import main; "
-        f"assert main(['note', {str(tmp_path / 'a.jsonl')!r}, 'hi']) == 0; "
+        f"assert main(['note', '--create', {str(tmp_path / 'a.jsonl')!r}, 'hi']) == 0; "
         f"assert main(['log', 'verify', {str(tmp_path / 'a.jsonl')!r}]) == 0; "
         "assert 'psycopg' not in sys.modules, 'psycopg imported'"
     )

@@ -16,6 +16,7 @@ from warroom.log.scan import LogError, RecordReader, where
 from warroom.log.show import decode, format_record
 from warroom.log.store import IncidentLog
 from warroom.store import is_url, local_log, open_store, verify
+from warroom.store.url import parse_url
 from warroom.untrusted import one_line
 
 FOLLOW_INTERVAL = 0.2
@@ -111,5 +112,6 @@ def run_note(args: argparse.Namespace) -> int:
             _warn(log.recovered.describe())
         log.actor = _utf8("the actor name", log.actor)
         stamped = log.append(ev.NoteAdded(text=text))
-    print(f"note #{stamped.seq} added to {one_line(os.fspath(args.log))}")
+    shown = parse_url(args.log).display if is_url(args.log) else os.fspath(args.log)
+    print(f"note #{stamped.seq} added to {one_line(shown)}")
     return 0
