@@ -64,6 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--dns-port", type=int, default=0, help="DNS port (default: any free)")
     sim.add_argument("--token-file", metavar="PATH", help="where to write the admin token")
     sim.set_defaults(entry="warroom.sim.cli:run")
+    sim_sub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
+    sim_run = sim_sub.add_parser(
+        "run",
+        help="play a scenario headless (no servers) and print its phases as JSON",
+        description="Play a scenario's model headless with a timeline of lever changes and "
+        "print per service the first degraded / down / recovered times. Example: "
+        "warroom sim run aws-us-east-1-2025 --levers aws-us-east-1-2025 --json",
+    )
+    sim_run.add_argument("scenario", metavar="SCENARIO", help="scenario name or TOML file")
+    sim_run.add_argument("--seed", type=int, default=1, help="0 plays the history as written")
+    sim_run.add_argument(
+        "--levers", metavar="FILE.toml", help="lever timeline ([[lever]] at/service/control/value)"
+    )
+    sim_run.add_argument(
+        "--until", metavar="DURATION", help="simulated time to stop (default: the drill's length)"
+    )
+    sim_run.add_argument("--json", action="store_true", help="one JSON object (default: a table)")
+    sim_run.set_defaults(entry="warroom.sim.cli:run_headless")
 
     probe = sub.add_parser("probe", help="run the probe engine headless")
     _add_target_source(probe)
