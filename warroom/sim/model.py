@@ -185,6 +185,7 @@ class ServiceState:
         "site_since",
         "spec",
         "stats",
+        "sticky",
         "values",
         "zone_out",
         "zone_since",
@@ -208,6 +209,8 @@ class ServiceState:
         self.pending = 0.0
         self.interval = spec.attempt_interval
         self.removed = 0.0
+        # Share of its failures a retry cannot fix (clients stuck on a removed zone).
+        self.sticky = 0.0
         hm = spec.health_monitor
         zones = hm.zones if hm is not None else 1
         # Share of each zone's targets the health checks have taken out, and since when.
@@ -819,7 +822,14 @@ class Fleet:
                     ok = 1.0 - dst.fail_avg
                     if edge.fanout > 0:
                         wait += edge.fanout * min(dst.lat_avg, spec.timeout)
-                ok = retry_success(values["retry_policy"], ok)
+                sticky = dst.sticky
+                if sticky > 0.0:
+                    # A client that resolved a removed zone fails again on every retry:
+                    # retries add load there but cannot succeed.
+                    fresh = min(1.0, ok / (1.0 - sticky)) if sticky < 1.0 else 0.0
+                    ok = retry_success(values["retry_policy"], fresh) * (1.0 - sticky)
+                else:
+                    ok = retry_success(values["retry_policy"], ok)
                 if edge.critical and edge.fanout > 0:
                     dep_ok *= ok
             scaled = values["capacity"] / 100.0 * svc.cap_scale * svc.cap_factor
@@ -881,10 +891,12 @@ class Fleet:
                     latency = max(latency, 1e9)
                     front_latency = latency
                 good_share = 1.0 - faults.get("error", 0.0)
+                svc.sticky = 0.0
                 if spec.health_monitor is not None and svc.removed > 0:
                     # Clients still resolve a removed zone's addresses (DNS failover is
                     # not instant): those connections fail.
-                    good_share *= 1.0 - spec.health_monitor.misroute * svc.removed
+                    svc.sticky = spec.health_monitor.misroute * svc.removed
+                    good_share *= 1.0 - svc.sticky
                 population_ok = 1.0
                 if spec.population > 0:
                     population_ok = 1.0 - svc.pending / spec.population
