@@ -214,10 +214,9 @@ def test_twenty_seeds_vary_the_incident_within_its_history(name: str) -> None:
         played = drill(name, historic(name), seed=seed)
         failed = [c for c in history_checks(played) if not c["ok"]]
         assert not failed, (seed, failed, played.variation)
-        trajectories.add(
-            tuple((r.first_down, played.recovered(n)) for n, r in played.services.items())
-        )
-    assert len(trajectories) >= 15
+        phases = tuple((r.first_down, played.recovered(n)) for n, r in played.services.items())
+        trajectories.add((phases, played.fleet.trace_row()))
+    assert len(trajectories) == 20
 
 
 def test_seed_zero_is_the_history_and_the_variation_is_reported() -> None:
@@ -295,3 +294,40 @@ def test_sim_run_prints_one_json_object_and_refuses_bad_lever_files(tmp_path: Pa
     refused.write_text('[[lever]]\nat = "1m"\nservice = "db"\ncontrol = "rate_limit"\nvalue = -5\n')
     out = subprocess.run([*cmd[:-1], str(refused), "--until", "2m"], capture_output=True, text=True)
     assert out.returncode == 0 and "REFUSED: rate_limit must be between" in out.stdout
+
+
+def test_queue_aware_admission_takes_the_knife_edge_off_a_throttle() -> None:
+    """A DWFM throttle 1 % above its effective capacity: FIFO collapses, queue-aware does not."""
+    scenario = load_scenario("aws-us-east-1-2025")
+    effective = 364.0  # `effective_capacity_rps` of DWFM, below the 400 on its datasheet
+    outcomes = {}
+    for admission in ("fifo", "queue-aware"):
+        levers = [
+            lever(c.at, c.service, c.control, round(1.01 * effective))
+            if (c.service, c.control) == ("dwfm", "rate_limit") and c.at < 5 * HOUR
+            else c
+            for c in historic("aws-us-east-1-2025")
+        ]
+        levers.append(lever(0.0, "dwfm", "admission", admission))
+        played = run_drill(scenario, seed=0, levers=levers, max_step=20.0)
+        outcomes[admission] = played.recovered("dwfm")
+    below = historic_run("aws-us-east-1-2025").recovered("dwfm")
+    assert below is not None and outcomes["queue-aware"] is not None
+    assert outcomes["queue-aware"] <= below  # refusing at the door protects the queue
+    assert outcomes["fifo"] is None or outcomes["fifo"] > below + 2 * HOUR
+
+
+def test_metrics_show_where_the_edge_is() -> None:
+    fleet = Fleet(load_scenario("aws-us-east-1-2025"), seed=0, max_step=20.0)
+    fleet.step(FIX)
+    fleet.apply_control("dynamodb", "dns_record", "restored")
+    fleet.step(HOUR)  # DNS back, no throttle: DWFM in congestive collapse
+    dwfm = fleet.metrics("dwfm")
+    for key in ("offered_rps", "goodput_rps", "queue", "capacity_rps", "effective_capacity_rps"):
+        assert key in dwfm
+    assert dwfm["nominal_capacity_rps"] == 400.0
+    assert dwfm["effective_capacity_rps"] < dwfm["nominal_capacity_rps"]
+    assert dwfm["headroom_rps"] < 0 and dwfm["in_time"] < 0.5  # collapsed: past the edge
+    assert dwfm["controls"]["admission"] == "fifo"
+    nlb = fleet.metrics("nlb")
+    assert nlb["zones_removed"] == [0.0, 0.0, 0.0] and nlb["controls"]["removal_velocity"] is None

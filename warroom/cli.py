@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", metavar="DURATION", help="simulated time to stop (default: the drill's length)"
     )
     sim_run.add_argument("--json", action="store_true", help="one JSON object (default: a table)")
+    sim_run.add_argument(
+        "--markdown", action="store_true", help="only the simulated-vs-historic rows, as Markdown"
+    )
     sim_run.set_defaults(entry="warroom.sim.cli:run_headless")
 
     probe = sub.add_parser("probe", help="run the probe engine headless")

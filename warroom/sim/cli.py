@@ -90,9 +90,28 @@ def run_headless(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=None, separators=(",", ":")))
         return 0
+    if getattr(args, "markdown", False):
+        for line in format_markdown(data):
+            print(line)
+        return 0
     for line in format_table(data):
         print(line)
     return 0
+
+
+def format_markdown(data: dict[str, Any]) -> list[str]:
+    """One Markdown table row per historic phase: scenario, phase, real, simulated, held."""
+    rows = []
+    for check in data["history"]:
+        window = f"{check['historic']} (± {format_duration(check['tolerance_s'])})"
+        if check.get("after_s") is not None:
+            window = f"after {check['historic']} (by {format_duration(check['tolerance_s'])})"
+        rows.append(
+            f"| `{data['scenario']}` | {check['service']} {check['event']} | {window} | "
+            f"{check['simulated'] or 'never'} | "
+            f"{'yes' if check['ok'] else 'NO'} |"
+        )
+    return rows
 
 
 def format_table(data: dict[str, Any]) -> list[str]:

@@ -870,7 +870,8 @@ class Fleet:
                 queue += back * dt
                 if values.get("admission") == "queue-aware" and rest > 0:
                     # Refuse at the door what would wait past the callers' patience.
-                    bound = ADMISSION_WAIT * spec.timeout * rest
+                    # What this tick serves, plus what may wait without timing out.
+                    bound = (ADMISSION_WAIT * spec.timeout + dt) * rest
                     if queue > bound:
                         refused = (queue - bound) / dt
                         queue = bound
@@ -1009,7 +1010,7 @@ class Fleet:
             st["dep_ok"] = dep_ok
             st["timely"] = in_time
             st["shed"] = 1.0 - keep
-            smoothing = min(1.0, dt / RETRY_TAU)
+            smoothing = 1.0 - math.exp(-dt / RETRY_TAU)
             svc.fail_avg += (1.0 - success - svc.fail_avg) * smoothing
             svc.lat_avg += (min(st["latency"], 1e6) - svc.lat_avg) * smoothing
 

@@ -236,6 +236,7 @@ def history_checks(result: DrillResult) -> list[dict[str, Any]]:
                 "historic_s": expect.at,
                 "historic": result.scenario.clock(expect.at),
                 "tolerance_s": expect.tolerance,
+                "after_s": expect.after,
                 "simulated_s": simulated,
                 "ok": ok,
                 "note": expect.note,
