@@ -9,8 +9,11 @@ tick is one pass over the services in caller-before-callee order.
 
 Congestive collapse falls out of the queue: when offered load exceeds capacity the queue
 fills, latency passes the clients' timeout, work is served after the client gave up (goodput
-zero), the work is retried, and the queue stays full. Only admitting less (a rate limit)
-gets the service out, which is what the AWS, AT&T and tutorial scenarios teach.
+near zero: requests vary, so a few still make it), the work is retried, and the queue stays
+full. Only admitting less (a rate limit, or queue-aware admission) gets the service out,
+which is what the AWS, AT&T and tutorial scenarios teach. A seed varies the incident within
+the scenario's `[variation]` envelope (seed 0: the history as written); drill mode holds
+the timeline's titles (root cause, real responders' moves) back until `end_drill()`.
 """
 
 from __future__ import annotations
