@@ -19,12 +19,13 @@ HOUR = 3600.0
 #: 02:25 PDT, when AWS restored the DynamoDB record by hand (simulated seconds).
 FIX_AT = 2 * HOUR + 40 * 60
 #: How long after the fix each run is watched for recovery (simulated).
-WATCH = 7 * HOUR
+WATCH = 8 * HOUR  # throttled: back ~4.5 h after the fix; DNS alone: collapsed all day
 SPEED = 8000.0
 
 MITIGATIONS: list[tuple[str, str, Any, str]] = [
-    ("dwfm", "rate_limit", 150, "throttle lease re-establishment so DWFM can drain"),
-    ("ec2-launch", "rate_limit", 60, "throttle launches while the backlog drains"),
+    ("dwfm", "rate_limit", 250, "throttle lease re-establishment so DWFM can drain"),
+    # Below what Network Manager propagates, above the new demand: the backlog drains.
+    ("ec2-launch", "rate_limit", 100, "throttle launches while the backlog drains"),
     ("nlb", "health_check_removal", False, "hold off removing capacity on flapping checks"),
 ]
 
@@ -104,7 +105,7 @@ async def test_aws_drill_throttled_recovery_beats_a_dns_fix_alone(tmp_path: Path
     assert events[2].from_value == "none"  # no rate limit before the throttle
     state = fold(throttled["events"])
     view = state.control("ec2-launch", "rate_limit")
-    assert view is not None and view.value == 60 and view.last_changed_by == "ana@host"
+    assert view is not None and view.value == 100 and view.last_changed_by == "ana@host"
     for run in (throttled, dns_only):
         assert run["token"] not in run["text"]
 

@@ -110,6 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--job", default="warroom-sim", help="the scrape job's name")
     rules.set_defaults(entry="warroom.sim.cli:run_rules")
 
+    sim_run = sim_sub.add_parser(
+        "run",
+        help="play a scenario headless (no servers) and print its phases as JSON",
+        description="Play a scenario's model headless with a timeline of lever changes and "
+        "print per service the first degraded / down / recovered times. Example: "
+        "warroom sim run aws-us-east-1-2025 --levers aws-us-east-1-2025 --json",
+    )
+    sim_run.add_argument("scenario", metavar="SCENARIO", help="scenario name or TOML file")
+    sim_run.add_argument("--seed", type=int, default=1, help="0 plays the history as written")
+    sim_run.add_argument(
+        "--levers", metavar="FILE.toml", help="lever timeline ([[lever]] at/service/control/value)"
+    )
+    sim_run.add_argument(
+        "--until", metavar="DURATION", help="simulated time to stop (default: the drill's length)"
+    )
+    sim_run.add_argument("--json", action="store_true", help="one JSON object (default: a table)")
+    sim_run.add_argument(
+        "--markdown", action="store_true", help="only the simulated-vs-historic rows, as Markdown"
+    )
+    sim_run.set_defaults(entry="warroom.sim.cli:run_headless")
+
     alerts = sub.add_parser("alerts", help="Alertmanager intake")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="COMMAND")
     serve = alerts_sub.add_parser(

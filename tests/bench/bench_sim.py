@@ -7,6 +7,9 @@ separate process, with several client processes, both with keep-alive connection
 a fresh connection per request (what probes do by default); the server's own CPU time per
 request comes from /proc.
 
+Also the headless runner (`warroom sim run`): wall seconds to play each shipped scenario
+with its historic levers, at the model's own step and at the coarse step the tests use.
+
     .venv/bin/python tests/bench/bench_sim.py [--services 200] [--seconds 10] [--clients 4]
 """
 
@@ -113,6 +116,21 @@ def throughput(services: int, seconds: float, clients: int, conns: int) -> dict[
         proc.wait(timeout=10)
 
 
+def headless_drills() -> dict[str, float]:
+    from warroom.sim.runner import load_levers, run_drill
+    from warroom.sim.scenario import load_scenario
+
+    coarse = {"aws-us-east-1-2025": 20.0, "crowdstrike-2024": 300.0, "att-2024": 30.0}
+    out: dict[str, float] = {}
+    for name in ("tutorial", "aws-us-east-1-2025", "crowdstrike-2024", "att-2024"):
+        scenario, levers = load_scenario(name), load_levers(name)
+        for label, step in (("", None), ("_coarse", coarse.get(name))):
+            start = time.process_time()
+            run_drill(scenario, seed=0, levers=levers, max_step=step)
+            out[f"drill_s_{name}{label}"] = round(time.process_time() - start, 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--services", type=int, default=200)
@@ -131,6 +149,7 @@ def main() -> None:
     figures["throughput_target_met"] = (
         figures["health_rps_keepalive"] > 1000 and figures["server_capacity_rps_fresh_est"] > 1000
     )
+    figures.update(headless_drills())
     print(json.dumps(figures))
 
 

@@ -3,14 +3,18 @@
 The first stdout line is `admin: http://127.0.0.1:PORT token: PATH` (flushed at once: other
 programs parse it). `--list` prints one line per scenario. Many services for load tests:
 `--scenario scale-1000` generates a fleet of 1,000 services (any N from 1 to 20,000).
+`warroom sim run SCENARIO [--seed N] [--levers FILE] [--until D] [--json]` plays the model
+headless (no servers) and prints per service when it degraded, went down and recovered.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
+from typing import Any
 
 from warroom.durations import format_duration
 from warroom.errors import WarroomError
@@ -80,3 +84,68 @@ def run_rules(args: argparse.Namespace) -> int:
         raise WarroomError(f"--job: not a job name: {args.job!r}")
     sys.stdout.write(alert_rules(load_scenario(args.scenario), for_s=for_s, job=args.job))
     return 0
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim run`: play the model without servers, print the phases."""
+    from warroom.durations import parse_duration
+    from warroom.sim.runner import load_levers, run_drill
+
+    scenario = load_scenario(args.scenario)
+    levers = load_levers(args.levers) if args.levers else None
+    until = None
+    if args.until is not None:
+        try:
+            until = parse_duration(args.until)
+        except ValueError as exc:
+            raise WarroomError(f"--until: {exc}") from None
+        if until <= 0:
+            raise WarroomError("--until must be > 0")
+    result = run_drill(scenario, seed=args.seed, levers=levers, until=until)
+    data = result.as_dict()
+    if args.json:
+        print(json.dumps(data, indent=None, separators=(",", ":")))
+        return 0
+    if getattr(args, "markdown", False):
+        for line in format_markdown(data):
+            print(line)
+        return 0
+    for line in format_table(data):
+        print(line)
+    return 0
+
+
+def format_markdown(data: dict[str, Any]) -> list[str]:
+    """One Markdown table row per historic phase: scenario, phase, real, simulated, held."""
+    rows = []
+    for check in data["history"]:
+        window = f"{check['historic']} (± {format_duration(check['tolerance_s'])})"
+        if check.get("after_s") is not None:
+            window = f"after {check['historic']} (by {format_duration(check['tolerance_s'])})"
+        rows.append(
+            f"| `{data['scenario']}` | {check['service']} {check['event']} | {window} | "
+            f"{check['simulated'] or 'never'} | "
+            f"{'yes' if check['ok'] else 'NO'} |"
+        )
+    return rows
+
+
+def format_table(data: dict[str, Any]) -> list[str]:
+    """The runner's result as aligned text: one line per service, then levers and history."""
+    lines = [f"{data['scenario']} seed {data['seed']} (start {data['start'] or 'T+0'})"]
+    lines.append(f"{'service':<18} {'degraded':>16} {'down':>16} {'recovered':>16}  final")
+    for name, svc in data["services"].items():
+        cells = [svc["first_degraded"] or "-", svc["first_down"] or "-", svc["recovered"] or "-"]
+        lines.append(f"{name:<18} {cells[0]:>16} {cells[1]:>16} {cells[2]:>16}  {svc['final']}")
+    for lever in data["levers"]:
+        mark = "" if lever["ok"] else f"  REFUSED: {lever['error']}"
+        lines.append(
+            f"lever {lever['at']}: {lever['service']}/{lever['control']} = {lever['value']}{mark}"
+        )
+    for check in data["history"]:
+        verdict = "ok" if check["ok"] else "OFF"
+        lines.append(
+            f"history {check['service']} {check['event']}: real {check['historic']}, "
+            f"simulated {check['simulated'] or '-'} [{verdict}]"
+        )
+    return lines

@@ -9,8 +9,11 @@ tick is one pass over the services in caller-before-callee order.
 
 Congestive collapse falls out of the queue: when offered load exceeds capacity the queue
 fills, latency passes the clients' timeout, work is served after the client gave up (goodput
-zero), the work is retried, and the queue stays full. Only admitting less (a rate limit)
-gets the service out, which is what the AWS, AT&T and tutorial scenarios teach.
+near zero: requests vary, so a few still make it), the work is retried, and the queue stays
+full. Only admitting less (a rate limit, or queue-aware admission) gets the service out,
+which is what the AWS, AT&T and tutorial scenarios teach. A seed varies the incident within
+the scenario's `[variation]` envelope (seed 0: the history as written); drill mode holds
+the timeline's titles (root cause, real responders' moves) back until `end_drill()`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ RETRY_TAU = 10.0
 #: Health states a service's `/health` port acts out.
 HEALTH_STATES = ("ok", "slow", "error", "hang", "refuse")
 _RETRY_ATTEMPTS = {"off": 1, "capped": 3, "backoff": 2, "unbounded": 10}
+#: Shape of the per-request latency distribution (Erlang-k: coefficient of variation 0.5).
+_SHAPE = 4
+#: Queue-aware admission refuses work that would wait longer than this share of the timeout.
+ADMISSION_WAIT = 0.4
+
+
+#: How the feed labels narration of the real outage (the console shows it with the line).
+HISTORY_LABEL = "what happened in the real outage"
 
 
 class ControlError(ValueError):
@@ -49,15 +60,24 @@ class SimEvent:
     service: str | None
     kind: str
     title: str
+    #: Narration of what happened in the real outage ("history: ..."), not of this fleet.
+    history: bool = False
+    #: Held back during a drill and shown when it ended (`sim_time` is when it happened).
+    revealed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "seq": self.seq,
             "sim_time": round(self.sim_time, 3),
             "service": self.service,
             "kind": self.kind,
             "title": self.title,
+            "history": self.history,
+            "revealed": self.revealed,
         }
+        if self.history:
+            data["label"] = HISTORY_LABEL
+        return data
 
 
 def retry_multiplier(policy: str, fail: float) -> float:
@@ -81,18 +101,42 @@ def retry_success(policy: str, ok: float) -> float:
 
 
 def timely(latency: float, timeout: float) -> float:
-    """Share of answers that reach the client before it gives up (linear around the timeout)."""
-    if latency <= 0.8 * timeout:
+    """Share of answers that reach the client before it gives up.
+
+    Requests vary: the time to answer is Erlang-distributed (shape 4) around the mean
+    `latency`, so goodput falls smoothly as the mean nears the timeout instead of dropping
+    from all to nothing at one knife-edge load (56 % in time at a mean equal to the timeout).
+    """
+    if latency <= 0.0:
         return 1.0
-    if latency >= 1.2 * timeout:
+    x = _SHAPE * timeout / latency
+    if x > 60.0:
+        return 1.0
+    term = 1.0
+    tail = 1.0
+    for n in range(1, _SHAPE):
+        term *= x / n
+        tail += term
+    return max(0.0, 1.0 - math.exp(-x) * tail)
+
+
+def queueing_delay(per_request: float, utilisation: float) -> float:
+    """Mean wait in line near saturation: variable requests queue before 100 % busy.
+
+    A steep Kingman-like term (negligible below ~70 %, half a service time at 90 %, three
+    at 97 %), so the edge of capacity is a slope one can see coming; past it the queue
+    itself (a fluid backlog) takes over.
+    """
+    if utilisation <= 0.5:
         return 0.0
-    return (1.2 * timeout - latency) / (0.4 * timeout)
+    rho = min(utilisation, 0.97)
+    return per_request * 0.125 * rho**8 / (1.0 - rho)
 
 
 class Edge:
     """Runtime view of an edge, with the callee resolved to its state object."""
 
-    __slots__ = ("critical", "dst", "fallback", "fanout", "kind", "site", "src")
+    __slots__ = ("critical", "dst", "fallback", "fanout", "kind", "per_capacity", "site", "src")
 
     def __init__(
         self,
@@ -103,7 +147,9 @@ class Edge:
         fallback: ServiceState | None,
         site: str | None,
         kind: str,
+        per_capacity: float = 0.0,
     ) -> None:
+        self.per_capacity = per_capacity
         self.src = src
         self.dst = dst
         self.fanout = fanout
@@ -118,6 +164,7 @@ class ServiceState:
 
     __slots__ = (
         "calls",
+        "cap_factor",
         "cap_scale",
         "change_effect",
         "change_factor",
@@ -135,12 +182,16 @@ class ServiceState:
         "lat_avg",
         "name",
         "pending",
+        "remediation_since",
         "removed",
         "rolled_back_at",
         "site_since",
         "spec",
         "stats",
+        "sticky",
         "values",
+        "zone_out",
+        "zone_since",
     )
 
     def __init__(self, name: str, spec: ServiceSpec, index: int) -> None:
@@ -161,7 +212,16 @@ class ServiceState:
         self.pending = 0.0
         self.interval = spec.attempt_interval
         self.removed = 0.0
+        # Share of its failures a retry cannot fix (clients stuck on a removed zone).
+        self.sticky = 0.0
+        hm = spec.health_monitor
+        zones = hm.zones if hm is not None else 1
+        # Share of each zone's targets the health checks have taken out, and since when.
+        self.zone_out = [0.0] * zones
+        self.zone_since = [-1e18] * zones
         self.cap_scale = 1.0
+        self.cap_factor = 1.0
+        self.remediation_since: float | None = None
         self.site_since = -1e18
         self.dns_empty = False
         self.dns_visible_at = 0.0
@@ -183,6 +243,9 @@ class ServiceState:
             "success": 1.0,
             "capacity": spec.capacity,
             "dep_ok": 1.0,
+            "timely": 1.0,
+            "shed": 0.0,
+            "remediated": 0.0,
         }
 
     @property
@@ -203,17 +266,29 @@ class ServiceState:
 class Fleet:
     """The whole simulated fleet. `step(dt)` advances it; controls and faults change it."""
 
-    def __init__(self, scenario: Scenario, seed: int = 1) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int = 1,
+        *,
+        drill: bool = False,
+        max_step: float | None = None,
+    ) -> None:
         self.scenario = scenario
+        #: Largest step taken at once (headless runs may take coarser steps than the server).
+        self.max_step = max_step or scenario.max_step
         self.seed = seed
         self.rng = random.Random(seed)
         self.time = 0.0
         self.events: list[SimEvent] = []
-        self._timeline = sorted(
-            enumerate(scenario.timeline), key=lambda item: (item[1].at, item[0])
-        )
+        #: Drill mode: timeline titles (the root cause, the real responders' moves) are held
+        #: back from the feed until `end_drill()`; responders see only what probes show.
+        self.drill = drill
+        self._held: list[SimEvent] = []
+        self.variation, entries = self._vary(scenario, seed)
+        self._timeline = sorted(enumerate(entries), key=lambda item: (item[1].at, item[0]))
         self._next_entry = 0
-        graph = {name: [] for name in scenario.services}
+        graph: dict[str, list[str]] = {name: [] for name in scenario.services}
         for edge in scenario.edges:
             graph[edge.src].append(edge.dst)
         order = topological_order(graph)
@@ -225,7 +300,7 @@ class Fleet:
         self.order = [self.services[n] for n in order]
         for e in scenario.edges:
             src = self.services[e.src]
-            edge = Edge(
+            runtime = Edge(
                 src,
                 self.services[e.dst],
                 e.fanout,
@@ -233,12 +308,48 @@ class Fleet:
                 self.services[e.fallback] if e.fallback else None,
                 e.site,
                 e.kind,
+                e.per_capacity,
             )
-            (src.calls if e.kind == "call" else src.feeds).append(edge)
+            (src.calls if e.kind == "call" else src.feeds).append(runtime)
         self.dns_names = {svc.spec.dns: svc for svc in self.services.values() if svc.spec.dns}
         for svc in self.services.values():
             self._init_controls(svc)
             svc.stats["capacity"] = svc.spec.capacity
+            svc.cap_factor = self.variation["capacity"].get(svc.name, 1.0)
+        self.demand_factor = float(self.variation["demand"])
+        self.first_zone = int(self.variation["zone"])
+
+    @staticmethod
+    def _vary(scenario: Scenario, seed: int) -> tuple[dict[str, Any], list[Any]]:
+        """Draw what this seed changes (within the scenario's stated envelope); 0 = history."""
+        spec = scenario.variation
+        rng = random.Random(f"{scenario.name}/{seed}")
+        out: dict[str, Any] = {"fault_shift_s": 0.0, "capacity": {}, "demand": 1.0, "zone": 0}
+        entries = list(scenario.timeline)
+        if seed == 0:
+            return out, entries
+        shift = round(spec.fault_time * (2 * rng.random() - 1), 1)
+        out["fault_shift_s"] = shift
+        if shift:
+            # Faults move together (their order is the history's); notes keep their times.
+            entries = [
+                e.model_copy(update={"at": max(0.0, e.at + shift)}) if e.fault != "info" else e
+                for e in entries
+            ]
+        if spec.capacity:
+            out["capacity"] = {
+                name: round(1.0 + spec.capacity * (2 * rng.random() - 1), 4)
+                for name in scenario.services
+            }
+        if spec.demand:
+            out["demand"] = round(1.0 + spec.demand * (2 * rng.random() - 1), 4)
+        if spec.zone:
+            zones = max(
+                (s.health_monitor.zones for s in scenario.services.values() if s.health_monitor),
+                default=1,
+            )
+            out["zone"] = rng.randrange(zones)
+        return out, entries
 
     # ------------------------------------------------------------------ controls
 
@@ -263,6 +374,10 @@ class Fleet:
             v["automation"] = True
         if spec.health_monitor is not None:
             v["health_check_removal"] = True
+            if spec.health_monitor.velocity_lever:
+                v["removal_velocity"] = None
+        if spec.admission is not None:
+            v["admission"] = spec.admission
         if spec.remediation:
             v["remediation_rate"] = 0.0
 
@@ -360,6 +475,22 @@ class Fleet:
                 kind="toggle",
                 description="Let health checks remove capacity (false: hold off removal).",
             )
+        elif control == "removal_velocity":
+            d.update(
+                label="Removal velocity limit",
+                kind="rate",
+                min=0.0,
+                max=100.0,
+                unit="%/h",
+                description="Remove at most this share of capacity per hour (null: no limit).",
+            )
+        elif control == "admission":
+            d.update(
+                label="Admission",
+                kind="choice",
+                choices=["fifo", "queue-aware"],
+                description="queue-aware: refuse at the door work that would time out queued.",
+            )
         elif control == "remediation_rate":
             d.update(
                 label="Remediation rate",
@@ -417,7 +548,7 @@ class Fleet:
             if not isinstance(value, str) or value not in desc["choices"]:
                 raise ControlError(f"{control} must be one of {', '.join(desc['choices'])}")
             return value
-        if value is None and kind == "rate" and control == "rate_limit":
+        if value is None and kind == "rate" and control in ("rate_limit", "removal_velocity"):
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ControlError(f"{control} must be a number ({desc['unit']})")
@@ -451,6 +582,8 @@ class Fleet:
             svc.site_since = self.time
         elif control == "rollback" and value:
             svc.rolled_back_at = self.time
+        elif control == "remediation_rate" and value and svc.remediation_since is None:
+            svc.remediation_since = self.time
         elif control == "dns_record":
             if value == "empty":
                 svc.dns_empty = True
@@ -480,6 +613,8 @@ class Fleet:
                 svc.faults.clear()
             else:
                 svc.faults.pop(key, None)
+            if site is None and svc.change_live_at is not None and self.change_active(svc):
+                svc.change_live_at = None  # repaired in place: the bad change is gone
             # A fixed (restarted) service starts with an empty queue; load decides the rest.
             svc.stats["queue"] = 0.0
             svc.stats["latency"] = svc.spec.base_latency
@@ -536,9 +671,40 @@ class Fleet:
 
     # ------------------------------------------------------------------ time
 
-    def _emit(self, service: str | None, kind: str, title: str, at: float | None = None) -> None:
+    def _emit(
+        self,
+        service: str | None,
+        kind: str,
+        title: str,
+        at: float | None = None,
+        *,
+        held: bool = False,
+    ) -> None:
         when = self.time if at is None else at
-        self.events.append(SimEvent(len(self.events) + 1, when, service, kind, title))
+        history = title.startswith("history:")
+        if held:
+            self._held.append(SimEvent(0, when, service, kind, title, history, True))
+            return
+        self.events.append(SimEvent(len(self.events) + 1, when, service, kind, title, history))
+
+    def end_drill(self) -> list[SimEvent]:
+        """End drill mode: the held timeline entries join the feed (marked `revealed`)."""
+        self.drill = False
+        out = []
+        for held in self._held:
+            event = SimEvent(
+                len(self.events) + 1,
+                held.sim_time,
+                held.service,
+                held.kind,
+                held.title,
+                held.history,
+                True,
+            )
+            self.events.append(event)
+            out.append(event)
+        self._held = []
+        return out
 
     def _run_timeline(self) -> None:
         while self._next_entry < len(self._timeline):
@@ -554,6 +720,7 @@ class Fleet:
                         "info",
                         f"did not happen ({entry.requires} paused): {entry.title}",
                         at=entry.at,
+                        held=self.drill,
                     )
                     continue
             if entry.service is not None:
@@ -573,13 +740,13 @@ class Fleet:
                 if entry.fault in ("recover", "dns_restore")
                 else "fault"
             )
-            self._emit(entry.service, kind, entry.title, at=entry.at)
+            self._emit(entry.service, kind, entry.title, at=entry.at, held=self.drill)
 
     def step(self, dt: float) -> None:
         """Advance the simulation by `dt` simulated seconds."""
         if dt <= 0:
             return
-        n = max(1, math.ceil(dt / self.scenario.max_step - 1e-9))
+        n = max(1, math.ceil(dt / self.max_step - 1e-9))
         sub = dt / n
         for _ in range(n):
             self._run_timeline()
@@ -615,20 +782,30 @@ class Fleet:
                 faults = dict(faults)
                 faults["down"] = 1.0
 
-            # ---- offered load
+            # ---- offered load: callers' requests, and the units' own re-attempts
             jitter = 1.0 + 0.02 * (rng_random() - 0.5)
-            external = spec.demand * jitter * retry_multiplier(spec.client_retry, prev_fail)
+            demand = spec.demand * self.demand_factor * jitter
+            external = demand * retry_multiplier(spec.client_retry, prev_fail)
             attempts = 0.0
             if svc.pending > 0.0 and svc.interval > 0.0:
                 attempts = svc.pending / svc.interval
-            offered = external + svc.inflow + attempts
+            callers = external + svc.inflow
+            offered = callers + attempts
 
-            # ---- admission
-            shed = values["load_shed"]
-            admitted = offered * (1.0 - shed / 100.0)
+            # ---- admission (with callers first, a rate limit paces only the re-attempts)
+            keep = 1.0 - values["load_shed"] / 100.0
             limit = values["rate_limit"]
-            if limit is not None and admitted > limit:
-                admitted = limit
+            if spec.callers_first:
+                front = callers * keep
+                back = attempts * keep
+                if limit is not None and back > limit:
+                    back = limit
+            else:
+                front = 0.0
+                back = offered * keep
+                if limit is not None and back > limit:
+                    back = limit
+            admitted = front + back
 
             # ---- capacity (workers blocked on slow dependencies serve fewer requests)
             site = svc.site
@@ -646,11 +823,22 @@ class Fleet:
                     ok = 0.0  # fails at name resolution: fast
                 else:
                     ok = 1.0 - dst.fail_avg
-                    wait += edge.fanout * min(dst.lat_avg, spec.timeout)
-                ok = retry_success(values["retry_policy"], ok)
-                if edge.critical:
+                    if edge.fanout > 0:
+                        wait += edge.fanout * min(dst.lat_avg, spec.timeout)
+                sticky = dst.sticky
+                if sticky > 0.0:
+                    # A client that resolved a removed zone fails again on every retry:
+                    # retries add load there but cannot succeed.
+                    fresh = min(1.0, ok / (1.0 - sticky)) if sticky < 1.0 else 0.0
+                    ok = retry_success(values["retry_policy"], fresh) * (1.0 - sticky)
+                else:
+                    ok = retry_success(values["retry_policy"], ok)
+                if edge.critical and edge.fanout > 0:
                     dep_ok *= ok
-            scale = values["capacity"] / 100.0 * svc.cap_scale * (1.0 - svc.removed)
+            scaled = values["capacity"] / 100.0 * svc.cap_scale * svc.cap_factor
+            if site is not None:
+                scaled *= spec.site_capacity.get(site, 1.0)
+            scale = scaled * (1.0 - svc.removed)
             if svc.site_since > -1e17:
                 since = now - svc.site_since
                 if spec.failover_warmup > 0 and since < spec.failover_warmup:
@@ -658,39 +846,78 @@ class Fleet:
                     scale *= spec.failover_cold + (1.0 - spec.failover_cold) * warm
             base = spec.base_latency * faults.get("slow", 1.0)
             per_request = base + wait
+            if site is not None:
+                per_request += spec.site_latency.get(site, 0.0)
             capacity = spec.capacity * scale * spec.base_latency / per_request
 
             queue = st["queue"]
             hard_down = "down" in faults or "refuse" in faults
             hanging = "hang" in faults
+            dropped = 0.0
+            refused = 0.0
+            front_served = 0.0
+            front_latency = per_request
+            in_time = 1.0
             if hard_down:
                 served = 0.0
                 queue = 0.0
                 latency = 0.0
                 success = 0.0
                 attempt_ok = 0.0
-                dropped = 0.0
             else:
-                queue += admitted * dt
-                served = min(queue, capacity * dt) / dt if capacity > 0 else 0.0
-                queue -= served * dt
-                bound = spec.max_queue * max(capacity, 1e-9)
-                dropped = 0.0
+                # Callers first: they take what capacity they need; the queue gets the rest.
+                front_served = min(front, capacity)
+                rest = capacity - front_served
+                if front > 0:
+                    front_latency = per_request + queueing_delay(per_request, front / capacity)
+                queue += back * dt
+                if values.get("admission") == "queue-aware" and rest > 0:
+                    # Refuse at the door what would wait past the callers' patience.
+                    # What this tick serves, plus what may wait without timing out.
+                    bound = (ADMISSION_WAIT * spec.timeout + dt) * rest
+                    if queue > bound:
+                        refused = (queue - bound) / dt
+                        queue = bound
+                back_served = min(queue, rest * dt) / dt if rest > 0 else 0.0
+                queue -= back_served * dt
+                bound = spec.max_queue * max(rest, 1e-9)
                 if queue > bound:
                     dropped = (queue - bound) / dt
                     queue = bound
-                latency = per_request + (queue / capacity if capacity > 0 else 1e9)
+                served = front_served + back_served
+                utilisation = (front + back) / capacity if capacity > 0 else 1.0
+                latency = (
+                    per_request
+                    + queueing_delay(per_request, utilisation)
+                    + (queue / rest if rest > 0 else (1e9 if back > 0 else 0.0))
+                )
                 if hanging:
                     latency = max(latency, 1e9)
+                    front_latency = latency
                 good_share = 1.0 - faults.get("error", 0.0)
+                svc.sticky = 0.0
+                if spec.health_monitor is not None and svc.removed > 0:
+                    # Clients still resolve a removed zone's addresses (DNS failover is
+                    # not instant): those connections fail.
+                    svc.sticky = spec.health_monitor.misroute * svc.removed
+                    good_share *= 1.0 - svc.sticky
                 population_ok = 1.0
                 if spec.population > 0:
                     population_ok = 1.0 - svc.pending / spec.population
-                quality = timely(latency, spec.timeout) * good_share * dep_ok
+                in_time = timely(latency, spec.timeout)
+                quality = in_time * good_share * dep_ok
                 # An idle service is judged by what it would do with a request.
-                share = min(1.0, served / offered) if offered > 1e-9 else 1.0
-                attempt_ok = quality * share
-                success = attempt_ok * population_ok
+                back_share = min(1.0, back_served / back) if back > 1e-9 else 1.0
+                if spec.callers_first:
+                    front_q = timely(front_latency, spec.timeout) * good_share * dep_ok
+                    front_share = min(1.0, front_served / front) if front > 1e-9 else 1.0
+                    success = front_q * front_share * keep * population_ok
+                    attempt_ok = quality * back_share * (back / attempts if attempts else 1.0)
+                    in_time = timely(front_latency, spec.timeout)
+                else:
+                    share = min(1.0, served / offered) if offered > 1e-9 else 1.0
+                    attempt_ok = quality * share
+                    success = attempt_ok * population_ok
 
             goodput = success * offered if offered > 1e-9 else 0.0
 
@@ -700,6 +927,9 @@ class Fleet:
                     continue
                 dst = edge.dst
                 flow = served * edge.fanout
+                if edge.per_capacity > 0 and not hard_down:
+                    # State sync and heartbeats: every worker talks to it, busy or not.
+                    flow += edge.per_capacity * spec.capacity * scaled
                 broken = values.get("breaker_" + dst.name)
                 unresolvable = dst.spec.dns is not None and not self.dns_resolvable(dst)
                 if broken or unresolvable:
@@ -710,12 +940,12 @@ class Fleet:
                 dst.inflow += flow * retry_multiplier(values["retry_policy"], fail)
                 if edge.fallback is not None:
                     edge.fallback.inflow += flow * fail
-            for edge in svc.feeds:
-                edge.dst.inflow += goodput * edge.fanout
 
             # ---- work backlog: units in a bad state, their retries, decay and repair
+            recovered = 0.0
             if spec.population > 0 or spec.durable:
-                pending = svc.pending - attempts * attempt_ok * dt
+                recovered = min(svc.pending / dt, attempts * attempt_ok)
+                pending = svc.pending - recovered * dt
                 if spec.durable:
                     pending += (
                         external
@@ -737,7 +967,9 @@ class Fleet:
                             if exposed > 0:
                                 pending += exposed * spec.poison_rate * dt
                     if spec.remediation:
-                        pending -= values["remediation_rate"] / 60.0 * dt
+                        fixed = min(values["remediation_rate"], self.remediation_bound(svc))
+                        st["remediated"] = fixed
+                        pending -= fixed / 60.0 * dt
                     pending = min(pending, spec.population)
                 svc.pending = max(0.0, pending)
                 # Units back off while their attempts fail, and speed up again as they succeed.
@@ -748,34 +980,15 @@ class Fleet:
                         )
                     else:
                         svc.interval = max(spec.attempt_interval, svc.interval * (1.0 - 0.01 * dt))
+            for edge in svc.feeds:
+                if edge.kind == "recovery":
+                    edge.dst.inflow += recovered * edge.fanout
+                else:
+                    edge.dst.inflow += goodput * edge.fanout
 
             # ---- load balancer health monitor
-            hm = spec.health_monitor
-            if hm is not None:
-                watched = self.services[hm.watch].stats
-                sick = watched["latency"] > hm.latency_threshold or watched["success"] < 0.9
-                removed = svc.removed
-                if values["health_check_removal"]:
-                    if sick:
-                        removed = min(hm.max_remove, removed + hm.remove_rate * dt)
-                    else:
-                        removed = max(0.0, removed - hm.restore_rate * dt)
-                else:
-                    removed = max(0.0, removed - hm.disabled_restore_rate * dt)
-                if int(removed * 10) != int(svc.removed * 10):
-                    if removed > svc.removed:
-                        self._emit(
-                            svc.name,
-                            "automation",
-                            f"{svc.name}: health checks removed {removed:.0%} of capacity",
-                        )
-                    else:
-                        self._emit(
-                            svc.name,
-                            "automation",
-                            f"{svc.name}: capacity back in service, {removed:.0%} still removed",
-                        )
-                svc.removed = removed
+            if spec.health_monitor is not None:
+                self._health_monitor(svc, dt)
 
             # ---- autoscaling (needs launches to succeed when `autoscale_via` is set)
             if spec.autoscale_max > 1.0 and not hard_down:
@@ -789,18 +1002,108 @@ class Fleet:
                     svc.cap_scale = max(1.0, svc.cap_scale - 0.001 * dt)
 
             st["offered"] = offered
-            st["admitted"] = admitted
-            st["rejected"] = offered - admitted + dropped
+            st["admitted"] = admitted - refused
+            st["rejected"] = offered - admitted + dropped + refused
             st["served"] = served
             st["goodput"] = goodput
             st["queue"] = queue
-            st["latency"] = latency
+            st["latency"] = front_latency if spec.callers_first and not hard_down else latency
             st["success"] = success
             st["capacity"] = capacity
             st["dep_ok"] = dep_ok
-            smoothing = min(1.0, dt / RETRY_TAU)
+            st["timely"] = in_time
+            st["shed"] = 1.0 - keep
+            smoothing = 1.0 - math.exp(-dt / RETRY_TAU)
             svc.fail_avg += (1.0 - success - svc.fail_avg) * smoothing
-            svc.lat_avg += (min(latency, 1e6) - svc.lat_avg) * smoothing
+            svc.lat_avg += (min(st["latency"], 1e6) - svc.lat_avg) * smoothing
+
+    def remediation_bound(self, svc: ServiceState) -> float:
+        """Units per minute the responders and tools on hand can fix now."""
+        spec = svc.spec
+        if spec.remediation_ramp <= 0 or svc.remediation_since is None:
+            return spec.remediation_max
+        grown = (self.time - svc.remediation_since) / spec.remediation_ramp
+        start = spec.remediation_start
+        return start + (spec.remediation_max - start) * min(1.0, max(0.0, grown))
+
+    def _health_monitor(self, svc: ServiceState, dt: float) -> None:
+        """Per-zone checks: remove sick zones (velocity-limited), flap them back, churn."""
+        hm = svc.spec.health_monitor
+        assert hm is not None
+        watched = self.services[hm.watch].stats
+        sick = watched["latency"] > hm.latency_threshold or (
+            hm.watch_errors and watched["success"] < 0.9
+        )
+        values = svc.values
+        zones = hm.zones
+        out = svc.zone_out
+        before = svc.removed
+        now = self.time
+        if values["health_check_removal"]:
+            budget = hm.remove_rate * zones * dt
+            velocity = values.get("removal_velocity")
+            if velocity is not None:
+                budget = min(budget, velocity / 100.0 / 3600.0 * zones * dt)
+            room = hm.max_remove * zones - sum(out)
+            for k in range(zones):
+                z = (self.first_zone + k) % zones
+                if (
+                    out[z] >= 1.0
+                    and hm.flap_period > 0
+                    and now - svc.zone_since[z] >= hm.flap_period
+                ):
+                    # Its targets are idle now, pass their checks, and are put back at once.
+                    out[z] = 0.0
+                    svc.zone_since[z] = now
+                    if hm.churn_to is not None:
+                        # Queued directly: the network service already ran this tick.
+                        target = self.services[hm.churn_to]
+                        target.stats["queue"] += hm.churn_work
+                    self._emit(svc.name, "automation", f"{svc.name}: zone {z + 1} put back")
+                    continue
+                # With zonal failover a zone goes out whole: a removal once begun completes.
+                committed = hm.flap_period > 0 and 0.0 < out[z] < 1.0
+                if not sick and not committed:
+                    if out[z] < 1.0 or hm.flap_period <= 0:
+                        out[z] = max(0.0, out[z] - hm.restore_rate * dt)
+                    continue
+                if out[z] >= 1.0 or budget <= 0 or room <= 0:
+                    continue
+                if (
+                    hm.flap_period > 0
+                    and out[z] == 0.0
+                    and now - svc.zone_since[z] < hm.flap_period
+                ):
+                    continue  # just put back: its checks pass for a while
+                take = min(1.0 - out[z], budget, room)
+                out[z] += take
+                budget -= take
+                room -= take
+                if out[z] >= 1.0 - 1e-9:
+                    out[z] = 1.0
+                    svc.zone_since[z] = now
+                    if hm.churn_to is not None:
+                        # Deregistering a zone's targets is network work too.
+                        self.services[hm.churn_to].stats["queue"] += hm.churn_work / 2
+                    self._emit(svc.name, "automation", f"{svc.name}: zone {z + 1} removed")
+        else:
+            for z in range(zones):
+                out[z] = max(0.0, out[z] - hm.disabled_restore_rate * dt)
+        removed = sum(out) / zones
+        if int(removed * 10) != int(before * 10):
+            if removed > before:
+                self._emit(
+                    svc.name,
+                    "automation",
+                    f"{svc.name}: health checks removed {removed:.0%} of capacity",
+                )
+            else:
+                self._emit(
+                    svc.name,
+                    "automation",
+                    f"{svc.name}: capacity back in service, {removed:.0%} still removed",
+                )
+        svc.removed = removed
 
     # ------------------------------------------------------------------ reading
 
@@ -823,7 +1126,9 @@ class Fleet:
         st = svc.stats
         if st["latency"] >= svc.spec.timeout:
             return "hang"
-        if st["success"] < 0.9:
+        # Health checks bypass the load shedder: shedding on purpose is not an outage.
+        kept = 1.0 - st["shed"]
+        if st["success"] < 0.9 * kept:
             return "error"
         if st["latency"] > max(0.2, 3 * svc.spec.base_latency):
             return "slow"
@@ -870,6 +1175,11 @@ class Fleet:
             "success": round(st["success"], 4),
             "capacity_rps": round(st["capacity"], 3),
             "dependencies_ok": round(st["dep_ok"], 4),
+            "nominal_capacity_rps": round(spec.capacity * svc.values["capacity"] / 100.0, 3),
+            "effective_capacity_rps": round(st["capacity"], 3),
+            "headroom_rps": round(st["capacity"] - st["admitted"], 3),
+            "in_time": round(st["timely"], 4),
+            "queue_wait_s": round(min(st["queue"] / max(st["capacity"], 1e-9), 1e6), 3),
             "faults": sorted(svc.active_faults()),
             "controls": dict(svc.values),
         }
@@ -878,12 +1188,16 @@ class Fleet:
             data["unit"] = spec.unit
             data["pending"] = round(svc.pending, 1)
             data["healthy_fraction"] = round(1.0 - svc.pending / spec.population, 4)
+            if spec.remediation:
+                data["remediation_bound"] = round(self.remediation_bound(svc), 1)
+                data["remediated_per_min"] = round(svc.stats["remediated"], 1)
         if spec.durable:
             data["backlog"] = round(svc.pending, 1)
         if spec.dns:
             data["dns"] = {"name": spec.dns, "empty": svc.dns_empty}
         if spec.health_monitor is not None:
             data["capacity_removed"] = round(svc.removed, 4)
+            data["zones_removed"] = [round(z, 3) for z in svc.zone_out]
         if spec.autoscale_max > 1.0:
             data["autoscale"] = round(svc.cap_scale, 3)
         if spec.rollback:

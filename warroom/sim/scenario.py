@@ -11,13 +11,14 @@ from __future__ import annotations
 import random
 import re
 import tomllib
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from warroom.durations import parse_duration
+from warroom.durations import format_duration, parse_duration
 from warroom.errors import WarroomError
 
 RETRY_POLICIES = ("off", "capped", "backoff", "unbounded")
@@ -68,6 +69,24 @@ class HealthMonitorSpec(_Strict):
     #: Fraction restored per second once healthy (or fast when removal is disabled).
     restore_rate: float = Field(default=0.0002, ge=0, le=1)
     disabled_restore_rate: float = Field(default=0.01, ge=0, le=1)
+    #: Checks run per zone: a zone whose checks fail is removed whole, then put back once
+    #: its (now idle) targets pass again after `flap_period` s, and removed again (flapping).
+    zones: int = Field(default=1, ge=1, le=12)
+    flap_period: float = Field(default=0.0, ge=0)
+    #: Re-adding a zone's targets is network work for this service (`churn_work` items).
+    churn_to: str | None = None
+    churn_work: float = Field(default=0.0, ge=0)
+    #: Count the watched service as sick below 90 % success too (not only when slow).
+    watch_errors: bool = True
+    #: Share of requests that still reach removed capacity (stale DNS answers) and fail.
+    misroute: float = Field(default=0.0, ge=0, le=1)
+    #: Offers a `removal_velocity` lever: the largest share of capacity removed per hour.
+    velocity_lever: bool = False
+
+    @field_validator("flap_period", mode="before")
+    @classmethod
+    def _flap(cls, value: Any) -> float:
+        return _duration(value)
 
 
 class ControlMeta(_Strict):
@@ -137,6 +156,24 @@ class ServiceSpec(_Strict):
     #: Scaling up needs instance launches from this service to succeed.
     autoscale_via: str | None = None
     controls: dict[str, ControlMeta] = Field(default_factory=dict)
+    #: Offers an `admission` lever: "fifo" (admit until the queue bound) or "queue-aware"
+    #: (refuse at the door once queued work would wait past the callers' timeout).
+    admission: Literal["fifo", "queue-aware"] | None = None
+    #: Per-site cost of serving elsewhere: capacity factor and extra latency (s) per request.
+    site_capacity: dict[str, float] = Field(default_factory=dict)
+    site_latency: dict[str, float] = Field(default_factory=dict)
+    #: Hand fixes (the remediation lever) are bounded by the responders and tools on hand:
+    #: this many units per minute at first, growing to `remediation_max` over `ramp`.
+    remediation_start: float = Field(default=0.0, ge=0)
+    remediation_ramp: float = Field(default=0.0, ge=0)
+    #: Callers' requests are served before the units' own re-attempts (a registered device can
+    #: call while others are still attaching; 911 never queues behind re-registration).
+    callers_first: bool = False
+
+    @field_validator("remediation_ramp", mode="before")
+    @classmethod
+    def _ramp(cls, value: Any) -> float:
+        return _duration(value)
 
     @field_validator(
         "failover_warmup", "dns_negative_ttl", "rollback_delay", "attempt_interval", mode="before"
@@ -160,8 +197,12 @@ class EdgeSpec(_Strict):
     fallback: str | None = None
     #: Only used while the caller's active site is this one.
     site: str | None = None
-    #: `call` waits for the answer; `feed` hands over work asynchronously (no waiting).
-    kind: Literal["call", "feed"] = "call"
+    #: `call` waits for the answer; `feed` hands over work asynchronously (no waiting);
+    #: `recovery` hands over one work item per `fanout` of the units the caller re-establishes.
+    kind: Literal["call", "feed", "recovery"] = "call"
+    #: Background calls (state sync, heartbeats) per second per req/s of the caller's scaled
+    #: capacity: scaling a service up loads what it depends on.
+    per_capacity: float = Field(default=0.0, ge=0)
 
 
 class TimelineEntry(_Strict):
@@ -188,6 +229,55 @@ class TimelineEntry(_Strict):
         return _duration(value)
 
 
+class Variation(_Strict):
+    """What a seed varies (seed 0 plays the history as written)."""
+
+    #: Every fault entry of the timeline moves by one shared shift of up to ± this (s).
+    fault_time: float = Field(default=0.0, ge=0)
+    #: Each service's capacity is scaled by a factor within 1 ± this.
+    capacity: float = Field(default=0.0, ge=0, lt=1)
+    #: External demand is scaled by one factor within 1 ± this.
+    demand: float = Field(default=0.0, ge=0, lt=1)
+    #: Which zone of a health-monitored load balancer flaps first.
+    zone: bool = False
+
+    @field_validator("fault_time", mode="before")
+    @classmethod
+    def _shift(cls, value: Any) -> float:
+        return _duration(value)
+
+
+class Expectation(_Strict):
+    """A phase of the real outage the historic levers must reproduce, within `tolerance`."""
+
+    service: str
+    event: Literal["degraded", "down", "recovered"]
+    at: float
+    tolerance: float = Field(default=1800.0, ge=0)
+    #: Instead of `at ± tolerance`: only that it happens after this time.
+    after: float | None = None
+    note: str = ""
+
+    @field_validator("at", "tolerance", "after", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> float | None:
+        return None if value is None else _duration(value)
+
+
+class History(_Strict):
+    """How the real outage went: the lever file of the historic moves and the phases it gave."""
+
+    levers: str | None = None
+    #: When the scenario's own repair happens (a drill played right ends before it).
+    repair_at: float | None = None
+    expect: list[Expectation] = Field(default_factory=list)
+
+    @field_validator("repair_at", mode="before")
+    @classmethod
+    def _repair(cls, value: Any) -> float | None:
+        return None if value is None else _duration(value)
+
+
 class Scenario(_Strict):
     """A whole scenario: metadata, services, edges and the timeline."""
 
@@ -207,6 +297,21 @@ class Scenario(_Strict):
     services: dict[str, ServiceSpec]
     edges: list[EdgeSpec] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    variation: Variation = Field(default_factory=Variation)
+    history: History | None = None
+
+    def clock(self, t: float) -> str:
+        """Simulated second `t` as the wall clock of the real outage, e.g. "10-20 02:25 PDT"."""
+        match = re.match(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2})(?: (\S+))?$", self.start_label)
+        if match is None:
+            return f"{self.start_label or 'T'}+{format_duration(t)}".replace("T+0+", "T+")
+        year, month, day, hour, minute, zone = match.groups()
+        start = datetime(int(year), int(month), int(day), int(hour), int(minute))
+        when = start + timedelta(seconds=round(t))
+        text = (
+            when.strftime("%H:%M") if when.date() == start.date() else when.strftime("%m-%d %H:%M")
+        )
+        return f"{text} {zone}" if zone else text
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -278,6 +383,16 @@ def _check_references(scenario: Scenario) -> list[str]:
             problems.append(
                 f"services.{name}.poisoned_by: {svc.poisoned_by!r} needs rollback = true"
             )
+        hm = svc.health_monitor
+        if hm is not None and hm.churn_to is not None and hm.churn_to not in names:
+            problems.append(f"services.{name}.health_monitor.churn_to: unknown {hm.churn_to!r}")
+        for key, table in (
+            ("site_capacity", svc.site_capacity),
+            ("site_latency", svc.site_latency),
+        ):
+            for site in table:
+                if site not in svc.sites:
+                    problems.append(f"services.{name}.{key}: no site {site!r}")
         if svc.population > 0 and svc.durable:
             problems.append(f"services.{name}: population and durable exclude each other")
     for i, entry in enumerate(scenario.timeline):
@@ -287,13 +402,13 @@ def _check_references(scenario: Scenario) -> list[str]:
         if entry.fault != "info" and entry.service is None:
             problems.append(f"timeline[{i}].service: required for fault {entry.fault!r}")
             continue
-        svc = names.get(entry.service or "")
-        if svc is not None:
-            if entry.fault in ("dns_empty", "dns_restore") and svc.dns is None:
+        target = names.get(entry.service or "")
+        if target is not None:
+            if entry.fault in ("dns_empty", "dns_restore") and target.dns is None:
                 problems.append(f"timeline[{i}].fault: {entry.service!r} has no dns record")
-            if entry.fault == "bad_change" and not svc.rollback:
+            if entry.fault == "bad_change" and not target.rollback:
                 problems.append(f"timeline[{i}].fault: {entry.service!r} needs rollback = true")
-            if entry.site is not None and entry.site not in svc.sites:
+            if entry.site is not None and entry.site not in target.sites:
                 problems.append(f"timeline[{i}].site: {entry.service!r} has no site {entry.site!r}")
         if entry.requires is not None:
             service, _, control = entry.requires.partition("/")
@@ -306,6 +421,10 @@ def _check_references(scenario: Scenario) -> list[str]:
                 problems.append(f"timeline[{i}].requires: {service!r} has no automation")
             elif control == "dns_automation" and not names[service].dns_automation:
                 problems.append(f"timeline[{i}].requires: {service!r} has no dns_automation")
+    if scenario.history is not None:
+        for i, expect in enumerate(scenario.history.expect):
+            if expect.service not in names:
+                problems.append(f"history.expect[{i}].service: unknown service {expect.service!r}")
     # Load flows callers -> callees in one pass per tick, so the graph must be acyclic.
     graph: dict[str, list[str]] = {n: [] for n in names}
     for edge in scenario.edges:
@@ -368,6 +487,11 @@ def _builtin_dir() -> Any:
     return resources.files("warroom.sim") / "scenarios"
 
 
+def builtin_levers_dir() -> Any:
+    """Where the shipped lever timelines live (`scenarios/levers/NAME.toml`)."""
+    return _builtin_dir() / "levers"
+
+
 def builtin_names() -> list[str]:
     """Names of the scenarios shipped inside the package, sorted."""
     return sorted(
@@ -411,7 +535,7 @@ def generate_scale_scenario(count: int, seed: int = 7) -> Scenario:
     edges: list[dict[str, Any]] = []
     for i, name in enumerate(names):
         services[name] = {
-            "capacity": 1000.0,
+            "capacity": 2000.0,
             "base_latency": 0.005 + 0.01 * rng.random(),
             "demand": 200.0 if i < width else 0.0,
             "timeout": 2.0,
