@@ -166,6 +166,10 @@ class ReportBuilder:
         self.first_bad: dict[str, _Row] = {}
         self.last_good: dict[str, _Row] = {}
         self.moments = _Moments()
+        #: Failures that brought impact back after it had ended.
+        self.relapses: list[_Row] = []
+        #: The changes after which every probe was healthy again.
+        self.healthy: list[_Row] = []
         self.actions: dict[str, list[int | str]] = {}
         self._settled: set[bytes] = set()
         #: The last line skipped undecoded, when it is the last line fed so far.
@@ -259,11 +263,15 @@ class ReportBuilder:
             return
         moments = self.moments
         if after.bad_targets and not before.bad_targets:
+            if moments.first_failure and row is not None:
+                self.relapses.append(row)
             moments.impact_start = moments.impact_start or event.ts
             moments.first_failure = moments.first_failure or event.ts
             moments.impact_end = ""
         elif before.bad_targets and not after.bad_targets:
             moments.impact_end = event.ts
+            if row is not None:
+                self.healthy.append(row)
         if row is None:
             return
         names = {
@@ -297,7 +305,7 @@ class ReportBuilder:
             return False
         known = self.target_state
         for sample in samples:
-            if not isinstance(sample, dict) or known.get(sample.get("target"), _UNKNOWN) == (
+            if not isinstance(sample, dict) or known.get(str(sample.get("target")), _UNKNOWN) == (
                 _UNKNOWN
             ):
                 return False
@@ -613,10 +621,15 @@ class ReportBuilder:
         marks: dict[int, str] = {}
         for name, row in self.first_bad.items():
             marks[row.seq] = marks.get(row.seq, "") + f"{name} failing; "
+        for row in self.relapses:
+            if row.seq not in marks and row.change is not None:
+                marks[row.seq] = f"{row.change.target} failing again; "
         for name, row in self.last_good.items():
             view = self.state.services.get(name)
             if view is not None and view.state not in BAD_STATES:
                 marks[row.seq] = marks.get(row.seq, "") + f"{name} recovered; "
+        for row in self.healthy:
+            marks[row.seq] = marks.get(row.seq, "") + "every probe healthy; "
         outcome = {
             c.request_id: (
                 f"applied ({c.result_value})" if c.outcome == "applied" else f"{c.outcome}"

@@ -18,7 +18,7 @@ _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u
 # ASCII punctuation CommonMark gives a meaning to anywhere in a line.
 _INLINE = re.compile(r"([\\`*_\[\]|~])")
 # Only at the start of a line (or of a list item's text): headings, quotes, lists, rules.
-_LEADING = re.compile(r"^(\s*)([#>+\-=]|\d+[.)])")
+_LEADING = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
@@ -46,7 +46,13 @@ def inline(text: object) -> str:
     line = visible(str(text)).strip().replace(" -> ", " → ")
     line = "".join(_ENTITIES.get(c, c) for c in line)
     line = _INLINE.sub(r"\\\1", line)
-    return _LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), line)
+    return _LEADING.sub(_escape_leading, line)
+
+
+def _escape_leading(match: re.Match[str]) -> str:
+    lead, mark = match.group(1), match.group(2)
+    # A backslash before a digit would be shown: a list number is broken after its digits.
+    return f"{lead}{mark}\\" if mark[0].isdigit() else f"{lead}\\{mark}"
 
 
 def cell(text: object) -> str:

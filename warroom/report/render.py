@@ -55,7 +55,9 @@ def _clock(ts: str, day: str) -> str:
 
 
 def _dur(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(round(seconds))
+    if seconds is None:
+        return "-"
+    return format_duration(round(seconds)) if round(seconds) else "0s"
 
 
 def _minutes(seconds: float) -> str:
@@ -121,7 +123,7 @@ def render_markdown(report: Report) -> str:
 
     add(f"# Postmortem: {inline(report.title or '(untitled incident)')}")
     add("")
-    ident = code(report.incident_id) if report.incident_id else "(not declared)"
+    ident = code(report.incident_id, in_table=True) if report.incident_id else "(not declared)"
     add(
         f"Draft written by `warroom report` from {code(report.source)} "
         f"({report.event_count} events, seq {report.first_seq}-{report.last_seq}). "
@@ -198,20 +200,31 @@ def render_markdown(report: Report) -> str:
 
     add("## Resolution")
     add("")
-    worked = [c for c in report.controls if c.effect is not None and c.effect.changes]
-    for c in worked:
-        add(
+    resolution: list[tuple[str, str]] = [
+        (
+            c.ts,
             f"- {_clock(c.ts, day)} {code(c.service + '/' + c.control)} "
             f"{inline(_value(c.from_value))} -> {inline(_value(c.to_value))} "
-            f"by {inline(c.actor)}: {inline(effect_text(c))}"
+            f"by {inline(c.actor)}: {inline(effect_text(c))}",
         )
+        for c in report.controls
+        if c.effect is not None and c.effect.changes
+    ]
     if times.impact_end:
-        add(f"- Impact ended at {_clock(times.impact_end, day)}: every probe healthy again.")
-    elif report.impact:
+        resolution.append(
+            (
+                times.impact_end,
+                f"- Impact ended at {_clock(times.impact_end, day)}: every probe healthy again.",
+            )
+        )
+    resolution.extend(
+        (row.ts, f"- {row.label} at {_clock(row.ts, day)} ({row.basis}).")
+        for row in times.rows
+        if row.label in ("Mitigated", "Resolved", "Reopened")
+    )
+    out.extend(line for _ts, line in sorted(resolution, key=lambda item: item[0]))
+    if report.impact and not times.impact_end:
         add("- Impact had not ended at the last event: some probes were still failing.")
-    for row in times.rows:
-        if row.label in ("Mitigated", "Resolved", "Reopened"):
-            add(f"- {row.label} at {_clock(row.ts, day)} ({row.basis}).")
     add("")
     add(_prompt("What fixed it, and what made the fix slow or fast?"))
     add("")
