@@ -471,7 +471,14 @@ class ReportBuilder:
                 open_s if probe.state == ev.ProbeState.DEGRADED.value else 0.0
             )
             by_service.setdefault(probe.service or name, []).append(
-                TargetImpact(target=name, down_s=down, degraded_s=degraded, final_state=probe.state)
+                TargetImpact(
+                    target=name,
+                    down_s=down,
+                    degraded_s=degraded,
+                    final_state=probe.state,
+                    since=probe.since,
+                    reason=probe.reason,
+                )
             )
         result = []
         for service, targets in sorted(by_service.items()):
@@ -491,6 +498,7 @@ class ReportBuilder:
                     degraded_s=degraded,
                     final_state=final,
                     targets=targets,
+                    since=view.since if view else "",
                 )
             )
         return result

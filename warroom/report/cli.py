@@ -1,27 +1,45 @@
-"""`warroom report LOG [-o FILE] [--json]`: write the postmortem draft."""
+"""`warroom report LOG [-o FILE] [--json]`: write the postmortem draft; `warroom brief LOG`:
+print the handoff brief."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from warroom.errors import WarroomError
+from warroom.report.brief import render_brief
 from warroom.report.builder import report_from_log
+from warroom.report.model import Report
 from warroom.report.render import render_json, render_markdown
+
+
+def _report(path: Path, *, verify: bool = True) -> Report:
+    if not path.is_file():
+        raise WarroomError(f"{path}: no such log file")
+    report = report_from_log(path, verify=verify)
+    if report.event_count == 0 and report.integrity.stopped_at_line == 1:
+        # Nothing of an incident in it: a log of another tool, or not a log at all.
+        why = report.integrity.stop_reason
+        raise WarroomError(f"{path}:1: not a warroom incident log ({why})")
+    return report
+
+
+def run_brief(args: argparse.Namespace) -> int:
+    """Print the handoff brief for `args.log` as of now (or of its last event with --at-end)."""
+    report = _report(Path(args.log), verify=False)
+    now = None if getattr(args, "at_end", False) else datetime.now(UTC)
+    sys.stdout.write(render_brief(report, now=now))
+    sys.stdout.flush()
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report for `args.log` and print it (or write it to `args.output`)."""
     path = Path(args.log)
-    if not path.is_file():
-        raise WarroomError(f"{path}: no such log file")
-    report = report_from_log(path)
-    if report.event_count == 0 and report.integrity.stopped_at_line == 1:
-        # Nothing of an incident in it: a log of another tool, or not a log at all.
-        why = report.integrity.stop_reason
-        raise WarroomError(f"{path}:1: not a warroom incident log ({why})")
+    report = _report(path)
     text = render_json(report) if args.json else render_markdown(report)
     if args.output:
         out = Path(args.output)

@@ -70,6 +70,8 @@ class TargetImpact(_Model):
     down_s: float
     degraded_s: float
     final_state: str
+    since: str = ""
+    reason: str = ""
 
 
 class ServiceImpact(_Model):
@@ -80,6 +82,8 @@ class ServiceImpact(_Model):
     degraded_s: float
     final_state: str
     targets: list[TargetImpact]
+    #: When it entered `final_state`.
+    since: str = ""
 
 
 class ProbeChange(_Model):
