@@ -372,18 +372,23 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
 def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentState:
     probes = dict(state.probes)
     adopted: list[tuple[ProbeView, ProbeView]] = []
+    new_view = object.__new__
     for sample in event.samples:
         old = probes.get(sample.target) or ProbeView(target=sample.target, since=event.ts)
-        new = _evolve(
-            old,
-            state=sample.state if old.state == _UNKNOWN else old.state,
-            latency_ms=sample.latency_ms,
-            history=_push(old.history, sample.latency_ms, HISTORY_LEN),
-            ok=sample.ok,
-            count=sample.count,
+        # `_evolve` inlined: this loop runs once per target per sample period.
+        new = new_view(ProbeView)
+        fields = new.__dict__
+        fields.update(old.__dict__)
+        history = old.history
+        fields["latency_ms"] = latency = sample.latency_ms
+        fields["history"] = (
+            (*history[1:], latency) if len(history) >= HISTORY_LEN else (*history, latency)
         )
+        fields["ok"] = sample.ok
+        fields["count"] = sample.count
         probes[sample.target] = new
-        if new.state != old.state:
+        if old.state == _UNKNOWN and sample.state != _UNKNOWN:
+            fields["state"] = sample.state
             adopted.append((old, new))
     if not adopted:
         return _evolve(state, probes=probes)

@@ -84,6 +84,8 @@ HIGHLIGHT_KINDS = frozenset(
         "control_auto_revert_extended",
     }
 )
+#: Beyond this many, notes leave the highlights (they stay in the appendix).
+HIGHLIGHTS_MAX = 200
 #: Kinds that count as acting on the system (the "first action" milestone).
 ACTION_KINDS = frozenset({"control_requested", "command_run"})
 
@@ -172,6 +174,8 @@ class ReportBuilder:
         self.healthy: list[_Row] = []
         self.actions: dict[str, list[int | str]] = {}
         self._settled: set[bytes] = set()
+        #: How many times a target lost its state (its samples must be reduced again).
+        self.unsettled = 0
         #: The last line skipped undecoded, when it is the last line fed so far.
         self._skipped_last: bytes | None = None
         self.count = 0
@@ -329,6 +333,7 @@ class ReportBuilder:
         self.history.setdefault(target, []).append((ts, to_state))
         # Targets whose samples can be skipped, as their names appear in canonical JSON.
         if to_state == _UNKNOWN:
+            self.unsettled += 1
             self._settled.discard(orjson.dumps(target)[1:-1])
         else:
             self._settled.add(orjson.dumps(target)[1:-1])
@@ -593,7 +598,7 @@ class ReportBuilder:
 
     def _timeline(self) -> list[TimelineEntry]:
         entries: list[TimelineEntry] = []
-        make = TimelineEntry.model_construct
+        make = TimelineEntry
         for item in flapping.collapse(self.rows, _change_of, seq_of=_seq_of):
             if isinstance(item, flapping.Flapping):
                 entries.append(
@@ -645,8 +650,9 @@ class ReportBuilder:
             + (f": {c.error}" if c.error else "")
             for c in self.state.changes.values()
         }
+        notes_too = sum(1 for row in self.rows if row.kind in HIGHLIGHT_KINDS) <= HIGHLIGHTS_MAX
         found: list[TimelineEntry] = []
-        make = TimelineEntry.model_construct
+        make = TimelineEntry
         rows = self.rows
         i = 0
         while i < len(rows):
@@ -654,7 +660,11 @@ class ReportBuilder:
             text = ""
             if row.seq in marks:
                 text = f"{marks[row.seq].rstrip('; ')} ({row.text})"
-            elif row.kind in HIGHLIGHT_KINDS and row.category == "action":
+            elif (
+                row.kind in HIGHLIGHT_KINDS
+                and row.category == "action"
+                and (notes_too or row.kind != "note_added")
+            ):
                 text = row.text
                 if row.kind == "role_assigned":
                     # A burst of role assignments by one person reads as one line.
@@ -793,6 +803,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
         and settled.issuperset(block_targets := set(_TARGET_RE.findall(data)))
     )
     if block_settled:
+        unsettled = builder.unsettled
         others = [(i, line) for i, line in enumerate(lines) if mark not in line]
         done = -1
         for i, line in others:
@@ -804,7 +815,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
                 builder.feed_line(codec.decode(line))
             except (codec.CodecError, ev.EventError) as exc:
                 return LineStop(first_line + i, str(exc))
-            if not settled.issuperset(block_targets):
+            if builder.unsettled != unsettled and not settled.issuperset(block_targets):
                 # A target lost its state: the rest of the block goes line by line.
                 rest = b"".join(line + b"\n" for line in lines[i + 1 :])
                 fed = _feed_block(builder, rest, first_line + i + 1)

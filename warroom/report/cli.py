@@ -8,12 +8,13 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from warroom.errors import WarroomError
 from warroom.report.brief import render_brief
 from warroom.report.builder import report_from_log
 from warroom.report.model import Report
-from warroom.report.render import render_json, render_markdown
+from warroom.report.render import render_json, write_markdown
 
 
 def _report(path: Path, *, verify: bool = True) -> Report:
@@ -40,22 +41,29 @@ def run(args: argparse.Namespace) -> int:
     """Build the report for `args.log` and print it (or write it to `args.output`)."""
     path = Path(args.log)
     report = _report(path)
-    text = render_json(report) if args.json else render_markdown(report)
+
+    def emit(handle: TextIO) -> None:
+        if args.json:
+            handle.write(render_json(report))
+        else:
+            write_markdown(report, handle.write)
+
     if args.output:
         out = Path(args.output)
         try:
             if out.exists() and not out.is_file():
                 # A device or pipe (-o /dev/stdout, /dev/null): write through, never replace it.
                 with out.open("w", encoding="utf-8") as handle:
-                    handle.write(text)
+                    emit(handle)
             else:
                 # Atomic for regular files: a half-written report never replaces a good one.
                 tmp = out.with_name(f".{out.name}.tmp")
-                tmp.write_text(text, encoding="utf-8")
+                with tmp.open("w", encoding="utf-8") as handle:
+                    emit(handle)
                 os.replace(tmp, out)
         except OSError as exc:
             raise WarroomError(f"{out}: cannot write: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text)
+        emit(sys.stdout)
         sys.stdout.flush()
     return 0

@@ -8,6 +8,7 @@ for the context it lands in, so no note can forge a section, a row, a link or a 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from warroom import events as ev
@@ -111,9 +112,30 @@ def _timeline_table(entries: list[TimelineEntry], day: str, origin: str) -> list
     return out
 
 
+class _Lines:
+    """Lines written straight through (a million-row appendix is never one string)."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self._write = write
+
+    def append(self, line: str) -> None:
+        self._write(line + "\n")
+
+    def extend(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self._write(line + "\n")
+
+
 def render_markdown(report: Report) -> str:
     """The postmortem draft as Markdown: deterministic for a given report (no "now" in it)."""
-    out: list[str] = []
+    parts: list[str] = []
+    write_markdown(report, parts.append)
+    return "".join(parts)
+
+
+def write_markdown(report: Report, write: Callable[[str], object]) -> None:
+    """Write the draft line by line through `write` (each call gets one line and its newline)."""
+    out = _Lines(write)
     add = out.append
     times = report.times
     day = (times.opened or times.impact_start or times.last_event)[:10]
@@ -419,7 +441,6 @@ def render_markdown(report: Report) -> str:
             f"- Log head: seq {integrity.head_seq}, sha256 {code(integrity.head_hash)} "
             "(the hash of its last line: a copy of the log that ends there is this log)."
         )
-    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def _summary(report: Report, down: list[Any], hit: list[Any]) -> str:
