@@ -19,7 +19,6 @@ _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u
 _INLINE = re.compile(r"([\\`*_\[\]|~])")
 # Only at the start of a line (or of a list item's text): headings, quotes, lists, rules.
 _LEADING = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))")
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def visible(text: str, *, newlines: bool = False) -> str:
@@ -38,13 +37,16 @@ def visible(text: str, *, newlines: bool = False) -> str:
         code = ord(char)
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _INVISIBLE.sub(show, unicodedata.normalize("NFC", str(text)))
+    text = str(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return _INVISIBLE.sub(show, text)
 
 
 def inline(text: object) -> str:
     """Text for anywhere inside a Markdown line: list items, headings, link text, prose."""
     line = visible(str(text)).strip().replace(" -> ", " → ")
-    line = "".join(_ENTITIES.get(c, c) for c in line)
+    line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     line = _INLINE.sub(r"\\\1", line)
     return _LEADING.sub(_escape_leading, line)
 

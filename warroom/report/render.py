@@ -8,7 +8,9 @@ for the context it lands in, so no note can forge a section, a row, a link or a 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from warroom import events as ev
@@ -65,10 +67,15 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
 
 
+@functools.lru_cache(maxsize=4)
+def _origin(origin: str) -> datetime:
+    return ev.parse_ts(origin)
+
+
 def _offset(ts: str, origin: str) -> str:
     if not ts or not origin:
         return ""
-    delta = round((ev.parse_ts(ts) - ev.parse_ts(origin)).total_seconds())
+    delta = round((ev.parse_ts(ts) - _origin(origin)).total_seconds())
     return "T+0" if delta == 0 else ("T+" if delta > 0 else "T-") + format_duration(abs(delta))
 
 
