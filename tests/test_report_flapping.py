@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from warroom import events as ev
-from warroom.report.flapping import Flapping, StateChange, collapse
+from warroom.report.flapping import Flapping, StateChange, collapse, collapse_events
 
 T0 = datetime(2025, 10, 20, 6, 0, tzinfo=UTC)
 
@@ -56,3 +56,9 @@ def test_two_runs_of_one_target_are_two_lines() -> None:
     events += [_change("a", t, "down", "up") for t in (100, 101, 102, 103, 104)]
     out = collapse(events, _of)
     assert [x.count for x in out if isinstance(x, Flapping)] == [4, 5]
+
+
+def test_collapse_events_for_the_console_log_pane() -> None:
+    events: list[ev.BaseEvent] = [_change("a", t, "up", "down") for t in (0, 1, 2, 3, 4)]
+    out = collapse_events(events)
+    assert len(out) == 1 and isinstance(out[0], Flapping) and out[0].last_seq == 4

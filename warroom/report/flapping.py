@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from warroom.durations import format_duration
-from warroom.events import parse_ts
+from warroom.events import BaseEvent, ProbeStateChanged, parse_ts
 
 T = TypeVar("T")
 
@@ -122,3 +122,15 @@ def _flapping(
         first_seq=seq_of(run[0]) if seq_of else 0,
         last_seq=seq_of(run[-1]) if seq_of else 0,
     )
+
+
+def event_change(event: BaseEvent) -> StateChange | None:
+    """`change_of` for a list of events (the console's log pane)."""
+    if isinstance(event, ProbeStateChanged):
+        return StateChange(event.target, event.ts, event.from_state, event.to_state)
+    return None
+
+
+def collapse_events(events: Sequence[BaseEvent]) -> list[BaseEvent | Flapping]:
+    """`events` with each target's flapping as one `Flapping` (its `summary()` is the line)."""
+    return collapse(events, event_change, seq_of=lambda e: e.seq)
