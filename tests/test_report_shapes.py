@@ -10,7 +10,7 @@ from warroom.log.store import IncidentLog
 from warroom.replay.cursor import ReplayCursor
 from warroom.replay.source import ReplaySource
 from warroom.report.builder import report_from_log
-from warroom.state import Chain
+from warroom.state import Chain, fold
 
 
 def _notes_log(path: Path, count: int) -> None:
@@ -54,3 +54,16 @@ def test_replay_checkpoints_share_their_notes(tmp_path: Path) -> None:
         tail = (ev.parse_ts(final.last_ts) - ev.parse_ts(view.since)).total_seconds()
         assert report.impact[0].down_s == view.down_s + (tail if still else 0.0)
         assert report.impact[0].final_state == view.state
+
+
+def test_checkpoints_keep_their_tail_as_line_numbers_and_seeks_restore_it(tmp_path: Path) -> None:
+    path = tmp_path / "notes.jsonl"
+    _notes_log(path, 1200)
+    with ReplaySource(path) as source:
+        events = list(source.events(0, len(source)))
+        cursor = ReplayCursor(source, every=100)
+        cursor.build_checkpoints()
+        assert all(cp.tail == () for cp in cursor._checkpoints)
+        for k in (1234, 250, 999, 1000, 7, len(source)):
+            assert cursor.seek(k) == fold(events[:k]), k
+            assert len(cursor.state.tail) == min(200, k)
