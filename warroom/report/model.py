@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.dataclasses import dataclass
 
 TimelineCategory = Literal["action", "probe", "scenario", "control", "runbook", "other"]
 
@@ -53,7 +54,10 @@ class KeyTimes(_Model):
     rows: list[KeyTime] = []
 
 
-class TimelineEntry(_Model):
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One timeline line (a slotted dataclass: a long log has a million of them)."""
+
     seq: int
     ts: str
     actor: str
@@ -140,7 +144,10 @@ class RunbookReport(_Model):
     steps: list[StepReport]
 
 
-class EntryReport(_Model):
+@dataclass(frozen=True, slots=True)
+class EntryReport:
+    """A note, bookmark or follow-up (a slotted dataclass: a log of notes has many)."""
+
     seq: int
     ts: str
     actor: str
