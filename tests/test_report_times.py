@@ -213,3 +213,20 @@ def test_chain_shares_items_and_refolds_without_copying() -> None:
     assert longer._items is again._items is base._items
     assert list(other) == [1, 2, 4] and other._items is not base._items
     assert longer[-1] == 3 and longer[:2] == (1, 2) and longer == (1, 2, 3)
+
+
+def test_highlights_stay_short_on_long_noisy_incidents() -> None:
+    items: list[tuple[float, str, ev.BaseEvent]] = [(0, "probe", change("a", "unknown", "up"))]
+    for i in range(30):  # 30 relapses
+        items.append((100 * i + 10, "probe", change("a", "up", "down")))
+        items.append((100 * i + 50, "probe", change("a", "down", "up")))
+    items += [(4000 + i, "b@h", ev.NoteAdded(text=f"n{i}")) for i in range(250)]
+    items.append((5000, "b@h", ev.BookmarkAdded(label="kept")))
+    report = build(*items)
+    texts = [h.text for h in report.highlights]
+    assert not any("failing again" in t for t in texts)
+    assert sum("every probe healthy" in t for t in texts) == 1  # the final recovery
+    assert not any(t.startswith("note:") for t in texts)  # 250 notes: in the appendix only
+    assert "bookmark: kept" in texts
+    assert len(texts) < 10
+    assert sum(e.kind == "note_added" for e in report.timeline) == 250

@@ -86,6 +86,8 @@ HIGHLIGHT_KINDS = frozenset(
 )
 #: Beyond this many, notes leave the highlights (they stay in the appendix).
 HIGHLIGHTS_MAX = 200
+#: Beyond this many relapses (impact back after it ended), they leave the highlights.
+RELAPSES_MAX = 20
 #: Kinds that count as acting on the system (the "first action" milestone).
 ACTION_KINDS = frozenset({"control_requested", "command_run"})
 
@@ -634,14 +636,16 @@ class ReportBuilder:
         marks: dict[int, str] = {}
         for name, row in self.first_bad.items():
             marks[row.seq] = marks.get(row.seq, "") + f"{name} failing; "
-        for row in self.relapses:
+        # A long flappy outage relapses often: then only the final recovery is a highlight.
+        few = len(self.relapses) <= RELAPSES_MAX
+        for row in self.relapses if few else ():
             if row.seq not in marks and row.change is not None:
                 marks[row.seq] = f"{row.change.target} failing again; "
         for name, row in self.last_good.items():
             view = self.state.services.get(name)
             if view is not None and view.state not in BAD_STATES:
                 marks[row.seq] = marks.get(row.seq, "") + f"{name} recovered; "
-        for row in self.healthy:
+        for row in self.healthy if few else self.healthy[-1:]:
             marks[row.seq] = marks.get(row.seq, "") + "every probe healthy; "
         outcome = {
             c.request_id: (
