@@ -501,6 +501,8 @@ def main() -> None:
         for shape in shapes:
             path = folder / f"bench-{shape}-{args.events}.jsonl"
             figures[shape] = run_shape(shape, path, args.events, args.tui)
+            # Progress for long runs (stdout keeps its one JSON line).
+            print(json.dumps({shape: figures[shape]}), file=sys.stderr, flush=True)
         figures["ok"] = all(figures[shape]["ok"] for shape in shapes)  # type: ignore[index]
         figures["cpus_shared"] = os.cpu_count()
         figures["load_avg_1m"] = round(os.getloadavg()[0], 2)
