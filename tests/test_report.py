@@ -57,16 +57,21 @@ def test_skipping_redundant_probe_samples_gives_the_same_report() -> None:
 def test_key_times_and_intervals_from_impact_start() -> None:
     times = report_from_log(LOG, verify=False).times
     assert times.impact_start == "2025-11-18T14:01:00.000000Z"  # the DNS record was emptied
+    assert times.first_failure == "2025-11-18T14:01:12.000000Z"
     assert times.first_detection == "2025-11-18T14:01:12.000000Z"
-    assert times.opened == "2025-11-18T14:02:00.000000Z"
+    assert times.acknowledged == times.opened == "2025-11-18T14:02:00.000000Z"
+    assert times.first_action == "2025-11-18T14:03:01.000000Z"  # the dig
+    assert times.impact_end == "2025-11-18T14:07:51.000000Z"  # dwfm, the last to recover
     assert times.mitigated == "2025-11-18T14:08:00.000000Z"
     assert times.resolved == "2025-11-18T14:10:00.000000Z"
-    assert (times.time_to_detect_s, times.time_to_mitigate_s, times.time_to_resolve_s) == (
-        12.0,
-        420.0,
-        540.0,
-    )
+    assert (
+        times.time_to_detect_s,
+        times.time_to_acknowledge_s,
+        times.time_to_mitigate_s,
+        times.time_to_resolve_s,
+    ) == (12.0, 48.0, 411.0, 540.0)
     assert times.duration_s == 480.0
+    assert [row.ts for row in times.rows] == sorted(row.ts for row in times.rows)
 
 
 def test_service_impact_is_the_worst_of_its_probes_not_their_sum() -> None:
@@ -114,19 +119,27 @@ def test_timeline_has_actions_changes_and_scenario_but_no_samples() -> None:
 
 def test_markdown_sections_and_no_wall_clock() -> None:
     text = render_markdown(report_from_log(LOG))
-    for heading in (
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [
         "## Summary",
+        "## Impact",
+        "## Root causes",
+        "## Trigger",
+        "## Detection",
+        "## Resolution",
         "## Key times",
-        "## Impact by service",
+        "## Action items",
+        "## Lessons learned",
         "## Timeline",
         "## Levers pulled",
         "## Runbooks",
         "## Status updates",
-        "## Notes",
-        "## Follow-up tasks",
+        "## Participants",
+        "## Appendix: full timeline",
+        "## Appendix: notes",
+        "## Appendix: bookmarks",
         "## Log integrity",
-    ):
-        assert heading in text
+    ]
     assert "- [ ] failover-checkout: skipped by alice@drill" in text
     assert "The hash chain verifies: 93 events" in text
     assert render_markdown(report_from_log(LOG)) == text

@@ -208,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     report.add_argument("--json", action="store_true", help="the same content as JSON")
     report.set_defaults(entry="warroom.report.cli:run")
+
+    brief = sub.add_parser("brief", help="print a handoff brief for the next shift (one screen)")
+    brief.add_argument("log", metavar="LOG")
+    brief.add_argument(
+        "--at-end", action="store_true", help="as of the log's last event instead of now"
+    )
+    brief.set_defaults(entry="warroom.report.cli:run_brief")
     return parser
 
 

@@ -171,6 +171,9 @@ class TaskAdded(BaseEvent):
     kind: Literal["task_added"] = "task_added"
     text: str
     owner: str = ""
+    priority: str = Field(default="", description="P0 (now) .. P3 (someday), or free text")
+    type: str = Field(default="", description="prevent, mitigate or process (or free text)")
+    link: str = Field(default="", description="tracking ticket URL or key")
 
     def summary(self) -> str:
         return f"follow-up: {self.text}" + (f" (owner {self.owner})" if self.owner else "")

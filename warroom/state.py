@@ -7,10 +7,11 @@ unchanged parts with their predecessors, so keeping many of them (replay checkpo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from warroom import events as ev
 from warroom.events import BaseEvent, ProbeState, Severity, Status, StepStatus
@@ -30,7 +31,70 @@ PROBING_LAG_SHARE = 0.1
 PROBING_STALE_PERIODS = 3
 
 
-@dataclass(frozen=True)
+class Chain(Sequence[_T]):
+    """An append-only sequence whose successors share its items: folding n notes costs O(n),
+    not O(n^2), and replay checkpoints that keep many states hold each note once.
+
+    Appending to an older view (a re-fold from a checkpoint) reuses the stored item when it is
+    the same one, and copies the prefix only when history really diverges.
+    """
+
+    __slots__ = ("_items", "_n")
+    _lock = threading.Lock()
+
+    def __init__(self, items: Iterable[_T] = ()) -> None:
+        self._items: list[_T] = list(items)
+        self._n = len(self._items)
+
+    def append(self, item: _T) -> Chain[_T]:
+        """A new sequence with `item` at the end (this one is unchanged)."""
+        with Chain._lock:
+            items, n = self._items, self._n
+            if n == len(items):
+                items.append(item)
+            elif not (items[n] is item or items[n] == item):
+                items = [*items[:n], item]
+        new: Chain[_T] = object.__new__(Chain)
+        new._items, new._n = items, n + 1
+        return new
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[_T, ...]: ...
+    def __getitem__(self, i: int | slice) -> _T | tuple[_T, ...]:
+        if isinstance(i, slice):
+            return tuple(self._items[: self._n][i])
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("Chain index out of range")
+        return self._items[i]
+
+    def __iter__(self) -> Iterator[_T]:
+        items = self._items
+        return (items[i] for i in range(self._n))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == self._n and all(a == b for a, b in zip(self, other, strict=False))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Chain({list(self)!r})"
+
+
+def _append(items: Sequence[_T], item: _T) -> Chain[_T]:
+    return items.append(item) if isinstance(items, Chain) else Chain(items).append(item)
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A note, bookmark or follow-up task as it was written."""
 
@@ -39,9 +103,12 @@ class Entry:
     actor: str
     text: str
     owner: str = ""
+    priority: str = ""
+    type: str = ""
+    link: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusUpdate:
     seq: int
     ts: str
@@ -65,6 +132,20 @@ class ProbeView:
     #: Seconds spent down / degraded, closed intervals only (the report adds the open one).
     down_s: float = 0.0
     degraded_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """A service's worst probe state and how long it spent down / degraded (closed intervals;
+    the open one runs from `since`). The one clock for impact: report, replay and console."""
+
+    service: str
+    state: str = ProbeState.UNKNOWN.value
+    since: str = ""
+    down_s: float = 0.0
+    degraded_s: float = 0.0
+    #: Targets of this service currently in each state.
+    counts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,15 +293,15 @@ class IncidentState:
     severity: str = ""
     status: str = ""
     roles: dict[str, str] = field(default_factory=dict)
-    notes: tuple[Entry, ...] = ()
-    bookmarks: tuple[Entry, ...] = ()
-    tasks: tuple[Entry, ...] = ()
-    status_updates: tuple[StatusUpdate, ...] = ()
+    notes: Sequence[Entry] = ()
+    bookmarks: Sequence[Entry] = ()
+    tasks: Sequence[Entry] = ()
+    status_updates: Sequence[StatusUpdate] = ()
     probes: dict[str, ProbeView] = field(default_factory=dict)
     runbooks: dict[str, RunbookProgress] = field(default_factory=dict)
     controls: dict[str, ControlView] = field(default_factory=dict)
     changes: dict[str, ControlChange] = field(default_factory=dict)
-    scenario_events: tuple[ev.ScenarioEvent, ...] = ()
+    scenario_events: Sequence[ev.ScenarioEvent] = ()
     #: Alertmanager alerts by fingerprint (resolved ones stay, for the report).
     alerts: dict[str, AlertView] = field(default_factory=dict)
     tail: tuple[BaseEvent, ...] = ()
@@ -230,6 +311,9 @@ class IncidentState:
     event_count: int = 0
     unknown_kinds: tuple[str, ...] = ()
     probing: ProbingHealth = field(default_factory=ProbingHealth)
+    services: dict[str, ServiceView] = field(default_factory=dict)
+    #: How many targets are down or degraded right now.
+    bad_targets: int = 0
 
     @property
     def declared(self) -> bool:
@@ -278,8 +362,56 @@ def _push(items: tuple[Any, ...], item: Any, limit: int) -> tuple[Any, ...]:
     return (*items, item)
 
 
-def _entry(event: BaseEvent, text: str, owner: str = "") -> Entry:
-    return Entry(seq=event.seq, ts=event.ts, actor=event.actor, text=text, owner=owner)
+def _entry(event: BaseEvent, text: str, owner: str = "", **extra: str) -> Entry:
+    return Entry(seq=event.seq, ts=event.ts, actor=event.actor, text=text, owner=owner, **extra)
+
+
+_COUNTED = (ProbeState.DOWN.value, ProbeState.DEGRADED.value, ProbeState.UP.value)
+
+
+def _worst(counts: dict[str, int]) -> str:
+    return next((s for s in _COUNTED if counts.get(s)), _UNKNOWN)
+
+
+def _move_target(
+    services: dict[str, ServiceView], service: str, old: str | None, new: str | None, ts: str
+) -> None:
+    """Count a target out of state `old` and into `new` of `service`, running its clock."""
+    view = services.get(service) or ServiceView(service=service)
+    counts = dict(view.counts)
+    if old in _COUNTED:
+        counts[old] = counts.get(old, 0) - 1
+    if new in _COUNTED:
+        counts[new] = counts.get(new, 0) + 1
+    worst = _worst(counts)
+    packed = tuple(sorted((s, n) for s, n in counts.items() if n))
+    if worst == view.state:
+        services[service] = _evolve(view, counts=packed)
+        return
+    elapsed = _seconds_between(view.since, ts)
+    services[service] = _evolve(
+        view,
+        state=worst,
+        since=ts,
+        counts=packed,
+        down_s=view.down_s + (elapsed if view.state == ProbeState.DOWN.value else 0.0),
+        degraded_s=view.degraded_s + (elapsed if view.state == ProbeState.DEGRADED.value else 0.0),
+    )
+
+
+def _retarget(
+    state: IncidentState, old: ProbeView, new: ProbeView, ts: str
+) -> tuple[dict[str, ServiceView], int]:
+    """The service views and bad-target count after a target moved from `old` to `new`."""
+    services = dict(state.services)
+    old_service, new_service = old.service or old.target, new.service or new.target
+    if old_service == new_service:
+        _move_target(services, new_service, old.state, new.state, ts)
+    else:
+        _move_target(services, old_service, old.state, None, ts)
+        _move_target(services, new_service, None, new.state, ts)
+    bad = state.bad_targets - (old.state in BAD_STATES) + (new.state in BAD_STATES)
+    return services, bad
 
 
 def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> IncidentState:
@@ -302,27 +434,42 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
     )
     probes = dict(state.probes)
     probes[event.target] = view
+    services, bad = _retarget(state, old, view, event.ts)
     timings = state.timings
     if event.to_state in BAD_STATES:
         if not timings.first_detection:
             timings = _evolve(timings, first_detection=event.ts)
         if not timings.impact_start:
             timings = _evolve(timings, impact_start=event.ts)
-    return _evolve(state, probes=probes, timings=timings)
+    return _evolve(state, probes=probes, timings=timings, services=services, bad_targets=bad)
 
 
 def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentState:
     probes = dict(state.probes)
+    adopted: list[tuple[ProbeView, ProbeView]] = []
+    new_view = object.__new__
     for sample in event.samples:
         old = probes.get(sample.target) or ProbeView(target=sample.target, since=event.ts)
-        probes[sample.target] = _evolve(
-            old,
-            state=sample.state if old.state == _UNKNOWN else old.state,
-            latency_ms=sample.latency_ms,
-            history=_push(old.history, sample.latency_ms, HISTORY_LEN),
-            ok=sample.ok,
-            count=sample.count,
+        # `_evolve` inlined: this loop runs once per target per sample period.
+        new = new_view(ProbeView)
+        fields = new.__dict__
+        fields.update(old.__dict__)
+        history = old.history
+        fields["latency_ms"] = latency = sample.latency_ms
+        fields["history"] = (
+            (*history[1:], latency) if len(history) >= HISTORY_LEN else (*history, latency)
         )
+        fields["ok"] = sample.ok
+        fields["count"] = sample.count
+        probes[sample.target] = new
+        if old.state == _UNKNOWN and sample.state != _UNKNOWN:
+            fields["state"] = sample.state
+            adopted.append((old, new))
+    if not adopted:
+        return _evolve(state, probes=probes)
+    for old, new in adopted:
+        services, bad = _retarget(state, old, new, event.ts)
+        state = _evolve(state, services=services, bad_targets=bad)
     return _evolve(state, probes=probes)
 
 
@@ -608,11 +755,19 @@ def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
         case ev.RoleAssigned():
             return _evolve(state, roles={**state.roles, event.role: event.person})
         case ev.NoteAdded():
-            return _evolve(state, notes=(*state.notes, _entry(event, event.text)))
+            return _evolve(state, notes=_append(state.notes, _entry(event, event.text)))
         case ev.BookmarkAdded():
-            return _evolve(state, bookmarks=(*state.bookmarks, _entry(event, event.label)))
+            return _evolve(state, bookmarks=_append(state.bookmarks, _entry(event, event.label)))
         case ev.TaskAdded():
-            return _evolve(state, tasks=(*state.tasks, _entry(event, event.text, event.owner)))
+            task = _entry(
+                event,
+                event.text,
+                event.owner,
+                priority=event.priority,
+                type=event.type,
+                link=event.link,
+            )
+            return _evolve(state, tasks=_append(state.tasks, task))
         case ev.StatusUpdatePosted():
             update = StatusUpdate(
                 seq=event.seq,
@@ -622,7 +777,7 @@ def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
                 actions=event.actions,
                 needs=event.needs,
             )
-            return _evolve(state, status_updates=(*state.status_updates, update))
+            return _evolve(state, status_updates=_append(state.status_updates, update))
         case ev.ProbeStateChanged():
             return _probe_changed(state, event)
         case ev.ProbeSamples():
@@ -643,7 +798,9 @@ def _apply(state: IncidentState, event: BaseEvent) -> IncidentState:
             timings = state.timings
             if not timings.impact_start:
                 timings = _evolve(timings, impact_start=event.ts)
-            return _evolve(state, scenario_events=(*state.scenario_events, event), timings=timings)
+            return _evolve(
+                state, scenario_events=_append(state.scenario_events, event), timings=timings
+            )
         case ev.AlertObserved():
             return _alert_observed(state, event)
         case ev.UnknownEvent():

@@ -5,19 +5,22 @@ there is always `fold(events[:k])`: the cursor starts from the nearest checkpoin
 k (a reference to an immutable `IncidentState`, cheap because states share structure) and
 reduces the few events after it. Checkpoints are taken every `every` events, incrementally as
 positions are visited or by `build_checkpoints` (run in a background worker), so opening a
-log never waits for a full fold.
+log never waits for a full fold. A checkpoint keeps its log tail as line numbers, not events:
+a thousand checkpoints of a log of notes would otherwise hold 200 parsed notes each.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from warroom import events as ev
 from warroom.replay.source import BOOKMARK_KIND, OPERATOR_KINDS, ReplaySource, line_kind
-from warroom.state import IncidentState, reduce
+from warroom.state import TAIL_LEN, IncidentState, reduce
 
 #: Events between checkpoints: a seek reduces at most this many events.
 CHECKPOINT_EVERY = 500
@@ -40,9 +43,12 @@ class ReplayCursor:
         self.source = source
         self.every = every
         self._checkpoints: list[IncidentState] = [IncidentState()]
+        #: Per checkpoint, the line indices of the events in its tail (its tail is kept empty).
+        self._tails: list[tuple[int, ...]] = [()]
         self._lock = threading.Lock()
         self.position = 0
         self.state = self._checkpoints[0]
+        self._tail_lines: tuple[int, ...] = ()
         #: Line indices of operator actions and bookmarks, scanned up to `_marks_until`.
         self._actions: list[int] = []
         self._bookmarks: list[int] = []
@@ -82,44 +88,65 @@ class ReplayCursor:
             with self._lock, self._marks_lock:
                 self._generation = self.source.generation
                 del self._checkpoints[1:]
+                del self._tails[1:]
                 self._actions.clear()
                 self._bookmarks.clear()
                 self._marks_until = 0
             self.position, self.state = 0, self._checkpoints[0]
+            self._tail_lines = ()
 
     def state_at(self, k: int) -> IncidentState:
         """The reducer's state after the first k events (clamped to the replayable range)."""
+        return self._state_at(k)[0]
+
+    def _state_at(self, k: int) -> tuple[IncidentState, tuple[int, ...]]:
         self._check_generation()
         k = max(0, min(k, len(self)))
         if k == self.position:
-            return self.state
+            return self.state, self._tail_lines
         if self.position < k <= self.position + self.every:
             # Stepping forward: continue from where we are rather than from a checkpoint.
-            start, state = self.position, self.state
+            start, state, lines = self.position, self.state, self._tail_lines
         else:
             slot = min(k // self.every, len(self._checkpoints) - 1)
-            start, state = slot * self.every, self._checkpoints[slot]
-        return self._fold(start, state, k)
+            start, (state, lines) = slot * self.every, self._restore(slot)
+        return self._fold(start, state, k, lines)
 
-    def _fold(self, start: int, state: IncidentState, k: int) -> IncidentState:
-        """Reduce events start..k-1 onto `state`, recording checkpoints passed on the way.
+    def _restore(self, slot: int) -> tuple[IncidentState, tuple[int, ...]]:
+        """Checkpoint `slot` with its tail events read back from their lines."""
+        state, lines = self._checkpoints[slot], self._tails[slot]
+        if not lines:
+            return state, lines
+        tail = tuple(e for i in lines if (e := self.source.event(i)) is not None)
+        return dataclasses.replace(state, tail=tail), lines
+
+    def _fold(
+        self, start: int, state: IncidentState, k: int, lines: tuple[int, ...]
+    ) -> tuple[IncidentState, tuple[int, ...]]:
+        """Reduce events start..k-1 onto `state`, recording checkpoints passed on the way;
+        `lines` are the line indices of `state.tail`, kept in step.
 
         Stops early at a line that is not an event (the replayable part then ends there).
         """
         position = start
         every = self.every
+        tail = deque(lines, maxlen=TAIL_LEN)
+        samples = ev.ProbeSamples
         for event in self.source.events(start, k):
             state = reduce(state, event)
+            if event.__class__ is not samples:  # the reducer's tail rule
+                tail.append(position)
             position += 1
             if position % every == 0:
-                self._record(position, state)
-        return state
+                self._record(position, state, tuple(tail))
+        return state, tuple(tail)
 
-    def _record(self, position: int, state: IncidentState) -> None:
+    def _record(self, position: int, state: IncidentState, lines: tuple[int, ...]) -> None:
         slot = position // self.every
         with self._lock:
             if slot == len(self._checkpoints):
-                self._checkpoints.append(state)
+                self._checkpoints.append(dataclasses.replace(state, tail=()))
+                self._tails.append(lines)
 
     def build_checkpoints(self, stop: Callable[[], bool] | None = None) -> int:
         """Fold forward from the last checkpoint to the end, recording checkpoints.
@@ -128,14 +155,16 @@ class ReplayCursor:
         position up to which seeks are fast.
         """
         self.scan_marks()
+        slot = len(self._checkpoints) - 1
+        start = slot * self.every
+        state, lines = self._restore(slot)
         while True:
-            slot = len(self._checkpoints) - 1
-            start = slot * self.every
             if start + self.every > len(self) or (stop is not None and stop()):
                 return min(start + self.every, len(self))
-            self._fold(start, self._checkpoints[slot], start + self.every)
+            state, lines = self._fold(start, state, start + self.every, lines)
             if len(self._checkpoints) - 1 == slot:
                 return len(self)  # a bad line ended the replayable part
+            slot, start = slot + 1, start + self.every
 
     def scan_marks(self) -> None:
         """Find operator actions and bookmarks in lines not scanned yet (kinds from bytes)."""
@@ -158,9 +187,9 @@ class ReplayCursor:
     def seek(self, k: int) -> IncidentState:
         """Move to position k (clamped) and return the state there."""
         k = max(0, min(k, len(self)))
-        state = self.state_at(k)
+        state, lines = self._state_at(k)
         self.position = min(k, len(self))
-        self.state = state
+        self.state, self._tail_lines = state, lines
         return self.state
 
     def step(self, n: int = 1) -> IncidentState:

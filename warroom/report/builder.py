@@ -1,17 +1,19 @@
 """Build the postmortem report by streaming events through the reducer.
 
-The facts come from `warroom.state.reduce`, like everything the console shows. Probe samples
-are the bulk of a long log but only matter to the report when they give a target its first
-state, so `ReportBuilder` skips reducing the others (and, for raw lines, skips even building
-the event): a million-event log reports in seconds. `exact=True` reduces everything; the tests
-check both give the same report.
+The facts come from `warroom.state.reduce`, like everything the console shows: impact minutes
+are the reducer's per-target and per-service clocks, never a clock of the report's own. Probe
+samples are the bulk of a long log but only matter to the report when they give a target its
+first state, so `ReportBuilder` skips reducing the others (and, for raw lines, skips even
+building the event): a million-event log reports in seconds. `exact=True` reduces everything;
+the tests check both give the same report.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,16 @@ from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.log import codec
 from warroom.replay.verify_job import VerifyJob
+from warroom.report import flapping
 from warroom.report.model import (
     ControlChangeReport,
     ControlEffectSummary,
     EntryReport,
     Integrity,
+    KeyTime,
     KeyTimes,
+    Participant,
+    ProbeChange,
     Report,
     RunbookReport,
     ServiceImpact,
@@ -36,16 +42,54 @@ from warroom.report.model import (
     TimelineCategory,
     TimelineEntry,
 )
-from warroom.state import IncidentState, reduce
+from warroom.state import BAD_STATES, ControlChange, IncidentState, reduce
 
 _UNKNOWN = ev.ProbeState.UNKNOWN.value
-_DOWN = ev.ProbeState.DOWN.value
-_DEGRADED = ev.ProbeState.DEGRADED.value
-_RANK = {_DOWN: 3, _DEGRADED: 2, ev.ProbeState.UP.value: 1, _UNKNOWN: 0}
 _SAMPLES_KIND = ev.ProbeSamples.model_fields["kind"].default
 _SAMPLES_MARK = b'"kind":"probe_samples"'
 # In canonical JSON a quote inside a string is escaped, so this only matches real keys.
 _TARGET_RE = re.compile(rb'"target":"([^"\\]*)"')
+_RESOLVED = ev.Status.RESOLVED.value
+_MONITORING = ev.Status.MONITORING.value
+
+#: A lever's effect window closes once its probes were quiet this long after a change...
+SETTLE_S = 120.0
+#: ...or this long after the lever when they never changed.
+EFFECT_WAIT_S = 300.0
+
+#: Who machine events are credited to, by kind (the actor field names the console that ran).
+MACHINE_ACTORS = {
+    "probe_state_changed": "probe",
+    "probe_samples": "probe",
+    "step_verified": "probe",
+    "control_effect": "probe",
+    "scenario_event": "sim",
+    "control_applied": "lever",
+    "control_failed": "lever",
+}
+#: Operator kinds that tell the story (runbook steps and commands are in their own section).
+HIGHLIGHT_KINDS = frozenset(
+    {
+        "incident_opened",
+        "incident_closed",
+        "title_set",
+        "severity_set",
+        "status_set",
+        "role_assigned",
+        "note_added",
+        "bookmark_added",
+        "status_update_posted",
+        "runbook_opened",
+        "control_requested",
+        "control_auto_revert_extended",
+    }
+)
+#: Beyond this many, notes leave the highlights (they stay in the appendix).
+HIGHLIGHTS_MAX = 200
+#: Beyond this many relapses (impact back after it ended), they leave the highlights.
+RELAPSES_MAX = 20
+#: Kinds that count as acting on the system (the "first action" milestone).
+ACTION_KINDS = frozenset({"control_requested", "command_run"})
 
 
 def _seconds(start: str, end: str) -> float | None:
@@ -70,23 +114,41 @@ def _category(event: ev.BaseEvent) -> TimelineCategory:
             return "other"
 
 
+def credit(kind: str, actor: str) -> str:
+    """Who an event is credited to: the machine for machine events, else its actor."""
+    return MACHINE_ACTORS.get(kind, actor)
+
+
+@dataclass(slots=True)
+class _Row:
+    """One timeline line, kept small (a long log has many)."""
+
+    seq: int
+    ts: str
+    actor: str
+    kind: str
+    category: TimelineCategory
+    text: str
+    change: flapping.StateChange | None
+
+
 @dataclass
-class _ServiceClock:
-    """Accumulates how long a service's worst target state was down or degraded."""
+class _Moments:
+    """Key moments as the events arrive (status moments honour reopen)."""
 
-    since: str = ""
-    worst: str = _UNKNOWN
-    down_s: float = 0.0
-    degraded_s: float = 0.0
-
-    def advance(self, ts: str) -> None:
-        if self.since and ts:
-            elapsed = _seconds(self.since, ts) or 0.0
-            if self.worst == _DOWN:
-                self.down_s += elapsed
-            elif self.worst == _DEGRADED:
-                self.degraded_s += elapsed
-        self.since = ts
+    trigger: str = ""
+    first_failure: str = ""
+    impact_start: str = ""
+    impact_end: str = ""
+    alert: str = ""
+    alert_began: str = ""
+    acknowledged: str = ""
+    first_action: str = ""
+    mitigated: str = ""
+    resolved: str = ""
+    closed: str = ""
+    reopened: list[str] = field(default_factory=list)
+    status: str = ""
 
 
 class ReportBuilder:
@@ -95,54 +157,155 @@ class ReportBuilder:
     def __init__(self, *, exact: bool = False) -> None:
         self.exact = exact
         self.state = IncidentState()
-        self.timeline: list[TimelineEntry] = []
-        self.effects: dict[str, ControlEffectSummary] = {}
+        self.rows: list[_Row] = []
+        self.logged_effects: dict[str, ev.ControlEffect] = {}
         self.change_context: dict[str, tuple[str | None, str | None]] = {}
+        self.applied_at: dict[str, str] = {}
+        #: service -> times a lever of it was requested or applied, in order (what closes the
+        #: effect window of the one before: only its own service's levers act on its probes).
+        self.lever_times: dict[str, list[str]] = {}
+        #: target -> [(ts, state)] every state it took, for lever effects.
+        self.history: dict[str, list[tuple[str, str]]] = {}
         self.target_state: dict[str, str] = {}
+        #: service -> the row of its first failure and of its last recovery.
+        self.first_bad: dict[str, _Row] = {}
+        self.last_good: dict[str, _Row] = {}
+        self.moments = _Moments()
+        #: Failures that brought impact back after it had ended.
+        self.relapses: list[_Row] = []
+        #: The changes after which every probe was healthy again.
+        self.healthy: list[_Row] = []
+        self.actions: dict[str, list[int | str]] = {}
         self._settled: set[bytes] = set()
+        #: How many times a target lost its state (its samples must be reduced again).
+        self.unsettled = 0
         #: The last line skipped undecoded, when it is the last line fed so far.
         self._skipped_last: bytes | None = None
-        self.target_service: dict[str, str] = {}
-        self.services: dict[str, _ServiceClock] = {}
         self.count = 0
         self.first_seq = 0
         self.last_seq = 0
         self.last_ts = ""
+        self.last_hash = ""
 
     # -- input -------------------------------------------------------------------------
 
     def feed(self, event: ev.BaseEvent) -> None:
         """Take one event."""
         if isinstance(event, ev.ProbeSamples):
-            self._samples(event.seq, event.ts, [(s.target, s.state) for s in event.samples])
-            if self.exact or self._needs_reduce:
-                self.state = reduce(self.state, event)
+            self._envelope(event.seq, event.ts, event.hash)
+            fresh = [
+                (s.target, s.state)
+                for s in event.samples
+                if self.target_state.get(s.target, _UNKNOWN) == _UNKNOWN
+            ]
+            if self.exact or fresh:
+                self._reduce(event, None)
+            for target, state in fresh:
+                self._target_state(target, state, event.ts)
             return
-        self._envelope(event.seq, event.ts)
+        if isinstance(event, ev.ProbeEngineHealth):
+            # The prober's own health, every few seconds per shard: state, not story.
+            self._envelope(event.seq, event.ts, event.hash)
+            self.state = reduce(self.state, event)
+            return
+        self._envelope(event.seq, event.ts, event.hash)
+        kind = event.kind
+        row = _Row(
+            event.seq,
+            event.ts,
+            credit(kind, event.actor),
+            kind,
+            _category(event),
+            event.summary(),
+            None,
+        )
+        moments = self.moments
         match event:
             case ev.ProbeStateChanged():
-                self._target_changed(event.target, event.service, event.to_state, event.ts)
-            case ev.ControlEffect():
-                self.effects[event.request_id] = ControlEffectSummary(
-                    after_s=event.after_s,
-                    before={s.target: s.state for s in event.before},
-                    after={s.target: s.state for s in event.after},
+                row.change = flapping.StateChange(
+                    event.target, event.ts, event.from_state, event.to_state
                 )
+                self._target_state(event.target, event.to_state, event.ts)
+            case ev.ControlEffect():
+                self.logged_effects[event.request_id] = event
             case ev.ControlRequested():
                 self.change_context[event.request_id] = (event.runbook, event.step)
+                self.lever_times.setdefault(event.service, []).append(event.ts)
+            case ev.ControlApplied():
+                self.applied_at[event.request_id] = event.ts
+                self.lever_times.setdefault(event.service, []).append(event.ts)
+            case ev.ScenarioEvent():
+                moments.trigger = moments.trigger or event.ts
+            case ev.StatusSet():
+                self._status(event.status, event.ts)
+            case ev.IncidentClosed():
+                moments.closed = event.ts
+                self._status(_RESOLVED, event.ts)
+            case ev.AlertObserved() if event.status == "firing":
+                moments.alert = moments.alert or event.ts
+                # An alert's startsAt is when its condition began: impact began then at latest.
+                began = event.starts_at or event.ts
+                moments.alert_began = min(filter(None, (moments.alert_began, began)))
+            case ev.UnknownEvent() if "alert" in kind:
+                moments.alert = moments.alert or event.ts
             case _:
                 pass
-        self.timeline.append(
-            TimelineEntry(
-                seq=event.seq,
-                ts=event.ts,
-                actor=event.actor,
-                kind=event.kind,
-                category=_category(event),
-                text=event.summary(),
-            )
-        )
-        self.state = reduce(self.state, event)
+        if ev.is_operator_action(event):
+            if not moments.acknowledged and (self.state.bad_targets or moments.alert):
+                moments.acknowledged = event.ts
+            if kind in ACTION_KINDS and not moments.first_action:
+                moments.first_action = event.ts
+            tally = self.actions.setdefault(event.actor, [0, event.ts])
+            tally[0] = int(tally[0]) + 1
+        self.rows.append(row)
+        touched = (event.target,) if isinstance(event, ev.ProbeStateChanged) else ()
+        self._reduce(event, row, touched)
+
+    def _status(self, status: str, ts: str) -> None:
+        moments = self.moments
+        if moments.status == _RESOLVED and status != _RESOLVED:
+            moments.reopened.append(ts)
+            moments.resolved = moments.mitigated = ""
+        if status == _MONITORING and not moments.mitigated:
+            moments.mitigated = ts
+        if status == _RESOLVED and not moments.resolved:
+            moments.resolved = ts
+        moments.status = status
+
+    def _reduce(self, event: ev.BaseEvent, row: _Row | None, touched: Iterable[str] = ()) -> None:
+        """Fold `event` and note what it did to impact (from the reducer's clocks)."""
+        before = self.state
+        after = self.state = reduce(before, event)
+        if after.services is before.services:
+            return
+        moments = self.moments
+        if after.bad_targets and not before.bad_targets:
+            if moments.first_failure and row is not None:
+                self.relapses.append(row)
+            moments.impact_start = moments.impact_start or event.ts
+            moments.first_failure = moments.first_failure or event.ts
+            moments.impact_end = ""
+        elif before.bad_targets and not after.bad_targets:
+            moments.impact_end = event.ts
+            if row is not None:
+                self.healthy.append(row)
+        if row is None:
+            return
+        names = {
+            probe.service or probe.target
+            for probes in (before.probes, after.probes)
+            for target in touched
+            if (probe := probes.get(target)) is not None
+        }
+        for name in names:
+            view, old = after.services.get(name), before.services.get(name)
+            was_bad = old is not None and old.state in BAD_STATES
+            if view is None or view is old:
+                continue
+            if view.state in BAD_STATES and not was_bad:
+                self.first_bad.setdefault(name, row)
+            elif was_bad and view.state not in BAD_STATES:
+                self.last_good[name] = row
 
     def feed_line(self, data: dict[str, Any]) -> None:
         """Take one decoded log line; probe samples that change nothing are not even parsed."""
@@ -159,51 +322,34 @@ class ReportBuilder:
             return False
         known = self.target_state
         for sample in samples:
-            if not isinstance(sample, dict) or known.get(sample.get("target"), _UNKNOWN) == (
+            if not isinstance(sample, dict) or known.get(str(sample.get("target")), _UNKNOWN) == (
                 _UNKNOWN
             ):
                 return False
-        self._envelope(seq, ts)
+        self._envelope(seq, ts, str(data.get("hash", "")))
         return True
 
     # -- bookkeeping ---------------------------------------------------------------------
 
-    _needs_reduce = False
-
-    def _envelope(self, seq: int, ts: str) -> None:
+    def _envelope(self, seq: int, ts: str, digest: str) -> None:
         self._skipped_last = None
         self.count += 1
         if not self.first_seq:
             self.first_seq = seq
         self.last_seq = seq
+        self.last_hash = digest
         if ts:
             self.last_ts = ts
 
-    def _samples(self, seq: int, ts: str, samples: list[tuple[str, str]]) -> None:
-        self._envelope(seq, ts)
-        self._needs_reduce = False
-        for target, state in samples:
-            if self.target_state.get(target, _UNKNOWN) == _UNKNOWN:
-                # The reducer adopts a sample's state for a target it knew nothing of.
-                self._needs_reduce = True
-                self._target_changed(target, "", state, ts)
-
-    def _target_changed(self, target: str, service: str, to_state: str, ts: str) -> None:
-        if service:
-            self.target_service[target] = service
-        name = self.target_service.get(target, target)
+    def _target_state(self, target: str, to_state: str, ts: str) -> None:
         self.target_state[target] = to_state
+        self.history.setdefault(target, []).append((ts, to_state))
         # Targets whose samples can be skipped, as their names appear in canonical JSON.
         if to_state == _UNKNOWN:
+            self.unsettled += 1
             self._settled.discard(orjson.dumps(target)[1:-1])
         else:
             self._settled.add(orjson.dumps(target)[1:-1])
-        clock = self.services.setdefault(name, _ServiceClock())
-        clock.advance(ts)
-        clock.worst = max(
-            (s for t, s in self.target_state.items() if self.target_service.get(t, t) == name),
-            key=lambda s: _RANK.get(s, 0),
-        )
 
     # -- output ----------------------------------------------------------------------------
 
@@ -212,9 +358,14 @@ class ReportBuilder:
         if self._skipped_last is not None:
             data = codec.decode(self._skipped_last)
             self.last_seq, self.last_ts = int(data["seq"]), str(data["ts"])
+            self.last_hash = str(data.get("hash", ""))
             self._skipped_last = None
         state = self.state
         end = self.last_ts
+        integrity = (integrity or Integrity()).model_copy(
+            update={"head_seq": self.last_seq, "head_hash": self.last_hash}
+        )
+        timeline = self._timeline()
         return Report(
             source=source,
             incident_id=state.incident_id,
@@ -227,27 +378,10 @@ class ReportBuilder:
             last_seq=self.last_seq,
             times=self._times(state, end),
             impact=self._impact(state, end),
-            timeline=list(self.timeline),
+            highlights=self._highlights(),
+            timeline=timeline,
             controls=[
-                ControlChangeReport(
-                    request_id=c.request_id,
-                    seq=c.seq,
-                    ts=c.ts,
-                    actor=c.actor,
-                    service=c.service,
-                    control=c.control,
-                    from_value=c.from_value,
-                    to_value=c.to_value,
-                    reason=c.reason,
-                    outcome=c.outcome,
-                    result_value=c.result_value,
-                    error=c.error,
-                    revert_of=c.revert_of,
-                    runbook=self.change_context.get(c.request_id, (None, None))[0],
-                    step=self.change_context.get(c.request_id, (None, None))[1],
-                    effect=self.effects.get(c.request_id),
-                )
-                for c in sorted(state.changes.values(), key=lambda c: c.seq)
+                self._change(c, end) for c in sorted(state.changes.values(), key=lambda c: c.seq)
             ],
             runbooks=[
                 RunbookReport(
@@ -285,62 +419,349 @@ class ReportBuilder:
                 )
                 for u in state.status_updates
             ],
+            participants=self._participants(state),
             unknown_kinds=list(state.unknown_kinds),
-            integrity=integrity or Integrity(),
+            integrity=integrity,
         )
 
     def _times(self, state: IncidentState, end: str) -> KeyTimes:
-        t = state.timings
-        start = t.impact_start or t.opened
-        finish = t.closed or t.resolved or end
+        t, m = state.timings, self.moments
+        candidates = [ts for ts in (m.trigger, m.impact_start, m.alert_began) if ts]
+        impact_start = min(candidates) if candidates else ""
+        detections = [ts for ts in (m.alert, t.first_detection) if ts]
+        detected = min(detections) if detections else ""
+        acknowledged = m.acknowledged or t.opened
+        # Impact ends when the last failing probe recovered; with no probes, at "monitoring".
+        stopped = m.impact_end if m.first_failure else m.mitigated
+        start = impact_start or t.opened
+        finish = m.resolved or end
+        began = (
+            "fault injected (simulator)"
+            if impact_start == m.trigger
+            else "first alert's startsAt"
+            if impact_start == m.alert_began
+            else "first failing probe"
+        )
+        rows = [
+            KeyTime(label=label, ts=ts, basis=basis)
+            for label, ts, basis in (
+                ("Impact started", impact_start, began),
+                (
+                    "First failing probe",
+                    m.first_failure if began != "first failing probe" else "",
+                    "probe",
+                ),
+                ("Detected", detected, "first alert" if detected == m.alert else "probe"),
+                ("Acknowledged", acknowledged, "first responder action"),
+                ("Declared", t.opened, "incident opened"),
+                ("First action", m.first_action, "first lever or command"),
+                ("Impact ended", m.impact_end, "last failing probe recovered"),
+                ("Mitigated", m.mitigated, "status monitoring"),
+                ("Resolved", m.resolved, "status resolved"),
+                ("Closed", m.closed, "incident closed"),
+                *(("Reopened", ts, "status left resolved") for ts in m.reopened),
+            )
+            if ts
+        ]
+        rows.sort(key=lambda row: row.ts)
         return KeyTimes(
-            impact_start=t.impact_start,
+            impact_start=impact_start,
             opened=t.opened,
-            first_detection=t.first_detection,
-            mitigated=t.mitigated,
-            resolved=t.resolved,
-            closed=t.closed,
+            first_detection=detected,
+            mitigated=m.mitigated,
+            resolved=m.resolved,
+            closed=m.closed,
             last_event=end,
-            time_to_detect_s=_seconds(start, t.first_detection),
-            time_to_mitigate_s=_seconds(start, t.mitigated),
-            time_to_resolve_s=_seconds(start, t.resolved),
+            time_to_detect_s=_seconds(impact_start, detected),
+            time_to_acknowledge_s=_seconds(detected, acknowledged),
+            time_to_mitigate_s=_seconds(start, stopped),
+            time_to_resolve_s=_seconds(start, m.resolved),
             duration_s=_seconds(t.opened, finish),
+            trigger=m.trigger,
+            first_failure=m.first_failure,
+            impact_end=m.impact_end,
+            acknowledged=acknowledged,
+            first_action=m.first_action,
+            reopened=list(m.reopened),
+            rows=rows,
         )
 
     def _impact(self, state: IncidentState, end: str) -> list[ServiceImpact]:
         by_service: dict[str, list[TargetImpact]] = {}
         for name, probe in sorted(state.probes.items()):
             open_s = _seconds(probe.since, end) or 0.0
-            down = probe.down_s + (open_s if probe.state == _DOWN else 0.0)
-            degraded = probe.degraded_s + (open_s if probe.state == _DEGRADED else 0.0)
-            service = self.target_service.get(name, probe.service or name)
-            by_service.setdefault(service, []).append(
-                TargetImpact(target=name, down_s=down, degraded_s=degraded, final_state=probe.state)
+            down = probe.down_s + (open_s if probe.state == ev.ProbeState.DOWN.value else 0.0)
+            degraded = probe.degraded_s + (
+                open_s if probe.state == ev.ProbeState.DEGRADED.value else 0.0
+            )
+            by_service.setdefault(probe.service or name, []).append(
+                TargetImpact(
+                    target=name,
+                    down_s=down,
+                    degraded_s=degraded,
+                    final_state=probe.state,
+                    since=probe.since,
+                    reason=probe.reason,
+                )
             )
         result = []
         for service, targets in sorted(by_service.items()):
-            clock = self.services.get(service, _ServiceClock())
-            down, degraded = clock.down_s, clock.degraded_s
-            tail = _seconds(clock.since, end) or 0.0
-            if clock.worst == _DOWN:
+            view = state.services.get(service)
+            down = view.down_s if view else 0.0
+            degraded = view.degraded_s if view else 0.0
+            final = view.state if view else _UNKNOWN
+            tail = _seconds(view.since, end) or 0.0 if view else 0.0
+            if final == ev.ProbeState.DOWN.value:
                 down += tail
-            elif clock.worst == _DEGRADED:
+            elif final == ev.ProbeState.DEGRADED.value:
                 degraded += tail
             result.append(
                 ServiceImpact(
                     service=service,
                     down_s=down,
                     degraded_s=degraded,
-                    final_state=clock.worst,
+                    final_state=final,
                     targets=targets,
+                    since=view.since if view else "",
                 )
             )
         return result
 
+    def _change(self, c: ControlChange, end: str) -> ControlChangeReport:
+        runbook, step = self.change_context.get(c.request_id, (None, None))
+        return ControlChangeReport(
+            request_id=c.request_id,
+            seq=c.seq,
+            ts=c.ts,
+            actor=c.actor,
+            service=c.service,
+            control=c.control,
+            from_value=c.from_value,
+            to_value=c.to_value,
+            reason=c.reason,
+            outcome=c.outcome,
+            result_value=c.result_value,
+            error=c.error,
+            revert_of=c.revert_of,
+            runbook=runbook,
+            step=step,
+            effect=self._effect(c, end),
+        )
+
+    def _effect(self, change: ControlChange, end: str) -> ControlEffectSummary | None:
+        """What the lever's probes did from when it applied until they settled, the next
+        lever, or the end of the log (whichever came first)."""
+        start = self.applied_at.get(change.request_id)
+        if start is None:
+            return None
+        logged = self.logged_effects.get(change.request_id)
+        targets = {
+            name
+            for name, probe in self.state.probes.items()
+            if (probe.service or name) == change.service
+        }
+        if logged is not None:
+            targets |= {s.target for s in logged.before}
+        targets &= set(self.history)
+        if not targets:
+            return None
+        levers = self.lever_times.get(change.service, [])
+        i = bisect.bisect_right(levers, start)
+        next_lever = levers[i] if i < len(levers) else ""
+        limit = next_lever or end
+        changes: list[tuple[str, str, str, str]] = []  # ts, target, from, to
+        before: dict[str, str] = {}
+        for target in sorted(targets):
+            seen = self.history[target]
+            j = bisect.bisect_right(seen, (start, "\uffff"))
+            before[target] = seen[j - 1][1] if j else _UNKNOWN
+            prev = before[target]
+            for ts, state in seen[j:]:
+                if limit and ts >= limit:
+                    break
+                changes.append((ts, target, prev, state))
+                prev = state
+        changes.sort()
+        close, ended_by = limit, "next lever" if next_lever else "end of log"
+        last = start
+        kept: list[tuple[str, str, str, str]] = []
+        for item in changes:
+            quiet = (ev.parse_ts(item[0]) - ev.parse_ts(last)).total_seconds()
+            if quiet > (SETTLE_S if kept else EFFECT_WAIT_S):
+                close, ended_by = item[0], "settled" if kept else "no change"
+                break
+            kept.append(item)
+            last = item[0]
+        else:
+            waited = _seconds(last, limit) or 0.0
+            if waited > (SETTLE_S if kept else EFFECT_WAIT_S):
+                ended_by = "settled" if kept else "no change"
+        after = dict(before)
+        for _ts, target, _from, to in kept:
+            after[target] = to
+        window = _seconds(start, close) or 0.0
+        if ended_by in ("settled", "no change"):
+            window = _seconds(start, last) or 0.0 if kept else min(window, EFFECT_WAIT_S)
+        return ControlEffectSummary(
+            after_s=window,
+            before=before,
+            after=after,
+            changes=[
+                ProbeChange(
+                    target=target, from_state=frm, to_state=to, after_s=_seconds(start, ts) or 0.0
+                )
+                for ts, target, frm, to in kept
+            ],
+            ended_by=ended_by,
+        )
+
+    def _timeline(self) -> list[TimelineEntry]:
+        entries: list[TimelineEntry] = []
+        make = TimelineEntry
+        for item in flapping.collapse(self.rows, _change_of, seq_of=_seq_of):
+            if isinstance(item, flapping.Flapping):
+                entries.append(
+                    make(
+                        seq=item.first_seq,
+                        ts=item.first_ts,
+                        actor="probe",
+                        kind="flapping",
+                        category="probe",
+                        text=item.summary(),
+                        count=item.count,
+                        until=item.last_ts,
+                    )
+                )
+            else:
+                entries.append(
+                    make(
+                        seq=item.seq,
+                        ts=item.ts,
+                        actor=item.actor,
+                        kind=item.kind,
+                        category=item.category,
+                        text=item.text,
+                        count=1,
+                        until="",
+                    )
+                )
+        return entries
+
+    def _highlights(self) -> list[TimelineEntry]:
+        """Operator actions that tell the story, with each service's first failure and last
+        recovery; a lever's result is folded into its request's line."""
+        marks: dict[int, str] = {}
+        for name, row in self.first_bad.items():
+            marks[row.seq] = marks.get(row.seq, "") + f"{name} failing; "
+        # A long flappy outage relapses often: then only the final recovery is a highlight.
+        few = len(self.relapses) <= RELAPSES_MAX
+        for row in self.relapses if few else ():
+            if row.seq not in marks and row.change is not None:
+                marks[row.seq] = f"{row.change.target} failing again; "
+        for name, row in self.last_good.items():
+            view = self.state.services.get(name)
+            if view is not None and view.state not in BAD_STATES:
+                marks[row.seq] = marks.get(row.seq, "") + f"{name} recovered; "
+        for row in self.healthy if few else self.healthy[-1:]:
+            marks[row.seq] = marks.get(row.seq, "") + "every probe healthy; "
+        outcome = {
+            c.request_id: (
+                f"applied ({c.result_value})" if c.outcome == "applied" else f"{c.outcome}"
+            )
+            + (f": {c.error}" if c.error else "")
+            for c in self.state.changes.values()
+        }
+        notes_too = sum(1 for row in self.rows if row.kind in HIGHLIGHT_KINDS) <= HIGHLIGHTS_MAX
+        found: list[TimelineEntry] = []
+        make = TimelineEntry
+        rows = self.rows
+        i = 0
+        while i < len(rows):
+            row = rows[i]
+            text = ""
+            if row.seq in marks:
+                text = f"{marks[row.seq].rstrip('; ')} ({row.text})"
+            elif (
+                row.kind in HIGHLIGHT_KINDS
+                and row.category == "action"
+                and (notes_too or row.kind != "note_added")
+            ):
+                text = row.text
+                if row.kind == "role_assigned":
+                    # A burst of role assignments by one person reads as one line.
+                    while (
+                        i + 1 < len(rows)
+                        and rows[i + 1].kind == "role_assigned"
+                        and rows[i + 1].actor == row.actor
+                        and (_seconds(row.ts, rows[i + 1].ts) or 0.0) <= 60
+                    ):
+                        i += 1
+                        text += ", " + rows[i].text
+                    text = "roles: " + text
+                elif row.kind == "control_requested":
+                    rid = _request_id(self.state, row.seq)
+                    if rid in outcome:
+                        text += f": {outcome[rid]}"
+            if text:
+                found.append(
+                    make(
+                        seq=row.seq,
+                        ts=row.ts,
+                        actor=row.actor,
+                        kind=row.kind,
+                        category=row.category,
+                        text=text,
+                        count=1,
+                        until="",
+                    )
+                )
+            i += 1
+        return found
+
+    def _participants(self, state: IncidentState) -> list[Participant]:
+        """Everyone who acted (and everyone given a role), in order of first action."""
+        people = []
+        unclaimed = dict(state.roles)
+        for actor, (count, first) in self.actions.items():
+            short = actor.split("@", 1)[0]
+            mine = [r for r, p in state.roles.items() if p in (actor, short)]
+            for role in mine:
+                unclaimed.pop(role, None)
+            people.append(
+                Participant(actor=actor, roles=mine, actions=int(count), first_ts=str(first))
+            )
+        by_person: dict[str, list[str]] = {}
+        for role, person in unclaimed.items():
+            by_person.setdefault(person, []).append(role)
+        people.extend(
+            Participant(actor=person, roles=roles, actions=0, first_ts="")
+            for person, roles in by_person.items()
+        )
+        return people
+
+
+def _change_of(row: _Row) -> flapping.StateChange | None:
+    return row.change
+
+
+def _seq_of(row: _Row) -> int:
+    return row.seq
+
+
+def _request_id(state: IncidentState, seq: int) -> str:
+    return next((c.request_id for c in state.changes.values() if c.seq == seq), "")
+
 
 def _entry(entry: Any) -> EntryReport:
     return EntryReport(
-        seq=entry.seq, ts=entry.ts, actor=entry.actor, text=entry.text, owner=entry.owner
+        seq=entry.seq,
+        ts=entry.ts,
+        actor=entry.actor,
+        text=entry.text,
+        owner=entry.owner,
+        priority=getattr(entry, "priority", ""),
+        type=getattr(entry, "type", ""),
+        link=getattr(entry, "link", ""),
     )
 
 
@@ -403,6 +824,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
         and settled.issuperset(block_targets := set(_TARGET_RE.findall(data)))
     )
     if block_settled:
+        unsettled = builder.unsettled
         others = [(i, line) for i, line in enumerate(lines) if mark not in line]
         done = -1
         for i, line in others:
@@ -414,7 +836,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
                 builder.feed_line(codec.decode(line))
             except (codec.CodecError, ev.EventError) as exc:
                 return LineStop(first_line + i, str(exc))
-            if not settled.issuperset(block_targets):
+            if builder.unsettled != unsettled and not settled.issuperset(block_targets):
                 # A target lost its state: the rest of the block goes line by line.
                 rest = b"".join(line + b"\n" for line in lines[i + 1 :])
                 fed = _feed_block(builder, rest, first_line + i + 1)

@@ -1,44 +1,70 @@
-"""`warroom report LOG [-o FILE] [--json]`: write the postmortem draft."""
+"""`warroom report LOG [-o FILE] [--json]`: write the postmortem draft; `warroom brief LOG`:
+print the handoff brief."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from warroom.errors import WarroomError
+from warroom.report.brief import render_brief
 from warroom.report.builder import report_from_log
-from warroom.report.render import render_json, render_markdown
+from warroom.report.model import Report
+from warroom.report.render import render_json, write_markdown
 from warroom.store import local_log
+
+
+def _report(path: Path, *, verify: bool = True) -> Report:
+    if not path.is_file():
+        raise WarroomError(f"{path}: no such log file")
+    report = report_from_log(path, verify=verify)
+    if report.event_count == 0 and report.integrity.stopped_at_line == 1:
+        # Nothing of an incident in it: a log of another tool, or not a log at all.
+        why = report.integrity.stop_reason
+        raise WarroomError(f"{path}:1: not a warroom incident log ({why})")
+    return report
+
+
+def run_brief(args: argparse.Namespace) -> int:
+    """Print the handoff brief for `args.log` as of now (or of its last event with --at-end)."""
+    report = _report(local_log(args.log), verify=False)
+    now = None if getattr(args, "at_end", False) else datetime.now(UTC)
+    sys.stdout.write(render_brief(report, now=now))
+    sys.stdout.flush()
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report for `args.log` and print it (or write it to `args.output`)."""
     path = local_log(args.log)
-    if not path.is_file():
-        raise WarroomError(f"{path}: no such log file")
-    report = report_from_log(path)
-    if report.event_count == 0 and report.integrity.stopped_at_line == 1:
-        # Nothing of an incident in it: a log of another tool, or not a log at all.
-        why = report.integrity.stop_reason
-        raise WarroomError(f"{path}:1: not a warroom incident log ({why})")
-    text = render_json(report) if args.json else render_markdown(report)
+    report = _report(path)
+
+    def emit(handle: TextIO) -> None:
+        if args.json:
+            handle.write(render_json(report))
+        else:
+            write_markdown(report, handle.write)
+
     if args.output:
         out = Path(args.output)
         try:
             if out.exists() and not out.is_file():
                 # A device or pipe (-o /dev/stdout, /dev/null): write through, never replace it.
                 with out.open("w", encoding="utf-8") as handle:
-                    handle.write(text)
+                    emit(handle)
             else:
                 # Atomic for regular files: a half-written report never replaces a good one.
                 tmp = out.with_name(f".{out.name}.tmp")
-                tmp.write_text(text, encoding="utf-8")
+                with tmp.open("w", encoding="utf-8") as handle:
+                    emit(handle)
                 os.replace(tmp, out)
         except OSError as exc:
             raise WarroomError(f"{out}: cannot write: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text)
+        emit(sys.stdout)
         sys.stdout.flush()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.dataclasses import dataclass
 
 TimelineCategory = Literal["action", "probe", "scenario", "control", "runbook", "other"]
 
@@ -13,11 +14,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class KeyTime(_Model):
+    """One row of the key-times table."""
+
+    label: str
+    ts: str
+    basis: str = ""
+
+
 class KeyTimes(_Model):
     """When things happened (RFC 3339 UTC, empty when unknown) and the intervals between them.
 
-    The intervals run from the start of impact (first scenario fault or first bad probe), or
-    from the declaration when impact was never observed.
+    Impact starts at the first failing probe (or the simulator's first fault, when earlier)
+    and ends when the last failing probe recovered (empty while any is still failing).
+    Detection is the first alert or failing probe; acknowledged the first responder action
+    after it; mitigated the status "monitoring" and resolved the status "resolved" (both as of
+    the last reopen). TTD, TTA, TTM and TTR are defined in `DEFINITIONS`.
     """
 
     impact_start: str = ""
@@ -31,15 +43,30 @@ class KeyTimes(_Model):
     time_to_mitigate_s: float | None = None
     time_to_resolve_s: float | None = None
     duration_s: float | None = None
+    trigger: str = ""
+    first_failure: str = ""
+    impact_end: str = ""
+    acknowledged: str = ""
+    first_action: str = ""
+    reopened: list[str] = []
+    time_to_acknowledge_s: float | None = None
+    #: Every moment above that is known, in time order.
+    rows: list[KeyTime] = []
 
 
-class TimelineEntry(_Model):
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One timeline line (a slotted dataclass: a long log has a million of them)."""
+
     seq: int
     ts: str
     actor: str
     kind: str
     category: TimelineCategory
     text: str
+    #: For a collapsed run of state changes (kind "flapping"): how many, and until when.
+    count: int = 1
+    until: str = ""
 
 
 class TargetImpact(_Model):
@@ -47,6 +74,8 @@ class TargetImpact(_Model):
     down_s: float
     degraded_s: float
     final_state: str
+    since: str = ""
+    reason: str = ""
 
 
 class ServiceImpact(_Model):
@@ -57,12 +86,26 @@ class ServiceImpact(_Model):
     degraded_s: float
     final_state: str
     targets: list[TargetImpact]
+    #: When it entered `final_state`.
+    since: str = ""
+
+
+class ProbeChange(_Model):
+    target: str
+    from_state: str
+    to_state: str
+    after_s: float
 
 
 class ControlEffectSummary(_Model):
+    """What the affected probes did after a lever, until they settled or the next lever."""
+
     after_s: float
     before: dict[str, str]
     after: dict[str, str]
+    changes: list[ProbeChange] = []
+    #: Why the window closed: "settled", "next lever", "end of log" or "no change".
+    ended_by: str = ""
 
 
 class ControlChangeReport(_Model):
@@ -101,12 +144,27 @@ class RunbookReport(_Model):
     steps: list[StepReport]
 
 
-class EntryReport(_Model):
+@dataclass(frozen=True, slots=True)
+class EntryReport:
+    """A note, bookmark or follow-up (a slotted dataclass: a log of notes has many)."""
+
     seq: int
     ts: str
     actor: str
     text: str
     owner: str = ""
+    priority: str = ""
+    type: str = ""
+    link: str = ""
+
+
+class Participant(_Model):
+    """Someone who acted, with their roles and how many actions they took."""
+
+    actor: str
+    roles: list[str]
+    actions: int
+    first_ts: str
 
 
 class StatusUpdateReport(_Model):
@@ -129,6 +187,9 @@ class Integrity(_Model):
     #: Set when reading stopped early at a line that is not a valid event (torn or corrupt).
     stopped_at_line: int | None = None
     stop_reason: str = ""
+    #: The last event read: quoting its seq and hash anchors a pasted report to the log.
+    head_seq: int = 0
+    head_hash: str = ""
 
 
 class Report(_Model):
@@ -143,6 +204,10 @@ class Report(_Model):
     last_seq: int
     times: KeyTimes
     impact: list[ServiceImpact]
+    #: The story in a screen: operator actions, bookmarks, status updates and each service's
+    #: first failure and last recovery.
+    highlights: list[TimelineEntry]
+    #: Everything but probe samples, with flapping collapsed.
     timeline: list[TimelineEntry]
     controls: list[ControlChangeReport]
     runbooks: list[RunbookReport]
@@ -150,5 +215,6 @@ class Report(_Model):
     bookmarks: list[EntryReport]
     tasks: list[EntryReport]
     status_updates: list[StatusUpdateReport]
+    participants: list[Participant]
     unknown_kinds: list[str]
     integrity: Integrity

@@ -1,24 +1,37 @@
-"""Render a `Report` as a Markdown postmortem draft or as JSON (same content, as data)."""
+"""Render a `Report` as a Markdown postmortem draft or as JSON (same content, as data).
+
+The Markdown follows the Google SRE book's postmortem template: every section is present,
+filled in from the log where the log knows, with a short prompt (a quoted line starting
+"✍") where a person must write. Every string from the log goes through `warroom.report.escape`
+for the context it lands in, so no note can forge a section, a row, a link or a tag.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from warroom import events as ev
 from warroom.durations import format_duration
-from warroom.report.model import ControlChangeReport, Report
+from warroom.report.escape import cell, code, inline, link
+from warroom.report.model import ControlChangeReport, Report, TimelineEntry
 
 _ROLE_ORDER = ("commander", "scribe", "comms")
+
+#: How the report's intervals are measured (incident.io's and the SRE book's meanings).
+DEFINITIONS = (
+    ("TTD", "time to detect", "impact started → detected (first alert or failing probe)"),
+    ("TTA", "time to acknowledge", "detected → acknowledged (first responder action)"),
+    ("TTM", "time to mitigate", "impact started → impact ended (every probe healthy again)"),
+    ("TTR", "time to resolve", "impact started → resolved (status set to resolved)"),
+)
 
 
 def render_json(report: Report) -> str:
     """The report as indented JSON (a pydantic model dump), newline-terminated."""
     return report.model_dump_json(indent=2) + "\n"
-
-
-def _cell(text: Any) -> str:
-    """Make text safe inside a Markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
 def _value(value: Any) -> str:
@@ -30,13 +43,12 @@ def _value(value: Any) -> str:
 
 
 def _time(ts: str) -> str:
-    """2025-11-18T14:02:00.000000Z -> 2025-11-18 14:02:00Z (milliseconds kept only if set)."""
+    """2025-11-18T14:02:00.123456Z -> 2025-11-18 14:02:00Z (whole seconds, like every row)."""
     if not ts:
         return "-"
     day, _, rest = ts.partition("T")
-    clock, _, frac = rest.rstrip("Z").partition(".")
-    frac = frac[:3].rstrip("0")
-    return f"{day} {clock}{'.' + frac if frac else ''}Z"
+    clock = rest.rstrip("Z").partition(".")[0]
+    return f"{day} {clock}Z"
 
 
 def _clock(ts: str, day: str) -> str:
@@ -46,98 +58,137 @@ def _clock(ts: str, day: str) -> str:
 
 
 def _dur(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(seconds)
+    if seconds is None:
+        return "-"
+    return format_duration(round(seconds)) if round(seconds) else "0s"
 
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
 
 
+@functools.lru_cache(maxsize=4)
+def _origin(origin: str) -> datetime:
+    return ev.parse_ts(origin)
+
+
 def _offset(ts: str, origin: str) -> str:
     if not ts or not origin:
         return ""
-    delta = (ev.parse_ts(ts) - ev.parse_ts(origin)).total_seconds()
+    delta = round((ev.parse_ts(ts) - _origin(origin)).total_seconds())
     return "T+0" if delta == 0 else ("T+" if delta > 0 else "T-") + format_duration(abs(delta))
 
 
-def _effect(change: ControlChangeReport) -> str:
-    if change.effect is None:
+def _prompt(text: str) -> str:
+    return f"> ✍ {text}"
+
+
+def effect_text(change: ControlChangeReport) -> str:
+    """What the lever's probes did, e.g. "dwfm down -> up after 40s (settled)"."""
+    effect = change.effect
+    if effect is None:
         return ""
-    parts = []
-    for target in sorted(set(change.effect.before) | set(change.effect.after)):
-        before = change.effect.before.get(target, "?")
-        after = change.effect.after.get(target, "?")
-        parts.append(f"{target} {before} -> {after}")
-    return f"after {format_duration(change.effect.after_s)}: " + ", ".join(parts)
+    if not effect.changes:
+        states = ", ".join(f"{t} {s}" for t, s in sorted(effect.before.items()))
+        return f"no change in {format_duration(round(effect.after_s))} ({states})"
+    parts = [
+        f"{c.target} {c.from_state} -> {c.to_state} after {format_duration(round(c.after_s))}"
+        for c in effect.changes
+    ]
+    return ", ".join(parts) + f" ({effect.ended_by})"
+
+
+def _result(c: ControlChangeReport) -> str:
+    if c.outcome == "applied":
+        return f"applied ({_value(c.result_value)})"
+    if c.outcome == "failed":
+        return f"failed: {c.error}"
+    return c.outcome
+
+
+def _timeline_table(entries: list[TimelineEntry], day: str, origin: str) -> list[str]:
+    out = ["| time | | who | what |", "|---|---|---|---|"]
+    for entry in entries:
+        text = cell(entry.text)
+        if entry.category == "action":
+            text = f"**{text}**"
+        out.append(
+            f"| {_clock(entry.ts, day)} | {_offset(entry.ts, origin)} | "
+            f"{cell(entry.actor)} | {text} |"
+        )
+    return out
+
+
+class _Lines:
+    """Lines written straight through (a million-row appendix is never one string)."""
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self._write = write
+
+    def append(self, line: str) -> None:
+        self._write(line + "\n")
+
+    def extend(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self._write(line + "\n")
 
 
 def render_markdown(report: Report) -> str:
     """The postmortem draft as Markdown: deterministic for a given report (no "now" in it)."""
-    out: list[str] = []
+    parts: list[str] = []
+    write_markdown(report, parts.append)
+    return "".join(parts)
+
+
+def write_markdown(report: Report, write: Callable[[str], object]) -> None:
+    """Write the draft line by line through `write` (each call gets one line and its newline)."""
+    out = _Lines(write)
     add = out.append
     times = report.times
     day = (times.opened or times.impact_start or times.last_event)[:10]
     origin = times.opened or times.impact_start
+    down = [s for s in report.impact if s.down_s > 0]
+    hit = [s for s in report.impact if s.down_s > 0 or s.degraded_s > 0]
 
-    add(f"# Postmortem draft: {report.title or '(untitled incident)'}")
+    add(f"# Postmortem: {inline(report.title or '(untitled incident)')}")
     add("")
-    ident = f"`{report.incident_id}`" if report.incident_id else "(not declared)"
+    ident = code(report.incident_id, in_table=True) if report.incident_id else "(not declared)"
     add(
-        f"Incident {ident}, drafted by `warroom report` from `{report.source}` "
+        f"Draft written by `warroom report` from {code(report.source)} "
         f"({report.event_count} events, seq {report.first_seq}-{report.last_seq}). "
-        "Times are UTC; T+ counts from the declaration."
+        "Times are UTC; T+ counts from the declaration. Lines starting ✍ are for you to write."
     )
+    add("")
+    add("| | |")
+    add("|---|---|")
+    add(f"| Incident | {ident} |")
+    add(f"| Date | {day or '-'} |")
+    add("| Authors | ✍ |")
+    add(f"| Status | draft; incident {cell(report.status or 'not declared')} |")
+    add(f"| Severity | {cell(report.severity or '-')} |")
+    roles = sorted(report.roles.items(), key=lambda kv: (_rank(kv[0]), kv[0]))
+    for role, person in roles:
+        add(f"| {cell(role.capitalize())} | {cell(person)} |")
+    if times.resolved:
+        span = "declared to resolved"
+    else:
+        span = f"declared to last event: still {report.status or 'open'}"
+    add(f"| Duration | {_dur(times.duration_s)} ({span}) |")
     add("")
 
     add("## Summary")
     add("")
-    add("| | |")
-    add("|---|---|")
-    add(f"| Title | {_cell(report.title or '-')} |")
-    add(f"| Severity | {report.severity or '-'} |")
-    add(f"| Status | {report.status or '-'} |")
-    span = "declared to resolved" if times.resolved else "declared to last event: not resolved"
-    add(f"| Duration | {_dur(times.duration_s)} ({span}) |")
-    roles = sorted(report.roles.items(), key=lambda kv: (_rank(kv[0]), kv[0]))
-    for role, person in roles:
-        add(f"| {_cell(role.capitalize())} | {_cell(person)} |")
-    if report.impact:
-        worst = [s.service for s in report.impact if s.down_s > 0]
-        hit = [s.service for s in report.impact if s.down_s > 0 or s.degraded_s > 0]
-        add(f"| Services down | {_cell(', '.join(worst) or 'none')} |")
-        add(f"| Services impacted | {_cell(', '.join(hit) or 'none')} |")
+    add(_summary(report, down, hit))
+    add("")
+    add(_prompt("In two sentences a customer would understand: what broke, for whom, how long."))
     add("")
 
-    add("## Key times")
-    add("")
-    add("| moment | time | |")
-    add("|---|---|---|")
-    for label, ts in (
-        ("Impact started", times.impact_start),
-        ("Declared", times.opened),
-        ("First detection", times.first_detection),
-        ("Mitigated", times.mitigated),
-        ("Resolved", times.resolved),
-        ("Closed", times.closed),
-    ):
-        if ts or label != "Closed":
-            add(f"| {label} | {_time(ts)} | {_offset(ts, origin)} |")
-    add("")
-    add(
-        f"- Time to detect: {_dur(times.time_to_detect_s)}\n"
-        f"- Time to mitigate: {_dur(times.time_to_mitigate_s)}\n"
-        f"- Time to resolve: {_dur(times.time_to_resolve_s)}"
-    )
-    add("")
-    add("Measured from the start of impact (the first fault or failing probe).")
-    add("")
-
-    add("## Impact by service")
+    add("## Impact")
     add("")
     if report.impact:
         add("A service counts as down (or degraded) while any of its probes is.")
         add("")
-        add("| service | minutes down | minutes degraded | probes | state at end |")
+        add("| service | minutes down | minutes degraded | probes (down/degraded) | at end |")
         add("|---|---:|---:|---|---|")
         for service in report.impact:
             targets = ", ".join(
@@ -145,42 +196,155 @@ def render_markdown(report: Report) -> str:
                 for t in service.targets
             )
             add(
-                f"| {_cell(service.service)} | {_minutes(service.down_s)} | "
-                f"{_minutes(service.degraded_s)} | {_cell(targets)} | {service.final_state} |"
+                f"| {cell(service.service)} | {_minutes(service.down_s)} | "
+                f"{_minutes(service.degraded_s)} | {cell(targets)} | "
+                f"{cell(service.final_state)} |"
             )
     else:
         add("No probe data in the log.")
     add("")
+    add(_prompt("Impact in customer terms: who could not do what, how many, SLO budget spent."))
+    add("")
+
+    add("## Root causes")
+    add("")
+    add(_prompt("Why it happened, as deep as the evidence goes (ask why until it is a fix)."))
+    add("")
+
+    add("## Trigger")
+    add("")
+    trigger = _trigger(report, day)
+    if trigger:
+        add(trigger)
+        add("")
+    add(_prompt("What set it off: a change, a load, a dependency?"))
+    add("")
+
+    add("## Detection")
+    add("")
+    add(_detection(report, day))
+    add("")
+    add(_prompt("Would we have noticed without these probes? What would have told us sooner?"))
+    add("")
+
+    add("## Resolution")
+    add("")
+    resolution: list[tuple[str, str]] = [
+        (
+            c.ts,
+            f"- {_clock(c.ts, day)} {code(c.service + '/' + c.control)} "
+            f"{inline(_value(c.from_value))} -> {inline(_value(c.to_value))} "
+            f"by {inline(c.actor)}: {inline(effect_text(c))}",
+        )
+        for c in report.controls
+        if c.effect is not None and c.effect.changes
+    ]
+    if times.impact_end:
+        resolution.append(
+            (
+                times.impact_end,
+                f"- Impact ended at {_clock(times.impact_end, day)}: every probe healthy again.",
+            )
+        )
+    resolution.extend(
+        (row.ts, f"- {row.label} at {_clock(row.ts, day)} ({row.basis}).")
+        for row in times.rows
+        if row.label in ("Mitigated", "Resolved", "Reopened")
+    )
+    out.extend(line for _ts, line in sorted(resolution, key=lambda item: item[0]))
+    if report.impact and not times.impact_end:
+        add("- Impact had not ended at the last event: some probes were still failing.")
+    add("")
+    add(_prompt("What fixed it, and what made the fix slow or fast?"))
+    add("")
+
+    add("## Key times")
+    add("")
+    add("| moment | time | | from |")
+    add("|---|---|---|---|")
+    for row in times.rows:
+        add(f"| {row.label} | {_time(row.ts)} | {_offset(row.ts, origin)} | {row.basis} |")
+    add("")
+    intervals = {
+        "TTD": times.time_to_detect_s,
+        "TTA": times.time_to_acknowledge_s,
+        "TTM": times.time_to_mitigate_s,
+        "TTR": times.time_to_resolve_s,
+    }
+    for short, name, meaning in DEFINITIONS:
+        add(f"- **{short}** ({name}): {_dur(intervals[short])}, {meaning}")
+    add("")
+
+    add("## Action items")
+    add("")
+    if report.tasks:
+        add("| item | type | priority | owner | tracking | added by |")
+        add("|---|---|---|---|---|---|")
+        for task in report.tasks:
+            tracking = link("ticket", task.link) if task.link else "✍"
+            if task.link and "|" in tracking:
+                tracking = tracking.replace("|", "\\|")
+            add(
+                f"| {cell(task.text)} | {cell(task.type or '✍')} | "
+                f"{cell(task.priority or '✍')} | {cell(task.owner or '✍')} | "
+                f"{tracking} | {cell(task.actor)} |"
+            )
+    else:
+        add("None recorded.")
+    add("")
+    add(_prompt("One item per cause and per gap found: type prevent, mitigate or process."))
+    add("")
+
+    add("## Lessons learned")
+    add("")
+    add("### What went well")
+    add("")
+    add(_prompt("What worked: tools, runbooks, people, decisions."))
+    add("")
+    add("### What went wrong")
+    add("")
+    for c in report.controls:
+        if c.outcome == "failed":
+            add(
+                f"- {_clock(c.ts, day)} {code(c.service + '/' + c.control)} change failed: "
+                f"{inline(c.error)}"
+            )
+    if any(c.outcome == "failed" for c in report.controls):
+        add("")
+    add(_prompt("What slowed us down or made it worse."))
+    add("")
+    add("### Where we got lucky")
+    add("")
+    add(_prompt("What went right by chance, and would not next time."))
+    add("")
 
     add("## Timeline")
     add("")
-    add(f"Operator actions, probe state changes, scenario events and lever results ({day}).")
+    add(
+        "Highlights: operator actions, bookmarks, status updates, and each service's first "
+        "failure and last recovery. The full timeline is in the appendix."
+    )
     add("")
-    add("| time | | who | what |")
-    add("|---|---|---|---|")
-    for entry in report.timeline:
-        text = entry.text if entry.category != "action" else f"**{entry.text}**"
-        add(
-            f"| {_clock(entry.ts, day)} | {_offset(entry.ts, origin)} | "
-            f"{_cell(entry.actor)} | {_cell(text)} |"
-        )
+    out.extend(_timeline_table(report.highlights, day, origin))
     add("")
 
     add("## Levers pulled")
     add("")
     if report.controls:
+        add(
+            "Effect: what the lever's probes did after it, until they settled (quiet for 2m), "
+            "the next lever on the same service, or the end of the log."
+        )
+        add("")
         add("| time | who | control | change | reason | result | effect |")
         add("|---|---|---|---|---|---|---|")
         for c in report.controls:
-            result = {
-                "applied": f"applied ({_value(c.result_value)})",
-                "failed": f"failed: {c.error}",
-            }.get(c.outcome, c.outcome)
             reason = c.reason + (f" (reverts {c.revert_of})" if c.revert_of else "")
             add(
-                f"| {_clock(c.ts, day)} | {_cell(c.actor)} | `{c.service}/{c.control}` | "
-                f"{_cell(_value(c.from_value))} -> {_cell(_value(c.to_value))} | "
-                f"{_cell(reason or '-')} | {_cell(result)} | {_cell(_effect(c) or '-')} |"
+                f"| {_clock(c.ts, day)} | {cell(c.actor)} | "
+                f"{code(c.service + '/' + c.control, in_table=True)} | "
+                f"{cell(_value(c.from_value))} -> {cell(_value(c.to_value))} | "
+                f"{cell(reason)} | {cell(_result(c))} | {cell(effect_text(c))} |"
             )
     else:
         add("No controls were changed.")
@@ -192,19 +356,19 @@ def render_markdown(report: Report) -> str:
         add("No runbook was opened.")
         add("")
     for rb in report.runbooks:
-        add(f"### {rb.title or rb.runbook} (`{rb.runbook}`)")
+        add(f"### {inline(rb.title or rb.runbook)} ({code(rb.runbook)})")
         add("")
-        add(f"Opened by {rb.opened_by} at {_clock(rb.opened_at, day)}.")
+        add(f"Opened by {inline(rb.opened_by)} at {_clock(rb.opened_at, day)}.")
         add("")
         for step in rb.steps:
             box = "x" if step.status == ev.StepStatus.DONE.value else " "
-            line = f"- [{box}] {step.step}: {step.status}"
+            line = f"- [{box}] {inline(step.step)}: {inline(step.status)}"
             if step.status != ev.StepStatus.PENDING.value:
-                line += f" by {step.actor} at {_clock(step.ts, day)}"
+                line += f" by {inline(step.actor)} at {_clock(step.ts, day)}"
             if step.verified:
                 line += " (verified)"
             if step.note:
-                line += f" — {step.note}"
+                line += f" — {inline(step.note)}"
             add(line)
         add("")
 
@@ -213,34 +377,49 @@ def render_markdown(report: Report) -> str:
     if not report.status_updates:
         add("None posted.")
     for update in report.status_updates:
-        add(f"- **{_clock(update.ts, day)}** ({update.actor})")
-        add(f"  - Conditions: {update.conditions}")
+        add(f"- **{_clock(update.ts, day)}** ({inline(update.actor)})")
+        add(f"  - Conditions: {inline(update.conditions)}")
         if update.actions:
-            add(f"  - Actions: {update.actions}")
+            add(f"  - Actions: {inline(update.actions)}")
         if update.needs:
-            add(f"  - Needs: {update.needs}")
+            add(f"  - Needs: {inline(update.needs)}")
+    add("")
+
+    add("## Participants")
+    add("")
+    if report.participants:
+        add("| who | roles | actions | first action |")
+        add("|---|---|---|---|")
+        for p in report.participants:
+            add(
+                f"| {cell(p.actor)} | {cell(', '.join(p.roles))} | {p.actions} | "
+                f"{_clock(p.first_ts, day) if p.first_ts else '-'} |"
+            )
+    else:
+        add("Nobody acted in this log.")
+    add("")
+
+    add("## Appendix: full timeline")
+    add("")
+    add(
+        f"Everything but probe samples ({day}); a target's flapping is one line. "
+        "Machine events are credited to `probe`, `sim` or `lever`."
+    )
+    add("")
+    out.extend(_timeline_table(report.timeline, day, origin))
     add("")
 
     for heading, entries, empty in (
-        ("Notes", report.notes, "No notes."),
-        ("Bookmarks", report.bookmarks, "No bookmarks."),
+        ("Appendix: notes", report.notes, "No notes."),
+        ("Appendix: bookmarks", report.bookmarks, "No bookmarks."),
     ):
         add(f"## {heading}")
         add("")
         if not entries:
             add(empty)
         for entry in entries:
-            add(f"- {_clock(entry.ts, day)} ({entry.actor}): {entry.text}")
+            add(f"- {_clock(entry.ts, day)} ({inline(entry.actor)}): {inline(entry.text)}")
         add("")
-
-    add("## Follow-up tasks")
-    add("")
-    if not report.tasks:
-        add("None recorded.")
-    for task in report.tasks:
-        owner = f" (owner: {task.owner})" if task.owner else ""
-        add(f"- [ ] {task.text}{owner}, added by {task.actor}")
-    add("")
 
     add("## Log integrity")
     add("")
@@ -251,7 +430,7 @@ def render_markdown(report: Report) -> str:
         add(f"- The hash chain verifies: {integrity.count} events, none edited or missing.")
     else:
         bad = f"seq {integrity.first_bad_seq}" if integrity.first_bad_seq else "the log"
-        add(f"- **The hash chain does not verify** at {bad}: {integrity.reason}")
+        add(f"- **The hash chain does not verify** at {bad}: {inline(integrity.reason)}")
         if integrity.reason.startswith("torn"):
             add("- A write was cut short there (a crash); the events before it are intact.")
         else:
@@ -259,12 +438,93 @@ def render_markdown(report: Report) -> str:
     if integrity.stopped_at_line is not None:
         add(
             f"- Reading stopped at line {integrity.stopped_at_line} "
-            f"({integrity.stop_reason}); the report covers the lines before it."
+            f"({inline(integrity.stop_reason)}); the report covers the lines before it."
         )
     if report.unknown_kinds:
-        kinds = ", ".join(f"`{k}`" for k in report.unknown_kinds)
+        kinds = ", ".join(code(k) for k in report.unknown_kinds)
         add(f"- Event kinds from a newer warroom, shown raw: {kinds}")
-    return "\n".join(out).rstrip("\n") + "\n"
+    if integrity.head_hash:
+        add(
+            f"- Log head: seq {integrity.head_seq}, sha256 {code(integrity.head_hash)} "
+            "(the hash of its last line: a copy of the log that ends there is this log)."
+        )
+
+
+def _summary(report: Report, down: list[Any], hit: list[Any]) -> str:
+    times = report.times
+    sev = f"{report.severity} " if report.severity else ""
+    parts = [f"A {sev}incident, {inline(report.title or 'untitled')}."]
+    if hit:
+        worst = max(hit, key=lambda s: (s.down_s, s.degraded_s))
+        names = ", ".join(inline(s.service) for s in down) or "none"
+        parts.append(
+            f"{len(hit)} of {len(report.impact)} services were impaired ({names} down); "
+            f"the worst, {inline(worst.service)}, was down {_minutes(worst.down_s)} and "
+            f"degraded {_minutes(worst.degraded_s)} minutes."
+        )
+    if times.impact_start:
+        ended = (
+            f"ended after {_dur(times.time_to_mitigate_s)}"
+            if times.impact_end
+            else "had not ended at the last event"
+        )
+        parts.append(
+            f"Impact began at {_time(times.impact_start)}, was detected "
+            f"{_dur(times.time_to_detect_s)} later and {ended}."
+        )
+    if times.resolved:
+        parts.append(f"Resolved at {_time(times.resolved)}.")
+    else:
+        parts.append(f"Not resolved at the last event (status {inline(report.status or '-')}).")
+    if times.reopened:
+        parts.append(f"Reopened {len(times.reopened)} time(s).")
+    return " ".join(parts)
+
+
+def _trigger(report: Report, day: str) -> str:
+    times = report.times
+    first = next((e for e in report.timeline if e.kind == "scenario_event"), None)
+    if first is not None:
+        return f"- The simulator at {_clock(first.ts, day)}: {inline(first.text)}"
+    bad = next((e for e in report.timeline if e.kind == "probe_state_changed"), None)
+    if times.first_failure and bad is not None:
+        failing = next(
+            (e for e in report.timeline if e.ts == times.first_failure and e.category == "probe"),
+            bad,
+        )
+        return f"- First failing probe at {_clock(failing.ts, day)}: {inline(failing.text)}"
+    return ""
+
+
+def _detection(report: Report, day: str) -> str:
+    times = report.times
+    lines = []
+    if times.first_detection:
+        what = next(
+            (
+                e
+                for e in report.timeline
+                if e.ts == times.first_detection and e.category in ("probe", "other")
+            ),
+            None,
+        )
+        how = f": {inline(what.text)}" if what is not None else ""
+        lines.append(
+            f"- Detected at {_clock(times.first_detection, day)} "
+            f"({_dur(times.time_to_detect_s)} after impact began) by "
+            f"{'the probes' if what is None or what.category == 'probe' else 'an alert'}{how}."
+        )
+    else:
+        lines.append("- No alert or failing probe in the log.")
+    if times.acknowledged:
+        who = next((e.actor for e in report.timeline if e.ts == times.acknowledged), "")
+        lines.append(
+            f"- Acknowledged at {_clock(times.acknowledged, day)} by {inline(who or '-')} "
+            f"({_dur(times.time_to_acknowledge_s)} after detection)."
+        )
+    if times.opened:
+        lines.append(f"- Declared at {_clock(times.opened, day)}.")
+    return "\n".join(lines)
 
 
 def _rank(role: str) -> int:
