@@ -61,6 +61,8 @@ class ProbeView:
     #: Seconds spent down / degraded, closed intervals only (the report adds the open one).
     down_s: float = 0.0
     degraded_s: float = 0.0
+    #: When the last result for this target (a sample or a state change) was logged, "" if none.
+    last_result_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
         latency_ms=event.latency_ms if event.latency_ms is not None else old.latency_ms,
         down_s=down_s,
         degraded_s=degraded_s,
+        last_result_at=event.ts or old.last_result_at,
     )
     probes = dict(state.probes)
     probes[event.target] = view
@@ -247,6 +250,7 @@ def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentStat
             history=_push(old.history, sample.latency_ms, HISTORY_LEN),
             ok=sample.ok,
             count=sample.count,
+            last_result_at=event.ts or old.last_result_at,
         )
     return _evolve(state, probes=probes)
 
