@@ -127,9 +127,15 @@ def keys(width: int) -> list[str]:
 
 
 def test_narrow_lists_keep_state_target_latency_and_age() -> None:
-    for width in (20, 32, 40, 60, 80):
+    for width in (40, 60, 80):
         assert {"state", "target", "latency", "age"} <= set(keys(width)), width
     assert keys(40) == ["state", "target", "latency", "age"]
+    # Narrower, the state keeps its symbol (and colour) and the target its room.
+    for width in (20, 30, 39):
+        assert keys(width) == ["symbol", "target", "latency", "age"], width
+    assert [p.width for p in pl.layout(30) if p.column.key == "target"] == [11]
+    assert pl.cell_text("symbol", VIEWS[1], NOW, stale=False) == "✖"
+    assert pl.cell_text("symbol", VIEWS[1], NOW, stale=True) == "◌"
 
 
 def test_wide_lists_add_service_in_state_trend_and_reason() -> None:
@@ -155,7 +161,7 @@ def test_columns_fill_the_width_without_overlapping() -> None:
         assert ends[-1] <= width, width
         if width >= 101:
             assert ends[-1] == width  # the reason column takes what is left
-    tiny = pl.layout(20)
+    tiny = pl.layout(12)
     assert [p.width for p in tiny if p.column.key == "target"] == [4]
 
 

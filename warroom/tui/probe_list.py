@@ -44,6 +44,8 @@ class Column:
 
 
 STATE_COLUMN = Column("state", "State", 10, sort="state")
+#: The state as its symbol alone, where the word does not fit beside the others.
+SYMBOL = Column("symbol", "", 1, sort="state")
 TARGET = Column("target", "Target", 12, sort="name", grow=28)
 SERVICE = Column("service", "Service", 12, sort="service", grow=6)
 LATENCY = Column("latency", "Latency", 8, right=True, sort="latency")
@@ -53,11 +55,15 @@ AGE = Column("age", "Age", 6, right=True, sort="age")
 REASON = Column("reason", "Reason", 16, grow=-1)
 
 #: Left to right, when shown.
-COLUMNS = (STATE_COLUMN, TARGET, SERVICE, LATENCY, TREND, IN_STATE, AGE, REASON)
+COLUMNS = (SYMBOL, STATE_COLUMN, TARGET, SERVICE, LATENCY, TREND, IN_STATE, AGE, REASON)
 #: Shown at every width: what is wrong, where, how slow, and how old that news is.
 REQUIRED = (STATE_COLUMN, TARGET, LATENCY, AGE)
+#: The same in fewer cells (a tmux split, the side of an 80-column terminal).
+NARROW = (SYMBOL, TARGET, LATENCY, AGE)
 #: The others, in the order they join as the list gets wider.
 OPTIONAL = (SERVICE, IN_STATE, TREND, REASON)
+#: Who gets spare cells first (service names are short: a little room shows them whole).
+GROW_ORDER = (SERVICE, TARGET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +77,12 @@ class Placed:
 
 def layout(width: int) -> tuple[Placed, ...]:
     """The columns that fit in `width` cells and where they go (the target shrinks last)."""
-    chosen = set(REQUIRED)
+    required = REQUIRED
     used = sum(column.width + GAP for column in REQUIRED)
+    if used > width:
+        required = NARROW
+        used = sum(column.width + GAP for column in NARROW)
+    chosen = set(required)
     for column in OPTIONAL:
         if used + column.width + GAP > width:
             break
@@ -82,7 +92,7 @@ def layout(width: int) -> tuple[Placed, ...]:
     spare = width - used
     if spare < 0:
         widths[TARGET.key] = max(4, TARGET.width + spare)
-    for column in COLUMNS:
+    for column in GROW_ORDER:
         if column in chosen and column.grow > 0 and spare > 0:
             take = min(spare, column.grow)
             widths[column.key] += take
@@ -160,6 +170,8 @@ def cell_text(key: str, view: ProbeView, now: datetime, stale: bool) -> str:
     if key == "state":
         state = shown_state(view, stale)
         return f"{SYMBOLS[state]} {state}"
+    if key == "symbol":
+        return SYMBOLS[shown_state(view, stale)]
     if key == "target":
         return printable(view.target)
     if key == "service":
@@ -183,7 +195,8 @@ def cell_text(key: str, view: ProbeView, now: datetime, stale: bool) -> str:
 def header_text(column: Column, sort_mode: str, reverse: bool) -> str:
     """A column's title, with an arrow on the sorted one (down: the mode's own order)."""
     if column.sort is not None and column.sort == sort_mode:
-        return f"{column.title} {'↑' if reverse else '↓'}"
+        arrow = "↑" if reverse else "↓"
+        return f"{column.title} {arrow}" if column.title else arrow
     return column.title
 
 
