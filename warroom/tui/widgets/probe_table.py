@@ -419,7 +419,7 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
         views, versions, index, keys = self._views, self._versions, self._index, self._keys
         bump = self._next_version
         first = self.scroll_offset.y
-        last = first + self.scrollable_content_region.height
+        on_screen = set(self._order[first : first + self.scrollable_content_region.height])
         refresh_line = self.refresh_line
         rebuild = resort = removed = False
         if probes is not self._probes:
@@ -442,9 +442,8 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
                     gone = target in self._stale
                     if pl.matches(old, needle, gone) != pl.matches(view, needle, gone):
                         rebuild = True
-                row = index.get(target)
-                if row is not None and first <= row < last:
-                    refresh_line(row + 1)
+                if target in on_screen:
+                    refresh_line(index[target] + 1)
             if len(views) > len(probes):
                 for target in [t for t in views if t not in probes]:
                     del views[target], versions[target]
@@ -457,9 +456,8 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
                     versions[target] = next(bump)
                     if moves:
                         keys.pop(target, None)
-                    row = index.get(target)
-                    if row is not None and first <= row < last:
-                        refresh_line(row + 1)
+                    if target in on_screen:
+                        refresh_line(index[target] + 1)
             self._stale = stale
             resort |= moves
             rebuild |= bool(self.filter_text)
