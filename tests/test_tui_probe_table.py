@@ -377,3 +377,16 @@ async def test_the_order_under_churn_is_what_probe_list_says() -> None:
                 needle=table.filter_text,
             )
             assert table.ordered_targets == tuple(expected), step
+
+
+async def test_the_row_under_the_pointer_is_highlighted() -> None:
+    app = ListApp(incident())
+    async with app.run_test(size=(100, HEIGHT)) as pilot:
+        table = app.query_one(ProbeTable)
+        await pilot.hover(ProbeTable, offset=(5, 4))
+        await pilot.pause()
+        hover = table.get_component_rich_style("probe-list--hover").bgcolor
+        assert hover is not None
+        assert {segment.style.bgcolor for segment in table.render_line(4)} == {hover}
+        assert hover not in {segment.style.bgcolor for segment in table.render_line(5)}
+        assert hover not in {segment.style.bgcolor for segment in table.render_line(1)}  # cursor
