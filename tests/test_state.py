@@ -113,6 +113,19 @@ def test_probe_samples_feed_the_sparkline_history_but_not_the_tail() -> None:
     assert state.tail == ()
 
 
+def test_a_probe_remembers_when_its_last_result_arrived() -> None:
+    """The console shows each row's age from this: samples and state changes are results."""
+    sample = ev.ProbeSamples(samples=[ev.ProbeSample(target="a", state="up", ok=1, count=1)])
+    other = ev.ProbeSamples(samples=[ev.ProbeSample(target="b", state="up", ok=1, count=1)])
+    events = stamp([down("a", "svc", "unknown", "up"), sample, other, down("b", "svc")])
+    state = fold(events[:1])
+    assert state.probes["a"].last_result_at == "2025-10-20T06:00:00.000000Z"
+    state = fold(events)
+    # "a" had no result after the first sample; "b" changed state after its sample.
+    assert state.probes["a"].last_result_at == "2025-10-20T06:01:00.000000Z"
+    assert state.probes["b"].last_result_at == "2025-10-20T06:03:00.000000Z"
+
+
 def test_runbook_progress_and_verification() -> None:
     state = fold(
         stamp(

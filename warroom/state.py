@@ -132,6 +132,8 @@ class ProbeView:
     #: Seconds spent down / degraded, closed intervals only (the report adds the open one).
     down_s: float = 0.0
     degraded_s: float = 0.0
+    #: When the last result for this target (a sample or a state change) was logged, "" if none.
+    last_result_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -431,6 +433,7 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
         latency_ms=event.latency_ms if event.latency_ms is not None else old.latency_ms,
         down_s=down_s,
         degraded_s=degraded_s,
+        last_result_at=event.ts or old.last_result_at,
     )
     probes = dict(state.probes)
     probes[event.target] = view
@@ -461,6 +464,7 @@ def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentStat
         )
         fields["ok"] = sample.ok
         fields["count"] = sample.count
+        fields["last_result_at"] = event.ts or old.last_result_at
         probes[sample.target] = new
         if old.state == _UNKNOWN and sample.state != _UNKNOWN:
             fields["state"] = sample.state

@@ -17,7 +17,7 @@ clock stops at the first screen refresh (compositor update, the frame handed to 
 terminal) that shows its effect, checked inside that refresh: `cursor_*` moves the probe
 table cursor, `dialog_*` opens the note dialog (then escape), `typing_*` is a letter typed
 into that dialog's field; `--presses` cursor moves and dialogs, 3 letters in every third.
-`key_p95_ms` is the worst p95 of the first `keys_N` and `live_N`.
+`key_p95_ms` is the worst p95 of every `keys_N` and `live_N` (5,000 targets must hold too).
 
 `first_frame_s` is measured in a fresh process, from spawning it (wall clock, so the
 interpreter's start-up counts) to the first painted frame of the main screen (Textual's
@@ -369,7 +369,7 @@ def main() -> None:
     for targets in args.targets:
         figures = asyncio.run(measure_keys(targets, args.presses))
         result[f"keys_{targets}"] = figures
-    worst = [result[f"keys_{args.targets[0]}"]]
+    worst = [result[f"keys_{targets}"] for targets in args.targets]
     if args.live_targets:
         from bench_probe import running_sim
 
