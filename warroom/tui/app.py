@@ -24,20 +24,17 @@ from textual.notifications import SeverityLevel
 
 from warroom import events as ev
 from warroom.events import BaseEvent, utc_now
-from warroom.identity import default_actor
-from warroom.log.store import EventStore, LogFollower
-from warroom.runbooks.conditions import evaluate
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.shell import run_command
-from warroom.runbooks.suggest import suggest
-from warroom.state import IncidentState, reduce
+from warroom.runbooks.tracking import opened_event
+from warroom.session import Change, ConsoleSession, EventStore, Follower
+from warroom.state import IncidentState
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
-from warroom.tui.widgets.header import status_update_due
 
 Clock = Callable[[], datetime]
 #: A long-running coroutine the app owns (probe engine, sim feed); started on mount.
@@ -55,20 +52,12 @@ STATUS_CHOICES = [
     ("monitoring", "monitoring — fix in, watching"),
     ("resolved", "resolved — impact over"),
 ]
-#: Status-update reminder per severity when the config gives only the SEV1 interval.
-DEFAULT_INTERVAL_FACTORS = {"SEV1": 1.0, "SEV2": 2.0, "SEV3": 4.0}
-
 #: How often the log is polled for other writers' events (and the probe table refreshed).
 FOLLOW_INTERVAL = 0.25
 #: Longest shell output kept in a `CommandRun` event.
 MAX_COMMAND_OUTPUT = 8192
 #: A runbook command running longer than this is killed (and logged with no exit code).
 COMMAND_TIMEOUT_S = 60.0
-
-
-def status_intervals(sev1_seconds: float = 1800.0) -> dict[str, float]:
-    """Reminder interval per severity from the SEV1 one (SEV2 twice as long, SEV3 four times)."""
-    return {sev: sev1_seconds * factor for sev, factor in DEFAULT_INTERVAL_FACTORS.items()}
 
 
 def incident_id_for(title: str, now: datetime) -> str:
@@ -104,7 +93,7 @@ class WarroomApp(App[int]):
         self,
         log: EventStore,
         *,
-        follower: LogFollower | None = None,
+        follower: Follower | None = None,
         clock: Clock = utc_now,
         actor: str | None = None,
         runbooks: Mapping[str, Runbook] | None = None,
@@ -113,30 +102,30 @@ class WarroomApp(App[int]):
         background: Sequence[BackgroundTask] = (),
         read_only: bool = False,
         command_runner: Callable[[str, float, int], Awaitable[Any]] | None = None,
+        session: ConsoleSession | None = None,
     ) -> None:
         super().__init__()
-        self.incident_log = log
-        path = getattr(log, "path", None)
-        self.log_path: Path | None = Path(path) if path is not None else None
-        if follower is None and self.log_path is not None:
-            follower = LogFollower(self.log_path)
-        self.follower = follower
-        self.clock = clock
-        self.actor = actor or default_actor()
-        self.runbooks: dict[str, Runbook] = dict(runbooks or {})
-        self.problems: list[str] = list(problems)
-        self.status_update_intervals = dict(status_update_intervals or status_intervals())
+        self.session = session or ConsoleSession(
+            log,
+            follower=follower,
+            clock=clock,
+            actor=actor,
+            runbooks=runbooks,
+            status_intervals=status_update_intervals,
+            read_only=read_only,
+        )
+        self.session.problems.extend(problems)
+        self.incident_log = self.session.store
+        self.log_path = self.session.path
+        self.clock = self.session.clock
+        self.actor = self.session.actor
+        self.runbooks = self.session.runbooks
+        self.status_update_intervals = self.session.status_intervals
         self.background = list(background)
         self.read_only = read_only
         self.mode = REPLAY if read_only else LIVE
         self.command_runner = command_runner
-        self.state = IncidentState()
-        self.suggested: list[tuple[str, str]] = []
         self._dirty = False
-        self._probes_pending = False
-        self._bad_signature: frozenset[tuple[str, str]] = frozenset()
-        self._verify_sent: dict[tuple[str, str], bool] = {}
-        self._reminded_for: str = ""
         self._tasks: list[asyncio.Task[None]] = []
         self._dialogs: dict[str, Any] = {}
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
@@ -145,19 +134,33 @@ class WarroomApp(App[int]):
         self._gc = IdleCollector()
         self.main_screen = MainScreen(mode=self.mode)
 
+    @property
+    def state(self) -> IncidentState:
+        return self.session.state
+
+    @property
+    def suggested(self) -> list[tuple[str, str]]:
+        return self.session.suggested
+
+    @property
+    def problems(self) -> list[str]:
+        return self.session.problems
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def on_mount(self) -> None:
         await self.push_screen(self.main_screen)
-        self.main_screen.view.set_status_intervals(self.status_update_intervals)
-        self.main_screen.view.set_problems(self.problems)
+        view = self.main_screen.view
+        view.set_status_intervals(self.status_update_intervals)
         recovered = getattr(self.incident_log, "recovered", None)
         if recovered is not None:
             self.problems.append(recovered.describe())
-            self.main_screen.view.set_problems(self.problems)
+        view.set_problems(self.problems)
         for problem in self.problems:
             self.notify(problem, title="Problem", severity="warning", timeout=10)
-        self.drain()
+        self.session.subscribe(self._session_changed)
+        self.session.poll()
+        self.session.update_freshness()
         self.render_state()
         # Full cycle collections only while the keyboard is quiet (see idle_gc); started
         # once the first frame is up (its first collection takes ~50 ms).
@@ -188,172 +191,68 @@ class WarroomApp(App[int]):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.session.aclose()
 
     def report_problem(self, problem: str) -> None:
         """Show a problem in the problems line and as a notification (the console carries on)."""
-        self.problems.append(problem)
-        self.main_screen.view.set_problems(self.problems)
-        self.notify(problem, title="Problem", severity="error", timeout=10)
+        self.session.report_problem(problem)
 
-    # -- the one path into the state ----------------------------------------------------------
+    def _session_changed(self, change: Change) -> None:
+        """The session's news: repaint (now for this console's own actions), or tell."""
+        if change.kind in ("state", "freshness"):
+            self._dirty = True
+            if change.operator:
+                self.render_state()
+        elif change.kind == "problem":
+            self.main_screen.view.set_problems(self.problems)
+            self.notify(change.text, title=change.title, severity="error", timeout=10)
+        elif change.kind == "reminder":
+            self.notify(change.text, title=change.title, severity="warning", timeout=15)
+        else:
+            self.notify(change.text, title=change.title, severity="error")
 
-    def record(self, event: BaseEvent) -> BaseEvent | None:
-        """Append an operator event (fsynced), fold it in, and render. None if it failed."""
+    # -- the one path into the state: the session ---------------------------------------------
+
+    def record(self, event: BaseEvent) -> asyncio.Task[BaseEvent | None]:
+        """Append an operator event through the session (off the event loop, in order)."""
         if self.read_only:
             self.notify("read-only: nothing is written", severity="warning")
-            return None
-        event = self._stamp(event)
-        try:
-            stamped = self.incident_log.append(event)
-        except Exception as exc:
-            self.notify(f"not recorded: {exc}", title="Log write failed", severity="error")
-            return None
-        self.ingest([stamped])
-        self.render_state()
-        return stamped
-
-    def record_machine(self, events: Sequence[BaseEvent]) -> list[BaseEvent]:
-        """Append machine events (not fsynced one by one) and fold them in."""
-        if self.read_only or not events:
-            return []
-        try:
-            stamped = self.incident_log.append_many([self._stamp(e) for e in events], sync=False)
-        except Exception as exc:
-            self.report_problem(f"log write failed: {exc}")
-            return []
-        self.ingest(stamped)
-        return stamped
-
-    def _stamp(self, event: BaseEvent) -> BaseEvent:
-        """Time and actor from this console (its injected clock), unless already set."""
-        update: dict[str, str] = {}
-        if not event.actor:
-            update["actor"] = self.actor
-        if not event.ts:
-            update["ts"] = ev.format_ts(self.clock())
-        return event.model_copy(update=update) if update else event
+        return self.session.record(event)
 
     def ingest(self, events: Iterable[BaseEvent]) -> None:
-        """Fold stamped events from the log into the state (skipping any already folded)."""
-        batch = list(events)
-        if not batch:
-            return
-        if batch[0].seq > self.state.last_seq + 1:
-            self.drain()  # another writer appended in between: read it from the file first
-        self._fold(batch)
-
-    def drain(self) -> None:
-        """Fold whatever the follower finds in the log file that is not folded yet."""
-        if self.follower is None:
-            return
-        try:
-            events = self.follower.poll()
-        except Exception as exc:
-            self.report_problem(str(exc))
-            return
-        self._fold(events)
-
-    def _fold(self, events: Iterable[BaseEvent]) -> None:
-        before = self.state
-        state = before
-        for event in events:
-            if event.seq and event.seq <= state.last_seq:
-                continue
-            state = reduce(state, event)
-        if state is before:
-            return
-        self.state = state
+        """Fold events already stored (by another writer of this process) into the state."""
+        self.session.ingest(events)
         self._dirty = True
-        if state.probes is not before.probes or state.runbooks is not before.runbooks:
-            # Settled at the next render (a tick, or at once after an operator action): the
-            # suggestions and verifications scan every target, and under probe churn
-            # batches arrive faster than renders.
-            self._probes_pending = True
-
-    def _settle_probes(self) -> None:
-        """Suggestions and step verifications for the probes folded since the last render."""
-        while self._probes_pending:  # a verification it logs may change the runbooks again
-            self._probes_pending = False
-            self._probes_changed()
-
-    def _probes_changed(self) -> None:
-        state = self.state
-        bad = frozenset(
-            (p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")
-        )
-        if bad != self._bad_signature:
-            self._bad_signature = bad
-            self.suggested = [
-                (s.runbook.id, s.runbook.title)
-                for s in suggest(self.runbooks.values(), state.probes)
-            ]
-        self._check_verifications()
-
-    def _check_verifications(self) -> None:
-        """Append a `StepVerified` whenever a step's verification changes truth."""
-        if self.read_only:
-            return
-        changes: list[BaseEvent] = []
-        for runbook_id, progress in self.state.runbooks.items():
-            runbook = self.runbooks.get(runbook_id)
-            if runbook is None:
-                continue
-            for step in runbook.steps:
-                if step.verify is None:
-                    continue
-                holds = evaluate(step.verify, self.state.probes)
-                if holds is None:
-                    continue
-                view = progress.steps.get(step.id)
-                current = view.verified if view is not None else False
-                key = (runbook_id, step.id)
-                if holds == current:
-                    self._verify_sent.pop(key, None)
-                    continue
-                if self._verify_sent.get(key) == holds:
-                    continue
-                self._verify_sent[key] = holds
-                changes.append(
-                    ev.StepVerified(
-                        runbook=runbook_id, step=step.id, condition=step.verify.text, holds=holds
-                    )
-                )
-        if changes:
-            self.record_machine(changes)
 
     # -- rendering ---------------------------------------------------------------------------
 
     def render_state(self) -> None:
-        """Push the latest state to the visible screens (coalesced: called per tick or action)."""
-        self._settle_probes()
+        """Push the latest state to the visible screens (no side effects: it only paints)."""
         self._dirty = False
         now = self.clock()
+        state, suggested = self.session.state, self.session.suggested
+        stale = self.session.freshness
         with self.batch_update():
             for screen in self.screen_stack:
+                if not screen.is_mounted:
+                    continue  # it renders the state it was given once composed
                 update = getattr(screen, "update_from", None)
                 if update is not None:
-                    update(self.state, now, self.suggested)
+                    update(state, now, suggested)
+                show = getattr(screen, "show_freshness", None)
+                if show is not None:
+                    show(stale)
 
     def _tick(self) -> None:
-        self.drain()
+        self.session.poll()
         if self._dirty:
             self.render_state()
 
     def _tick_clock(self) -> None:
         self._gc.tick(self.last_input_at)
         now = self.clock()
+        self.session.tick(now)
         self.main_screen.view.refresh_clock(now)
-        due_at, overdue = status_update_due(self.state, now, self.status_update_intervals)
-        if overdue and due_at is not None:
-            marker = due_at.isoformat()
-            if marker != self._reminded_for:
-                self._reminded_for = marker
-                self.notify(
-                    f"Status update due for {self.state.severity} — press c to write one",
-                    title="Status update",
-                    severity="warning",
-                    timeout=15,
-                )
 
     # -- bindings ------------------------------------------------------------------------------
 
@@ -414,7 +313,7 @@ class WarroomApp(App[int]):
             with_title,
         )
 
-    def declare(self, title: str, severity: str) -> BaseEvent | None:
+    def declare(self, title: str, severity: str) -> asyncio.Task[BaseEvent | None]:
         now = self.clock()
         incident_id = self.log_path.stem if self.log_path else incident_id_for(title, now)
         return self.record(
@@ -524,24 +423,25 @@ class WarroomApp(App[int]):
     # -- runbooks ------------------------------------------------------------------------------
 
     def open_runbook(self, runbook_id: str) -> None:
-        """Record the runbook as opened (first time) and show it."""
+        """Record the runbook as opened (first time), then show it."""
+        runbook = self.runbooks.get(runbook_id)
+        if runbook_id not in self.state.runbooks and runbook is None:
+            self.notify(f"no runbook {runbook_id!r} loaded", severity="error")
+            return
+        self._open_runbook(runbook_id, runbook)
+
+    @work(group="open-runbook", exclusive=True, exit_on_error=False)
+    async def _open_runbook(self, runbook_id: str, runbook: Runbook | None) -> None:
         from warroom.tui.screens.runbook import RunbookScreen
 
-        runbook = self.runbooks.get(runbook_id)
         if runbook_id not in self.state.runbooks:
-            if runbook is None:
-                self.notify(f"no runbook {runbook_id!r} loaded", severity="error")
+            assert runbook is not None
+            if await self.record(opened_event(runbook)) is None:
                 return
-            if (
-                self.record(
-                    ev.RunbookOpened(
-                        runbook=runbook.id, title=runbook.title, steps=[s.id for s in runbook.steps]
-                    )
-                )
-                is None
-            ):
-                return
-        self.push_screen(RunbookScreen(runbook_id, runbook, self.state, self.clock(), self.mode))
+        await self.push_screen(
+            RunbookScreen(runbook_id, runbook, self.state, self.clock(), self.mode)
+        )
+        self.render_state()  # what was folded while it was being composed
 
     def set_step(self, runbook_id: str, step_id: str, status: str, note: str = "") -> None:
         self.record(
@@ -579,7 +479,7 @@ class WarroomApp(App[int]):
                 "duration_s": 0.0,
             }
         fields = _command_fields(result)
-        stamped = self.record(
+        stamped = await self.record(
             ev.CommandRun(runbook=runbook_id, step=step_id, command=code, **fields)
         )
         if stamped is not None:

@@ -34,7 +34,8 @@ from warroom.events import utc_now
 from warroom.log.store import IncidentLog
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
-from warroom.tui.app import BackgroundTask, WarroomApp, status_intervals
+from warroom.session.policies import status_intervals
+from warroom.tui.app import BackgroundTask, WarroomApp
 from warroom.tui.widgets import control_panel
 
 INCIDENTS_DIR = Path("incidents")
@@ -207,7 +208,7 @@ def scenario_feed_task(
                     failing = True
                     batch = []
                 if batch:
-                    app.record_machine(batch)
+                    app.session.record_machine(batch)
                     after = batch[-1].sim_seq
                 await asyncio.sleep(interval)
 

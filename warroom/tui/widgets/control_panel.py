@@ -434,14 +434,14 @@ class ControlPanel(Widget):
 BackgroundTask = Callable[[Any], Awaitable[None]]
 
 
-def app_recorder(app: Any) -> Callable[[ev.BaseEvent], ev.BaseEvent | None]:
-    """Record through the console so the state and screen follow: operator events fsynced,
-    machine events (effect readings) group-written."""
+def app_recorder(app: Any) -> Callable[[ev.BaseEvent], Awaitable[ev.BaseEvent | None]]:
+    """Record through the console's session so the state and screen follow: operator events
+    fsynced, machine events (effect readings) group-written."""
 
-    def record(event: ev.BaseEvent) -> ev.BaseEvent | None:
+    async def record(event: ev.BaseEvent) -> ev.BaseEvent | None:
         if type(event).durable:
-            return app.record(event)
-        stamped = app.record_machine([event])
+            return await app.session.record(event)
+        stamped = await app.session.record_machine([event])
         return stamped[0] if stamped else None
 
     return record

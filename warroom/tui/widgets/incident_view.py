@@ -6,6 +6,7 @@ and a clock reading in `update_from`, and reports the responder's picks as messa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
+from warroom.session.freshness import Freshness
 from warroom.state import IncidentState
 from warroom.tui.widgets.control_panel import ControlPanel
 from warroom.tui.widgets.header import IncidentHeader
@@ -23,6 +25,18 @@ from warroom.tui.widgets.runbook_checklist import RunbookChecklist
 
 #: How long the probe cursor rests on a service before the mitigation panel shows it.
 CONTROLS_SETTLE_S = 0.08
+#: Whether the probe table marks stale rows itself (`update_from(..., stale=...)`).
+_TABLE_TAKES_STALE = "stale" in inspect.signature(ProbeTable.update_from).parameters
+
+
+def freshness_text(freshness: Freshness, total: int) -> str:
+    """The one line saying which probe data is not live and since when ("" if all is)."""
+    if freshness.live:
+        return ""
+    count = len(freshness.stale)
+    which = "all probe data" if count == total else f"{count} of {total} targets"
+    since = f" since {freshness.since:%H:%M:%S}" if freshness.since is not None else ""
+    return f"⚠ STALE: {which} not live{since} — {freshness.reason}"
 
 
 class IncidentView(Vertical):
@@ -36,6 +50,8 @@ class IncidentView(Vertical):
         # Held directly (not queried): timers may render while the screen is being torn down.
         self.header = IncidentHeader(id="header")
         self.problems_line = Static("", id="problems")
+        self.freshness_line = Static("", id="freshness")
+        self.freshness = Freshness()
         self.probe_table = ProbeTable(id="probes")
         self.filter_box = Input(placeholder="filter: target, service or state", id="filter")
         self.probe_status = Label("", id="probe-status")
@@ -45,11 +61,13 @@ class IncidentView(Vertical):
         self.log_tail = LogTail(id="log")
         self.filter_box.display = False
         self.problems_line.display = False
+        self.freshness_line.display = False
         self._probe_status_text = ""
         self._controls_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield self.header
+        yield self.freshness_line
         yield self.problems_line
         with Horizontal(id="middle"):
             with Vertical(id="probe-pane"):
@@ -75,7 +93,10 @@ class IncidentView(Vertical):
         self.state = state
         self.header.update_from(state, now)
         table = self.probe_table
-        table.update_from(state, now)
+        if _TABLE_TAKES_STALE:
+            table.update_from(state, now, stale=self.freshness.stale)  # type: ignore[call-arg]
+        else:
+            table.update_from(state, now)
         self.runbook_list.update_from(state, suggested)
         self.log_tail.update_from(state)
         # The panel follows control changes at once; probe changes reach it with the clock
@@ -83,6 +104,15 @@ class IncidentView(Vertical):
         if previous.controls is not state.controls or previous.changes is not state.changes:
             self._show_controls()
         self._update_probe_status()
+
+    def show_freshness(self, freshness: Freshness) -> None:
+        """Say which probe data is not live (the table greys those rows out)."""
+        if freshness == self.freshness:
+            return
+        self.freshness = freshness
+        text = freshness_text(freshness, len(self.state.probes))
+        self.freshness_line.update(text)
+        self.freshness_line.display = bool(text)
 
     def refresh_clock(self, now: datetime) -> None:
         """Once a second: elapsed time and time-in-state move on without new events."""
