@@ -14,14 +14,8 @@ from tui_harness import SIZE, fixed_clock, logged, paste, screen_text, settle, w
 
 from warroom import events as ev
 from warroom.log.store import IncidentLog
-from warroom.tui.cli import (
-    build_app,
-    gather_inputs,
-    new_log_path,
-    probe_task,
-    scenario_feed_task,
-    start_sim,
-)
+from warroom.sim.process import start_sim
+from warroom.tui.cli import build_app, gather_inputs, new_log_path
 
 BAD_RUNBOOK = """\
 ---
@@ -90,7 +84,8 @@ async def test_demo_fleet_feeds_the_log_and_stops(tmp_path: Path) -> None:
         app = build_app(
             IncidentLog.open(path),
             gather_inputs(sim_url=sim.admin_url),
-            [scenario_feed_task(sim.admin_url, "tutorial", interval=0.2)],
+            feed=(sim.admin_url, "tutorial"),
+            feed_interval=0.2,
             clock=fixed_clock,
         )
         assert {"web", "cache", "db"} <= {t.name for t in app_targets(sim.admin_url)}
@@ -113,7 +108,7 @@ def test_fleet_dies_when_the_console_is_killed(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from warroom.tui.cli import start_sim\n"
+        "from warroom.sim.process import start_sim\n"
         f"sim = start_sim('tutorial', None, 1, Path({str(tmp_path / 'sim.log')!r}))\n"
         "print(sim.process.pid, flush=True)\n"
         "time.sleep(60)\n"
@@ -172,7 +167,7 @@ async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: 
         path = tmp_path / "i.jsonl"
         inputs = gather_inputs(sim_url=sim.admin_url)
         names = {t.name for t in inputs.config.resolved_targets()}
-        app = build_app(IncidentLog.open(path), inputs, [probe_task(inputs.config)])
+        app = build_app(IncidentLog.open(path), inputs, probes=True)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot, until=lambda: set(app.state.probes) == names, timeout=15)
             assert len(_probe_workers()) == 1
@@ -224,11 +219,12 @@ async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
         {"targets": [{"name": "local", "tcp": "127.0.0.1:9", "interval": 1}]}
     )
     path.rename(tmp_path / "moved.jsonl")  # the worker opens the log by name: it is gone
-    app = build_app(log, inputs, [probe_task(config)], clock=fixed_clock)
+    inputs.config = config
+    app = build_app(log, inputs, probes=True, clock=fixed_clock)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, until=lambda: "probe engine" in app.problems[-1], timeout=15)
         problem = app.problems[-1]
-        assert "the probe engine stopped (exit 2)" in problem and "i.jsonl" in problem
+        assert "the probe engine stopped (exit 2: " in problem and "i.jsonl" in problem
         assert "probe engine stopped" in screen_text(app)
         await pilot.press("n")
         await paste(pilot, "still here")

@@ -276,7 +276,7 @@ async def measure_live(fleet: Any, targets: int, presses: int) -> dict[str, Any]
     real HTTP targets of a fleet in another process every second, while a service's health
     flips every 100 ms (about 2 % of the targets a tick)."""
     from warroom.config import aconfig_from_sim
-    from warroom.tui.cli import probe_task
+    from warroom.session.supervisor import ProbeSupervisor
 
     config = await aconfig_from_sim(fleet.url)
     spread = spread_config(config, targets)
@@ -284,7 +284,8 @@ async def measure_live(fleet: Any, targets: int, presses: int) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as tmp:
         log = IncidentLog.open(Path(tmp) / "live.jsonl")
         log.append(ev.IncidentOpened(incident_id="live", title="live", severity=ev.Severity.SEV1))
-        app = WarroomApp(log, background=[probe_task(spread)])
+        app = WarroomApp(log)
+        app.session.attach_probes(ProbeSupervisor(spread, log.path))
         async with app.run_test(size=SIZE) as pilot:
             deadline = time.monotonic() + 60
             while len(app.state.probes) < targets:

@@ -29,6 +29,9 @@ from warroom.signals import stop_on_signals
 
 #: How often probe events are committed to the log (the console polls it every 0.25 s).
 COMMIT_INTERVAL = 0.2
+#: A log write failing for this long (a full disk) stops the worker with its error, rather
+#: than queueing probe events without bound while the console shows the last ones as live.
+WRITE_FAILURE_LIMIT_S = 2.0
 
 
 def read_config(line: bytes) -> WarroomConfig:
@@ -46,6 +49,20 @@ async def _stdin_reader() -> asyncio.StreamReader:
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     return reader
+
+
+async def _stop_when_writes_fail(committer: GroupCommitter, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    failing_since: float | None = None
+    while True:
+        await asyncio.sleep(COMMIT_INTERVAL)
+        if committer.error is None:
+            failing_since = None
+        elif failing_since is None:
+            failing_since = loop.time()
+        elif loop.time() - failing_since >= WRITE_FAILURE_LIMIT_S:
+            stop.set()  # leaving the committer's block raises the write error
+            return
 
 
 async def run(log_path: Path, sample_interval: float) -> int:
@@ -69,7 +86,9 @@ async def run(log_path: Path, sample_interval: float) -> int:
                     sample_interval=sample_interval,
                 ),
             ):
+                writes = asyncio.create_task(_stop_when_writes_fail(committer, stop))
                 await stop.wait()
+                writes.cancel()
         finally:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +25,7 @@ from warroom.log.store import EventStore, LogFollower
 from warroom.runbooks.model import Runbook
 from warroom.session import policies
 from warroom.session.freshness import Freshness, assess
+from warroom.session.supervisor import ProbeSupervisor
 from warroom.state import IncidentState, reduce
 
 __all__ = ["Change", "ConsoleSession", "EventStore", "Follower", "ProbeSource"]
@@ -109,6 +110,8 @@ class ConsoleSession:
         self._bad: frozenset[tuple[str, str]] | None = None
         self._verify_sent: dict[tuple[str, str], bool] = {}
         self._reminded_for = ""
+        self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._running: list[asyncio.Task[None]] = []
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -317,10 +320,44 @@ class ConsoleSession:
     def status_update_due(self, now: datetime) -> tuple[datetime | None, bool]:
         return policies.status_update_due(self.state, now, self.status_intervals)
 
-    # -- lifecycle --------------------------------------------------------------------------
+    # -- what the session runs --------------------------------------------------------------
+
+    def attach_probes(self, supervisor: ProbeSupervisor) -> None:
+        """Judge freshness by `supervisor`'s worker and run it with the session."""
+        self.probes = supervisor
+        supervisor.on_problem = self.report_problem
+        supervisor.on_change = self._probes_changed
+        self.add_job("probe engine", supervisor.run)
+
+    def _probes_changed(self) -> None:
+        self.update_freshness()
+
+    def add_job(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job()` from `start()` until `aclose()`; its failure is a problem, not a crash."""
+        self._jobs.append((name, job))
+        if self._running:
+            self._running.append(asyncio.get_running_loop().create_task(self._guard(name, job)))
+
+    async def start(self) -> None:
+        """Start the jobs (probe supervisor, feeds) in the running event loop."""
+        loop = asyncio.get_running_loop()
+        self._running = [loop.create_task(self._guard(name, job)) for name, job in self._jobs]
+
+    async def _guard(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.report_problem(f"{name}: {exc}")
 
     async def aclose(self) -> None:
-        """Finish the queued writes and stop the writer thread."""
+        """Stop the jobs, finish the queued writes and stop the writer thread."""
+        for task in self._running:
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        self._running = []
         await self.idle()
         self._writer.shutdown(wait=True)
 

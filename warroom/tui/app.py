@@ -160,6 +160,7 @@ class WarroomApp(App[int]):
             self.notify(problem, title="Problem", severity="warning", timeout=10)
         self.session.subscribe(self._session_changed)
         self.session.poll()
+        await self.session.start()
         self.session.update_freshness()
         self.render_state()
         # Full cycle collections only while the keyboard is quiet (see idle_gc); started
