@@ -56,7 +56,12 @@ class LogTail(RichLog):
     """
 
     DEFAULT_CSS = """
-    LogTail { height: 10; overflow-x: hidden; scrollbar-gutter: stable; scrollbar-size-vertical: 1; }
+    LogTail {
+        height: 10;
+        overflow-x: hidden;
+        scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;
+    }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
