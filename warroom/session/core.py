@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from warroom import events as ev
+from warroom.controls.service import ControlService
 from warroom.events import BaseEvent, utc_now
 from warroom.identity import default_actor
 from warroom.log.store import EventStore, LogFollower
 from warroom.runbooks.model import Runbook
 from warroom.session import policies
 from warroom.session.freshness import Freshness, assess
+from warroom.session.levers import LeverReadings, readings
 from warroom.session.supervisor import ProbeSupervisor
 from warroom.state import IncidentState, reduce
 
@@ -110,6 +112,8 @@ class ConsoleSession:
         self._bad: frozenset[tuple[str, str]] | None = None
         self._verify_sent: dict[tuple[str, str], bool] = {}
         self._reminded_for = ""
+        #: The levers' service, once a job attached one (see `session/levers.py`).
+        self.controls: ControlService | None = None
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._running: list[asyncio.Task[None]] = []
 
@@ -257,6 +261,8 @@ class ConsoleSession:
         if state is before:
             return
         self.state = state
+        if self.controls is not None and state.controls is not before.controls:
+            self.controls.sync_auto_reverts(state)  # changes another console made, too
         if state.probes is not before.probes or state.runbooks is not before.runbooks:
             self._settle_pending = True
 
@@ -328,6 +334,36 @@ class ConsoleSession:
         supervisor.on_problem = self.report_problem
         supervisor.on_change = self._probes_changed
         self.add_job("probe engine", supervisor.run)
+
+    async def recorder(self, event: BaseEvent) -> BaseEvent | None:
+        """The `ControlService` recorder: operator events fsynced, machine events grouped."""
+        if type(event).durable:
+            return await self.record(event)
+        stamped = await self.record_machine([event])
+        return stamped[0] if stamped else None
+
+    def control_options(self) -> dict[str, Any]:
+        """`ControlService` keyword arguments tying it to this session's state and clock."""
+        return {"state": lambda: self.state, "clock": self.clock, "actor": self.actor}
+
+    def use_controls(self, controls: ControlService) -> None:
+        """Pull levers through `controls`; re-arm the automatic reverts pending in the log."""
+        self.controls = controls
+        if not self.read_only:
+            controls.sync_auto_reverts(self.state)
+        self._tell(Change("state"))
+
+    async def run_controls(self, controls: ControlService) -> None:
+        """`use_controls` until the session closes, then close timers and the HTTP client."""
+        try:
+            self.use_controls(controls)
+            await asyncio.Event().wait()
+        finally:
+            await controls.aclose()
+
+    def levers(self, service: str | None) -> LeverReadings | None:
+        """What the mitigation panel shows of `service` (None: no control service)."""
+        return readings(self.controls, service)
 
     def _probes_changed(self) -> None:
         self.update_freshness()

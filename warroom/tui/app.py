@@ -13,6 +13,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -23,22 +24,29 @@ from textual.events import Event, Key
 from textual.notifications import SeverityLevel
 
 from warroom import events as ev
+from warroom.controls.client import ControlError
+from warroom.controls.model import ControlSpec, format_value
+from warroom.controls.service import ChangeOutcome, ControlService
+from warroom.durations import format_duration
 from warroom.events import BaseEvent, utc_now
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.shell import run_command
 from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
+from warroom.session.levers import SessionJob
 from warroom.state import IncidentState
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
+from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
+from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDialog, ExtendDialog
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
 
 Clock = Callable[[], datetime]
-#: A long-running coroutine the app owns (probe engine, sim feed); started on mount.
-BackgroundTask = Callable[["WarroomApp"], Awaitable[None]]
+#: A job the session runs while the console is up (levers, feeds), given the session.
+BackgroundTask = SessionJob
 
 SEVERITY_CHOICES = [
     ("SEV1", "SEV1 — critical: broad customer impact"),
@@ -54,6 +62,10 @@ STATUS_CHOICES = [
 ]
 #: How often the log is polled for other writers' events (and the probe table refreshed).
 FOLLOW_INTERVAL = 0.25
+#: Seconds between re-reads of the shown levers' values from their service.
+LEVER_REFRESH_S = 5.0
+#: How long an automatic revert is pushed back by default.
+DEFAULT_EXTEND_S = 600.0
 #: Longest shell output kept in a `CommandRun` event.
 MAX_COMMAND_OUTPUT = 8192
 #: A runbook command running longer than this is killed (and logged with no exit code).
@@ -121,17 +133,21 @@ class WarroomApp(App[int]):
         self.actor = self.session.actor
         self.runbooks = self.session.runbooks
         self.status_update_intervals = self.session.status_intervals
-        self.background = list(background)
+        for job in background:
+            self.session.add_job(
+                getattr(job, "__name__", "background job"), partial(job, self.session)
+            )
         self.read_only = read_only
         self.mode = REPLAY if read_only else LIVE
         self.command_runner = command_runner
         self._dirty = False
-        self._tasks: list[asyncio.Task[None]] = []
         self._dialogs: dict[str, Any] = {}
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
         #: while keys keep coming.
         self.last_input_at = float("-inf")
         self._gc = IdleCollector()
+        #: Seconds between re-reads of the shown levers (None: never, for deterministic tests).
+        self.lever_refresh_s: float | None = LEVER_REFRESH_S
         self.main_screen = MainScreen(mode=self.mode)
 
     @property
@@ -169,29 +185,17 @@ class WarroomApp(App[int]):
         self._tick_clock()  # an overdue status update is announced at once, not a second later
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
-        for make in self.background:
-            self._tasks.append(asyncio.create_task(self._guard(make)))
+        view.levers_source = self.session.levers
+        view.on_service_shown = self._refresh_levers_soon
+        self.set_interval(LEVER_REFRESH_S, self._refresh_levers_soon)
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, Key):
             self.last_input_at = monotonic()
         await super().on_event(event)
 
-    async def _guard(self, make: BackgroundTask) -> None:
-        """Run one background task; its failure is shown, never allowed to take the console down."""
-        try:
-            await make(self)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.report_problem(f"{getattr(make, '__name__', 'background task')}: {exc}")
-
     async def on_unmount(self) -> None:
         self._gc.stop()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.session.aclose()
 
     def report_problem(self, problem: str) -> None:
@@ -490,54 +494,190 @@ class WarroomApp(App[int]):
                 severity="information" if fields["exit_code"] == 0 else "warning",
             )
 
-    def pull_step_lever(self, runbook_id: str, step_id: str) -> None:
-        """Hand the step's action to the control panel's change path (its confirmations apply)."""
+    def step_lever_request(self, runbook_id: str, step_id: str) -> ChangeRequested | None:
+        """The `ChangeRequested` for a runbook step's action (None, said why, if it has none)."""
         runbook = self.runbooks.get(runbook_id)
         step = runbook.step(step_id) if runbook else None
         if step is None or step.action is None:
             self.notify("this step has no action to pull", severity="warning")
-            return
-        request_change = self.control_request_hook()
-        if request_change is None:
-            self.notify(
-                f"no control path available: set {step.action.raw} by hand and mark the step",
-                severity="warning",
-            )
-            return
-        request_change(
-            service=step.action.service,
-            control=step.action.control,
+            return None
+        return ChangeRequested(
+            step.action.service,
+            step.action.control,
             value=step.action.value,
             reason=f"runbook {runbook_id}: {step.text}",
             runbook=runbook_id,
             step=step_id,
         )
 
-    def control_request_hook(self) -> Callable[..., Any] | None:
-        """The controls module's `request_change`, found on the control panel if it has one."""
-        from warroom.tui.widgets.control_panel import ControlPanel
+    # -- levers: requests come up as messages, changes run in workers through the session ------
 
+    def _need_controls(self, what: str = "") -> ControlService | None:
+        controls = self.session.controls
+        if controls is None:
+            hint = f": set {what} by hand" if what else ""
+            self.notify(
+                f"no control path: this console has no levers attached{hint}", severity="error"
+            )
+        return controls
+
+    def on_change_requested(self, message: ChangeRequested) -> None:
+        """Ask for the change (value, reason, duration, confirmation), then make it."""
+        message.stop()
+        controls = self._need_controls(f"{message.service}/{message.lever}")
+        if controls is None:
+            return
         try:
-            panel = self.main_screen.query_one(ControlPanel)
-        except Exception:
-            return None
-        return getattr(panel, "request_change", None)
+            spec = controls.spec(message.service, message.lever)
+        except ControlError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        note = f"From runbook {message.runbook}, step {message.step}." if message.runbook else ""
 
-    def open_control_dialog(
-        self,
-        service: str,
-        control: str,
-        preset_value: Any = None,
-        runbook: str | None = None,
-        step: str | None = None,
-    ) -> None:
-        """Ask for a change of one lever through the panel's dialog (reason, confirmation),
-        then make and log it; the entry point for anything that wants to pull a lever."""
-        from warroom.tui.widgets.control_panel import ControlPanel
+        def done(request: ChangeRequest | None) -> None:
+            if request is not None:
+                self._change(spec, request, message.runbook, message.step)
 
-        self.main_screen.query_one(ControlPanel).open_control_dialog(
-            service, control, preset_value=preset_value, runbook=runbook, step=step
+        self.push_screen(
+            ControlDialog(
+                spec,
+                controls.value(message.service, message.lever),
+                preset=message.value,
+                note=note,
+                reason=message.reason,
+            ),
+            done,
         )
+
+    def on_revert_requested(self, message: RevertRequested) -> None:
+        message.stop()
+        controls = self._need_controls()
+        if controls is None:
+            return
+        spec = controls.spec(message.service, message.lever)
+        change = controls.revert_target(message.service, message.lever)
+        if change is None or change.from_value is None:
+            self.notify(f"{spec.key}: no applied change to revert", severity="warning")
+            return
+
+        def done(request: ChangeRequest | None) -> None:
+            if request is not None:
+                self._revert(spec, request)
+
+        self.push_screen(
+            ControlDialog(
+                spec,
+                controls.value(message.service, message.lever),
+                mode=REVERT,
+                revert_of=change,
+            ),
+            done,
+        )
+
+    def on_extend_requested(self, message: ExtendRequested) -> None:
+        message.stop()
+        controls = self._need_controls()
+        if controls is None:
+            return
+        spec = controls.spec(message.service, message.lever)
+        view = self.state.control(message.service, message.lever)
+        if view is None or not view.auto_revert_at:
+            self.notify(f"{spec.key}: no automatic revert is pending", severity="warning")
+            return
+        change = self.state.changes.get(view.auto_revert_of)
+        default = (change.auto_revert_s if change else None) or DEFAULT_EXTEND_S
+        due = ev.parse_ts(view.auto_revert_at).strftime("%H:%M:%S")
+
+        def done(result: tuple[float, str] | None) -> None:
+            if result is not None:
+                self._extend(spec, *result)
+
+        self.push_screen(ExtendDialog(spec, due, default), done)
+
+    @work(group="control-change", exit_on_error=False)
+    async def _change(
+        self, spec: ControlSpec, request: ChangeRequest, runbook: str | None, step: str | None
+    ) -> None:
+        controls = self.session.controls
+        assert controls is not None
+        try:
+            outcome = await controls.request_change(
+                spec.service,
+                spec.control,
+                request.value,
+                request.reason,
+                self.actor,
+                auto_revert_s=request.auto_revert_s,
+                runbook=runbook,
+                step=step,
+                confirm=request.confirm,
+            )
+        except ControlError as exc:
+            self.notify(str(exc), title="Not changed", severity="error")
+            return
+        except Exception as exc:  # logged as failed by the service; the console carries on
+            self.notify(f"{spec.key}: {exc}", title="Not changed", severity="error")
+            return
+        self._finished(spec, outcome)
+
+    @work(group="control-change", exit_on_error=False)
+    async def _revert(self, spec: ControlSpec, request: ChangeRequest) -> None:
+        controls = self.session.controls
+        assert controls is not None
+        try:
+            outcome = await controls.revert(
+                spec.service, spec.control, request.reason, self.actor, confirm=request.confirm
+            )
+        except ControlError as exc:
+            self.notify(str(exc), title="Not reverted", severity="error")
+            return
+        except Exception as exc:  # logged as failed by the service; the console carries on
+            self.notify(f"{spec.key}: {exc}", title="Not reverted", severity="error")
+            return
+        self._finished(spec, outcome)
+
+    @work(group="control-change", exit_on_error=False)
+    async def _extend(self, spec: ControlSpec, seconds: float, reason: str) -> None:
+        controls = self.session.controls
+        assert controls is not None
+        try:
+            until = await controls.extend(spec.service, spec.control, seconds, reason, self.actor)
+        except ControlError as exc:
+            self.notify(str(exc), title="Not extended", severity="error")
+            return
+        self.notify(
+            f"{spec.key}: kept {format_duration(seconds)} longer, reverts at "
+            f"{until.strftime('%H:%M:%S')}",
+            timeout=5,
+        )
+        self.render_state()
+
+    def _finished(self, spec: ControlSpec, outcome: ChangeOutcome) -> None:
+        value = format_value(spec, outcome.value)
+        if outcome.ok:
+            self.notify(f"{spec.key} = {value} (read back)", title="Applied", timeout=5)
+        else:
+            self.notify(
+                f"{spec.key}: {outcome.error} — now {value}",
+                title="Change failed",
+                severity="error",
+                timeout=10,
+            )
+        self.render_state()
+
+    def _refresh_levers_soon(self) -> None:
+        service = self.main_screen.view.selected_service
+        if self.lever_refresh_s and self.session.controls is not None and service:
+            self._refresh_levers(service)
+
+    @work(group="control-refresh", exclusive=True, exit_on_error=False)
+    async def _refresh_levers(self, service: str) -> None:
+        """Re-read the shown service's lever values; they reach the panel as state."""
+        controls = self.session.controls
+        if controls is None:
+            return
+        await controls.refresh(service)
+        self.main_screen.view.show_levers()
 
 
 def _command_fields(result: Any) -> dict[str, Any]:

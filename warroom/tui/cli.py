@@ -28,12 +28,12 @@ from warroom.events import utc_now
 from warroom.log.store import IncidentLog
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
+from warroom.session.levers import config_levers, sim_levers
 from warroom.session.policies import status_intervals
 from warroom.session.supervisor import ProbeSupervisor
 from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_title
 from warroom.sim.process import start_sim
 from warroom.tui.app import BackgroundTask, WarroomApp
-from warroom.tui.widgets import control_panel
 
 INCIDENTS_DIR = Path("incidents")
 
@@ -95,9 +95,9 @@ def new_log_path(name: str, now: datetime | None = None) -> Path:
 def controls_tasks(config: WarroomConfig, admin_url: str | None, token: str | None) -> list[Any]:
     """The mitigation panel's control service: the fleet's levers, or those in the config."""
     if admin_url and token:
-        return [control_panel.sim_controls(admin_url, token)]
+        return [sim_levers(admin_url, token)]
     if config.controls:
-        return [control_panel.config_controls(config.controls)]
+        return [config_levers(config.controls)]
     return []
 
 

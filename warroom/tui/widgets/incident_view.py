@@ -7,7 +7,7 @@ and a clock reading in `update_from`, and reports the responder's picks as messa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from textual.app import ComposeResult
@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from warroom.session.freshness import Freshness
+from warroom.session.levers import LeverReadings
 from warroom.state import IncidentState
 from warroom.tui.widgets.control_panel import ControlPanel
 from warroom.tui.widgets.header import IncidentHeader
@@ -64,6 +65,10 @@ class IncidentView(Vertical):
         self.freshness_line.display = False
         self._probe_status_text = ""
         self._controls_timer: Timer | None = None
+        #: The session's readings of a service's levers (live), or None (replay: the log's).
+        self.levers_source: Callable[[str | None], LeverReadings | None] = lambda service: None
+        #: Called when the panel starts showing another service (the app re-reads its levers).
+        self.on_service_shown: Callable[[], None] = lambda: None
 
     def compose(self) -> ComposeResult:
         yield self.header
@@ -146,8 +151,16 @@ class IncidentView(Vertical):
             self.probe_status.update(text, layout=False)
 
     def _show_controls(self) -> None:
-        self.control_panel.show_service(self.selected_service, self.state)
+        service = self.selected_service
+        changed = service != self.control_panel.service
+        self.control_panel.show_service(service, self.state, self.levers_source(service))
         self._show_controls_title()
+        if changed and service:
+            self.on_service_shown()
+
+    def show_levers(self) -> None:
+        """Re-render the panel with the session's latest lever readings."""
+        self._show_controls()
 
     def _show_controls_title(self) -> None:
         self.controls_title.update(
