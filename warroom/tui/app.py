@@ -20,7 +20,7 @@ from typing import Any
 
 from textual import work
 from textual.app import App
-from textual.events import Event, Key
+from textual.events import Event, Key, Resize
 from textual.notifications import SeverityLevel
 
 from warroom import events as ev
@@ -64,6 +64,8 @@ STATUS_CHOICES = [
 FOLLOW_INTERVAL = 0.25
 #: Seconds between re-reads of the shown levers' values from their service.
 LEVER_REFRESH_S = 5.0
+#: Terminal sizes where the layout changes (columns, rows); see `fit_to`.
+NARROW_BELOW, WIDE_FROM, SHORT_BELOW, TALL_FROM = 110, 170, 32, 45
 #: How long an automatic revert is pushed back by default.
 DEFAULT_EXTEND_S = 600.0
 #: Longest shell output kept in a `CommandRun` event.
@@ -165,6 +167,7 @@ class WarroomApp(App[int]):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        self.fit_to(*self.size)
         await self.push_screen(self.main_screen)
         view = self.main_screen.view
         view.set_status_intervals(self.status_update_intervals)
@@ -188,6 +191,16 @@ class WarroomApp(App[int]):
         view.levers_source = self.session.levers
         view.on_service_shown = self._refresh_levers_soon
         self.set_interval(LEVER_REFRESH_S, self._refresh_levers_soon)
+
+    def on_resize(self, event: Resize) -> None:
+        self.fit_to(event.size.width, event.size.height)
+
+    def fit_to(self, width: int, height: int) -> None:
+        """Size classes the stylesheet lays the panes out by (see the end of app.tcss)."""
+        self.set_class(width < NARROW_BELOW, "-narrow")
+        self.set_class(width >= WIDE_FROM, "-wide")
+        self.set_class(height < SHORT_BELOW, "-short")
+        self.set_class(height >= TALL_FROM, "-tall")
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, Key):

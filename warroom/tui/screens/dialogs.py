@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -69,7 +69,7 @@ class FormDialog(KeepStylesOnResume, ModalScreen[dict[str, str] | None]):
         self.help_text = help_text
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             if self.help_text:
                 yield Static(self.help_text, classes="dialog-help")
@@ -155,7 +155,7 @@ class ChoiceDialog(KeepStylesOnResume, ModalScreen[str | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield OptionList(
                 *[
@@ -218,7 +218,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.type_to_confirm = type_to_confirm
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             # Shell blocks and names are shown as written: `m[k]` is not markup.
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Static(self.message, classes="dialog-message", markup=False)

@@ -84,7 +84,7 @@ class IncidentView(Vertical):
                 yield self.runbook_list
                 yield self.controls_title
                 yield self.control_panel
-        yield Label("Incident log", classes="pane-title")
+        yield Label("Incident log", classes="pane-title", id="log-title")
         yield self.log_tail
 
     def update_from(

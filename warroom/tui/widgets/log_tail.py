@@ -97,7 +97,7 @@ class LogTail(RichLog):
             self._rewrap()
         else:
             for line in lines:
-                self.write(line, scroll_end=following)
+                self._write(line, following)
         if not following:
             self.unseen += len(fresh)
         self._show_marker()
@@ -121,11 +121,19 @@ class LogTail(RichLog):
         self._wrap_width = self.scrollable_content_region.width
         self.clear()
         for line in self._texts:
-            self.write(line, scroll_end=following)
+            self._write(line, following)
+
+    def _write(self, line: Text, following: bool) -> None:
+        # Wrapped to the pane's own width (RichLog would measure against the terminal's).
+        width = self.scrollable_content_region.width or None
+        self.write(line, width=width, scroll_end=following)
 
     def on_resize(self) -> None:
+        self.call_after_refresh(self._rewrap_if_needed)
+
+    def _rewrap_if_needed(self) -> None:
         if self._rewrap_needed():
-            self.call_after_refresh(self._rewrap)
+            self._rewrap()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
