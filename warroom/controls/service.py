@@ -40,7 +40,7 @@ from warroom.controls.model import (
     parse_value,
 )
 from warroom.durations import format_duration
-from warroom.events import BaseEvent, ControlValue, ProbeSample, utc_now
+from warroom.events import BaseEvent, ControlValue, ProbeSample, ProbeState, utc_now
 from warroom.identity import default_actor
 from warroom.state import ControlChange, IncidentState, control_key, reduce
 
@@ -75,7 +75,7 @@ def probe_readings(state: IncidentState, service: str) -> list[ProbeSample]:
     return [
         ProbeSample(
             target=view.target,
-            state=view.state,
+            state=ProbeState(view.state),
             ok=view.ok,
             count=view.count,
             latency_ms=view.latency_ms,

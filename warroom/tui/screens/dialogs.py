@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -28,27 +28,7 @@ class FormField:
     required: bool = False
 
 
-class KeepStylesOnResume:
-    """For a dialog mounted once and shown again and again: skip the restyle on resume.
-
-    Textual recomputes the CSS of every node of a screen each time it is shown (~10 ms of
-    the key press that opens a dialog). Nothing a resume could change is left to it: focus
-    and hover restyle their own widgets, and a stylesheet change (theme, reparse) since the
-    last full restyle is detected here and restyles as before. Goes before `ModalScreen` in
-    the bases: Textual calls each class's own `_on_screen_resume`, this one before Screen's.
-    """
-
-    _styled_for: tuple[int, int] | None = None
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        app = self.app  # type: ignore[attr-defined]
-        styled = (app._css_update_count, id(app.stylesheet.rules))
-        if styled == self._styled_for:
-            event.refresh_styles = False
-        self._styled_for = styled
-
-
-class FormDialog(KeepStylesOnResume, ModalScreen[dict[str, str] | None]):
+class FormDialog(ModalScreen[dict[str, str] | None]):
     """A few labelled text inputs; dismisses with {name: value} or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -136,7 +116,7 @@ class FormDialog(KeepStylesOnResume, ModalScreen[dict[str, str] | None]):
         self.dismiss(None)
 
 
-class ChoiceDialog(KeepStylesOnResume, ModalScreen[str | None]):
+class ChoiceDialog(ModalScreen[str | None]):
     """Pick one of a few values (severity, status, step status); enter or click picks."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.events import Key
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
@@ -196,7 +197,7 @@ class IncidentView(Vertical):
         self.probe_table.focus()
         self._update_probe_status()
 
-    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_key(self, event: Key) -> None:
         focused = self.screen.focused
         if event.key == "escape" and focused is not None and focused.id == "filter":
             event.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from warroom.events import BaseEvent, is_operator_action
@@ -128,7 +129,7 @@ class LogTail(RichLog):
         width = self.scrollable_content_region.width or None
         self.write(line, width=width, scroll_end=following)
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: Resize) -> None:
         self.call_after_refresh(self._rewrap_if_needed)
 
     def _rewrap_if_needed(self) -> None:
