@@ -83,13 +83,6 @@ class BaseEvent(BaseModel):
     def time(self) -> datetime:
         return parse_ts(self.ts)
 
-    def payload(self) -> dict[str, Any]:
-        """The kind's own fields (everything but the envelope)."""
-        data = self.model_dump(mode="json")
-        for name in ENVELOPE_FIELDS:
-            data.pop(name, None)
-        return data
-
     def summary(self) -> str:
         """One human line describing the event, for the log tail and the report."""
         return self.kind.replace("_", " ")
