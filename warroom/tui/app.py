@@ -117,6 +117,7 @@ class WarroomApp(App[int]):
         read_only: bool = False,
         command_runner: Callable[[str, float, int], Awaitable[Any]] | None = None,
         session: ConsoleSession | None = None,
+        idle_gc: bool = True,
     ) -> None:
         super().__init__()
         self.session = session or ConsoleSession(
@@ -147,7 +148,8 @@ class WarroomApp(App[int]):
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
         #: while keys keep coming.
         self.last_input_at = float("-inf")
-        self._gc = IdleCollector()
+        #: Full cycle collections only while the keyboard is quiet (see idle_gc.py).
+        self._gc: IdleCollector | None = IdleCollector() if idle_gc else None
         #: Seconds between re-reads of the shown levers (None: never, for deterministic tests).
         self.lever_refresh_s: float | None = LEVER_REFRESH_S
         self.main_screen = MainScreen(mode=self.mode)
@@ -184,7 +186,8 @@ class WarroomApp(App[int]):
         self.render_state()
         # Full cycle collections only while the keyboard is quiet (see idle_gc); started
         # once the first frame is up (its first collection takes ~50 ms).
-        self.call_after_refresh(self._gc.start)
+        if self._gc is not None:
+            self.call_after_refresh(self._gc.start)
         self._tick_clock()  # an overdue status update is announced at once, not a second later
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
@@ -208,7 +211,8 @@ class WarroomApp(App[int]):
         await super().on_event(event)
 
     async def on_unmount(self) -> None:
-        self._gc.stop()
+        if self._gc is not None:
+            self._gc.stop()
         await self.session.aclose()
 
     def report_problem(self, problem: str) -> None:
@@ -267,7 +271,8 @@ class WarroomApp(App[int]):
             self.render_state()
 
     def _tick_clock(self) -> None:
-        self._gc.tick(self.last_input_at)
+        if self._gc is not None:
+            self._gc.tick(self.last_input_at)
         now = self.clock()
         self.session.tick(now)
         self.main_screen.view.refresh_clock(now)
