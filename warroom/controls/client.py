@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
-import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from warroom.controls.model import (
 from warroom.errors import WarroomError
 from warroom.events import ControlValue
 from warroom.jsonpath import json_field
+from warroom.processes import kill_group
 
 #: Bytes of a response or of a command's output kept; the rest is read and dropped.
 MAX_OUTPUT = 64 * 1024
@@ -339,9 +338,7 @@ async def _read_capped(stream: asyncio.StreamReader | None) -> bytes:
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    if not kill_group(process.pid):
         try:
             process.kill()
         except ProcessLookupError:

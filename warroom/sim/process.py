@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warroom.errors import WarroomError
+from warroom.processes import kill_group
 
 #: How long `warroom demo` waits for the simulated fleet to print its admin line.
 SIM_START_TIMEOUT = 20.0
@@ -48,8 +49,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
     for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
         if process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
+        kill_group(process.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=wait)
 
