@@ -237,8 +237,6 @@ class WarroomApp(App[int]):
 
     def record(self, event: BaseEvent) -> asyncio.Task[BaseEvent | None]:
         """Append an operator event through the session (off the event loop, in order)."""
-        if self.read_only:
-            self.notify("read-only: nothing is written", severity="warning")
         return self.session.record(event)
 
     def ingest(self, events: Iterable[BaseEvent]) -> None:
