@@ -1,10 +1,11 @@
 """The warroom console: a Textual app whose every fact comes from the incident log.
 
-The flow for an operator action is key -> intent (a dialog result) -> event -> `log.append`
-(fsynced) -> `state = reduce(state, stamped)` -> widgets render from state. Machine events
-(probes, the sim feed, verifications) take the same path through the log; a `LogFollower`
-also brings in events other processes write (`warroom note` from another terminal). The UI
-never changes the state directly.
+The app subscribes to a `ConsoleSession` (warroom/session), turns keys into intents and the
+session's state into pixels: key -> intent (a dialog result) -> event -> `session.record`
+(appended off the event loop, fsynced) -> folded -> subscribers told -> widgets render from
+state. Probes, the sim feed, verifications and other processes' events (`warroom note`) reach
+the state the same way, through the log. The UI never changes the state directly, and
+rendering has no side effects.
 """
 
 from __future__ import annotations
