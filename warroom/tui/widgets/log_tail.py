@@ -27,8 +27,10 @@ KIND_STYLES = {
     "step_verified": "green",
     "command_run": "cyan",
 }
-#: Lines kept for the view (more than any terminal is tall).
+#: Events kept for the view (more than any terminal is tall).
 KEEP_LINES = 120
+#: Screen lines kept per event on average (wrapped); the pane's memory stays bounded.
+MAX_WRAPPED_LINES = 3
 PROBE_STYLES = {"down": "red", "degraded": "yellow", "up": "green", "unknown": "dim"}
 
 
@@ -67,7 +69,13 @@ class LogTail(RichLog):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
-            id=id, wrap=True, min_width=1, markup=False, highlight=False, auto_scroll=False
+            id=id,
+            wrap=True,
+            min_width=1,
+            max_lines=KEEP_LINES * MAX_WRAPPED_LINES,
+            markup=False,
+            highlight=False,
+            auto_scroll=False,
         )
         self.shown_seq = 0
         #: Events arrived while scrolled back, not yet seen.
