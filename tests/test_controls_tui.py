@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from controls_servers import FlagServer, flag_server, refused_port
 from textual.widgets import Button, Input, RadioSet
 from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
@@ -92,6 +93,7 @@ def dialog(pilot: Any) -> ControlDialog:
     return screen
 
 
+@pytest.mark.slow
 async def test_change_confirm_then_revert(tmp_path: Path) -> None:
     async with flag_server(TOKEN, load_shed=0, failover="us-east-1") as server:
         app = console(tmp_path, [level(server), failover(server)])
@@ -187,6 +189,7 @@ async def test_dangerous_lever_needs_the_service_name(tmp_path: Path) -> None:
     assert server.values["failover"] == "us-west-2"
 
 
+@pytest.mark.slow
 async def test_failed_calls_leave_the_log_and_the_panel_true(tmp_path: Path) -> None:
     expected = {
         "refused": "connection refused (127.0.0.1:",
@@ -240,6 +243,7 @@ async def test_failed_calls_leave_the_log_and_the_panel_true(tmp_path: Path) -> 
     assert TOKEN not in app.log_path.read_text()
 
 
+@pytest.mark.slow
 async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) -> None:
     from warroom.session.levers import sim_levers
     from warroom.sim.server import running_fleet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tui_harness import SIZE, logged, make_app, paste, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -227,6 +228,7 @@ async def test_filter_and_sort(tmp_path: Path) -> None:
         assert order == sorted(order)
 
 
+@pytest.mark.slow
 async def test_a_click_after_a_re_sort_selects_the_row_under_the_pointer(tmp_path: Path) -> None:
     """Rows drawn before a re-sort must not keep their old row numbers (the mouse reads them)."""
     app = make_app(write_log(tmp_path / "i.jsonl"))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from processes import alive, wait_until
 from tui_harness import SIZE, fixed_clock, logged, paste, screen_text, settle, write_log
 
@@ -74,6 +75,7 @@ def test_new_log_paths_are_named_by_time_and_scenario(tmp_path: Path, monkeypatc
     assert new_log_path("aws-us-east-1-2025", fixed_clock()).name.endswith("-2025-2.jsonl")
 
 
+@pytest.mark.slow
 async def test_demo_fleet_feeds_the_log_and_stops(tmp_path: Path) -> None:
     sim = start_sim("tutorial", 60.0, 1, tmp_path / "sim.log")
     try:
@@ -103,6 +105,7 @@ def app_targets(admin_url: str):  # type: ignore[no-untyped-def]
     return gather_inputs(sim_url=admin_url).config.resolved_targets()
 
 
+@pytest.mark.slow
 def test_fleet_dies_when_the_console_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves no finally: the watchdog must end the fleet."""
     script = (
@@ -161,6 +164,7 @@ def _probe_workers() -> list[int]:
     return found
 
 
+@pytest.mark.slow
 async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: Path) -> None:
     sim = start_sim("tutorial", 60.0, 1, tmp_path / "sim.log")
     try:
@@ -182,6 +186,7 @@ async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: 
         sim.stop()
 
 
+@pytest.mark.slow
 def test_probe_worker_ends_when_the_console_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves no finally: the worker sees its stdin close and exits."""
     log = tmp_path / "i.jsonl"
@@ -209,6 +214,7 @@ def test_probe_worker_ends_when_the_console_is_killed(tmp_path: Path) -> None:
     assert wait_until(lambda: not alive(worker))
 
 
+@pytest.mark.slow
 async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
     tmp_path: Path,
 ) -> None:

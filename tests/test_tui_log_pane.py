@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from tui_harness import incident_events, make_app, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -50,6 +51,7 @@ async def test_long_lines_wrap_and_the_newest_stays_in_view(tmp_path: Path) -> N
         assert "END-OF-NOTE" in text  # the newest note's last words, wrapped, not cut off
 
 
+@pytest.mark.slow
 async def test_scrolled_back_counts_new_events_and_end_follows_again(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path, incident_events() + long_notes(12)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tui_harness import (
     SIZE,
     incident_events,
@@ -27,6 +28,7 @@ def of_kind(path: Path, kind: type[ev.BaseEvent]) -> list[Any]:
     return [e for e in logged(path) if isinstance(e, kind)]
 
 
+@pytest.mark.slow
 async def test_suggested_runbook_opens_and_steps_are_logged(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path, incident_events(with_runbook=False)))
@@ -80,6 +82,7 @@ async def test_suggested_runbook_opens_and_steps_are_logged(tmp_path: Path) -> N
         assert "3/5 DynamoDB endpoint does not resolve" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_verification_turns_green_when_the_probe_recovers(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path))
@@ -120,6 +123,7 @@ async def test_verification_turns_green_when_the_probe_recovers(tmp_path: Path) 
         assert len(of_kind(path, ev.StepVerified)) == count
 
 
+@pytest.mark.slow
 async def test_shell_block_runs_after_confirmation(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path))
@@ -169,6 +173,7 @@ async def test_step_action_posts_the_panels_change_request(tmp_path: Path) -> No
         )
 
 
+@pytest.mark.slow
 async def test_runbook_progress_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path))

@@ -11,8 +11,12 @@ from controls_harness import show_checkout_levers
 from textual.widgets import Button, Input
 from tui_harness import make_app, screen_text, settle, write_log
 
-SIZES = [(80, 24), (120, 36), (200, 60)]
-IDS = [f"{w}x{h}" for w, h in SIZES]
+#: 80x24 stays in the quick loop (`-m "not slow"`); the larger sizes run in the full suite.
+SIZES = [
+    pytest.param((80, 24), id="80x24"),
+    pytest.param((120, 36), id="120x36", marks=pytest.mark.slow),
+    pytest.param((200, 60), id="200x60", marks=pytest.mark.slow),
+]
 
 
 async def _dangerous_dialog(pilot: Any) -> None:
@@ -24,18 +28,18 @@ async def _dangerous_dialog(pilot: Any) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=IDS)
+@pytest.mark.parametrize("size", SIZES)
 def test_main_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(write_log(tmp_path / "i.jsonl")), terminal_size=size)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=IDS)
+@pytest.mark.parametrize("size", SIZES)
 def test_runbook_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     app = make_app(write_log(tmp_path / "i.jsonl"))
     assert snap_compare(app, press=["o", "down"], terminal_size=size)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=IDS)
+@pytest.mark.parametrize("size", SIZES)
 def test_dangerous_lever_dialog(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     app = make_app(write_log(tmp_path / "i.jsonl"))
     assert snap_compare(app, run_before=_dangerous_dialog, terminal_size=size)
