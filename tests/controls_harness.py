@@ -16,7 +16,7 @@ from warroom import events as ev
 from warroom.controls.client import SimApplier
 from warroom.controls.model import ControlSpec
 from warroom.controls.service import ControlService
-from warroom.tui.widgets.control_panel import ControlPanel, app_recorder, service_options
+from warroom.tui.widgets.control_panel import ControlPanel
 
 CHECKOUT_LEVERS = [
     ControlSpec(
@@ -105,8 +105,9 @@ def checkout_controls(app: Any) -> ControlService:
         SimApplier(spec, "http://127.0.0.1:9", "/nonexistent/token", client)
         for spec in CHECKOUT_LEVERS
     ]
+    session = app.session
     return ControlService(
-        appliers, app_recorder(app), values=VALUES, client=client, **service_options(app)
+        appliers, session.recorder, values=VALUES, client=client, **session.control_options()
     )
 
 
@@ -116,8 +117,8 @@ async def show_checkout_levers(pilot: Any, highlight: str = "load_shed") -> Cont
     app.ingest(app.incident_log.append_many(control_events()))
     app.render_state()
     panel = app.main_screen.query_one(ControlPanel)
-    panel.refresh_interval = None
-    panel.attach(checkout_controls(app))
+    app.lever_refresh_s = None
+    app.session.use_controls(checkout_controls(app))
     table = app.main_screen.view.probe_table
     table.move_cursor(row=table.get_row_index("checkout"))
     await settle(pilot, until=lambda: bool(panel.shown_keys))

@@ -9,14 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from controls_servers import FlagServer, flag_server, refused_port
 from textual.widgets import Button, Input, RadioSet
 from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
 
 from warroom import events as ev
 from warroom.controls.model import ControlConfig
+from warroom.session.levers import config_levers
+from warroom.tui.messages import ChangeRequested
 from warroom.tui.screens.control_dialog import ControlDialog
-from warroom.tui.widgets.control_panel import ControlPanel, config_controls
+from warroom.tui.widgets.control_panel import ControlPanel
 
 TOKEN = "tui-s3cr3t-token-9876543210"
 
@@ -58,7 +61,7 @@ def failover(server: FlagServer) -> ControlConfig:
 
 def console(tmp_path: Path, configs: list[ControlConfig], token: str = TOKEN) -> Any:
     log = write_log(tmp_path / "incident.jsonl")
-    task = config_controls(configs, env={"FLAG_TOKEN": token}, effect_after=0.05)
+    task = config_levers(configs, env={"FLAG_TOKEN": token}, effect_after=0.05)
     return make_app(log, background=[task])
 
 
@@ -68,7 +71,7 @@ async def open_panel(pilot: Any, control: str) -> ControlPanel:
     table = app.main_screen.view.probe_table
     table.move_cursor(row=table.get_row_index("checkout"))
     panel = app.main_screen.query_one(ControlPanel)
-    await settle(pilot, until=lambda: panel.controls is not None and panel.shown_keys)
+    await settle(pilot, until=lambda: app.session.controls is not None and panel.shown_keys)
     panel.option_list.focus()
     panel.option_list.highlighted = panel.shown_keys.index(f"checkout/{control}")
     await settle(pilot)
@@ -90,11 +93,12 @@ def dialog(pilot: Any) -> ControlDialog:
     return screen
 
 
+@pytest.mark.slow
 async def test_change_confirm_then_revert(tmp_path: Path) -> None:
     async with flag_server(TOKEN, load_shed=0, failover="us-east-1") as server:
         app = console(tmp_path, [level(server), failover(server)])
         async with app.run_test(size=SIZE) as pilot:
-            panel = await open_panel(pilot, "load_shed")
+            await open_panel(pilot, "load_shed")
             await pilot.press("enter")
             dialog(pilot).query_one("#control-value", Input).value = "40"
             await pilot.press("enter", *"shed bots", "enter", *"15m", "enter")
@@ -116,7 +120,10 @@ async def test_change_confirm_then_revert(tmp_path: Path) -> None:
             await pilot.press(*"bots gone", "enter")
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 5)
             assert server.values["load_shed"] == 0
-            assert panel.controls is not None and panel.controls.values["checkout/load_shed"] == 0
+            assert (
+                app.session.controls is not None
+                and app.session.controls.values["checkout/load_shed"] == 0
+            )
             assert "40 %" not in screen_text(app)
     events = control_events(app.log_path)
     assert [e.kind for e in events] == [
@@ -182,6 +189,7 @@ async def test_dangerous_lever_needs_the_service_name(tmp_path: Path) -> None:
     assert server.values["failover"] == "us-west-2"
 
 
+@pytest.mark.slow
 async def test_failed_calls_leave_the_log_and_the_panel_true(tmp_path: Path) -> None:
     expected = {
         "refused": "connection refused (127.0.0.1:",
@@ -235,13 +243,14 @@ async def test_failed_calls_leave_the_log_and_the_panel_true(tmp_path: Path) -> 
     assert TOKEN not in app.log_path.read_text()
 
 
+@pytest.mark.slow
 async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) -> None:
+    from warroom.session.levers import sim_levers
     from warroom.sim.server import running_fleet
-    from warroom.tui.widgets.control_panel import sim_controls
 
     async with running_fleet("aws-us-east-1-2025", speed=1.0, seed=1) as fleet:
         log = write_log(tmp_path / "incident.jsonl")
-        task = sim_controls(fleet.admin_url, fleet.token_path, effect_after=0.05)
+        task = sim_levers(fleet.admin_url, fleet.token_path, effect_after=0.05)
         app = make_app(log, background=[task])
         async with app.run_test(size=SIZE) as pilot:
             await open_panel(pilot, "load_shed")
@@ -255,7 +264,7 @@ async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) ->
             # A runbook step's action goes through the same dialog, preset with its value.
             rb = next(iter(app.runbooks.values()))
             step = next(s for s in rb.steps if s.action and s.action.control == "rate_limit")
-            app.pull_step_lever(rb.id, step.id)
+            app.main_screen.post_message(app.step_lever_request(rb.id, step.id))
             await settle(pilot)
             box = dialog(pilot)
             assert box.query_one("#control-value", Input).value == "50"
@@ -265,7 +274,7 @@ async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) ->
             assert fleet.model.control("ec2-launch", "rate_limit")["value"] == 50
 
             # The app's entry point: the same dialog, a dangerous lever, the value preset.
-            app.open_control_dialog("dynamodb", "dns_record", preset_value="empty")
+            app.main_screen.post_message(ChangeRequested("dynamodb", "dns_record", value="empty"))
             await settle(pilot)
             box = dialog(pilot)
             assert box.query_one("#control-value", RadioSet).pressed_button.name == "empty"

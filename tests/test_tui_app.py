@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tui_harness import SIZE, logged, make_app, paste, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -227,6 +228,7 @@ async def test_filter_and_sort(tmp_path: Path) -> None:
         assert order == sorted(order)
 
 
+@pytest.mark.slow
 async def test_a_click_after_a_re_sort_selects_the_row_under_the_pointer(tmp_path: Path) -> None:
     """Rows drawn before a re-sort must not keep their old row numbers (the mouse reads them)."""
     app = make_app(write_log(tmp_path / "i.jsonl"))
@@ -354,3 +356,23 @@ async def test_read_only_mode_writes_nothing(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await settle(pilot)
         assert "Add a note" not in screen_text(app)  # mutating actions do not exist read-only
+
+
+async def test_a_key_before_the_first_probe_result_never_sticks_the_panel(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path, []))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "up", "enter")
+        await settle(pilot)
+        assert "No controls for ." not in screen_text(app)
+        assert "Select a service" in screen_text(app)
+        other = IncidentLog.open(path)
+        other.append(
+            ev.ProbeStateChanged(
+                target="checkout", service="checkout", from_state="unknown", to_state="down"
+            )
+        )
+        other.close()
+        await settle(pilot, until=lambda: "Mitigation · checkout" in screen_text(app))
+        await settle(pilot, until=lambda: "No controls for checkout" in screen_text(app))
+        assert "No controls for ." not in screen_text(app)

@@ -9,19 +9,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from processes import alive, wait_until
 from tui_harness import SIZE, fixed_clock, logged, paste, screen_text, settle, write_log
 
 from warroom import events as ev
 from warroom.log.store import IncidentLog
-from warroom.tui.cli import (
-    build_app,
-    gather_inputs,
-    new_log_path,
-    probe_task,
-    scenario_feed_task,
-    start_sim,
-)
+from warroom.sim.process import start_sim
+from warroom.tui.cli import build_app, gather_inputs, new_log_path
 
 BAD_RUNBOOK = """\
 ---
@@ -80,6 +75,7 @@ def test_new_log_paths_are_named_by_time_and_scenario(tmp_path: Path, monkeypatc
     assert new_log_path("aws-us-east-1-2025", fixed_clock()).name.endswith("-2025-2.jsonl")
 
 
+@pytest.mark.slow
 async def test_demo_fleet_feeds_the_log_and_stops(tmp_path: Path) -> None:
     sim = start_sim("tutorial", 60.0, 1, tmp_path / "sim.log")
     try:
@@ -90,7 +86,8 @@ async def test_demo_fleet_feeds_the_log_and_stops(tmp_path: Path) -> None:
         app = build_app(
             IncidentLog.open(path),
             gather_inputs(sim_url=sim.admin_url),
-            [scenario_feed_task(sim.admin_url, "tutorial", interval=0.2)],
+            feed=(sim.admin_url, "tutorial"),
+            feed_interval=0.2,
             clock=fixed_clock,
         )
         assert {"web", "cache", "db"} <= {t.name for t in app_targets(sim.admin_url)}
@@ -108,12 +105,13 @@ def app_targets(admin_url: str):  # type: ignore[no-untyped-def]
     return gather_inputs(sim_url=admin_url).config.resolved_targets()
 
 
+@pytest.mark.slow
 def test_fleet_dies_when_the_console_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves no finally: the watchdog must end the fleet."""
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from warroom.tui.cli import start_sim\n"
+        "from warroom.sim.process import start_sim\n"
         f"sim = start_sim('tutorial', None, 1, Path({str(tmp_path / 'sim.log')!r}))\n"
         "print(sim.process.pid, flush=True)\n"
         "time.sleep(60)\n"
@@ -166,13 +164,14 @@ def _probe_workers() -> list[int]:
     return found
 
 
+@pytest.mark.slow
 async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: Path) -> None:
     sim = start_sim("tutorial", 60.0, 1, tmp_path / "sim.log")
     try:
         path = tmp_path / "i.jsonl"
         inputs = gather_inputs(sim_url=sim.admin_url)
         names = {t.name for t in inputs.config.resolved_targets()}
-        app = build_app(IncidentLog.open(path), inputs, [probe_task(inputs.config)])
+        app = build_app(IncidentLog.open(path), inputs, probes=True)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot, until=lambda: set(app.state.probes) == names, timeout=15)
             assert len(_probe_workers()) == 1
@@ -187,6 +186,7 @@ async def test_probes_run_in_a_worker_process_and_land_in_the_console(tmp_path: 
         sim.stop()
 
 
+@pytest.mark.slow
 def test_probe_worker_ends_when_the_console_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves no finally: the worker sees its stdin close and exits."""
     log = tmp_path / "i.jsonl"
@@ -214,6 +214,7 @@ def test_probe_worker_ends_when_the_console_is_killed(tmp_path: Path) -> None:
     assert wait_until(lambda: not alive(worker))
 
 
+@pytest.mark.slow
 async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
     tmp_path: Path,
 ) -> None:
@@ -224,11 +225,12 @@ async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
         {"targets": [{"name": "local", "tcp": "127.0.0.1:9", "interval": 1}]}
     )
     path.rename(tmp_path / "moved.jsonl")  # the worker opens the log by name: it is gone
-    app = build_app(log, inputs, [probe_task(config)], clock=fixed_clock)
+    inputs.config = config
+    app = build_app(log, inputs, probes=True, clock=fixed_clock)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, until=lambda: "probe engine" in app.problems[-1], timeout=15)
         problem = app.problems[-1]
-        assert "the probe engine stopped (exit 2)" in problem and "i.jsonl" in problem
+        assert "the probe engine stopped (exit 2: " in problem and "i.jsonl" in problem
         assert "probe engine stopped" in screen_text(app)
         (tmp_path / "moved.jsonl").rename(path)  # appends need the log back at its path
         await pilot.press("n")

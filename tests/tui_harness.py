@@ -299,6 +299,10 @@ async def settle(pilot: Any, until: Any = None, timeout: float = 2.0) -> None:
     import time
 
     await pilot.pause()
+    session = getattr(pilot.app, "session", None)
+    if session is not None:
+        await session.idle()  # the writes a key started are stored and folded
+        await pilot.pause()
     if until is None:
         return
     deadline = time.monotonic() + timeout

@@ -19,7 +19,14 @@ from warroom.config import (
     load_config,
 )
 from warroom.controls.client import ControlCallError, read_token
-from warroom.controls.model import ArgvApply, ArgvRead, ControlConfig, HttpApply
+from warroom.controls.model import (
+    ArgvApply,
+    ArgvRead,
+    ControlConfig,
+    HttpApply,
+    SilenceApply,
+    SilenceRead,
+)
 from warroom.errors import WarroomError
 from warroom.untrusted import one_line
 
@@ -28,6 +35,8 @@ def _apply_line(control: ControlConfig) -> str:
     apply = control.apply
     if isinstance(apply, ArgvApply):
         return f"run {shlex.join(apply.argv)}"
+    if isinstance(apply, SilenceApply):
+        return f"HTTP POST {apply.alertmanager}/api/v2/silences (create / extend / expire)"
     assert isinstance(apply, HttpApply)
     return f"HTTP {apply.method} {apply.url}"
 
@@ -36,6 +45,8 @@ def _read_line(control: ControlConfig) -> str:
     read = control.read
     if isinstance(read, ArgvRead):
         return f"run {shlex.join(read.argv)}"
+    if isinstance(read, SilenceRead):
+        return f"HTTP GET {read.alertmanager}/api/v2/silences"
     return f"HTTP GET {read.url}"
 
 

@@ -216,7 +216,7 @@ async def time_keys(app: WarroomApp, pilot: Any, presses: int) -> dict[str, Any]
 async def measure_keys(targets: int, presses: int) -> dict[str, Any]:
     """Synthetic churn fed through the log (no network): the console's own cost."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = WarroomApp(fixture(Path(tmp) / "bench.jsonl", targets))
+        app = WarroomApp(fixture(Path(tmp) / "bench.jsonl", targets), idle_gc=IDLE_GC)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             churn = Churn(app, targets)
@@ -276,7 +276,7 @@ async def measure_live(fleet: Any, targets: int, presses: int) -> dict[str, Any]
     real HTTP targets of a fleet in another process every second, while a service's health
     flips every 100 ms (about 2 % of the targets a tick)."""
     from warroom.config import aconfig_from_sim
-    from warroom.tui.cli import probe_task
+    from warroom.session.supervisor import ProbeSupervisor
 
     config = await aconfig_from_sim(fleet.url)
     spread = spread_config(config, targets)
@@ -284,7 +284,8 @@ async def measure_live(fleet: Any, targets: int, presses: int) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as tmp:
         log = IncidentLog.open(Path(tmp) / "live.jsonl")
         log.append(ev.IncidentOpened(incident_id="live", title="live", severity=ev.Severity.SEV1))
-        app = WarroomApp(log, background=[probe_task(spread)])
+        app = WarroomApp(log, idle_gc=IDLE_GC)
+        app.session.attach_probes(ProbeSupervisor(spread, log.path))
         async with app.run_test(size=SIZE) as pilot:
             deadline = time.monotonic() + 60
             while len(app.state.probes) < targets:
@@ -353,6 +354,10 @@ def measure_first_frame(targets: int) -> dict[str, Any]:
         }
 
 
+#: Whether the consoles measured run the idle-time cycle collector (`--no-idle-gc`: not).
+IDLE_GC = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, nargs="+", default=[1000, 5000])
@@ -363,8 +368,13 @@ def main() -> None:
         default=1000,
         help="targets probed for real in the live run (0: skip it)",
     )
+    parser.add_argument(
+        "--no-idle-gc", action="store_true", help="leave Python's cycle collector as it is"
+    )
     args = parser.parse_args()
-    result: dict[str, Any] = {"bench": "tui"}
+    global IDLE_GC
+    IDLE_GC = not args.no_idle_gc
+    result: dict[str, Any] = {"bench": "tui", "idle_gc": IDLE_GC}
     result.update(measure_first_frame(args.targets[0]))
     for targets in args.targets:
         figures = asyncio.run(measure_keys(targets, args.presses))

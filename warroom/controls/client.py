@@ -12,9 +12,7 @@ import asyncio
 import base64
 import errno
 import json
-import os
 import re
-import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -46,6 +44,7 @@ from warroom.controls.model import (
 from warroom.errors import WarroomError
 from warroom.events import ControlValue, format_ts
 from warroom.jsonpath import json_field
+from warroom.processes import kill_group
 
 #: Bytes of a response or of a command's output kept; the rest is read and dropped.
 MAX_OUTPUT = 64 * 1024
@@ -433,9 +432,7 @@ async def _read_capped(stream: asyncio.StreamReader | None) -> bytes:
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    if not kill_group(process.pid):
         try:
             process.kill()
         except ProcessLookupError:

@@ -10,9 +10,10 @@ truth, not what was asked for), whether the call worked, failed, timed out or wa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,13 +40,13 @@ from warroom.controls.model import (
     parse_value,
 )
 from warroom.durations import format_duration
-from warroom.events import BaseEvent, ControlValue, ProbeSample, utc_now
+from warroom.events import BaseEvent, ControlValue, ProbeSample, ProbeState, utc_now
 from warroom.identity import default_actor
 from warroom.state import ControlChange, IncidentState, control_key, reduce
 
 #: Writes one event to the incident log and returns it stamped (seq, ts, hash), or None if it
-#: could not be written.
-Recorder = Callable[[BaseEvent], BaseEvent | None]
+#: could not be written; may be a coroutine function (the console's session writes off-loop).
+Recorder = Callable[[BaseEvent], "BaseEvent | Awaitable[BaseEvent | None] | None"]
 #: The probe readings of one service now (for the before/after effect record).
 Readings = Callable[[str], list[ProbeSample]]
 
@@ -74,7 +75,7 @@ def probe_readings(state: IncidentState, service: str) -> list[ProbeSample]:
     return [
         ProbeSample(
             target=view.target,
-            state=view.state,
+            state=ProbeState(view.state),
             ok=view.ok,
             count=view.count,
             latency_ms=view.latency_ms,
@@ -326,7 +327,7 @@ class ControlService:
         if view is None or not view.auto_revert_of or not view.auto_revert_at:
             raise ControlError(f"{spec.key}: no automatic revert is pending")
         until = max(ev.parse_ts(view.auto_revert_at), self._clock()) + timedelta(seconds=extend_s)
-        self._record(
+        await self._record(
             ev.ControlAutoRevertExtended(
                 actor=actor or self.actor,
                 request_id=view.auto_revert_of,
@@ -337,7 +338,6 @@ class ControlService:
                 reason=" ".join(reason.split()),
             )
         )
-        self._schedule_auto_revert(spec, view.auto_revert_of, until)
         return until
 
     async def _change(
@@ -360,7 +360,7 @@ class ControlService:
             if from_value is None:
                 from_value = self.value(spec.service, spec.control)
             request_id = new_request_id()
-            self._record(
+            await self._record(
                 ev.ControlRequested(
                     actor=actor,
                     request_id=request_id,
@@ -379,13 +379,16 @@ class ControlService:
             try:
                 result = await self._apply_and_read(applier, context)
             except asyncio.CancelledError:
-                self._record(self._failed(spec, request_id, actor, "cancelled before the result"))
+                await self._record(
+                    self._failed(spec, request_id, actor, "cancelled before the result")
+                )
                 raise
             except Exception as exc:
-                self._record(self._failed(spec, request_id, actor, f"internal error: {exc!r}"))
+                await self._record(
+                    self._failed(spec, request_id, actor, f"internal error: {exc!r}")
+                )
                 raise
-            stamped = self._record(result)
-            self._after_result(spec, stamped, auto_revert_s, revert_of)
+            await self._record(result)
             self._start(
                 self._capture_effect(spec, request_id, before, applier.effect_after),
             )
@@ -447,27 +450,6 @@ class ControlService:
             value=value,
         )
 
-    def _after_result(
-        self,
-        spec: ControlSpec,
-        result: BaseEvent,
-        auto_revert_s: float | None,
-        revert_of: str | None,
-    ) -> None:
-        """Mirror the reducer's auto-revert rule: an applied change replaces any schedule (and
-        makes its own if it has a duration); an attempt to revert a scheduled change ends it."""
-        key = spec.key
-        pending = self._auto.get(key)
-        if isinstance(result, ev.ControlApplied):
-            if pending is not None:
-                self._cancel_auto_revert(key)
-            if auto_revert_s:
-                until = ev.parse_ts(result.ts or ev.format_ts(self._clock()))
-                until += timedelta(seconds=auto_revert_s)
-                self._schedule_auto_revert(spec, result.request_id, until)
-        elif pending is not None and revert_of == pending.request_id:
-            self._cancel_auto_revert(key)
-
     # -- reading ----------------------------------------------------------------------------
 
     async def read(self, service: str, control: str) -> ControlValue:
@@ -520,7 +502,7 @@ class ControlService:
     ) -> None:
         after_s = self._effect_after if self._effect_after is not None else delay
         await asyncio.sleep(after_s)
-        self._record(
+        await self._record(
             ev.ControlEffect(
                 actor=self.actor,
                 request_id=request_id,
@@ -549,9 +531,11 @@ class ControlService:
         pending = self._auto.get(spec.key)
         if pending is None or pending.request_id != request_id:
             return
-        self._auto.pop(spec.key, None)
+        # The entry stays until the revert's result is folded: `sync_auto_reverts` then sees
+        # the schedule gone from the state and drops it, instead of arming it again.
         change = self.revert_target(spec.service, spec.control)
         if change is None or change.request_id != request_id or change.from_value is None:
+            self._auto.pop(spec.key, None)
             return  # superseded by a later change: reverting would undo that one too
         requested_by = change.actor or "?"
         took = format_duration(change.auto_revert_s or 0)
@@ -563,22 +547,34 @@ class ControlService:
             revert_of=request_id,
         )
 
+    def sync_auto_reverts(self, state: IncidentState | None = None) -> int:
+        """Arm, move or cancel the automatic-revert timers so they match the reducer's view
+        of each control (the one place the rule lives); returns how many are armed."""
+        current = state if state is not None else self.state()
+        for key, applier in self._appliers.items():
+            view = current.controls.get(key)
+            if view is None or not view.auto_revert_of or not view.auto_revert_at:
+                if key in self._auto:
+                    self._cancel_auto_revert(key)
+                continue
+            until = ev.parse_ts(view.auto_revert_at)
+            pending = self._auto.get(key)
+            if pending is None or (pending.request_id, pending.until) != (
+                view.auto_revert_of,
+                until,
+            ):
+                self._schedule_auto_revert(applier.spec, view.auto_revert_of, until)
+        return len(self._auto)
+
     def resume(self, state: IncidentState | None = None) -> int:
         """Re-arm the automatic reverts still pending in a resumed log; returns how many."""
-        current = state if state is not None else self.state()
-        armed = 0
-        for view in current.controls.values():
-            key = control_key(view.service, view.control)
-            if view.auto_revert_of and view.auto_revert_at and key in self._appliers:
-                until = ev.parse_ts(view.auto_revert_at)
-                self._schedule_auto_revert(self._appliers[key].spec, view.auto_revert_of, until)
-                armed += 1
-        return armed
+        return self.sync_auto_reverts(state)
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _record(self, event: BaseEvent) -> BaseEvent:
-        stamped = self._record_fn(event)
+    async def _record(self, event: BaseEvent) -> BaseEvent:
+        result = self._record_fn(event)
+        stamped = await result if inspect.isawaitable(result) else result
         if stamped is None:
             # The recorder could not write (it has told the user why). A change must not be
             # made unless its request is on disk; a lost result is shown by its recorder.
@@ -590,6 +586,7 @@ class ControlService:
             return event
         if self._state_fn is None:
             self._own_state = reduce(self._own_state, stamped)
+        self.sync_auto_reverts()
         return stamped
 
     def _start(self, coro: Any) -> asyncio.Task[Any]:

@@ -30,6 +30,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -38,6 +39,9 @@ from warroom.errors import WarroomError
 from warroom.probe.engine import ProbeEngine
 from warroom.signals import stop_on_signals
 from warroom.store import group_committer, open_store
+
+if TYPE_CHECKING:
+    from warroom.log.store import GroupCommitter
 
 #: How often probe events are committed to the log (the console polls it every 0.25 s).
 COMMIT_INTERVAL = 0.2
@@ -78,6 +82,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return shard, shards
 
 
+#: A log write failing for this long (a full disk) stops the worker with its error, rather
+#: than queueing probe events without bound while the console shows the last ones as live.
+WRITE_FAILURE_LIMIT_S = 2.0
+
+
 def read_config(line: bytes) -> WarroomConfig:
     if not line.strip():
         raise WarroomError("probe worker: no configuration on stdin")
@@ -93,6 +102,20 @@ async def _stdin_reader() -> asyncio.StreamReader:
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     return reader
+
+
+async def _stop_when_writes_fail(committer: GroupCommitter, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    failing_since: float | None = None
+    while True:
+        await asyncio.sleep(COMMIT_INTERVAL)
+        if committer.error is None:
+            failing_since = None
+        elif failing_since is None:
+            failing_since = loop.time()
+        elif loop.time() - failing_since >= WRITE_FAILURE_LIMIT_S:
+            stop.set()  # leaving the committer's block raises the write error
+            return
 
 
 class _Shards:
@@ -203,12 +226,13 @@ async def run(
                     shards=count,
                 ),
             ):
+                writes = asyncio.create_task(_stop_when_writes_fail(committer, stop))
                 stopped = asyncio.ensure_future(stop.wait())
                 died = asyncio.ensure_future(others.first_exit())
                 await asyncio.wait({stopped, died}, return_when=asyncio.FIRST_COMPLETED)
                 if died.done() and not stopped.done():
                     failure = died.result()
-                for waiter in (stopped, died):
+                for waiter in (stopped, died, writes):
                     waiter.cancel()
         finally:
             await others.stop()

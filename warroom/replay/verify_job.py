@@ -16,6 +16,7 @@ from pathlib import Path
 
 from warroom.errors import WarroomError
 from warroom.log.verify import VerifyResult, verify_log
+from warroom.processes import kill_group
 
 #: Below this size a second process costs more than it saves.
 PARALLEL_VERIFY_BYTES = 16 << 20
@@ -39,6 +40,8 @@ class VerifyJob:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                # Its range checkers are its children: one group, ended as one.
+                start_new_session=True,
             )
         else:
             self._result = verify_log(path)
@@ -62,7 +65,7 @@ class VerifyJob:
     def shutdown(self) -> None:
         """Stop the child if its result is no longer wanted."""
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
+            kill_group(self._proc.pid)
             self._proc.communicate()
 
 

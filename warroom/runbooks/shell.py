@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from warroom.events import CommandRun
+from warroom.processes import kill_group
 from warroom.runbooks.model import Command
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -81,11 +82,6 @@ class _Tail:
         return data.decode("utf-8", errors="replace")
 
 
-def _kill_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
 async def _read_all(stream: asyncio.StreamReader, tail: _Tail) -> None:
     while chunk := await stream.read(_CHUNK):
         tail.add(chunk)
@@ -145,15 +141,15 @@ async def run_command(
     try:
         if not await _exited(process, reader, loop.time() + timeout):
             timed_out = True
-            _kill_group(process.pid, signal.SIGTERM)
+            kill_group(process.pid, signal.SIGTERM)
             if not await _exited(process, reader, loop.time() + KILL_GRACE_S):
-                _kill_group(process.pid, signal.SIGKILL)
+                kill_group(process.pid, signal.SIGKILL)
                 await _exited(process, reader, loop.time() + KILL_GRACE_S)
         # Background children may still hold the pipe; give them a moment, then end them.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(reader), DRAIN_S)
     finally:
-        _kill_group(process.pid, signal.SIGKILL)
+        kill_group(process.pid, signal.SIGKILL)
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader

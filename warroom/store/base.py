@@ -20,6 +20,9 @@ from warroom.log.store import Recovery
 class IncidentStore(Protocol):
     """Append one / append many / read from seq / follow, plus where the chain ends."""
 
+    #: Who appended events are credited to when they do not name an actor themselves.
+    actor: str
+
     def append(self, event: BaseEvent) -> BaseEvent:
         """Stamp (seq, ts, actor, prev, hash) and store; durable kinds are stored on return."""
         ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 LIVE = "live"
 REPLAY = "replay"
@@ -368,7 +368,7 @@ def actions_for(scope: str | None = None, mode: str = LIVE) -> list[ActionSpec]:
     ]
 
 
-def bindings_for(scope: str, mode: str = LIVE) -> list[Binding]:
+def bindings_for(scope: str, mode: str = LIVE) -> list[BindingType]:
     """Textual bindings for one scope, generated from the registry."""
     return [
         Binding(

@@ -1,10 +1,11 @@
 """The warroom console: a Textual app whose every fact comes from the incident log.
 
-The flow for an operator action is key -> intent (a dialog result) -> event -> `log.append`
-(fsynced) -> `state = reduce(state, stamped)` -> widgets render from state. Machine events
-(probes, the sim feed, verifications) take the same path through the log; a `LogFollower`
-also brings in events other processes write (`warroom note` from another terminal). The UI
-never changes the state directly.
+The app subscribes to a `ConsoleSession` (warroom/session), turns keys into intents and the
+session's state into pixels: key -> intent (a dialog result) -> event -> `session.record`
+(appended off the event loop, fsynced) -> folded -> subscribers told -> widgets render from
+state. Probes, the sim feed, verifications and other processes' events (`warroom note`) reach
+the state the same way, through the log. The UI never changes the state directly, and
+rendering has no side effects.
 """
 
 from __future__ import annotations
@@ -13,35 +14,40 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from time import monotonic
 from typing import Any
 
 from textual import work
 from textual.app import App
-from textual.events import Event, Key
+from textual.events import Event, Key, Resize
 from textual.notifications import SeverityLevel
 
 from warroom import events as ev
+from warroom.controls.client import ControlError
+from warroom.controls.model import ControlSpec, format_value
+from warroom.controls.service import ChangeOutcome, ControlService
+from warroom.durations import format_duration
 from warroom.events import BaseEvent, utc_now
-from warroom.identity import default_actor
-from warroom.log.store import EventStore, LogFollower
-from warroom.runbooks.conditions import evaluate
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.shell import run_command
-from warroom.runbooks.suggest import suggest
-from warroom.state import IncidentState, reduce
+from warroom.runbooks.tracking import opened_event
+from warroom.session import Change, ConsoleSession, EventStore, Follower
+from warroom.session.levers import SessionJob
+from warroom.state import IncidentState
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
+from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
+from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDialog, ExtendDialog
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
-from warroom.tui.widgets.header import status_update_due
 
 Clock = Callable[[], datetime]
-#: A long-running coroutine the app owns (probe engine, sim feed); started on mount.
-BackgroundTask = Callable[["WarroomApp"], Awaitable[None]]
+#: A job the session runs while the console is up (levers, feeds), given the session.
+BackgroundTask = SessionJob
 
 SEVERITY_CHOICES = [
     ("SEV1", "SEV1 — critical: broad customer impact"),
@@ -55,20 +61,18 @@ STATUS_CHOICES = [
     ("monitoring", "monitoring — fix in, watching"),
     ("resolved", "resolved — impact over"),
 ]
-#: Status-update reminder per severity when the config gives only the SEV1 interval.
-DEFAULT_INTERVAL_FACTORS = {"SEV1": 1.0, "SEV2": 2.0, "SEV3": 4.0}
-
 #: How often the log is polled for other writers' events (and the probe table refreshed).
 FOLLOW_INTERVAL = 0.25
+#: Seconds between re-reads of the shown levers' values from their service.
+LEVER_REFRESH_S = 5.0
+#: Terminal sizes where the layout changes (columns, rows); see `fit_to`.
+NARROW_BELOW, WIDE_FROM, SHORT_BELOW, TALL_FROM = 110, 170, 32, 45
+#: How long an automatic revert is pushed back by default.
+DEFAULT_EXTEND_S = 600.0
 #: Longest shell output kept in a `CommandRun` event.
 MAX_COMMAND_OUTPUT = 8192
 #: A runbook command running longer than this is killed (and logged with no exit code).
 COMMAND_TIMEOUT_S = 60.0
-
-
-def status_intervals(sev1_seconds: float = 1800.0) -> dict[str, float]:
-    """Reminder interval per severity from the SEV1 one (SEV2 twice as long, SEV3 four times)."""
-    return {sev: sev1_seconds * factor for sev, factor in DEFAULT_INTERVAL_FACTORS.items()}
 
 
 def incident_id_for(title: str, now: datetime) -> str:
@@ -104,7 +108,7 @@ class WarroomApp(App[int]):
         self,
         log: EventStore,
         *,
-        follower: LogFollower | None = None,
+        follower: Follower | None = None,
         clock: Clock = utc_now,
         actor: str | None = None,
         runbooks: Mapping[str, Runbook] | None = None,
@@ -113,247 +117,164 @@ class WarroomApp(App[int]):
         background: Sequence[BackgroundTask] = (),
         read_only: bool = False,
         command_runner: Callable[[str, float, int], Awaitable[Any]] | None = None,
+        session: ConsoleSession | None = None,
+        idle_gc: bool = True,
     ) -> None:
         super().__init__()
-        self.incident_log = log
-        path = getattr(log, "path", None)
-        self.log_path: Path | None = Path(path) if path is not None else None
-        if follower is None and self.log_path is not None:
-            follower = LogFollower(self.log_path)
-        self.follower = follower
-        self.clock = clock
-        self.actor = actor or default_actor()
-        self.runbooks: dict[str, Runbook] = dict(runbooks or {})
-        self.problems: list[str] = list(problems)
-        self.status_update_intervals = dict(status_update_intervals or status_intervals())
-        self.background = list(background)
+        self.session = session or ConsoleSession(
+            log,
+            follower=follower,
+            clock=clock,
+            actor=actor,
+            runbooks=runbooks,
+            status_intervals=status_update_intervals,
+            read_only=read_only,
+        )
+        self.session.problems.extend(problems)
+        self.incident_log = self.session.store
+        self.log_path = self.session.path
+        self.clock = self.session.clock
+        self.actor = self.session.actor
+        self.runbooks = self.session.runbooks
+        self.status_update_intervals = self.session.status_intervals
+        for job in background:
+            self.session.add_job(
+                getattr(job, "__name__", "background job"), partial(job, self.session)
+            )
         self.read_only = read_only
         self.mode = REPLAY if read_only else LIVE
         self.command_runner = command_runner
-        self.state = IncidentState()
-        self.suggested: list[tuple[str, str]] = []
         self._dirty = False
-        self._probes_pending = False
-        self._bad_signature: frozenset[tuple[str, str]] = frozenset()
-        self._verify_sent: dict[tuple[str, str], bool] = {}
-        self._reminded_for: str = ""
-        self._tasks: list[asyncio.Task[None]] = []
         self._dialogs: dict[str, Any] = {}
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
         #: while keys keep coming.
         self.last_input_at = float("-inf")
-        self._gc = IdleCollector()
+        #: Full cycle collections only while the keyboard is quiet (see idle_gc.py).
+        self._gc: IdleCollector | None = IdleCollector() if idle_gc else None
+        #: Seconds between re-reads of the shown levers (None: never, for deterministic tests).
+        self.lever_refresh_s: float | None = LEVER_REFRESH_S
         self.main_screen = MainScreen(mode=self.mode)
+
+    @property
+    def state(self) -> IncidentState:
+        return self.session.state
+
+    @property
+    def suggested(self) -> list[tuple[str, str]]:
+        return self.session.suggested
+
+    @property
+    def problems(self) -> list[str]:
+        return self.session.problems
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        self.fit_to(*self.size)
         await self.push_screen(self.main_screen)
-        self.main_screen.view.set_status_intervals(self.status_update_intervals)
-        self.main_screen.view.set_problems(self.problems)
+        view = self.main_screen.view
+        view.set_status_intervals(self.status_update_intervals)
         recovered = getattr(self.incident_log, "recovered", None)
         if recovered is not None:
             self.problems.append(recovered.describe())
-            self.main_screen.view.set_problems(self.problems)
+        view.set_problems(self.problems)
         for problem in self.problems:
             self.notify(problem, title="Problem", severity="warning", timeout=10)
-        self.drain()
+        self.session.subscribe(self._session_changed)
+        self.session.poll()
+        await self.session.start()
+        self.session.update_freshness()
         self.render_state()
         # Full cycle collections only while the keyboard is quiet (see idle_gc); started
         # once the first frame is up (its first collection takes ~50 ms).
-        self.call_after_refresh(self._gc.start)
+        if self._gc is not None:
+            self.call_after_refresh(self._gc.start)
         self._tick_clock()  # an overdue status update is announced at once, not a second later
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
-        for make in self.background:
-            self._tasks.append(asyncio.create_task(self._guard(make)))
+        view.levers_source = self.session.levers
+        view.on_service_shown = self._refresh_levers_soon
+        self.set_interval(LEVER_REFRESH_S, self._refresh_levers_soon)
+
+    def on_resize(self, event: Resize) -> None:
+        self.fit_to(event.size.width, event.size.height)
+
+    def fit_to(self, width: int, height: int) -> None:
+        """Size classes the stylesheet lays the panes out by (see the end of app.tcss)."""
+        self.set_class(width < NARROW_BELOW, "-narrow")
+        self.set_class(width >= WIDE_FROM, "-wide")
+        self.set_class(height < SHORT_BELOW, "-short")
+        self.set_class(height >= TALL_FROM, "-tall")
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, Key):
             self.last_input_at = monotonic()
         await super().on_event(event)
 
-    async def _guard(self, make: BackgroundTask) -> None:
-        """Run one background task; its failure is shown, never allowed to take the console down."""
-        try:
-            await make(self)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.report_problem(f"{getattr(make, '__name__', 'background task')}: {exc}")
-
     async def on_unmount(self) -> None:
-        self._gc.stop()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._gc is not None:
+            self._gc.stop()
+        await self.session.aclose()
 
     def report_problem(self, problem: str) -> None:
         """Show a problem in the problems line and as a notification (the console carries on)."""
-        self.problems.append(problem)
-        self.main_screen.view.set_problems(self.problems)
-        self.notify(problem, title="Problem", severity="error", timeout=10)
+        self.session.report_problem(problem)
 
-    # -- the one path into the state ----------------------------------------------------------
+    def _session_changed(self, change: Change) -> None:
+        """The session's news: repaint (now for this console's own actions), or tell."""
+        if change.kind in ("state", "freshness"):
+            self._dirty = True
+            if change.operator:
+                self.render_state()
+        elif change.kind == "problem":
+            self.main_screen.view.set_problems(self.problems)
+            self.notify(change.text, title=change.title, severity="error", timeout=10)
+        elif change.kind == "reminder":
+            self.notify(change.text, title=change.title, severity="warning", timeout=15)
+        else:
+            self.notify(change.text, title=change.title, severity="error")
 
-    def record(self, event: BaseEvent) -> BaseEvent | None:
-        """Append an operator event (fsynced), fold it in, and render. None if it failed."""
-        if self.read_only:
-            self.notify("read-only: nothing is written", severity="warning")
-            return None
-        event = self._stamp(event)
-        try:
-            stamped = self.incident_log.append(event)
-        except Exception as exc:
-            self.notify(f"not recorded: {exc}", title="Log write failed", severity="error")
-            return None
-        self.ingest([stamped])
-        self.render_state()
-        return stamped
+    # -- the one path into the state: the session ---------------------------------------------
 
-    def record_machine(self, events: Sequence[BaseEvent]) -> list[BaseEvent]:
-        """Append machine events (not fsynced one by one) and fold them in."""
-        if self.read_only or not events:
-            return []
-        try:
-            stamped = self.incident_log.append_many([self._stamp(e) for e in events], sync=False)
-        except Exception as exc:
-            self.report_problem(f"log write failed: {exc}")
-            return []
-        self.ingest(stamped)
-        return stamped
-
-    def _stamp(self, event: BaseEvent) -> BaseEvent:
-        """Time and actor from this console (its injected clock), unless already set."""
-        update: dict[str, str] = {}
-        if not event.actor:
-            update["actor"] = self.actor
-        if not event.ts:
-            update["ts"] = ev.format_ts(self.clock())
-        return event.model_copy(update=update) if update else event
+    def record(self, event: BaseEvent) -> asyncio.Task[BaseEvent | None]:
+        """Append an operator event through the session (off the event loop, in order)."""
+        return self.session.record(event)
 
     def ingest(self, events: Iterable[BaseEvent]) -> None:
-        """Fold stamped events from the log into the state (skipping any already folded)."""
-        batch = list(events)
-        if not batch:
-            return
-        if batch[0].seq > self.state.last_seq + 1:
-            self.drain()  # another writer appended in between: read it from the file first
-        self._fold(batch)
-
-    def drain(self) -> None:
-        """Fold whatever the follower finds in the log file that is not folded yet."""
-        if self.follower is None:
-            return
-        try:
-            events = self.follower.poll()
-        except Exception as exc:
-            self.report_problem(str(exc))
-            return
-        self._fold(events)
-
-    def _fold(self, events: Iterable[BaseEvent]) -> None:
-        before = self.state
-        state = before
-        for event in events:
-            if event.seq and event.seq <= state.last_seq:
-                continue
-            state = reduce(state, event)
-        if state is before:
-            return
-        self.state = state
+        """Fold events already stored (by another writer of this process) into the state."""
+        self.session.ingest(events)
         self._dirty = True
-        if state.probes is not before.probes or state.runbooks is not before.runbooks:
-            # Settled at the next render (a tick, or at once after an operator action): the
-            # suggestions and verifications scan every target, and under probe churn
-            # batches arrive faster than renders.
-            self._probes_pending = True
-
-    def _settle_probes(self) -> None:
-        """Suggestions and step verifications for the probes folded since the last render."""
-        while self._probes_pending:  # a verification it logs may change the runbooks again
-            self._probes_pending = False
-            self._probes_changed()
-
-    def _probes_changed(self) -> None:
-        state = self.state
-        bad = frozenset(
-            (p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")
-        )
-        if bad != self._bad_signature:
-            self._bad_signature = bad
-            self.suggested = [
-                (s.runbook.id, s.runbook.title)
-                for s in suggest(self.runbooks.values(), state.probes)
-            ]
-        self._check_verifications()
-
-    def _check_verifications(self) -> None:
-        """Append a `StepVerified` whenever a step's verification changes truth."""
-        if self.read_only:
-            return
-        changes: list[BaseEvent] = []
-        for runbook_id, progress in self.state.runbooks.items():
-            runbook = self.runbooks.get(runbook_id)
-            if runbook is None:
-                continue
-            for step in runbook.steps:
-                if step.verify is None:
-                    continue
-                holds = evaluate(step.verify, self.state.probes)
-                if holds is None:
-                    continue
-                view = progress.steps.get(step.id)
-                current = view.verified if view is not None else False
-                key = (runbook_id, step.id)
-                if holds == current:
-                    self._verify_sent.pop(key, None)
-                    continue
-                if self._verify_sent.get(key) == holds:
-                    continue
-                self._verify_sent[key] = holds
-                changes.append(
-                    ev.StepVerified(
-                        runbook=runbook_id, step=step.id, condition=step.verify.text, holds=holds
-                    )
-                )
-        if changes:
-            self.record_machine(changes)
 
     # -- rendering ---------------------------------------------------------------------------
 
     def render_state(self) -> None:
-        """Push the latest state to the visible screens (coalesced: called per tick or action)."""
-        self._settle_probes()
+        """Push the latest state to the visible screens (no side effects: it only paints)."""
         self._dirty = False
         now = self.clock()
+        state, suggested = self.session.state, self.session.suggested
+        stale = self.session.freshness
         with self.batch_update():
             for screen in self.screen_stack:
+                if not screen.is_mounted:
+                    continue  # it renders the state it was given once composed
                 update = getattr(screen, "update_from", None)
                 if update is not None:
-                    update(self.state, now, self.suggested)
+                    update(state, now, suggested)
+                show = getattr(screen, "show_freshness", None)
+                if show is not None:
+                    show(stale)
 
     def _tick(self) -> None:
-        self.drain()
+        self.session.poll()
         if self._dirty:
             self.render_state()
 
     def _tick_clock(self) -> None:
-        self._gc.tick(self.last_input_at)
+        if self._gc is not None:
+            self._gc.tick(self.last_input_at)
         now = self.clock()
+        self.session.tick(now)
         self.main_screen.view.refresh_clock(now)
-        due_at, overdue = status_update_due(self.state, now, self.status_update_intervals)
-        if overdue and due_at is not None:
-            marker = due_at.isoformat()
-            if marker != self._reminded_for:
-                self._reminded_for = marker
-                self.notify(
-                    f"Status update due for {self.state.severity} — press c to write one",
-                    title="Status update",
-                    severity="warning",
-                    timeout=15,
-                )
 
     # -- bindings ------------------------------------------------------------------------------
 
@@ -414,7 +335,7 @@ class WarroomApp(App[int]):
             with_title,
         )
 
-    def declare(self, title: str, severity: str) -> BaseEvent | None:
+    def declare(self, title: str, severity: str) -> asyncio.Task[BaseEvent | None]:
         now = self.clock()
         incident_id = self.log_path.stem if self.log_path else incident_id_for(title, now)
         return self.record(
@@ -524,24 +445,25 @@ class WarroomApp(App[int]):
     # -- runbooks ------------------------------------------------------------------------------
 
     def open_runbook(self, runbook_id: str) -> None:
-        """Record the runbook as opened (first time) and show it."""
+        """Record the runbook as opened (first time), then show it."""
+        runbook = self.runbooks.get(runbook_id)
+        if runbook_id not in self.state.runbooks and runbook is None:
+            self.notify(f"no runbook {runbook_id!r} loaded", severity="error")
+            return
+        self._open_runbook(runbook_id, runbook)
+
+    @work(group="open-runbook", exclusive=True, exit_on_error=False)
+    async def _open_runbook(self, runbook_id: str, runbook: Runbook | None) -> None:
         from warroom.tui.screens.runbook import RunbookScreen
 
-        runbook = self.runbooks.get(runbook_id)
         if runbook_id not in self.state.runbooks:
-            if runbook is None:
-                self.notify(f"no runbook {runbook_id!r} loaded", severity="error")
+            assert runbook is not None
+            if await self.record(opened_event(runbook)) is None:
                 return
-            if (
-                self.record(
-                    ev.RunbookOpened(
-                        runbook=runbook.id, title=runbook.title, steps=[s.id for s in runbook.steps]
-                    )
-                )
-                is None
-            ):
-                return
-        self.push_screen(RunbookScreen(runbook_id, runbook, self.state, self.clock(), self.mode))
+        await self.push_screen(
+            RunbookScreen(runbook_id, runbook, self.state, self.clock(), self.mode)
+        )
+        self.render_state()  # what was folded while it was being composed
 
     def set_step(self, runbook_id: str, step_id: str, status: str, note: str = "") -> None:
         self.record(
@@ -579,7 +501,7 @@ class WarroomApp(App[int]):
                 "duration_s": 0.0,
             }
         fields = _command_fields(result)
-        stamped = self.record(
+        stamped = await self.record(
             ev.CommandRun(runbook=runbook_id, step=step_id, command=code, **fields)
         )
         if stamped is not None:
@@ -589,54 +511,190 @@ class WarroomApp(App[int]):
                 severity="information" if fields["exit_code"] == 0 else "warning",
             )
 
-    def pull_step_lever(self, runbook_id: str, step_id: str) -> None:
-        """Hand the step's action to the control panel's change path (its confirmations apply)."""
+    def step_lever_request(self, runbook_id: str, step_id: str) -> ChangeRequested | None:
+        """The `ChangeRequested` for a runbook step's action (None, said why, if it has none)."""
         runbook = self.runbooks.get(runbook_id)
         step = runbook.step(step_id) if runbook else None
         if step is None or step.action is None:
             self.notify("this step has no action to pull", severity="warning")
-            return
-        request_change = self.control_request_hook()
-        if request_change is None:
-            self.notify(
-                f"no control path available: set {step.action.raw} by hand and mark the step",
-                severity="warning",
-            )
-            return
-        request_change(
-            service=step.action.service,
-            control=step.action.control,
+            return None
+        return ChangeRequested(
+            step.action.service,
+            step.action.control,
             value=step.action.value,
             reason=f"runbook {runbook_id}: {step.text}",
             runbook=runbook_id,
             step=step_id,
         )
 
-    def control_request_hook(self) -> Callable[..., Any] | None:
-        """The controls module's `request_change`, found on the control panel if it has one."""
-        from warroom.tui.widgets.control_panel import ControlPanel
+    # -- levers: requests come up as messages, changes run in workers through the session ------
 
+    def _need_controls(self, what: str = "") -> ControlService | None:
+        controls = self.session.controls
+        if controls is None:
+            hint = f": set {what} by hand" if what else ""
+            self.notify(
+                f"no control path: this console has no levers attached{hint}", severity="error"
+            )
+        return controls
+
+    def on_change_requested(self, message: ChangeRequested) -> None:
+        """Ask for the change (value, reason, duration, confirmation), then make it."""
+        message.stop()
+        controls = self._need_controls(f"{message.service}/{message.lever}")
+        if controls is None:
+            return
         try:
-            panel = self.main_screen.query_one(ControlPanel)
-        except Exception:
-            return None
-        return getattr(panel, "request_change", None)
+            spec = controls.spec(message.service, message.lever)
+        except ControlError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        note = f"From runbook {message.runbook}, step {message.step}." if message.runbook else ""
 
-    def open_control_dialog(
-        self,
-        service: str,
-        control: str,
-        preset_value: Any = None,
-        runbook: str | None = None,
-        step: str | None = None,
-    ) -> None:
-        """Ask for a change of one lever through the panel's dialog (reason, confirmation),
-        then make and log it; the entry point for anything that wants to pull a lever."""
-        from warroom.tui.widgets.control_panel import ControlPanel
+        def done(request: ChangeRequest | None) -> None:
+            if request is not None:
+                self._change(spec, request, message.runbook, message.step)
 
-        self.main_screen.query_one(ControlPanel).open_control_dialog(
-            service, control, preset_value=preset_value, runbook=runbook, step=step
+        self.push_screen(
+            ControlDialog(
+                spec,
+                controls.value(message.service, message.lever),
+                preset=message.value,
+                note=note,
+                reason=message.reason,
+            ),
+            done,
         )
+
+    def on_revert_requested(self, message: RevertRequested) -> None:
+        message.stop()
+        controls = self._need_controls()
+        if controls is None:
+            return
+        spec = controls.spec(message.service, message.lever)
+        change = controls.revert_target(message.service, message.lever)
+        if change is None or change.from_value is None:
+            self.notify(f"{spec.key}: no applied change to revert", severity="warning")
+            return
+
+        def done(request: ChangeRequest | None) -> None:
+            if request is not None:
+                self._revert(spec, request)
+
+        self.push_screen(
+            ControlDialog(
+                spec,
+                controls.value(message.service, message.lever),
+                mode=REVERT,
+                revert_of=change,
+            ),
+            done,
+        )
+
+    def on_extend_requested(self, message: ExtendRequested) -> None:
+        message.stop()
+        controls = self._need_controls()
+        if controls is None:
+            return
+        spec = controls.spec(message.service, message.lever)
+        view = self.state.control(message.service, message.lever)
+        if view is None or not view.auto_revert_at:
+            self.notify(f"{spec.key}: no automatic revert is pending", severity="warning")
+            return
+        change = self.state.changes.get(view.auto_revert_of)
+        default = (change.auto_revert_s if change else None) or DEFAULT_EXTEND_S
+        due = ev.parse_ts(view.auto_revert_at).strftime("%H:%M:%S")
+
+        def done(result: tuple[float, str] | None) -> None:
+            if result is not None:
+                self._extend(spec, *result)
+
+        self.push_screen(ExtendDialog(spec, due, default), done)
+
+    @work(group="control-change", exit_on_error=False)
+    async def _change(
+        self, spec: ControlSpec, request: ChangeRequest, runbook: str | None, step: str | None
+    ) -> None:
+        controls = self.session.controls
+        assert controls is not None
+        try:
+            outcome = await controls.request_change(
+                spec.service,
+                spec.control,
+                request.value,
+                request.reason,
+                self.actor,
+                auto_revert_s=request.auto_revert_s,
+                runbook=runbook,
+                step=step,
+                confirm=request.confirm,
+            )
+        except ControlError as exc:
+            self.notify(str(exc), title="Not changed", severity="error")
+            return
+        except Exception as exc:  # logged as failed by the service; the console carries on
+            self.notify(f"{spec.key}: {exc}", title="Not changed", severity="error")
+            return
+        self._finished(spec, outcome)
+
+    @work(group="control-change", exit_on_error=False)
+    async def _revert(self, spec: ControlSpec, request: ChangeRequest) -> None:
+        controls = self.session.controls
+        assert controls is not None
+        try:
+            outcome = await controls.revert(
+                spec.service, spec.control, request.reason, self.actor, confirm=request.confirm
+            )
+        except ControlError as exc:
+            self.notify(str(exc), title="Not reverted", severity="error")
+            return
+        except Exception as exc:  # logged as failed by the service; the console carries on
+            self.notify(f"{spec.key}: {exc}", title="Not reverted", severity="error")
+            return
+        self._finished(spec, outcome)
+
+    @work(group="control-change", exit_on_error=False)
+    async def _extend(self, spec: ControlSpec, seconds: float, reason: str) -> None:
+        controls = self.session.controls
+        assert controls is not None
+        try:
+            until = await controls.extend(spec.service, spec.control, seconds, reason, self.actor)
+        except ControlError as exc:
+            self.notify(str(exc), title="Not extended", severity="error")
+            return
+        self.notify(
+            f"{spec.key}: kept {format_duration(seconds)} longer, reverts at "
+            f"{until.strftime('%H:%M:%S')}",
+            timeout=5,
+        )
+        self.render_state()
+
+    def _finished(self, spec: ControlSpec, outcome: ChangeOutcome) -> None:
+        value = format_value(spec, outcome.value)
+        if outcome.ok:
+            self.notify(f"{spec.key} = {value} (read back)", title="Applied", timeout=5)
+        else:
+            self.notify(
+                f"{spec.key}: {outcome.error} — now {value}",
+                title="Change failed",
+                severity="error",
+                timeout=10,
+            )
+        self.render_state()
+
+    def _refresh_levers_soon(self) -> None:
+        service = self.main_screen.view.selected_service
+        if self.lever_refresh_s and self.session.controls is not None and service:
+            self._refresh_levers(service)
+
+    @work(group="control-refresh", exclusive=True, exit_on_error=False)
+    async def _refresh_levers(self, service: str) -> None:
+        """Re-read the shown service's lever values; they reach the panel as state."""
+        controls = self.session.controls
+        if controls is None:
+            return
+        await controls.refresh(service)
+        self.main_screen.view.show_levers()
 
 
 def _command_fields(result: Any) -> dict[str, Any]:

@@ -7,15 +7,9 @@ broken config or runbook becomes a problem line in the console, never a refusal 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
 import re
-import select
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,30 +28,15 @@ from warroom.events import utc_now
 from warroom.log.store import EventStore, IncidentLog
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
+from warroom.session.levers import config_levers, sim_levers
+from warroom.session.policies import status_intervals
+from warroom.session.supervisor import ProbeSupervisor
+from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_title
+from warroom.sim.process import start_sim
 from warroom.store import open_for_console
-from warroom.tui.app import BackgroundTask, WarroomApp, status_intervals
-from warroom.tui.widgets import control_panel
+from warroom.tui.app import BackgroundTask, WarroomApp
 
 INCIDENTS_DIR = Path("incidents")
-#: How long `warroom demo` waits for the simulated fleet to print its admin line.
-SIM_START_TIMEOUT = 20.0
-#: How often the scenario's event feed is polled.
-FEED_INTERVAL = 1.0
-ADMIN_LINE = re.compile(r"admin:\s+(?P<url>http://\S+)\s+token:\s+(?P<token>\S+)")
-
-# Runs beside the simulated fleet: when the console's end of its stdin pipe closes (the
-# console exited, crashed or was SIGKILLed) it ends the fleet's whole process group.
-WATCHDOG = """\
-import os, signal, sys, time
-sys.stdin.buffer.read()
-pgid = int(sys.argv[1])
-for sig, pause in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0)):
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        break
-    time.sleep(pause)
-"""
 
 
 @dataclass
@@ -111,226 +90,16 @@ def new_log_path(name: str, now: datetime | None = None) -> Path:
     return path
 
 
-# -- background tasks the console owns -----------------------------------------------------------
-
-
-def probe_task(config: WarroomConfig, sample_interval: float = 5.0) -> BackgroundTask:
-    """Run the probe engine in a child process (`warroom.probe.worker`) writing to the log.
-
-    The console folds its events as it follows the log (within `FOLLOW_INTERVAL` plus the
-    worker's commit interval), so probing never shares an event loop (or a core) with key
-    presses and paints. The worker ends when the console's end of its stdin closes, even if
-    the console is killed; if it dies while the console runs, the problem line says so.
-    """
-
-    async def probes(app: WarroomApp) -> None:
-        if not config.resolved_targets():
-            return
-        log_path = getattr(app.incident_log, "path", None)
-        if log_path is None:
-            raise WarroomError("probes need an incident log file to write to")
-        # A shared incident: the worker appends to the database, not to the mirror.
-        target = getattr(app.incident_log, "address", None) or str(Path(log_path).resolve())
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "warroom.probe.worker",
-            "--log",
-            target,
-            "--sample-interval",
-            str(sample_interval),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert worker.stdin is not None and worker.stderr is not None
-        try:
-            worker.stdin.write(config.model_dump_json().encode() + b"\n")
-            await worker.stdin.drain()
-            errors = b""
-            while chunk := await worker.stderr.read(4096):
-                errors = (errors + chunk)[-4096:]  # only its last words are shown
-            code = await worker.wait()
-        except asyncio.CancelledError:
-            await _stop_worker(worker)
-            raise
-        lines = errors.decode("utf-8", "replace").strip().splitlines()
-        detail = lines[-1] if lines else "no message"
-        raise WarroomError(f"the probe engine stopped (exit {code}): {detail}")
-
-    return probes
-
-
-async def _stop_worker(worker: asyncio.subprocess.Process, grace: float = 3.0) -> None:
-    """Close the worker's stdin (it flushes and exits), then TERM, then KILL."""
-    if worker.stdin is not None:
-        worker.stdin.close()
-    for stop in (None, worker.terminate, worker.kill):
-        if stop is not None:
-            with contextlib.suppress(ProcessLookupError):
-                stop()
-        try:
-            await asyncio.wait_for(worker.wait(), grace)
-            return
-        except TimeoutError:
-            continue
-
-
-def scenario_feed_task(
-    admin_url: str, scenario: str, interval: float = FEED_INTERVAL
-) -> BackgroundTask:
-    """Poll the simulated fleet's `GET /events?after=SEQ` and log each as a `ScenarioEvent`."""
-
-    async def scenario_feed(app: WarroomApp) -> None:
-        import httpx
-
-        after = max((e.sim_seq for e in app.state.scenario_events), default=0)
-        failing = False
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-            while True:
-                try:
-                    response = await client.get(f"{admin_url}/events", params={"after": after})
-                    response.raise_for_status()
-                    items = response.json().get("events", [])
-                    batch = [
-                        ev.ScenarioEvent(
-                            sim_seq=int(item["seq"]),
-                            sim_time=float(item.get("sim_time", 0.0)),
-                            scenario=scenario,
-                            service=str(item.get("service", "")),
-                            title=str(item.get("title", "")),
-                        )
-                        for item in items
-                        if int(item["seq"]) > after
-                    ]
-                    failing = False
-                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                    if not failing:
-                        app.report_problem(f"{admin_url}/events: {exc or type(exc).__name__}")
-                    failing = True
-                    batch = []
-                if batch:
-                    app.record_machine(batch)
-                    after = batch[-1].sim_seq
-                await asyncio.sleep(interval)
-
-    return scenario_feed
+# -- entry points -------------------------------------------------------------------------------
 
 
 def controls_tasks(config: WarroomConfig, admin_url: str | None, token: str | None) -> list[Any]:
     """The mitigation panel's control service: the fleet's levers, or those in the config."""
     if admin_url and token:
-        return [control_panel.sim_controls(admin_url, token)]
+        return [sim_levers(admin_url, token)]
     if config.controls:
-        return [control_panel.config_controls(config.controls)]
+        return [config_levers(config.controls)]
     return []
-
-
-# -- the simulated fleet as a child process -------------------------------------------------------
-
-
-@dataclass
-class SimProcess:
-    process: subprocess.Popen[bytes]
-    watchdog: subprocess.Popen[bytes] | None
-    admin_url: str
-    token_path: str
-
-    def stop(self) -> None:
-        """End the fleet's process group (TERM, then KILL), and the watchdog."""
-        _stop_group(self.process)
-        if self.watchdog is not None:
-            with contextlib.suppress(OSError):
-                if self.watchdog.stdin is not None:
-                    self.watchdog.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.watchdog.wait(timeout=3)
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-        if process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=wait)
-
-
-def start_sim(scenario: str, speed: float | None, seed: int, stderr_path: Path) -> SimProcess:
-    """Start `warroom sim` in its own process group and wait for its admin line."""
-    argv = [sys.executable, "-m", "warroom", "sim", "--scenario", scenario, "--seed", str(seed)]
-    if speed is not None:
-        argv += ["--speed", str(speed)]
-    stderr_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(stderr_path, "wb") as err:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            start_new_session=True,
-        )
-    watchdog = subprocess.Popen(
-        [sys.executable, "-c", WATCHDOG, str(process.pid)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    sim = SimProcess(process, watchdog, "", "")
-    try:
-        url, token = _read_admin_line(process, stderr_path)
-    except BaseException:
-        sim.stop()
-        raise
-    sim.admin_url, sim.token_path = url, token
-    return sim
-
-
-def _read_admin_line(process: subprocess.Popen[bytes], stderr_path: Path) -> tuple[str, str]:
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + SIM_START_TIMEOUT
-    buffer = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buffer += chunk
-            match = ADMIN_LINE.search(buffer.decode("utf-8", "replace"))
-            if match:
-                return match["url"].rstrip("/"), match["token"]
-        elif process.poll() is not None:
-            break
-    tail = _tail(stderr_path)
-    if process.poll() is not None:
-        raise WarroomError(f"the simulated fleet exited ({process.returncode}): {tail}")
-    raise WarroomError(f"the simulated fleet printed no admin line in {SIM_START_TIMEOUT:.0f}s")
-
-
-def _tail(path: Path, limit: int = 300) -> str:
-    try:
-        text = path.read_text("utf-8", "replace").strip()
-    except OSError:
-        return "(no output)"
-    lines = [line for line in text.splitlines() if line.strip()]
-    return (lines[-1] if lines else "(no output)")[-limit:]
-
-
-def _sim_title(admin_url: str, scenario: str) -> str:
-    import httpx
-
-    try:
-        info = httpx.get(f"{admin_url}/", timeout=5.0, trust_env=False).json()
-        return str(info.get("title") or scenario)
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return scenario
-
-
-# -- entry points -------------------------------------------------------------------------------
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -344,19 +113,15 @@ def run_demo(args: argparse.Namespace) -> int:
             log.append(
                 ev.IncidentOpened(
                     incident_id=log_path.stem,
-                    title=_sim_title(sim.admin_url, scenario),
+                    title=sim_title(sim.admin_url, scenario),
                     severity=ev.Severity.SEV2,
                 )
             )
         # Runbook shell blocks find the fleet's ports through it (see runbooks/README.md).
         os.environ["WARROOM_SIM"] = sim.admin_url
         inputs = gather_inputs(sim_url=sim.admin_url)
-        background = [
-            probe_task(inputs.config),
-            scenario_feed_task(sim.admin_url, scenario),
-            *controls_tasks(inputs.config, sim.admin_url, sim.token_path),
-        ]
-        app = build_app(log, inputs, background)
+        background = controls_tasks(inputs.config, sim.admin_url, sim.token_path)
+        app = build_app(log, inputs, background, probes=True, feed=(sim.admin_url, scenario))
         app.run()
         log.close()
         print(f"incident log: {log_path}", file=sys.stderr)
@@ -369,11 +134,18 @@ def build_app(
     log: EventStore,
     inputs: ConsoleInputs,
     background: Sequence[BackgroundTask] = (),
+    *,
+    probes: bool = False,
+    sample_interval: float = 5.0,
+    feed: tuple[str, str] | None = None,
+    feed_interval: float = FEED_INTERVAL,
     **kwargs: Any,
 ) -> WarroomApp:
-    """The console on `log` with the gathered config, runbooks and problems."""
+    """The console on `log` with the gathered config, runbooks and problems; `probes` runs
+    the config's targets in a supervised worker, `feed` = (admin URL, scenario) follows a
+    simulated fleet's scenario events."""
     intervals = status_intervals(inputs.config.incident.status_update_interval)
-    return WarroomApp(
+    app = WarroomApp(
         log,
         runbooks=inputs.runbooks,
         problems=inputs.problems,
@@ -381,6 +153,31 @@ def build_app(
         background=background,
         **kwargs,
     )
+    session = app.session
+    if probes:
+        # A shared incident: the worker appends to the database, not to the local mirror.
+        target = getattr(log, "address", None) or getattr(log, "path", None)
+        if target is None:
+            raise WarroomError("probes need an incident log file or a shared incident to write to")
+        session.attach_probes(
+            ProbeSupervisor(inputs.config, target, sample_interval=sample_interval)
+        )
+    if feed is not None:
+        admin_url, scenario = feed
+
+        async def scenario_feed() -> None:
+            after = max((e.sim_seq for e in session.state.scenario_events), default=0)
+            await follow_feed(
+                admin_url,
+                scenario,
+                after,
+                session.record_machine,
+                session.report_problem,
+                feed_interval,
+            )
+
+        session.add_job("scenario feed", scenario_feed)
+    return app
 
 
 def run_console(args: argparse.Namespace) -> int:
@@ -395,11 +192,8 @@ def run_console(args: argparse.Namespace) -> int:
     if sim_url:
         os.environ["WARROOM_SIM"] = sim_url.rstrip("/")
     log, log_path = open_for_console(args.log, new_log_path("incident"))
-    background = [
-        probe_task(inputs.config),
-        *controls_tasks(inputs.config, sim_url.rstrip("/") if sim_url else None, token),
-    ]
-    app = build_app(log, inputs, background)
+    background = controls_tasks(inputs.config, sim_url.rstrip("/") if sim_url else None, token)
+    app = build_app(log, inputs, background, probes=True)
     try:
         app.run()
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
@@ -92,7 +92,7 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     def compose(self) -> ComposeResult:
         spec = self.spec
         verb = "Revert" if self.mode == REVERT else "Change"
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(f"{verb} {spec.service} · {spec.title}", classes="dialog-title")
             if spec.dangerous:
                 yield Label("⚠ dangerous lever", classes="dialog-danger")
@@ -235,7 +235,7 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
         self.default_s = default_s
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(
                 f"Keep {self.spec.service} · {self.spec.title} longer", classes="dialog-title"
             )

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -28,27 +28,7 @@ class FormField:
     required: bool = False
 
 
-class KeepStylesOnResume:
-    """For a dialog mounted once and shown again and again: skip the restyle on resume.
-
-    Textual recomputes the CSS of every node of a screen each time it is shown (~10 ms of
-    the key press that opens a dialog). Nothing a resume could change is left to it: focus
-    and hover restyle their own widgets, and a stylesheet change (theme, reparse) since the
-    last full restyle is detected here and restyles as before. Goes before `ModalScreen` in
-    the bases: Textual calls each class's own `_on_screen_resume`, this one before Screen's.
-    """
-
-    _styled_for: tuple[int, int] | None = None
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        app = self.app  # type: ignore[attr-defined]
-        styled = (app._css_update_count, id(app.stylesheet.rules))
-        if styled == self._styled_for:
-            event.refresh_styles = False
-        self._styled_for = styled
-
-
-class FormDialog(KeepStylesOnResume, ModalScreen[dict[str, str] | None]):
+class FormDialog(ModalScreen[dict[str, str] | None]):
     """A few labelled text inputs; dismisses with {name: value} or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -69,7 +49,7 @@ class FormDialog(KeepStylesOnResume, ModalScreen[dict[str, str] | None]):
         self.help_text = help_text
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             if self.help_text:
                 yield Static(self.help_text, classes="dialog-help")
@@ -136,7 +116,7 @@ class FormDialog(KeepStylesOnResume, ModalScreen[dict[str, str] | None]):
         self.dismiss(None)
 
 
-class ChoiceDialog(KeepStylesOnResume, ModalScreen[str | None]):
+class ChoiceDialog(ModalScreen[str | None]):
     """Pick one of a few values (severity, status, step status); enter or click picks."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -155,7 +135,7 @@ class ChoiceDialog(KeepStylesOnResume, ModalScreen[str | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield OptionList(
                 *[
@@ -218,7 +198,7 @@ class ConfirmDialog(ModalScreen[bool]):
         self.type_to_confirm = type_to_confirm
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             # Shell blocks and names are shown as written: `m[k]` is not markup.
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Static(self.message, classes="dialog-message", markup=False)

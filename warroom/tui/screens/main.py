@@ -8,6 +8,7 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.screen import Screen
 
+from warroom.session.freshness import Freshness
 from warroom.state import IncidentState
 from warroom.tui.actions import LIVE, MAIN, bindings_for
 from warroom.tui.widgets.incident_view import IncidentView
@@ -36,6 +37,9 @@ class MainScreen(Screen[None]):
         self, state: IncidentState, now: datetime, suggested: Sequence[tuple[str, str]] = ()
     ) -> None:
         self.view.update_from(state, now, suggested)
+
+    def show_freshness(self, freshness: Freshness) -> None:
+        self.view.show_freshness(freshness)
 
     def action_filter(self) -> None:
         self.view.open_filter()

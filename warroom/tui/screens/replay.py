@@ -152,7 +152,11 @@ class ReplayScreen(Screen[None]):
     ACTION_SCOPE = REPLAY_SCREEN
 
     BINDINGS = [
-        *[b for b in bindings_for(MAIN, REPLAY) if b.action in ("filter", "cycle_sort")],
+        *[
+            b
+            for b in bindings_for(MAIN, REPLAY)
+            if isinstance(b, Binding) and b.action in ("filter", "cycle_sort")
+        ],
         *REPLAY_BINDINGS,
     ]
 

@@ -223,7 +223,9 @@ class RunbookScreen(Screen[None]):
     def action_pull_lever(self) -> None:
         step = self.selected_step
         if step is not None:
-            self.app.pull_step_lever(self.runbook_id, step)  # type: ignore[attr-defined]
+            request = self.app.step_lever_request(self.runbook_id, step)  # type: ignore[attr-defined]
+            if request is not None:
+                self.post_message(request)
 
     def action_close_runbook(self) -> None:
         self.app.pop_screen()

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from warroom.durations import format_duration
 from warroom.events import parse_ts
+from warroom.session.policies import status_update_due
 from warroom.state import IncidentState
 
 SEVERITY_STYLES = {
@@ -23,21 +24,6 @@ STATUS_STYLES = {
     "monitoring": "bold yellow",
     "resolved": "bold green",
 }
-
-
-def status_update_due(
-    state: IncidentState, now: datetime, intervals: dict[str, float]
-) -> tuple[datetime | None, bool]:
-    """When the next status update is due for the current severity, and whether it is overdue."""
-    interval = intervals.get(state.severity)
-    if not state.declared or interval is None or state.status == "resolved":
-        return None, False
-    last = state.status_updates[-1].ts if state.status_updates else state.timings.opened
-    if not last:
-        return None, False
-    due = parse_ts(last).timestamp() + interval
-    due_at = datetime.fromtimestamp(due, tz=now.tzinfo)
-    return due_at, now.timestamp() >= due
 
 
 class IncidentHeader(Static):

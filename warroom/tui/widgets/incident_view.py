@@ -6,14 +6,17 @@ and a clock reading in `update_from`, and reports the responder's picks as messa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.events import Key
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
+from warroom.session.freshness import Freshness
+from warroom.session.levers import LeverReadings
 from warroom.state import IncidentState
 from warroom.tui.widgets.control_panel import ControlPanel
 from warroom.tui.widgets.header import IncidentHeader
@@ -23,6 +26,16 @@ from warroom.tui.widgets.runbook_checklist import RunbookChecklist
 
 #: How long the probe cursor rests on a service before the mitigation panel shows it.
 CONTROLS_SETTLE_S = 0.08
+
+
+def freshness_text(freshness: Freshness, total: int) -> str:
+    """The one line saying which probe data is not live and since when ("" if all is)."""
+    if freshness.live:
+        return ""
+    count = len(freshness.stale)
+    which = "all probe data" if count == total else f"{count} of {total} targets"
+    since = f" since {freshness.since:%H:%M:%S}" if freshness.since is not None else ""
+    return f"⚠ STALE: {which} not live{since} — {freshness.reason}"
 
 
 class IncidentView(Vertical):
@@ -36,6 +49,9 @@ class IncidentView(Vertical):
         # Held directly (not queried): timers may render while the screen is being torn down.
         self.header = IncidentHeader(id="header")
         self.problems_line = Static("", id="problems")
+        self.freshness_line = Static("", id="freshness")
+        self.freshness = Freshness()
+        self._now: datetime | None = None
         self.probe_table = ProbeTable(id="probes")
         self.filter_box = Input(placeholder="filter: target, service or state", id="filter")
         self.probe_status = Label("", id="probe-status")
@@ -45,11 +61,17 @@ class IncidentView(Vertical):
         self.log_tail = LogTail(id="log")
         self.filter_box.display = False
         self.problems_line.display = False
+        self.freshness_line.display = False
         self._probe_status_text = ""
         self._controls_timer: Timer | None = None
+        #: The session's readings of a service's levers (live), or None (replay: the log's).
+        self.levers_source: Callable[[str | None], LeverReadings | None] = lambda service: None
+        #: Called when the panel starts showing another service (the app re-reads its levers).
+        self.on_service_shown: Callable[[], None] = lambda: None
 
     def compose(self) -> ComposeResult:
         yield self.header
+        yield self.freshness_line
         yield self.problems_line
         with Horizontal(id="middle"):
             with Vertical(id="probe-pane"):
@@ -61,7 +83,7 @@ class IncidentView(Vertical):
                 yield self.runbook_list
                 yield self.controls_title
                 yield self.control_panel
-        yield Label("Incident log", classes="pane-title")
+        yield Label("Incident log", classes="pane-title", id="log-title")
         yield self.log_tail
 
     def update_from(
@@ -73,9 +95,9 @@ class IncidentView(Vertical):
         """Render every pane from `state`; cheap when little changed."""
         previous = self.state
         self.state = state
+        self._now = now
         self.header.update_from(state, now)
-        table = self.probe_table
-        table.update_from(state, now)
+        self.probe_table.update_from(state, now, stale=self.freshness.stale)
         self.runbook_list.update_from(state, suggested)
         self.log_tail.update_from(state)
         # The panel follows control changes at once; probe changes reach it with the clock
@@ -83,6 +105,17 @@ class IncidentView(Vertical):
         if previous.controls is not state.controls or previous.changes is not state.changes:
             self._show_controls()
         self._update_probe_status()
+
+    def show_freshness(self, freshness: Freshness) -> None:
+        """Say which probe data is not live (the table greys those rows out)."""
+        if freshness == self.freshness:
+            return
+        self.freshness = freshness
+        text = freshness_text(freshness, len(self.state.probes))
+        self.freshness_line.update(text)
+        self.freshness_line.display = bool(text)
+        if self._now is not None:
+            self.probe_table.update_from(self.state, self._now, stale=freshness.stale)
 
     def refresh_clock(self, now: datetime) -> None:
         """Once a second: elapsed time and time-in-state move on without new events."""
@@ -116,8 +149,16 @@ class IncidentView(Vertical):
             self.probe_status.update(text, layout=False)
 
     def _show_controls(self) -> None:
-        self.control_panel.show_service(self.selected_service, self.state)
+        service = self.selected_service
+        changed = service != self.control_panel.service
+        self.control_panel.show_service(service, self.state, self.levers_source(service))
         self._show_controls_title()
+        if changed and service:
+            self.on_service_shown()
+
+    def show_levers(self) -> None:
+        """Re-render the panel with the session's latest lever readings."""
+        self._show_controls()
 
     def _show_controls_title(self) -> None:
         self.controls_title.update(
@@ -153,11 +194,19 @@ class IncidentView(Vertical):
         self.probe_table.focus()
         self._update_probe_status()
 
-    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+    def on_key(self, event: Key) -> None:
         focused = self.screen.focused
         if event.key == "escape" and focused is not None and focused.id == "filter":
             event.stop()
             self.clear_filter()
+
+    def on_probe_table_filter_clear_requested(self, event: ProbeTable.FilterClearRequested) -> None:
+        event.stop()
+        self.clear_filter()
+
+    def on_probe_table_sort_changed(self, event: ProbeTable.SortChanged) -> None:
+        event.stop()
+        self._update_probe_status()
 
     def on_probe_table_target_highlighted(self, event: ProbeTable.TargetHighlighted) -> None:
         if event.service != self.selected_service:

@@ -10,19 +10,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import Static
 
 from warroom.tui.actions import APP, LIVE, actions_for
 
+#: Below this width the hints are compact (key, one word), so more of them fit.
+COMPACT_BELOW = 140
 
-def key_hints(scopes: Sequence[str], mode: str = LIVE) -> Text:
+
+def key_hints(scopes: Sequence[str], mode: str = LIVE, compact: bool = False) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     for scope in (*scopes, APP):
         for spec in actions_for(scope, mode):
             if not spec.footer:
                 continue
-            text.append(f" {spec.display_keys().split(' / ')[0]} ", style="bold reverse")
-            text.append(f" {spec.label}  ")
+            key = spec.display_keys().split(" / ")[0]
+            if compact:
+                text.append(key, style="bold reverse")
+                text.append(f" {spec.label.split('/')[0].split()[0]} ")
+            else:
+                text.append(f" {key} ", style="bold reverse")
+                text.append(f" {spec.label}  ")
     return text
 
 
@@ -33,3 +42,12 @@ class KeyBar(Static):
 
     def __init__(self, *scopes: str, mode: str = LIVE) -> None:
         super().__init__(key_hints(scopes, mode), classes="key-bar")
+        self.scopes = scopes
+        self.mode = mode
+        self._compact = False
+
+    def on_resize(self, event: Resize) -> None:
+        compact = event.size.width < COMPACT_BELOW
+        if compact != self._compact:
+            self._compact = compact
+            self.update(key_hints(self.scopes, self.mode, compact))

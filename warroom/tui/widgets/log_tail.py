@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
-from textual.widget import Widget
+from textual.events import Resize
+from textual.widgets import RichLog
 
 from warroom.events import BaseEvent, is_operator_action
 from warroom.state import IncidentState
@@ -26,14 +27,16 @@ KIND_STYLES = {
     "step_verified": "green",
     "command_run": "cyan",
 }
-#: Lines kept for the view (more than any terminal is tall).
+#: Events kept for the view (more than any terminal is tall).
 KEEP_LINES = 120
+#: Screen lines kept per event on average (wrapped); the pane's memory stays bounded.
+MAX_WRAPPED_LINES = 3
 PROBE_STYLES = {"down": "red", "degraded": "yellow", "up": "green", "unknown": "dim"}
 
 
 def event_line(event: BaseEvent) -> Text:
-    """One line for an event: time, actor (operator actions only), summary."""
-    text = Text(no_wrap=True)
+    """One line for an event: time, actor (operator actions only), summary (wraps in the pane)."""
+    text = Text()
     clock = event.ts[11:19] if len(event.ts) >= 19 else "--:--:--"
     text.append(f"{clock} ", style="dim")
     text.append(f"#{event.seq:<5} ", style="dim")
@@ -47,44 +50,112 @@ def event_line(event: BaseEvent) -> Text:
     return text
 
 
-class LogTail(Widget, can_focus=True):
-    """Shows the newest events of `state.tail` that fit, newest last.
+class LogTail(RichLog):
+    """The newest events, newest last, following the end unless the responder scrolls back.
 
-    A fixed-height view rather than a scrolling RichLog: every RichLog write changes its
-    virtual size, which relayouts (and repaints) the whole screen; under probe churn that
-    was several full repaints a second. The full record is the log itself (and replay).
+    Long lines wrap (re-wrapped when the width changes), so nothing is pushed out of view;
+    while scrolled back, new events are counted in the border ("N new below") and End (or
+    scrolling to the bottom) follows again. Wheel, PgUp/PgDn, Home/End scroll it.
     """
 
-    DEFAULT_CSS = "LogTail { height: 10; }"
+    DEFAULT_CSS = """
+    LogTail {
+        height: 10;
+        overflow-x: hidden;
+        scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;
+    }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__(
+            id=id,
+            wrap=True,
+            min_width=1,
+            max_lines=KEEP_LINES * MAX_WRAPPED_LINES,
+            markup=False,
+            highlight=False,
+            auto_scroll=False,
+        )
         self.shown_seq = 0
-        self._lines: deque[Text] = deque(maxlen=KEEP_LINES)
+        #: Events arrived while scrolled back, not yet seen.
+        self.unseen = 0
+        self._texts: deque[Text] = deque(maxlen=KEEP_LINES)
+        self._wrap_width = 0
+        self._follow = True
 
     def update_from(self, state: IncidentState) -> None:
         if state.last_seq == self.shown_seq:
             return
         if state.last_seq < self.shown_seq:
-            self._lines.clear()
+            self._texts.clear()
+            self.clear()
             self.shown_seq = 0
         fresh = [event for event in state.tail if event.seq > self.shown_seq]
+        lines: list[Text] = []
         if len(fresh) > KEEP_LINES:
             if self.shown_seq:
                 skipped = len(fresh) - KEEP_LINES
-                self._lines.append(
-                    Text(f"… {skipped} more events (see the log or replay)", style="dim")
-                )
+                lines.append(Text(f"… {skipped} more events (see the log or replay)", style="dim"))
             fresh = fresh[-KEEP_LINES:]
-        self._lines.extend(event_line(event) for event in fresh)
+        lines.extend(event_line(event) for event in fresh)
         self.shown_seq = state.last_seq
-        self.refresh()
+        self._texts.extend(lines)
+        following = self.following
+        if self._rewrap_needed():
+            self._rewrap()
+        else:
+            for line in lines:
+                self._write(line, following)
+        if not following:
+            self.unseen += len(fresh)
+        self._show_marker()
 
     @property
-    def lines(self) -> list[Text]:
-        """The lines kept (newest last), for tests and copy-out."""
-        return list(self._lines)
+    def following(self) -> bool:
+        """Whether new events scroll into view (the responder has not scrolled back)."""
+        return self._follow
 
-    def render(self) -> Text:
-        height = max(1, self.content_region.height)
-        return Text("\n").join(list(self._lines)[-height:])
+    @property
+    def texts(self) -> list[Text]:
+        """The events' lines kept (newest last), for tests and copy-out."""
+        return list(self._texts)
+
+    def _rewrap_needed(self) -> bool:
+        width = self.scrollable_content_region.width
+        return bool(width) and width != self._wrap_width
+
+    def _rewrap(self) -> None:
+        following = self.following
+        self._wrap_width = self.scrollable_content_region.width
+        self.clear()
+        for line in self._texts:
+            self._write(line, following)
+
+    def _write(self, line: Text, following: bool) -> None:
+        # Wrapped to the pane's own width (RichLog would measure against the terminal's).
+        width = self.scrollable_content_region.width or None
+        self.write(line, width=width, scroll_end=following)
+
+    def on_resize(self, event: Resize) -> None:
+        self.call_after_refresh(self._rewrap_if_needed)
+
+    def _rewrap_if_needed(self) -> None:
+        if self._rewrap_needed():
+            self._rewrap()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Following scrolls only ever move down: a move up away from the end is the responder.
+        if self.is_vertical_scroll_end:
+            self._follow = True
+        elif new_value < old_value:
+            self._follow = False
+        if self.unseen and self._follow:
+            self.unseen = 0
+            self._show_marker()
+
+    def _show_marker(self) -> None:
+        text = f"▼ {self.unseen} new below · End follows" if self.unseen else ""
+        if self.border_subtitle != text:
+            self.border_subtitle = text

@@ -1,0 +1,402 @@
+"""The console session: the one owner of the event store, the folded state and the policies.
+
+Everything the console shows comes from here: events are appended to the store (off the
+event loop, in submission order, by one writer thread), folded through the pure reducer,
+the pure policies run after the fold (step verifications, runbook suggestions, status-update
+reminders, probe freshness), and subscribers are told. The Textual app is one subscriber; it
+turns keys into intents and state into pixels and nothing else. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+from warroom import events as ev
+from warroom.controls.service import ControlService
+from warroom.events import BaseEvent, utc_now
+from warroom.identity import default_actor
+from warroom.log.store import EventStore, LogFollower
+from warroom.runbooks.model import Runbook
+from warroom.session import policies
+from warroom.session.freshness import Freshness, assess
+from warroom.session.levers import LeverReadings, readings
+from warroom.session.supervisor import ProbeSupervisor
+from warroom.state import IncidentState, reduce
+
+__all__ = ["Change", "ConsoleSession", "EventStore", "Follower", "ProbeSource"]
+
+_T = TypeVar("_T")
+Clock = Callable[[], datetime]
+
+
+class Follower(Protocol):
+    """Brings in what other writers appended to the store (`warroom note`, probe workers)."""
+
+    def poll(self, limit: int | None = None) -> list[BaseEvent]:
+        """The events stored since the last poll, oldest first ([] when none)."""
+        ...
+
+
+class ProbeSource(Protocol):
+    """What the session needs to know of the probe engine to judge freshness."""
+
+    def intervals(self) -> Mapping[str, float]:
+        """Target -> seconds between its results, for the targets probed now ({} if none)."""
+        ...
+
+    @property
+    def status(self) -> str:
+        """Why no engine runs ("" while one does)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What subscribers are told: the state moved on (`operator`: by this console's action, so
+    repaint now), or a problem, error or reminder to show the responder."""
+
+    kind: Literal["state", "problem", "error", "reminder", "freshness"]
+    text: str = ""
+    title: str = ""
+    operator: bool = False
+
+
+Listener = Callable[[Change], None]
+
+
+class ConsoleSession:
+    """One incident's live session over an `EventStore` (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        follower: Follower | None = None,
+        clock: Clock = utc_now,
+        actor: str | None = None,
+        runbooks: Mapping[str, Runbook] | None = None,
+        status_intervals: Mapping[str, float] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.store = store
+        path = getattr(store, "path", None)
+        self.path: Path | None = Path(path) if path is not None else None
+        if follower is None and self.path is not None:
+            follower = LogFollower(self.path)
+        self.follower = follower
+        self.clock = clock
+        self.actor = actor or default_actor()
+        self.runbooks: dict[str, Runbook] = dict(runbooks or {})
+        self.status_intervals = dict(status_intervals or policies.status_intervals())
+        self.read_only = read_only
+        self.state = IncidentState()
+        self.suggested: list[tuple[str, str]] = []
+        self.problems: list[str] = []
+        self.freshness = Freshness()
+        #: The probe engine whose intervals and status decide freshness (None: no engine).
+        self.probes: ProbeSource | None = None
+        #: When each target last had a result (from `probe_samples` / `probe_state_changed`).
+        self.seen: dict[str, datetime] = {}
+        self._listeners: list[Listener] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warroom-writer")
+        self._last_write: Future[Any] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._settle_pending = False
+        self._bad: frozenset[tuple[str, str]] | None = None
+        self._verify_sent: dict[tuple[str, str], bool] = {}
+        self._reminded_for = ""
+        #: The levers' service, once a job attached one (see `session/levers.py`).
+        self.controls: ControlService | None = None
+        self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._running: list[asyncio.Task[None]] = []
+
+    # -- subscribers --------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` on every change; returns the function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _tell(self, change: Change) -> None:
+        for listener in list(self._listeners):
+            listener(change)
+
+    def report_problem(self, text: str) -> None:
+        """A problem the responder must see (the console carries on)."""
+        self.problems.append(text)
+        self._tell(Change("problem", text, "Problem"))
+
+    # -- writing: one thread, submission order ------------------------------------------------
+
+    def _submit(self, fn: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """Run `fn(*args)` on the writer thread after everything submitted before it."""
+        future = self._writer.submit(fn, *args)
+        self._last_write = future
+        return asyncio.wrap_future(future)
+
+    def _stamp(self, event: BaseEvent) -> BaseEvent:
+        """Time and actor from this console (its injected clock), unless already set."""
+        update: dict[str, str] = {}
+        if not event.actor:
+            update["actor"] = self.actor
+        if not event.ts:
+            update["ts"] = ev.format_ts(self.clock())
+        return event.model_copy(update=update) if update else event
+
+    def record(self, event: BaseEvent) -> asyncio.Task[BaseEvent | None]:
+        """Append an operator event (fsynced), then fold it; the task gives it stamped, or
+        None if it could not be written (the subscribers were told why).
+
+        The write is queued at once, so two calls are stored in the order they were made.
+        """
+        if self.read_only:
+            return self._spawn(self._refused("read-only: nothing is written"))
+        write = self._submit(self.store.append, self._stamp(event))
+        return self._spawn(self._after_write(write, operator=True))
+
+    def record_machine(self, events: Sequence[BaseEvent]) -> asyncio.Task[list[BaseEvent]]:
+        """Append machine events (group-written, not fsynced one by one), then fold them."""
+        if self.read_only or not events:
+            return self._spawn(_nothing())
+        stamped = [self._stamp(e) for e in events]
+        write = self._submit(self.store.append_many, stamped, False)
+        return self._spawn(self._after_machine_write(write))
+
+    async def _refused(self, why: str) -> None:
+        self._tell(Change("error", why, "Not recorded"))
+        return None
+
+    async def _after_write(
+        self, write: asyncio.Future[BaseEvent], *, operator: bool
+    ) -> BaseEvent | None:
+        try:
+            stamped = await write
+        except Exception as exc:
+            self._tell(Change("error", f"not recorded: {exc}", "Log write failed"))
+            return None
+        self.ingest([stamped])
+        self.settle()
+        self._tell(Change("state", operator=operator))
+        return stamped
+
+    async def _after_machine_write(self, write: asyncio.Future[list[BaseEvent]]) -> list[BaseEvent]:
+        try:
+            stamped = await write
+        except Exception as exc:
+            self.report_problem(f"log write failed: {exc}")
+            return []
+        self.ingest(stamped)
+        self._tell(Change("state"))
+        return stamped
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def idle(self) -> None:
+        """Wait until every write submitted so far is stored and folded."""
+        while self._tasks or (self._last_write is not None and not self._last_write.done()):
+            if self._last_write is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(self._last_write)
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- reading and folding ------------------------------------------------------------------
+
+    def poll(self) -> bool:
+        """Fold what other writers stored since the last poll, run the policies, tell the
+        subscribers; True if the state changed."""
+        before = self.state
+        self._drain()
+        self.settle()
+        changed = self.state is not before
+        if changed:
+            self._tell(Change("state"))
+        return changed
+
+    def ingest(self, events: Iterable[BaseEvent]) -> None:
+        """Fold stored events into the state (skipping any already folded)."""
+        batch = list(events)
+        if not batch:
+            return
+        if batch[0].seq > self.state.last_seq + 1:
+            self._drain()  # another writer stored events in between: fold those first
+        self._fold(batch)
+
+    def _drain(self) -> None:
+        if self.follower is None:
+            return
+        try:
+            events = self.follower.poll()
+        except Exception as exc:
+            self.report_problem(str(exc))
+            return
+        self._fold(events)
+
+    def _fold(self, events: Iterable[BaseEvent]) -> None:
+        before = self.state
+        state = before
+        seen = self.seen
+        for event in events:
+            if event.seq and event.seq <= state.last_seq:
+                continue
+            state = reduce(state, event)
+            if isinstance(event, ev.ProbeSamples):
+                at = ev.parse_ts(event.ts)
+                for sample in event.samples:
+                    if sample.count:
+                        seen[sample.target] = at
+            elif isinstance(event, ev.ProbeStateChanged):
+                seen[event.target] = ev.parse_ts(event.ts)
+        if state is before:
+            return
+        self.state = state
+        if self.controls is not None and state.controls is not before.controls:
+            self.controls.sync_auto_reverts(state)  # changes another console made, too
+        if state.probes is not before.probes or state.runbooks is not before.runbooks:
+            self._settle_pending = True
+
+    # -- policies ---------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Suggestions and step verifications for the probes folded since the last settle."""
+        if not self._settle_pending:
+            return
+        self._settle_pending = False
+        state = self.state
+        bad = policies.bad_signature(state)
+        if bad != self._bad:
+            self._bad = bad
+            self.suggested = policies.suggestions(self.runbooks, state)
+        if self.read_only:
+            return
+        changes = []
+        for event in policies.verifications(self.runbooks, state):
+            key = (event.runbook, event.step)
+            if self._verify_sent.get(key) != event.holds:
+                self._verify_sent[key] = event.holds
+                changes.append(event)
+        for key in [k for k, holds in self._verify_sent.items() if self._recorded(k, holds)]:
+            del self._verify_sent[key]
+        if changes:
+            self.record_machine(changes)
+
+    def _recorded(self, key: tuple[str, str], holds: bool) -> bool:
+        progress = self.state.runbooks.get(key[0])
+        view = progress.steps.get(key[1]) if progress is not None else None
+        return (view.verified if view is not None else False) == holds
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Once a second: freshness and the status-update reminder move on without events."""
+        now = now or self.clock()
+        self.update_freshness(now)
+        marker = policies.reminder_marker(self.state, now, self.status_intervals)
+        if marker and marker != self._reminded_for:
+            self._reminded_for = marker
+            self._tell(
+                Change(
+                    "reminder",
+                    f"Status update due for {self.state.severity} — press c to write one",
+                    "Status update",
+                )
+            )
+
+    def update_freshness(self, now: datetime | None = None) -> Freshness:
+        """Re-judge which targets' data is live; tells subscribers when that changed."""
+        now = now or self.clock()
+        probes = self.probes
+        intervals = probes.intervals() if probes is not None else {}
+        status = probes.status if probes is not None else ""
+        fresh = assess(self.state.probes, self.seen, now, intervals, status)
+        if fresh != self.freshness:
+            self.freshness = fresh
+            self._tell(Change("freshness"))
+        return fresh
+
+    def status_update_due(self, now: datetime) -> tuple[datetime | None, bool]:
+        return policies.status_update_due(self.state, now, self.status_intervals)
+
+    # -- what the session runs --------------------------------------------------------------
+
+    def attach_probes(self, supervisor: ProbeSupervisor) -> None:
+        """Judge freshness by `supervisor`'s worker and run it with the session."""
+        self.probes = supervisor
+        supervisor.on_problem = self.report_problem
+        supervisor.on_change = self._probes_changed
+        self.add_job("probe engine", supervisor.run)
+
+    async def recorder(self, event: BaseEvent) -> BaseEvent | None:
+        """The `ControlService` recorder: operator events fsynced, machine events grouped."""
+        if type(event).durable:
+            return await self.record(event)
+        stamped = await self.record_machine([event])
+        return stamped[0] if stamped else None
+
+    def control_options(self) -> dict[str, Any]:
+        """`ControlService` keyword arguments tying it to this session's state and clock."""
+        return {"state": lambda: self.state, "clock": self.clock, "actor": self.actor}
+
+    def use_controls(self, controls: ControlService) -> None:
+        """Pull levers through `controls`; re-arm the automatic reverts pending in the log."""
+        self.controls = controls
+        if not self.read_only:
+            controls.sync_auto_reverts(self.state)
+        self._tell(Change("state"))
+
+    async def run_controls(self, controls: ControlService) -> None:
+        """`use_controls` until the session closes, then close timers and the HTTP client."""
+        try:
+            self.use_controls(controls)
+            await asyncio.Event().wait()
+        finally:
+            await controls.aclose()
+
+    def levers(self, service: str | None) -> LeverReadings | None:
+        """What the mitigation panel shows of `service` (None: no control service)."""
+        return readings(self.controls, service)
+
+    def _probes_changed(self) -> None:
+        self.update_freshness()
+
+    def add_job(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job()` from `start()` until `aclose()`; its failure is a problem, not a crash."""
+        self._jobs.append((name, job))
+        if self._running:
+            self._running.append(asyncio.get_running_loop().create_task(self._guard(name, job)))
+
+    async def start(self) -> None:
+        """Start the jobs (probe supervisor, feeds) in the running event loop."""
+        loop = asyncio.get_running_loop()
+        self._running = [loop.create_task(self._guard(name, job)) for name, job in self._jobs]
+
+    async def _guard(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.report_problem(f"{name}: {exc}")
+
+    async def aclose(self) -> None:
+        """Stop the jobs, finish the queued writes and stop the writer thread."""
+        for task in self._running:
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        self._running = []
+        await self.idle()
+        self._writer.shutdown(wait=True)
+
+
+async def _nothing() -> list[BaseEvent]:
+    return []
