@@ -46,7 +46,7 @@ def test_dangerous_lever_dialog(snap_compare: Any, tmp_path: Path, size: tuple[i
 
 
 async def test_at_80x24_what_matters_is_on_screen(tmp_path: Path) -> None:
-    app = make_app(write_log(tmp_path / "i.jsonl"))
+    app = make_app(write_log(tmp_path / "i.jsonl"), live_probes=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         text = screen_text(app)

@@ -255,12 +255,26 @@ def write_log(path: Path, events: list[ev.BaseEvent] | None = None) -> IncidentL
     return log
 
 
-def make_app(log: IncidentLog, **kwargs: Any) -> WarroomApp:
-    """The console on `log`, with the frozen clock, a fixed actor and the fixture runbook."""
+class FixtureProbes:
+    """The probe engine the fixture incident was recorded with: every target, every 5 minutes
+    (its samples' cadence), so at the frozen clock its data is live, as a running engine's is."""
+
+    status = ""
+
+    def intervals(self) -> dict[str, float]:
+        return {target: 300.0 for target, _ in SERVICES}
+
+
+def make_app(log: IncidentLog, *, live_probes: bool = True, **kwargs: Any) -> WarroomApp:
+    """The console on `log`, with the frozen clock, a fixed actor and the fixture runbook;
+    `live_probes` says a probe engine is running (False: a resumed incident, all stale)."""
     kwargs.setdefault("clock", fixed_clock)
     kwargs.setdefault("actor", ALICE)
     kwargs.setdefault("runbooks", runbooks())
-    return WarroomApp(log, **kwargs)
+    app = WarroomApp(log, **kwargs)
+    if live_probes:
+        app.session.probes = FixtureProbes()
+    return app
 
 
 def screen_text(app: Any) -> str:
