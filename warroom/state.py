@@ -629,6 +629,7 @@ def _control_result(
     changes = dict(state.changes)
     change = changes.get(event.request_id)
     applied = isinstance(event, ev.ControlApplied)
+    failure = event.error if isinstance(event, ev.ControlFailed) else ""
     if applied:
         view = _evolve(
             old,
@@ -645,7 +646,7 @@ def _control_result(
             old,
             value=event.value if event.value is not None else old.value,
             pending=None,
-            error=event.error,
+            error=failure,
         )
     view = _auto_revert_after(view, change, event.ts, applied)
     if change is not None:
@@ -653,7 +654,7 @@ def _control_result(
             change,
             outcome="applied" if applied else "failed",
             result_value=event.value,
-            error="" if applied else event.error,
+            error=failure,
         )
     controls = dict(state.controls)
     controls[key] = view

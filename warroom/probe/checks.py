@@ -127,7 +127,7 @@ class ProbeClient(httpx.AsyncClient):
             {"mounts", "proxy", "default_encoding"} & kwargs.keys() or self.trust_env
         )
 
-    @property
+    @property  # type: ignore[misc]
     def cookies(self) -> httpx.Cookies:  # type: ignore[override]
         return self._stateless_cookies
 

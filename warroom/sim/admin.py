@@ -215,5 +215,4 @@ async def start_admin(sim: SimServer, port: int) -> tuple[web.AppRunner, int]:
     except OSError:
         await runner.cleanup()
         raise
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    return runner, sockets[0].getsockname()[1]
+    return runner, int(runner.addresses[0][1])
