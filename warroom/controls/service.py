@@ -37,6 +37,7 @@ from warroom.controls.model import (
     coerce_value,
     format_value,
     parse_value,
+    value_unit,
 )
 from warroom.durations import format_duration
 from warroom.events import BaseEvent, ControlValue, ProbeSample, utc_now
@@ -373,6 +374,7 @@ class ControlService:
                     auto_revert_s=auto_revert_s,
                     runbook=runbook,
                     step=step,
+                    unit=value_unit(spec),
                 )
             )
             context = CallContext(target, reason, actor, request_id)
@@ -428,6 +430,7 @@ class ControlService:
             control=spec.control,
             value=true,
             response=response,
+            unit=value_unit(spec),
         )
 
     @staticmethod
@@ -445,6 +448,7 @@ class ControlService:
             control=spec.control,
             error=error,
             value=value,
+            unit=value_unit(spec),
         )
 
     def _after_result(

@@ -98,6 +98,7 @@ class ReportBuilder:
         self.timeline: list[TimelineEntry] = []
         self.effects: dict[str, ControlEffectSummary] = {}
         self.change_context: dict[str, tuple[str | None, str | None]] = {}
+        self.units: dict[str, str] = {}
         self.target_state: dict[str, str] = {}
         self._settled: set[bytes] = set()
         #: The last line skipped undecoded, when it is the last line fed so far.
@@ -130,6 +131,7 @@ class ReportBuilder:
                 )
             case ev.ControlRequested():
                 self.change_context[event.request_id] = (event.runbook, event.step)
+                self.units[event.request_id] = event.unit
             case _:
                 pass
         self.timeline.append(
@@ -246,6 +248,7 @@ class ReportBuilder:
                     runbook=self.change_context.get(c.request_id, (None, None))[0],
                     step=self.change_context.get(c.request_id, (None, None))[1],
                     effect=self.effects.get(c.request_id),
+                    unit=self.units.get(c.request_id, ""),
                 )
                 for c in sorted(state.changes.values(), key=lambda c: c.seq)
             ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 TimelineCategory = Literal["action", "probe", "scenario", "control", "runbook", "other"]
 
@@ -82,6 +82,7 @@ class ControlChangeReport(_Model):
     runbook: str | None = None
     step: str | None = None
     effect: ControlEffectSummary | None = None
+    unit: str = Field(default="", description="how the values read: %, req/s; none for toggles")
 
 
 class StepReport(_Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from warroom import events as ev
+from warroom.controls.words import value_words
 from warroom.durations import format_duration
 from warroom.report.model import ControlChangeReport, Report
 
@@ -21,12 +22,10 @@ def _cell(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _value(value: Any, unit: str = "") -> str:
+    if not isinstance(value, bool | int | float | str | None):
+        return str(value)  # a newer warroom's value: shown as it is
+    return value_words(value, unit)
 
 
 def _time(ts: str) -> str:
@@ -173,13 +172,13 @@ def render_markdown(report: Report) -> str:
         add("|---|---|---|---|---|---|---|")
         for c in report.controls:
             result = {
-                "applied": f"applied ({_value(c.result_value)})",
+                "applied": f"applied ({_value(c.result_value, c.unit)})",
                 "failed": f"failed: {c.error}",
             }.get(c.outcome, c.outcome)
             reason = c.reason + (f" (reverts {c.revert_of})" if c.revert_of else "")
             add(
                 f"| {_clock(c.ts, day)} | {_cell(c.actor)} | `{c.service}/{c.control}` | "
-                f"{_cell(_value(c.from_value))} -> {_cell(_value(c.to_value))} | "
+                f"{_cell(_value(c.from_value, c.unit))} -> {_cell(_value(c.to_value, c.unit))} | "
                 f"{_cell(reason or '-')} | {_cell(result)} | {_cell(_effect(c) or '-')} |"
             )
     else:
