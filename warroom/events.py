@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from warroom.controls.words import value_words
+from warroom.words import plural
 
 SCHEMA_VERSION = 1
 
@@ -229,7 +230,7 @@ class ProbeSamples(BaseEvent):
     samples: list[ProbeSample]
 
     def summary(self) -> str:
-        return f"probe samples ({len(self.samples)} targets)"
+        return f"probe samples ({plural(len(self.samples), 'target')})"
 
 
 class ProbeEngineHealth(BaseEvent):

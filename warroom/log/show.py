@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 
 from warroom import events as ev
+from warroom.timefmt import clock_for, local_day
 from warroom.untrusted import one_line
+from warroom.words import plural
 
 _STATES = frozenset(state.value for state in ev.ProbeState)
 
@@ -29,7 +31,7 @@ def _samples(data: dict[str, Any]) -> str | None:
     samples = data.get("samples")  # its entries are counted, not checked (verify does)
     if type(samples) is not list:
         return None
-    return f"probe samples ({len(samples)} targets)"
+    return f"probe samples ({plural(len(samples), 'target')})"
 
 
 def _state_changed(data: dict[str, Any]) -> str | None:
@@ -112,14 +114,35 @@ def summary(data: dict[str, Any]) -> str:
     return ev.parse_event(data).summary()
 
 
-def format_record(data: dict[str, Any], raw: bytes | None = None) -> str:
-    """seq, time (UTC, to the second), actor and summary: one sanitised terminal line.
+def incident_clock() -> Callable[[str], str]:
+    """`timefmt.clock` for a log read in order: local times, dated on days other than the
+    day (local) of the first event it is given, the incident's start."""
+    fmt: Callable[[str], str] | None = None
 
-    `raw`, the line's bytes, allows a shortcut: JSON holds control characters only as
-    backslash escapes, so an ASCII line without a backslash has nothing to sanitise.
+    def one(ts: str) -> str:
+        nonlocal fmt
+        if fmt is None:
+            fmt = clock_for(local_day(ts))
+        return fmt(ts)
+
+    return one
+
+
+def format_record(
+    data: dict[str, Any], raw: bytes | None = None, clock: Callable[[str], str] | None = None
+) -> str:
+    """seq, time, actor and summary: one sanitised terminal line.
+
+    The time is `clock(ts)` (e.g. `incident_clock()`: local `07:52:14`), or without one UTC
+    to the second (`2025-10-20 06:48:00`, what scripts parse). `raw`, the line's bytes,
+    allows a shortcut: JSON holds control characters only as backslash escapes, so an ASCII
+    line without a backslash has nothing to sanitise.
     """
     ts = data.get("ts", "")
-    shown_ts = f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 and ts[10] == "T" else ts or "-"
+    if clock is not None and type(ts) is str and ts:
+        shown_ts = clock(ts)
+    else:
+        shown_ts = f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 and ts[10] == "T" else ts or "-"
     line = f"{data['seq']:>6}  {shown_ts}  {data.get('actor') or '-'}  {summary(data)}"
     if raw is not None and raw.isascii() and b"\\" not in raw:
         return line

@@ -8,6 +8,7 @@ from warroom import events as ev
 from warroom.controls.words import value_words
 from warroom.durations import format_duration
 from warroom.report.model import ControlChangeReport, Report
+from warroom.words import plural
 
 _ROLE_ORDER = ("commander", "scribe", "comms")
 
@@ -83,7 +84,7 @@ def render_markdown(report: Report) -> str:
     ident = f"`{report.incident_id}`" if report.incident_id else "(not declared)"
     add(
         f"Incident {ident}, drafted by `warroom report` from `{report.source}` "
-        f"({report.event_count} events, seq {report.first_seq}-{report.last_seq}). "
+        f"({plural(report.event_count, 'event')}, seq {report.first_seq}-{report.last_seq}). "
         "Times are UTC; T+ counts from the declaration."
     )
     add("")
@@ -247,7 +248,8 @@ def render_markdown(report: Report) -> str:
     if not integrity.checked:
         add("- The hash chain was not checked.")
     elif integrity.ok:
-        add(f"- The hash chain verifies: {integrity.count} events, none edited or missing.")
+        events = plural(integrity.count, "event")
+        add(f"- The hash chain verifies: {events}, none edited or missing.")
     else:
         bad = f"seq {integrity.first_bad_seq}" if integrity.first_bad_seq else "the log"
         add(f"- **The hash chain does not verify** at {bad}: {integrity.reason}")

@@ -17,6 +17,7 @@ from warroom.errors import WarroomError
 from warroom.signals import stop_on_signals
 from warroom.sim.scenario import builtin_names, load_scenario
 from warroom.sim.server import SimServer
+from warroom.words import plural
 
 
 def list_scenarios() -> list[str]:
@@ -37,7 +38,7 @@ async def serve(args: argparse.Namespace) -> int:
         with stop_on_signals() as stop:
             print(f"admin: {server.admin_url} token: {server.token_path}", flush=True)
             print(
-                f"scenario: {scenario.name} ({len(scenario.services)} services, speed "
+                f"scenario: {scenario.name} ({plural(len(scenario.services), 'service')}, speed "
                 f"{server.speed:g}x, seed {server.seed}) dns: {server.dns_address}",
                 flush=True,
             )
