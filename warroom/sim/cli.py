@@ -17,6 +17,7 @@ from warroom.errors import WarroomError
 from warroom.signals import stop_on_signals
 from warroom.sim.scenario import builtin_names, load_scenario
 from warroom.sim.server import SimServer
+from warroom.untrusted import one_line
 from warroom.words import plural
 
 
@@ -25,7 +26,8 @@ def list_scenarios() -> list[str]:
     lines = []
     for name in builtin_names():
         scenario = load_scenario(name)
-        lines.append(f"{name:<20} {format_duration(scenario.duration):>7}  {scenario.description}")
+        about = one_line(scenario.description, 100)
+        lines.append(f"{one_line(name):<20} {format_duration(scenario.duration):>7}  {about}")
     lines.append(f"{'scale-N':<20} {'10m00s':>7}  generated fleet of N services (e.g. scale-1000)")
     return lines
 
