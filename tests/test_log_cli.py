@@ -339,3 +339,14 @@ def test_show_prints_local_times_dated_only_off_the_incident_day(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_counts_read_in_the_singular_for_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    assert run(capsys, "note", "--create", str(path), "only", "one")[0] == 0
+    code, out, _ = run(capsys, "log", "verify", str(path))
+    assert code == 0 and out.startswith("ok: 1 event, chain intact")
+    assert run(capsys, "note", str(path), "two")[0] == 0
+    assert run(capsys, "log", "verify", str(path))[1].startswith("ok: 2 events, chain intact")
