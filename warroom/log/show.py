@@ -10,12 +10,13 @@ take the typed path (`events.parse_event(...).summary()`), which also names a ba
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from warroom import events as ev
-from warroom.timefmt import clock_for, local_day
+from warroom.timefmt import clock, local_day
 from warroom.untrusted import one_line
 from warroom.words import plural
 
@@ -116,14 +117,26 @@ def summary(data: dict[str, Any]) -> str:
 
 def incident_clock() -> Callable[[str], str]:
     """`timefmt.clock` for a log read in order: local times, dated on days other than the
-    day (local) of the first event it is given, the incident's start."""
-    fmt: Callable[[str], str] | None = None
+    day (local) of the first event it is given, the incident's start.
+
+    Each second is formatted once (a big log has many events per second); one call per line,
+    as this runs for every line of a million-event log.
+    """
+    seen: dict[str, str] = {}
+    day: date | None = None
 
     def one(ts: str) -> str:
-        nonlocal fmt
-        if fmt is None:
-            fmt = clock_for(local_day(ts))
-        return fmt(ts)
+        nonlocal day
+        # Stamps warroom writes are UTC (`...Z`): the fraction never changes the second shown.
+        key = ts[:19] if len(ts) > 19 and ts[-1] == "Z" else ts
+        text = seen.get(key)
+        if text is None:
+            if day is None:
+                day = local_day(ts) or datetime.now().date()
+            text = clock(key, day)
+            if len(seen) < 100_000:
+                seen[key] = text
+        return text
 
     return one
 
