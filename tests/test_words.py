@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from warroom.controls.model import ControlSpec, format_value
+from warroom.controls.model import ControlKind, ControlSpec, format_value
 from warroom.controls.words import NO_LIMIT, value_words
 from warroom.timefmt import clock, clock_for, local_day
 from warroom.words import plural
@@ -33,10 +33,12 @@ def test_value_words(value: bool | int | float | str | None, unit: str, words: s
 
 
 def test_the_panel_formatter_is_the_same_words() -> None:
-    rate = ControlSpec(service="db", control="rate_limit", kind="rate")
-    toggle = ControlSpec(service="db", control="automation", kind="toggle")
-    level = ControlSpec(service="web", control="shed", kind="level")
-    choice = ControlSpec(service="db", control="mode", kind="choice", choices=["none", "x"])
+    rate = ControlSpec(service="db", control="rate_limit", kind=ControlKind.RATE)
+    toggle = ControlSpec(service="db", control="automation", kind=ControlKind.TOGGLE)
+    level = ControlSpec(service="web", control="shed", kind=ControlKind.LEVEL)
+    choice = ControlSpec(
+        service="db", control="mode", kind=ControlKind.CHOICE, choices=["none", "x"]
+    )
     assert format_value(rate, 250) == value_words(250, "req/s") == "250 req/s"
     assert format_value(rate, NO_LIMIT) == "no limit"
     assert format_value(toggle, False) == "off"

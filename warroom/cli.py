@@ -63,7 +63,9 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
             text
             and "%(default)" not in text
             and "default:" not in text
-            and default not in (None, False, argparse.SUPPRESS)
+            and default is not None
+            and default is not False
+            and default != argparse.SUPPRESS
             and action.option_strings
         ):
             text += " (default: %(default)s)"
