@@ -103,6 +103,10 @@ async def test_aws_drill_throttled_recovery_beats_a_dns_fix_alone(tmp_path: Path
         assert applied.request_id == requested.request_id and applied.value == value
     assert events[0].from_value == "empty"
     assert events[2].from_value == "none"  # no rate limit before the throttle
+    # The log reads the values as the panel does: the unit is recorded with the change.
+    assert events[2].summary().startswith("dwfm.rate_limit: no limit -> 250 req/s requested")
+    assert events[3].summary() == "dwfm.rate_limit = 250 req/s applied"
+    assert events[0].summary().startswith("dynamodb.dns_record: empty -> restored requested")
     state = fold(throttled["events"])
     view = state.control("ec2-launch", "rate_limit")
     assert view is not None and view.value == 100 and view.last_changed_by == "ana@host"

@@ -81,7 +81,7 @@ def test_show_prints_one_line_per_event_including_unknown_kinds(
     )
     with path.open("ab") as fh:
         fh.write(line)
-    code, out, err = run(capsys, "log", "show", str(path))
+    code, out, err = run(capsys, "log", "show", "--utc", str(path))
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert len(lines) == 3
@@ -297,3 +297,56 @@ def test_text_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path: P
     with pytest.raises(LogError, match="cannot record an event: str is not valid UTF-8"):
         log.append(ev.NoteAdded(text=PAYLOADS["lone_surrogate"]))
     assert log.append(ev.NoteAdded(text="y")).seq == 2
+
+
+def test_show_prints_local_times_dated_only_off_the_incident_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        path = tmp_path / "inc.jsonl"
+        log = IncidentLog.open(path)
+        for ts in ("2025-10-20T11:52:14.5Z", "2025-10-20T23:59:59Z", "2025-10-21T04:00:01Z"):
+            log.append(ev.NoteAdded(text="x", actor="bob", ts=ts))
+        log.append(
+            ev.ControlApplied(
+                request_id="r",
+                service="db",
+                control="rate_limit",
+                value=250,
+                unit="req/s",
+                ts="2025-10-21T04:00:02Z",
+                actor="svc",
+            )
+        )
+        log.close()
+        code, out, err = run(capsys, "log", "show", str(path))
+        assert (code, err) == (0, "")
+        # The incident started on Oct 20 in New York: 04:00Z on the 21st is still that day.
+        assert [line.lstrip().split("  ")[1:3] for line in out.splitlines()] == [
+            ["07:52:14", "bob"],
+            ["19:59:59", "bob"],
+            ["Oct 21 00:00:01", "bob"],
+            ["Oct 21 00:00:02", "svc"],
+        ]
+        assert out.splitlines()[-1].endswith("  db.rate_limit = 250 req/s applied")
+        code, out, err = run(capsys, "log", "show", "--utc", str(path))
+        assert [line.lstrip().split("  ")[1] for line in out.splitlines()][::3] == [
+            "2025-10-20 11:52:14",
+            "2025-10-21 04:00:02",
+        ]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_counts_read_in_the_singular_for_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    assert run(capsys, "note", "--create", str(path), "only", "one")[0] == 0
+    code, out, _ = run(capsys, "log", "verify", str(path))
+    assert code == 0 and out.startswith("ok: 1 event, chain intact")
+    assert run(capsys, "note", str(path), "two")[0] == 0
+    assert run(capsys, "log", "verify", str(path))[1].startswith("ok: 2 events, chain intact")

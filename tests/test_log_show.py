@@ -71,3 +71,30 @@ def test_format_record_is_one_safe_line_whatever_the_fields_hold() -> None:
                 assert_terminal_safe(format_record(data, raw.rstrip(b"\n")), one_line=True)
     plain = {**ENVELOPE, "kind": "note_added", "text": "ok"}
     assert format_record(plain) == "     7  2025-10-20 06:48:00  a  note: ok"
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Australia/Eucla", "UTC"])
+def test_incident_clock_matches_clock_in_every_zone_and_across_dst(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from warroom.log.show import incident_clock
+    from warroom.timefmt import clock, local_day
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        # Across New York's fall-back (06:00Z on Nov 2) and a local midnight, every 7 minutes.
+        start = datetime(2025, 11, 1, 22, 3, 7, 123456, tzinfo=UTC)
+        stamps = [
+            (start + timedelta(minutes=7 * i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") for i in range(150)
+        ]
+        stamps.insert(3, "not a time")
+        day = local_day(stamps[0])
+        fmt = incident_clock()
+        assert [fmt(ts) for ts in stamps] == [clock(ts, day) for ts in stamps]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

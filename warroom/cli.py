@@ -13,6 +13,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from warroom import __version__
@@ -20,6 +21,7 @@ from warroom.errors import WarroomError
 from warroom.untrusted import one_line
 
 EXIT_USAGE = 2
+_AS_HELP = "who is acting, recorded on every event (default: $USER@host)"
 
 
 def _port(text: str) -> int:
@@ -51,6 +53,71 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; each option's default shown when it has a real one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            text
+            and "%(default)" not in text
+            and "default:" not in text
+            and default is not None
+            and default is not False
+            and default != argparse.SUPPRESS
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    *examples: str,
+    actor: bool = False,
+) -> argparse.ArgumentParser:
+    """One subcommand's parser: its help as description, defaults shown, examples as epilog.
+
+    With `actor`, `--as NAME` is accepted after the subcommand too; its default is SUPPRESS so
+    a `--as` given before the subcommand is not overwritten by the subparser's default.
+    """
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=_examples(*examples) if examples else None,
+        formatter_class=_HelpFormatter,
+    )
+    if actor:
+        parser.add_argument(
+            "--as", dest="actor", metavar="NAME", default=argparse.SUPPRESS, help=_AS_HELP
+        )
+    return parser
+
+
+def _group(
+    parser: argparse.ArgumentParser, dest: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The subcommands of a group command; the group alone prints its own help (see `main`)."""
+    commands = parser.add_subparsers(dest=dest, metavar="COMMAND")
+    parser.set_defaults(group=(parser, commands))
+    return commands
+
+
+def _scenario_names() -> str:
+    """The shipped scenarios, read from the package folder (no pydantic import for --help)."""
+    folder = Path(__file__).parent / "sim" / "scenarios"
+    names = sorted(p.stem for p in folder.glob("*.toml"))
+    return ", ".join([*names, "scale-N"])
+
+
 def _add_target_source(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", "-c", metavar="FILE", help="warroom.toml to read targets from")
@@ -63,23 +130,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="warroom",
         description="Terminal incident-response console: probes, runbooks, levers, incident log.",
+        epilog=_examples(
+            "warroom demo                       # a simulated outage, console open on it",
+            "warroom console -c warroom.toml    # the console on your own targets",
+            "warroom note incidents/x.jsonl db failing over --as alice",
+            "warroom COMMAND --help             # each command's options and examples",
+        ),
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"warroom {__version__}")
-    parser.add_argument(
-        "--as", dest="actor", metavar="NAME", help="who is acting (default: $USER@host)"
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--as", dest="actor", metavar="NAME", help=_AS_HELP)
+    sub = _group(parser, "command")
+    scenarios = _scenario_names()
 
-    demo = sub.add_parser("demo", help="start the simulated fleet and open the console on it")
-    demo.add_argument("--scenario", default="aws-us-east-1-2025", help="scenario name")
-    demo.add_argument("--speed", type=_finite, default=None, help="simulated seconds per second")
-    demo.add_argument("--seed", type=int, default=1)
+    demo = _command(
+        sub,
+        "demo",
+        "start the simulated fleet and open the console on it",
+        "warroom demo",
+        "warroom demo --scenario tutorial --speed 10",
+        "warroom demo --log incidents/drill.jsonl --as alice",
+        actor=True,
+    )
+    demo.add_argument(
+        "--scenario", default="aws-us-east-1-2025", help=f"scenario name: {scenarios}"
+    )
+    demo.add_argument(
+        "--speed",
+        type=_finite,
+        default=None,
+        help="simulated seconds per second (default: the scenario's)",
+    )
+    demo.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
     demo.add_argument("--log", metavar="LOG", help="incident log (default: new one in ./incidents)")
     demo.set_defaults(entry="warroom.tui.cli:run_demo")
 
-    console = sub.add_parser("console", help="open the console on real targets")
+    console = _command(
+        sub,
+        "console",
+        "open the console on real targets",
+        "warroom console -c warroom.toml --log incidents/inc-42.jsonl",
+        "warroom console --log 'postgresql://db.internal/warroom?incident=inc-42'",
+        "warroom console --sim http://127.0.0.1:PORT --token TOKEN_FILE",
+        "warroom console -c warroom.toml --dry-run",
+        actor=True,
+    )
     _add_target_source(console)
-    console.add_argument("--log", metavar="LOG", help="incident log; an existing one is resumed")
+    console.add_argument(
+        "--log",
+        metavar="LOG",
+        help="incident log file or postgresql:// URL; an existing one is resumed "
+        "(default: [store] url of warroom.toml, else a new file in ./incidents)",
+    )
     console.add_argument(
         "--token",
         metavar="PATH",
@@ -94,33 +196,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     console.set_defaults(entry="warroom.tui.cli:run_console")
 
-    sim = sub.add_parser("sim", help="serve the simulated fleet on loopback")
-    sim.add_argument("--scenario", default="tutorial", help="scenario name or TOML file")
-    sim.add_argument("--speed", type=_finite, default=None, help="simulated seconds per second")
-    sim.add_argument("--seed", type=int, default=1)
+    sim = _command(
+        sub,
+        "sim",
+        "serve the simulated fleet on loopback",
+        "warroom sim --list",
+        "warroom sim --scenario aws-us-east-1-2025 --token-file /tmp/sim.token",
+        "warroom sim --scenario scale-1000 --speed 1",
+        "warroom sim rules tutorial > rules.yml",
+    )
+    sim.add_argument(
+        "--scenario", default="tutorial", help=f"scenario name or TOML file: {scenarios}"
+    )
+    sim.add_argument(
+        "--speed",
+        type=_finite,
+        default=None,
+        help="simulated seconds per second (default: the scenario's)",
+    )
+    sim.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
     sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
     sim.add_argument("--admin-port", type=_port, default=0, help="admin port (default: any free)")
     sim.add_argument("--dns-port", type=_port, default=0, help="DNS port (default: any free)")
-    sim.add_argument("--token-file", metavar="PATH", help="where to write the admin token")
+    sim.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="where to write the admin token (default: a new temporary file)",
+    )
     sim.set_defaults(entry="warroom.sim.cli:run")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
-    rules = sim_sub.add_parser("rules", help="print a scenario's Prometheus alert rules")
-    rules.add_argument("scenario", metavar="SCENARIO", help="scenario name or TOML file")
+    rules = _command(
+        sim_sub,
+        "rules",
+        "print a scenario's Prometheus alert rules",
+        "warroom sim rules tutorial --for 30s > rules.yml",
+    )
+    rules.add_argument(
+        "scenario", metavar="SCENARIO", help=f"scenario name or TOML file: {scenarios}"
+    )
     rules.add_argument("--for", dest="for_", default="10s", help="how long before firing")
     rules.add_argument("--job", default="warroom-sim", help="the scrape job's name")
     rules.set_defaults(entry="warroom.sim.cli:run_rules")
 
-    sim_run = sim_sub.add_parser(
+    sim_run = _command(
+        sim_sub,
         "run",
-        help="play a scenario headless (no servers) and print its phases as JSON",
-        description="Play a scenario's model headless with a timeline of lever changes and "
-        "print per service the first degraded / down / recovered times. Example: "
+        "play a scenario headless (no servers) and print its phases",
         "warroom sim run aws-us-east-1-2025 --levers aws-us-east-1-2025 --json",
+        "warroom sim run tutorial --seed 7 --until 4m",
     )
-    sim_run.add_argument("scenario", metavar="SCENARIO", help="scenario name or TOML file")
+    sim_run.add_argument(
+        "scenario", metavar="SCENARIO", help=f"scenario name or TOML file: {scenarios}"
+    )
     sim_run.add_argument("--seed", type=int, default=1, help="0 plays the history as written")
     sim_run.add_argument(
-        "--levers", metavar="FILE.toml", help="lever timeline ([[lever]] at/service/control/value)"
+        "--levers",
+        metavar="FILE.toml",
+        help="lever timeline ([[lever]] at/service/control/value), or a scenario name for "
+        "its shipped historic moves",
     )
     sim_run.add_argument(
         "--until", metavar="DURATION", help="simulated time to stop (default: the drill's length)"
@@ -131,81 +264,194 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim_run.set_defaults(entry="warroom.sim.cli:run_headless")
 
-    alerts = sub.add_parser("alerts", help="Alertmanager intake")
-    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="COMMAND")
-    serve = alerts_sub.add_parser(
-        "serve", help="receive Alertmanager webhooks headless, writing to an incident log"
+    alerts = _command(sub, "alerts", "Alertmanager intake", "warroom alerts serve --log LOG")
+    alerts_sub = _group(alerts, "alerts_command")
+    serve = _command(
+        alerts_sub,
+        "serve",
+        "receive Alertmanager webhooks headless, writing to an incident log",
+        "warroom alerts serve -c warroom.toml --log incidents/inc-42.jsonl",
+        actor=True,
     )
-    serve.add_argument("--config", "-c", metavar="FILE", help="warroom.toml with [alerts]")
+    serve.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="warroom.toml with [alerts] (default: ./warroom.toml)",
+    )
     serve.add_argument("--log", required=True, metavar="LOG", help="incident log to append to")
-    serve.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    serve.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C)",
+    )
     serve.set_defaults(entry="warroom.alerts.cli:run_serve")
 
-    probe = sub.add_parser("probe", help="run the probe engine headless")
+    probe = _command(
+        sub,
+        "probe",
+        "run the probe engine headless",
+        "warroom probe -c warroom.toml --duration 30",
+        "warroom probe -c warroom.toml --log incidents/inc-42.jsonl --json",
+        actor=True,
+    )
     _add_target_source(probe)
     probe.add_argument("--log", metavar="LOG", help="append state changes and samples to LOG")
-    probe.add_argument("--duration", type=_finite, metavar="S", help="stop after S seconds")
+    probe.add_argument(
+        "--duration",
+        type=_finite,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C)",
+    )
     probe.add_argument("--json", action="store_true", help="one JSON object per line")
     probe.set_defaults(entry="warroom.probe.cli:run")
 
-    log = sub.add_parser("log", help="incident log tools")
-    log_sub = log.add_subparsers(dest="log_command", metavar="COMMAND")
-    verify = log_sub.add_parser("verify", help="check a log's hash chain; exit 0 when intact")
-    verify.add_argument("log", metavar="LOG")
+    log = _command(
+        sub,
+        "log",
+        "incident log tools",
+        "warroom log show incidents/inc-42.jsonl",
+        "warroom log verify incidents/inc-42.jsonl",
+    )
+    log_sub = _group(log, "log_command")
+    verify = _command(
+        log_sub,
+        "verify",
+        "check a log's hash chain; exit 0 when intact",
+        "warroom log verify incidents/inc-42.jsonl",
+        "warroom log verify incidents/inc-42.jsonl --head sha256:3f2a…:228",
+    )
+    verify.add_argument("log", metavar="LOG", help="incident log file or postgresql:// URL")
     verify.add_argument(
         "--head",
         metavar="HASH[:SEQ]",
         help="a head recorded elsewhere (e.g. 'log head #N sha256:…'): the log must hold it",
     )
     verify.set_defaults(entry="warroom.log.cli:run_verify")
-    show = log_sub.add_parser("show", help="print a log's events, one line each")
-    show.add_argument("log", metavar="LOG")
+    show = _command(
+        log_sub,
+        "show",
+        "print a log's events, one line each",
+        "warroom log show incidents/inc-42.jsonl",
+        "warroom log show -f incidents/inc-42.jsonl",
+        "warroom log show --utc incidents/inc-42.jsonl > inc-42.txt",
+    )
+    show.add_argument("log", metavar="LOG", help="incident log file or postgresql:// URL")
     show.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    show.add_argument(
+        "--utc",
+        action="store_true",
+        help="full UTC timestamps (ISO 8601), for scripts (default: local HH:MM:SS, "
+        "with the date on days other than the incident's first)",
+    )
     show.set_defaults(entry="warroom.log.cli:run_show")
-    export = log_sub.add_parser("export", help="write a shared incident (URL) to a JSONL file")
+    export = _command(
+        log_sub,
+        "export",
+        "write a shared incident (URL) to a JSONL file",
+        "warroom log export 'postgresql://db.internal/warroom?incident=inc-42' -o inc-42.jsonl",
+    )
     export.add_argument("url", metavar="URL", help="postgresql://…?incident=ID")
-    export.add_argument("-o", "--output", required=True, metavar="FILE")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
     export.set_defaults(entry="warroom.store.cli:run_export")
-    seed = log_sub.add_parser("import", help="seed an empty shared incident from a JSONL file")
-    seed.add_argument("file", metavar="FILE")
+    seed = _command(
+        log_sub,
+        "import",
+        "seed an empty shared incident from a JSONL file",
+        "warroom log import inc-42.jsonl 'postgresql://db.internal/warroom?incident=inc-42'",
+    )
+    seed.add_argument("file", metavar="FILE", help="a JSONL incident log (verified first)")
     seed.add_argument("url", metavar="URL", help="postgresql://…?incident=ID")
     seed.set_defaults(entry="warroom.store.cli:run_import")
 
-    db = sub.add_parser("db", help="shared store (PostgreSQL) tools")
-    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND")
-    db_init = db_sub.add_parser("init", help="create or upgrade the schema (idempotent)")
+    db = _command(
+        sub,
+        "db",
+        "shared store (PostgreSQL) tools",
+        "warroom db init postgresql://warroom@db.internal/warroom",
+    )
+    db_sub = _group(db, "db_command")
+    db_init = _command(
+        db_sub,
+        "init",
+        "create or upgrade the schema (idempotent)",
+        "warroom db init postgresql://admin@db.internal/warroom --grant responders",
+    )
     db_init.add_argument("url", metavar="URL", help="postgresql://[user@]host[:port]/db")
     db_init.add_argument(
         "--grant", metavar="ROLE", help="let ROLE read and append events (never rewrite them)"
     )
     db_init.set_defaults(entry="warroom.store.cli:run_db_init")
 
-    note = sub.add_parser("note", help="append a note to an existing incident log")
-    note.add_argument("log", metavar="LOG")
+    note = _command(
+        sub,
+        "note",
+        "append a note to an existing incident log",
+        "warroom note incidents/inc-42.jsonl db primary failing over",
+        "warroom note incidents/inc-42.jsonl 'paged the DB on-call' --as alice",
+        "warroom note --create incidents/inc-43.jsonl starting a new incident",
+        actor=True,
+    )
+    note.add_argument("log", metavar="LOG", help="incident log file or postgresql:// URL")
     note.add_argument("--create", action="store_true", help="start LOG if it does not exist")
-    note.add_argument("text", nargs="+", metavar="TEXT")
-    note.set_defaults(entry="warroom.log.cli:run_note")
+    note.add_argument("text", nargs="+", metavar="TEXT", help="the note (words are joined)")
+    note.set_defaults(entry="warroom.log.cli:run_note", words_dest="text")
 
-    runbook = sub.add_parser("runbook", help="runbook tools")
-    rb_sub = runbook.add_subparsers(dest="runbook_command", metavar="COMMAND")
-    lint = rb_sub.add_parser("lint", help="check runbooks; prints file:line: message")
-    lint.add_argument("paths", nargs="*", metavar="PATH")
+    runbook = _command(
+        sub,
+        "runbook",
+        "runbook tools",
+        "warroom runbook list",
+        "warroom runbook lint runbooks/ -c warroom.toml",
+    )
+    rb_sub = _group(runbook, "runbook_command")
+    lint = _command(
+        rb_sub,
+        "lint",
+        "check runbooks; prints file:line: message",
+        "warroom runbook lint",
+        "warroom runbook lint runbooks/bad-deploy.md -c warroom.toml",
+    )
+    lint.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders (default: the runbook folders)"
+    )
     lint.add_argument(
         "--config", "-c", metavar="FILE", help="also check levers, targets and services against it"
     )
     lint.set_defaults(entry="warroom.runbooks.cli:run_lint")
-    rb_list = rb_sub.add_parser("list", help="list the runbooks warroom finds")
-    rb_list.add_argument("paths", nargs="*", metavar="PATH")
+    rb_list = _command(
+        rb_sub,
+        "list",
+        "list the runbooks warroom finds",
+        "warroom runbook list",
+        "warroom runbook list ~/team-runbooks",
+    )
+    rb_list.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders (default: the runbook folders)"
+    )
     rb_list.set_defaults(entry="warroom.runbooks.cli:run_list")
 
-    replay = sub.add_parser("replay", help="replay an incident log read-only")
-    replay.add_argument("log", metavar="LOG")
+    replay = _command(
+        sub,
+        "replay",
+        "replay an incident log read-only",
+        "warroom replay incidents/inc-42.jsonl",
+        "warroom replay -f 'postgresql://db.internal/warroom?incident=inc-42'",
+    )
+    replay.add_argument("log", metavar="LOG", help="incident log file or postgresql:// URL")
     replay.add_argument("--follow", "-f", action="store_true", help="follow a live incident")
     replay.set_defaults(entry="warroom.replay.cli:run")
 
-    report = sub.add_parser("report", help="write a postmortem draft from an incident log")
-    report.add_argument("log", metavar="LOG")
-    report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    report = _command(
+        sub,
+        "report",
+        "write a postmortem draft from an incident log",
+        "warroom report incidents/inc-42.jsonl -o postmortem.md",
+        "warroom report incidents/inc-42.jsonl --json | jq .controls",
+    )
+    report.add_argument("log", metavar="LOG", help="incident log file or postgresql:// URL")
+    report.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     report.add_argument("--json", action="store_true", help="the same content as JSON")
     report.set_defaults(entry="warroom.report.cli:run")
 
@@ -218,13 +464,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _missing_command(
+    group: argparse.ArgumentParser, commands: argparse._SubParsersAction[argparse.ArgumentParser]
+) -> int:
+    """A group command alone (`warroom log`): its own help, then one line saying what to add.
+
+    Exit 2 on stderr, as git does for `git worktree` with no subcommand: a script that runs
+    the bare group has a bug and must not pass for one that did something.
+    """
+    group.print_help(sys.stderr)
+    names = ", ".join(commands.choices)
+    print(f"{group.prog}: missing COMMAND (one of: {names})", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    words = getattr(args, "words_dest", None)
+    if extra and words and not any(item.startswith("-") for item in extra):
+        # `warroom note LOG some text --as bob more text`: argparse stops a `+` positional at
+        # the first option, so the words after it come back here; they are the same note.
+        getattr(args, words).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     entry = getattr(args, "entry", None)
     if entry is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return _missing_command(*args.group)
     if args.actor:
         os.environ["WARROOM_ACTOR"] = args.actor
     module_name, func_name = entry.split(":")

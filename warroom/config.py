@@ -25,6 +25,7 @@ from pydantic import (
 
 from warroom.controls.model import ControlConfig
 from warroom.errors import WarroomError
+from warroom.store.url import StoreURLError, parse_url
 from warroom.trust import check_trusted, read_regular_file
 from warroom.validation import (
     KeyPathError,
@@ -335,6 +336,27 @@ class IncidentSettings(Strict):
     )
 
 
+class StoreSettings(Strict):
+    """`[store]`: where the team's incident lives when the console is given no `--log`."""
+
+    url: str = Field(description="postgresql://[user@]host[:port]/db?incident=ID")
+
+    @field_validator("url")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        try:
+            parsed = parse_url(value)
+        except StoreURLError as exc:
+            raise ValueError(str(exc)) from None
+        userinfo = urlsplit(value).netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            # The file is shared and often committed; libpq has places meant for secrets.
+            raise ValueError(
+                f"{parsed.display}: no password in warroom.toml; use ~/.pgpass or $PGPASSWORD"
+            )
+        return value
+
+
 class WarroomConfig(Strict):
     """The whole `warroom.toml`."""
 
@@ -346,6 +368,7 @@ class WarroomConfig(Strict):
     controls: list[ControlConfig] = Field(default_factory=list)
     prometheus: PrometheusSettings | None = None
     alerts: AlertsSettings | None = None
+    store: StoreSettings | None = None
 
     @model_validator(mode="after")
     def _promql_has_prometheus(self) -> WarroomConfig:

@@ -29,6 +29,7 @@ from warroom.controls.model import (
 )
 from warroom.errors import WarroomError
 from warroom.untrusted import one_line
+from warroom.words import plural
 
 
 def _apply_line(control: ControlConfig) -> str:
@@ -88,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(path)
         source = str(path)
     actions = planned_actions(config)
-    print(one_line(f"{source}: the console would do {len(actions)} things (nothing run now):"))
+    print(
+        one_line(
+            f"{source}: the console would do {plural(len(actions), 'thing')} (nothing run now):"
+        )
+    )
     for line in actions:
         print(f"  {line}")
     if sim_url:

@@ -13,6 +13,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from warroom.controls.words import value_words
+from warroom.words import plural
+
 SCHEMA_VERSION = 1
 
 ENVELOPE_FIELDS = ("v", "seq", "ts", "actor", "kind", "prev", "hash")
@@ -230,7 +233,7 @@ class ProbeSamples(BaseEvent):
     samples: list[ProbeSample]
 
     def summary(self) -> str:
-        return f"probe samples ({len(self.samples)} targets)"
+        return f"probe samples ({plural(len(self.samples), 'target')})"
 
 
 class ProbeEngineHealth(BaseEvent):
@@ -344,9 +347,15 @@ class ControlRequested(BaseEvent):
     #: Two-person rule: not applied until another responder confirms (`ControlConfirmed`).
     #: Left out of the line when False, so events written before it keep their bytes.
     needs_second: bool = Field(default=False, exclude_if=lambda v: not v)
+    #: How the values read (`%`, `req/s`; none for toggles and choices), so the log and the
+    #: report say `40 %` as the panel does. Left out of the line when empty.
+    unit: str = Field(default="", exclude_if=lambda v: not v)
 
     def summary(self) -> str:
-        return f"{self.service}.{self.control}: {self.from_value} -> {self.to_value} requested" + (
+        change = (
+            f"{value_words(self.from_value, self.unit)} -> {value_words(self.to_value, self.unit)}"
+        )
+        return f"{self.service}.{self.control}: {change} requested" + (
             f" ({self.reason})" if self.reason else ""
         )
 
@@ -359,9 +368,11 @@ class ControlApplied(BaseEvent):
     control: str
     value: ControlValue | None = Field(description="the value read back from the service")
     response: str = ""
+    #: As `ControlRequested.unit`.
+    unit: str = Field(default="", exclude_if=lambda v: not v)
 
     def summary(self) -> str:
-        return f"{self.service}.{self.control} = {self.value} applied"
+        return f"{self.service}.{self.control} = {value_words(self.value, self.unit)} applied"
 
 
 class ControlFailed(BaseEvent):
@@ -372,6 +383,8 @@ class ControlFailed(BaseEvent):
     control: str
     error: str
     value: ControlValue | None = Field(default=None, description="true value, if read back")
+    #: As `ControlRequested.unit`.
+    unit: str = Field(default="", exclude_if=lambda v: not v)
 
     def summary(self) -> str:
         return f"{self.service}.{self.control} change failed: {self.error}"

@@ -208,6 +208,8 @@ class ControlChange:
     outcome: str = "pending"  # pending | applied | failed
     result_value: Any = None
     error: str = ""
+    #: The lever's unit (`%`, `req/s`; "" for a toggle or a choice), for its values' words.
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -617,6 +619,7 @@ def _control_requested(state: IncidentState, event: ev.ControlRequested) -> Inci
         reason=event.reason,
         revert_of=event.revert_of,
         auto_revert_s=event.auto_revert_s,
+        unit=event.unit,
     )
     return _evolve(state, controls=controls, changes=changes)
 

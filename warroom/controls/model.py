@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from warroom.controls.words import NO_LIMIT, tidy_number, value_words
 from warroom.events import ControlValue
 from warroom.validation import PositiveDuration, Strict
 
@@ -36,9 +37,6 @@ _ENV_TOKEN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 DEFAULT_TIMEOUT_S = 5.0
-#: A rate control's "no limit" (JSON null on the wire). A string, so that a log can tell it
-#: apart from an unknown value (None) and a revert can restore it.
-NO_LIMIT = "none"
 _NO_LIMIT_WORDS = frozenset({"none", "no limit", "unlimited", "null", "off"})
 DEFAULT_EFFECT_AFTER_S = 5.0
 
@@ -121,10 +119,6 @@ def _as_number(raw: Any) -> float:
     return number
 
 
-def _tidy_number(number: float) -> int | float:
-    return int(number) if number.is_integer() and abs(number) < 2**53 else number
-
-
 def _as_bool(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -149,7 +143,7 @@ def parse_value(spec: ControlSpec, raw: Any) -> ControlValue:
     ):
         return NO_LIMIT
     if kind in (ControlKind.LEVEL, ControlKind.RATE):
-        return _tidy_number(_as_number(raw))
+        return tidy_number(_as_number(raw))
     if isinstance(raw, str):
         return raw.strip()
     if isinstance(raw, bool | int | float):
@@ -168,10 +162,10 @@ def coerce_value(spec: ControlSpec, raw: Any) -> ControlValue:
         assert isinstance(value, int | float)
         high = spec.high
         if value < spec.low or (high is not None and value > high):
-            upper = f"{_tidy_number(high)}" if high is not None else "∞"
+            upper = f"{tidy_number(high)}" if high is not None else "∞"
             unit = f" {spec.unit_text}" if spec.unit_text else ""
             raise ValueError(
-                f"must be between {_tidy_number(spec.low)} and {upper}{unit}, got {value}"
+                f"must be between {tidy_number(spec.low)} and {upper}{unit}, got {value}"
             )
     elif kind == ControlKind.CHOICE and spec.choices and value not in spec.choices:
         raise ValueError(f"must be one of {', '.join(spec.choices)}, got {value!r}")
@@ -180,18 +174,15 @@ def coerce_value(spec: ControlSpec, raw: Any) -> ControlValue:
 
 def format_value(spec: ControlSpec, value: ControlValue | None) -> str:
     """A value as the panel shows it: `on`/`off`, `40 %`, `200 req/s`, `replica`, `?`."""
-    if value is None:
-        return "?"
-    kind = ControlKind(spec.kind)
-    if kind == ControlKind.TOGGLE and isinstance(value, bool):
-        return "on" if value else "off"
-    if kind == ControlKind.RATE and value == NO_LIMIT:
-        return "no limit"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        unit = spec.unit_text
-        number = f"{_tidy_number(float(value)):g}"
-        return f"{number} {unit}" if unit else number
-    return str(value)
+    return value_words(value, value_unit(spec))
+
+
+def value_unit(spec: ControlSpec) -> str:
+    """The unit a lever's values read with (recorded on its events, so the log and the report
+    read them as the panel does): a level's or rate's, none for toggles and choices."""
+    if ControlKind(spec.kind) in (ControlKind.LEVEL, ControlKind.RATE):
+        return spec.unit_text
+    return ""
 
 
 def wire_value(value: ControlValue) -> ControlValue | None:
@@ -204,7 +195,7 @@ def value_arg(value: ControlValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return f"{_tidy_number(value)}"
+        return f"{tidy_number(value)}"
     return str(value)
 
 

@@ -38,6 +38,7 @@ from warroom.controls.model import (
     coerce_value,
     format_value,
     parse_value,
+    value_unit,
 )
 from warroom.durations import format_duration
 from warroom.events import BaseEvent, ControlValue, ProbeSample, ProbeState, utc_now
@@ -373,6 +374,7 @@ class ControlService:
                     auto_revert_s=auto_revert_s,
                     runbook=runbook,
                     step=step,
+                    unit=value_unit(spec),
                 )
             )
             context = CallContext(target, reason, actor, request_id)
@@ -431,6 +433,7 @@ class ControlService:
             control=spec.control,
             value=true,
             response=response,
+            unit=value_unit(spec),
         )
 
     @staticmethod
@@ -448,6 +451,7 @@ class ControlService:
             control=spec.control,
             error=error,
             value=value,
+            unit=value_unit(spec),
         )
 
     # -- reading ----------------------------------------------------------------------------

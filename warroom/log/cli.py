@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -13,7 +14,7 @@ from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.log.anchor import parse_anchor
 from warroom.log.scan import LogError, RecordReader, where
-from warroom.log.show import decode, format_record
+from warroom.log.show import decode, format_record, incident_clock
 from warroom.log.store import IncidentLog
 from warroom.store import is_url, local_log, open_store, verify
 from warroom.store.url import parse_url
@@ -37,11 +38,13 @@ def _warn(message: object) -> None:
     print(f"warroom: {one_line(message)}", file=sys.stderr, flush=True)
 
 
-def _print_records(reader: RecordReader, out: TextIO) -> None:
+def _print_records(
+    reader: RecordReader, out: TextIO, clock: Callable[[str], str] | None = None
+) -> None:
     batch: list[str] = []
     for record in reader.records(missing_ok=False):
         try:
-            batch.append(format_record(record.data, record.raw))
+            batch.append(format_record(record.data, record.raw, clock))
         except ev.EventError as exc:
             reader.on_bad(LogError(f"{where(reader.path, record.line)}: {exc}"))
             continue
@@ -57,6 +60,9 @@ def _print_records(reader: RecordReader, out: TextIO) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the log's events one safe line each; with --follow keep printing new ones.
+
+    Times are local (`07:52:14`, dated on other days than the incident's first), or with
+    --utc UTC to the second (`2025-10-20 06:48:00`) for scripts.
 
     A line that is not an event is reported on stderr with its line number and skipped; the
     exit code is then 1, after every other event was printed. A shared incident (URL) is read
@@ -75,10 +81,11 @@ def run_show(args: argparse.Namespace) -> int:
         _warn(f"{error} (line skipped)")
 
     reader = RecordReader(path, from_seq=1 if args.follow else None, on_bad=on_bad, decode=decode)
-    _print_records(reader, sys.stdout)
+    clock = None if getattr(args, "utc", False) else incident_clock()
+    _print_records(reader, sys.stdout, clock)
     while args.follow:
         time.sleep(FOLLOW_INTERVAL)
-        _print_records(reader, sys.stdout)
+        _print_records(reader, sys.stdout, clock)
     return 1 if skipped else 0
 
 

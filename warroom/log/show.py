@@ -10,12 +10,15 @@ take the typed path (`events.parse_event(...).summary()`), which also names a ba
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from warroom import events as ev
+from warroom.timefmt import clock, local_day, local_time
 from warroom.untrusted import one_line
+from warroom.words import plural
 
 _STATES = frozenset(state.value for state in ev.ProbeState)
 
@@ -29,7 +32,7 @@ def _samples(data: dict[str, Any]) -> str | None:
     samples = data.get("samples")  # its entries are counted, not checked (verify does)
     if type(samples) is not list:
         return None
-    return f"probe samples ({len(samples)} targets)"
+    return f"probe samples ({plural(len(samples), 'target')})"
 
 
 def _state_changed(data: dict[str, Any]) -> str | None:
@@ -112,14 +115,61 @@ def summary(data: dict[str, Any]) -> str:
     return ev.parse_event(data).summary()
 
 
-def format_record(data: dict[str, Any], raw: bytes | None = None) -> str:
-    """seq, time (UTC, to the second), actor and summary: one sanitised terminal line.
+def incident_clock() -> Callable[[str], str]:
+    """`timefmt.clock` for a log read in order: local times, dated on days other than the
+    day (local) of the first event it is given, the incident's start.
 
-    `raw`, the line's bytes, allows a shortcut: JSON holds control characters only as
-    backslash escapes, so an ASCII line without a backslash has nothing to sanitise.
+    This runs for every line of a million-event log, so the local form of each UTC hour is
+    worked out once and the minutes and seconds copied from the stamp (exact in every zone
+    whose offset is whole hours; the others are formatted, each second once).
+    """
+    hours: dict[str, str | None] = {}
+    seen: dict[str, str] = {}
+    day: date | None = None
+
+    def one(ts: str) -> str:
+        nonlocal day
+        if day is None:
+            day = local_day(ts) or datetime.now().date()
+        if len(ts) >= 20 and ts[-1] == "Z" and ts[13] == ":" and ts[16] == ":":
+            hour = ts[:13]
+            prefix = hours.get(hour, "")
+            if prefix == "":
+                start = f"{hour}:00:00Z"
+                moment = local_time(start)
+                offset = moment.utcoffset() if moment is not None else None
+                whole = offset is not None and offset.total_seconds() % 3600 == 0
+                prefix = clock(start, day)[:-6] if whole else None
+                if len(hours) < 100_000:
+                    hours[hour] = prefix
+            if prefix is not None:
+                return prefix + ts[13:19]
+        key = ts[:19] if len(ts) > 19 and ts[-1] == "Z" else ts
+        text = seen.get(key)
+        if text is None:
+            text = clock(key, day)
+            if len(seen) < 100_000:
+                seen[key] = text
+        return text
+
+    return one
+
+
+def format_record(
+    data: dict[str, Any], raw: bytes | None = None, clock: Callable[[str], str] | None = None
+) -> str:
+    """seq, time, actor and summary: one sanitised terminal line.
+
+    The time is `clock(ts)` (e.g. `incident_clock()`: local `07:52:14`), or without one UTC
+    to the second (`2025-10-20 06:48:00`, what scripts parse). `raw`, the line's bytes,
+    allows a shortcut: JSON holds control characters only as backslash escapes, so an ASCII
+    line without a backslash has nothing to sanitise.
     """
     ts = data.get("ts", "")
-    shown_ts = f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 and ts[10] == "T" else ts or "-"
+    if clock is not None and type(ts) is str and ts:
+        shown_ts = clock(ts)
+    else:
+        shown_ts = f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 and ts[10] == "T" else ts or "-"
     line = f"{data['seq']:>6}  {shown_ts}  {data.get('actor') or '-'}  {summary(data)}"
     if raw is not None and raw.isascii() and b"\\" not in raw:
         return line

@@ -34,6 +34,7 @@ from warroom.log import codec, rangecheck
 from warroom.log.anchor import Anchor, format_head
 from warroom.log.rangecheck import RangeSummary
 from warroom.log.scan import envelope_error, iter_lines, open_for_reading, where
+from warroom.words import plural
 
 #: How many lines after the first bad one are examined to classify it.
 CLASSIFY_WINDOW = 100_000
@@ -78,7 +79,7 @@ class VerifyResult(BaseModel):
         """The one line `warroom log verify` prints (untrusted parts still to be sanitised)."""
         if self.ok:
             held = f", holds {self.anchor}" if self.anchor else ""
-            return f"ok: {self.count} events, chain intact{held}, {self.head_text()}"
+            return f"ok: {plural(self.count, 'event')}, chain intact{held}, {self.head_text()}"
         place = where(self.path, self.line)
         return f"{place}: seq {self.first_bad_seq}: {self.reason} ({self.detail})"
 

@@ -25,6 +25,8 @@ from warroom.errors import WarroomError
 from warroom.probe.engine import EngineStats, ProbeEngine, TargetStatus, percentile
 from warroom.signals import stop_on_signals
 from warroom.state import engine_problem
+from warroom.timefmt import clock as local_clock
+from warroom.words import plural
 
 STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "bold red", "unknown": "dim"}
 
@@ -122,7 +124,7 @@ class Printer:
             _json_line(self.out, health_record(event))
             return
         problem = engine_problem(event)
-        clock = event.ts[11:19]
+        clock = local_clock(event.ts)
         if problem and not self._problem:
             self._console.print(f"[dim]{clock}[/] [bold yellow]probing degraded:[/] {problem}")
         elif self._problem and not problem:
@@ -135,10 +137,11 @@ class Printer:
             return
         style = "bold yellow" if record["missed_rounds"] else "dim"
         self._console.print(
-            f"[{style}]engine: {record['probes']} probes ({record['probes_per_s']:g}/s), "
+            f"[{style}]engine: {plural(record['probes'], 'probe')} "
+            f"({record['probes_per_s']:g}/s), "
             f"start lag p50 {_ms(record['lag_p50_ms'])} ms p99 {_ms(record['lag_p99_ms'])} ms, "
-            f"{record['missed_rounds']} missed rounds, {record['late']} late, "
-            f"{record['slots']} slots[/]"
+            f"{plural(record['missed_rounds'], 'missed round')}, {record['late']} late, "
+            f"{plural(record['slots'], 'slot')}[/]"
         )
 
     def change(self, event: ev.ProbeStateChanged) -> None:
@@ -147,7 +150,7 @@ class Printer:
             return
         from warroom.untrusted import markup as escape
 
-        clock = event.ts[11:19]
+        clock = local_clock(event.ts)
         style = STATE_STYLE.get(event.to_state, "")
         latency = "" if event.latency_ms is None else f" [dim]{event.latency_ms:.0f} ms[/]"
         self._console.print(

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from warroom import events as ev
+from warroom.controls.words import value_words
 from warroom.errors import WarroomError
 from warroom.log import codec
 from warroom.replay.verify_job import VerifyJob
@@ -530,6 +531,7 @@ class ReportBuilder:
     def _change(self, c: ControlChange, end: str) -> ControlChangeReport:
         runbook, step = self.change_context.get(c.request_id, (None, None))
         return ControlChangeReport(
+            unit=c.unit,
             request_id=c.request_id,
             seq=c.seq,
             ts=c.ts,
@@ -666,7 +668,9 @@ class ReportBuilder:
             marks[row.seq] = marks.get(row.seq, "") + "every probe healthy; "
         outcome = {
             c.request_id: (
-                f"applied ({c.result_value})" if c.outcome == "applied" else f"{c.outcome}"
+                f"applied ({value_words(c.result_value, c.unit)})"
+                if c.outcome == "applied"
+                else c.outcome
             )
             + (f": {c.error}" if c.error else "")
             for c in self.state.changes.values()

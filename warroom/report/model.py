@@ -121,6 +121,8 @@ class ControlChangeReport(_Model):
     outcome: str = "pending"
     result_value: Any = None
     error: str = ""
+    #: The lever's unit (`%`, `req/s`), so its values read as the console shows them.
+    unit: str = ""
     revert_of: str | None = None
     runbook: str | None = None
     step: str | None = None

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from warroom import events as ev
+from warroom.controls.words import value_words
 from warroom.durations import format_duration
 from warroom.report.escape import cell, code, inline, link
 from warroom.report.model import ControlChangeReport, Report, TimelineEntry
@@ -34,12 +35,9 @@ def render_json(report: Report) -> str:
     return report.model_dump_json(indent=2) + "\n"
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _value(value: Any, unit: str = "") -> str:
+    """A lever value in the one vocabulary the console and `log show` use too."""
+    return value_words(value, unit)
 
 
 def _time(ts: str) -> str:
@@ -100,7 +98,7 @@ def effect_text(change: ControlChangeReport) -> str:
 
 def _result(c: ControlChangeReport) -> str:
     if c.outcome == "applied":
-        return f"applied ({_value(c.result_value)})"
+        return f"applied ({_value(c.result_value, c.unit)})"
     if c.outcome == "failed":
         return f"failed: {c.error}"
     return c.outcome
@@ -233,7 +231,7 @@ def write_markdown(report: Report, write: Callable[[str], object]) -> None:
         (
             c.ts,
             f"- {_clock(c.ts, day)} {code(c.service + '/' + c.control)} "
-            f"{inline(_value(c.from_value))} -> {inline(_value(c.to_value))} "
+            f"{inline(_value(c.from_value, c.unit))} -> {inline(_value(c.to_value, c.unit))} "
             f"by {inline(c.actor)}: {inline(effect_text(c))}",
         )
         for c in report.controls
@@ -343,7 +341,7 @@ def write_markdown(report: Report, write: Callable[[str], object]) -> None:
             add(
                 f"| {_clock(c.ts, day)} | {cell(c.actor)} | "
                 f"{code(c.service + '/' + c.control, in_table=True)} | "
-                f"{cell(_value(c.from_value))} -> {cell(_value(c.to_value))} | "
+                f"{cell(_value(c.from_value, c.unit))} -> {cell(_value(c.to_value, c.unit))} | "
                 f"{cell(reason)} | {cell(_result(c))} | {cell(effect_text(c))} |"
             )
     else:

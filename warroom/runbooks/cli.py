@@ -12,6 +12,7 @@ from warroom.runbooks.lint import against_config, unread_annotations
 from warroom.runbooks.model import Problem
 from warroom.runbooks.parser import read_runbook
 from warroom.untrusted import one_line
+from warroom.words import plural
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
@@ -46,12 +47,11 @@ def run_lint(args: argparse.Namespace) -> int:
     if problems:
         files = len({p.file for p in problems})
         print(
-            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {files} "
-            f"file{'s' if files != 1 else ''} ({count} checked)",
+            f"{plural(len(problems), 'problem')} in {plural(files, 'file')} ({count} checked)",
             file=sys.stderr,
         )
         return 1
-    print(f"{count} runbook{'s' if count != 1 else ''} ok")
+    print(f"{plural(count, 'runbook')} ok")
     return 0
 
 

@@ -21,6 +21,8 @@ from warroom.errors import WarroomError
 from warroom.signals import stop_on_signals
 from warroom.sim.scenario import builtin_names, load_scenario
 from warroom.sim.server import SimServer
+from warroom.untrusted import one_line
+from warroom.words import plural
 
 
 def list_scenarios() -> list[str]:
@@ -28,7 +30,8 @@ def list_scenarios() -> list[str]:
     lines = []
     for name in builtin_names():
         scenario = load_scenario(name)
-        lines.append(f"{name:<20} {format_duration(scenario.duration):>7}  {scenario.description}")
+        about = one_line(scenario.description, 100)
+        lines.append(f"{one_line(name):<20} {format_duration(scenario.duration):>7}  {about}")
     lines.append(f"{'scale-N':<20} {'10m00s':>7}  generated fleet of N services (e.g. scale-1000)")
     return lines
 
@@ -41,7 +44,7 @@ async def serve(args: argparse.Namespace) -> int:
         with stop_on_signals() as stop:
             print(f"admin: {server.admin_url} token: {server.token_path}", flush=True)
             print(
-                f"scenario: {scenario.name} ({len(scenario.services)} services, speed "
+                f"scenario: {scenario.name} ({plural(len(scenario.services), 'service')}, speed "
                 f"{server.speed:g}x, seed {server.seed}) dns: {server.dns_address}",
                 flush=True,
             )

@@ -34,6 +34,7 @@ from warroom.store.base import IncidentStore, StoreTampered, StoreUnavailable
 from warroom.store.url import StoreURLError, is_url, parse_url
 
 if TYPE_CHECKING:
+    from warroom.config import WarroomConfig
     from warroom.log.anchor import Anchor
     from warroom.log.store import GroupCommitter
     from warroom.log.verify import VerifyResult
@@ -43,6 +44,7 @@ __all__ = [
     "StoreTampered",
     "StoreURLError",
     "StoreUnavailable",
+    "console_log",
     "group_committer",
     "is_url",
     "local_log",
@@ -106,9 +108,23 @@ def group_committer(store: IncidentStore, interval: float = 0.1) -> GroupCommitt
     return GroupCommitter(cast(IncidentLog, store), interval=interval)
 
 
-def open_for_console(log: str | None, default: Path) -> tuple[IncidentStore, Path]:
-    """The console's store for `--log` and the file it follows: for a URL a
-    `SharedIncident` and its mirror (`incidents/<id>.shared.jsonl`), else the JSONL log."""
+def console_log(log: str | None, config: WarroomConfig | None = None) -> str | None:
+    """The incident a console opens: `--log` when given, else the config's `[store] url`,
+    else None (the caller's default, a new file)."""
+    if log:
+        return log
+    if config is not None and config.store is not None:
+        return config.store.url
+    return None
+
+
+def open_for_console(
+    log: str | None, default: Path, config: WarroomConfig | None = None
+) -> tuple[IncidentStore, Path]:
+    """The console's store for `--log` (else `config`'s `[store] url`, else `default`) and
+    the file it follows: for a URL a `SharedIncident` and its mirror
+    (`incidents/<id>.shared.jsonl`), else the JSONL log."""
+    log = console_log(log, config)
     if log is not None and is_url(log):
         from warroom.store.shared import SharedIncident
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from warroom.store.url import parse_url
+from warroom.words import plural
 
 
 def run_db_init(args: argparse.Namespace) -> int:
@@ -31,9 +32,11 @@ def run_export(args: argparse.Namespace) -> int:
     count = export(args.url, args.output)
     result = verify_log(args.output)
     if not result.ok:
-        print(f"warroom: exported {count} events, but: {result.message()}", file=sys.stderr)
+        print(
+            f"warroom: exported {plural(count, 'event')}, but: {result.message()}", file=sys.stderr
+        )
         return 1
-    print(f"{args.output}: {count} events, chain intact, head {result.head[:12]}")
+    print(f"{args.output}: {plural(count, 'event')}, chain intact, head {result.head[:12]}")
     return 0
 
 
@@ -42,5 +45,5 @@ def run_import(args: argparse.Namespace) -> int:
     from warroom.store.transfer import import_file
 
     count = import_file(args.file, args.url)
-    print(f"{parse_url(args.url).display}: imported {count} events")
+    print(f"{parse_url(args.url).display}: imported {plural(count, 'event')}")
     return 0

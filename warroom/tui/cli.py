@@ -191,7 +191,7 @@ def run_console(args: argparse.Namespace) -> int:
     inputs = gather_inputs(getattr(args, "config", None), sim_url)
     if sim_url:
         os.environ["WARROOM_SIM"] = sim_url.rstrip("/")
-    log, log_path = open_for_console(args.log, new_log_path("incident"))
+    log, log_path = open_for_console(args.log, new_log_path("incident"), inputs.config)
     background = controls_tasks(inputs.config, sim_url.rstrip("/") if sim_url else None, token)
     app = build_app(log, inputs, background, probes=True)
     try:
