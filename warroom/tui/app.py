@@ -34,6 +34,7 @@ from warroom.runbooks.model import Runbook
 from warroom.runbooks.shell import run_command
 from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
+from warroom.session.alerts import intake_status
 from warroom.session.levers import SessionJob
 from warroom.state import IncidentState
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
@@ -193,6 +194,7 @@ class WarroomApp(App[int]):
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
         view.levers_source = self.session.levers
+        view.alerts_source = lambda: intake_status(self.session.alert_intake)
         view.on_service_shown = self._refresh_levers_soon
         self.set_interval(LEVER_REFRESH_S, self._refresh_levers_soon)
 

@@ -7,10 +7,11 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
+from warroom import untrusted
 from warroom.durations import format_duration
-from warroom.events import parse_ts
+from warroom.events import format_ts, parse_ts
 from warroom.session.policies import status_update_due
-from warroom.state import IncidentState
+from warroom.state import IncidentState, firing_alert_count, probing_degraded
 
 SEVERITY_STYLES = {
     "SEV1": "bold white on red",
@@ -76,6 +77,23 @@ class IncidentHeader(Static):
         text.append("  ")
         text.append(f"▲ {degraded} degraded", style="yellow" if degraded else "dim")
         text.append(f"  of {len(state.probes)}", style="dim")
+        if state.alerts:
+            firing = firing_alert_count(state)
+            text.append("   alerts ", style="dim")
+            text.append(f"🔔 {firing} firing", style="bold red" if firing else "dim")
+        degraded_probing = probing_degraded(state, format_ts(now))
+        if degraded_probing is not None:
+            since = (
+                parse_ts(degraded_probing.since).strftime("%H:%M:%S")
+                if degraded_probing.since
+                else "?"
+            )
+            text.append("   ")
+            text.append(" PROBING DEGRADED ", style="bold black on yellow")
+            text.append(
+                f" since {since}: {untrusted.one_line(degraded_probing.reason, 80)}",
+                style="yellow",
+            )
         text.append("\n")
         due_at, overdue = status_update_due(state, now, self.intervals)
         if due_at is not None:
