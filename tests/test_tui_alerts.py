@@ -42,16 +42,20 @@ alerts: [CacheDown]
 """
 
 
-def console(tmp_path: Path) -> WarroomApp:
+def console(tmp_path: Path, alertmanager: str | None = None, **kwargs: Any) -> WarroomApp:
     """The fixture incident's console with `[alerts]` on 127.0.0.1, port 0, built as
     `warroom console` builds it."""
     books = runbooks()
     cache, problems = parse_runbook(CACHE_RUNBOOK, Path("runbooks/cache.md"))
     assert cache is not None and not problems
     books[cache.id] = cache
-    config = WarroomConfig(alerts=AlertsSettings(listen="127.0.0.1:0", token=TOKEN))
+    settings = AlertsSettings(
+        listen="127.0.0.1:0", token=TOKEN, alertmanager=alertmanager, poll_interval=0.5
+    )
+    config = WarroomConfig(alerts=settings)
     inputs = ConsoleInputs(config=config, runbooks=books)
-    app = build_app(write_log(tmp_path / "i.jsonl"), inputs, clock=fixed_clock, actor=ALICE)
+    kwargs.setdefault("clock", fixed_clock)
+    app = build_app(write_log(tmp_path / "i.jsonl"), inputs, actor=ALICE, **kwargs)
     app.session.probes = FixtureProbes()
     return app
 

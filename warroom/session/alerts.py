@@ -11,11 +11,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from warroom.alerts.intake import AlertIntake
+from warroom.alerts.silences import SilenceError, silence_control_for
 from warroom.config import AlertsSettings
+from warroom.controls.model import ControlSpec
+from warroom.controls.service import ControlService
+from warroom.errors import WarroomError
 from warroom.events import AlertObserved
+from warroom.state import AlertView
 
 if TYPE_CHECKING:
     from warroom.session.core import ConsoleSession
@@ -71,3 +77,24 @@ def alert_intake(settings: AlertsSettings, known_services: Iterable[str] = ()) -
             await intake.stop()
 
     return alert_intake_job
+
+
+def silence_lever(session: ConsoleSession, alert: AlertView) -> ControlSpec:
+    """The silence lever for one alert (matching its name, service and instance), attached to
+    the session's levers; pulling it goes through the logged change flow like any other."""
+    intake = session.alert_intake
+    alertmanager = intake.settings.alertmanager if intake is not None else None
+    if not alertmanager:
+        raise WarroomError("no Alertmanager to silence in: set [alerts] alertmanager = URL")
+    try:
+        config = silence_control_for(alert.labels, alertmanager, service=alert.service)
+    except SilenceError as exc:
+        raise WarroomError(f"cannot silence {alert.alertname}: {exc}") from None
+    controls = session.controls
+    if controls is None:
+        controls = ControlService.from_config(
+            [config], session.recorder, **session.control_options()
+        )
+        session.use_controls(controls)
+        session.add_job("alert silences", partial(session.run_controls, controls))
+    return controls.add_config(config)

@@ -123,6 +123,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "add_task", "f", "Follow-up", "Add a follow-up task for the postmortem", mutating=True
     ),
     ActionSpec(
+        "silence_alert",
+        "A",
+        "Silence alert",
+        "Silence an Alertmanager alert (a lever: logged, read back, ends at its auto-revert)",
+        mutating=True,
+        dangerous=True,
+    ),
+    ActionSpec(
         "status_update",
         "c",
         "Status update",

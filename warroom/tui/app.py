@@ -25,18 +25,20 @@ from textual.events import Event, Key, Resize
 from textual.notifications import SeverityLevel
 
 from warroom import events as ev
+from warroom import untrusted
 from warroom.controls.client import ControlError
 from warroom.controls.model import ControlSpec, format_value
 from warroom.controls.service import ChangeOutcome, ControlService
 from warroom.durations import format_duration
+from warroom.errors import WarroomError
 from warroom.events import BaseEvent, utc_now
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.shell import run_command
 from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
-from warroom.session.alerts import intake_status
+from warroom.session.alerts import intake_status, silence_lever
 from warroom.session.levers import SessionJob
-from warroom.state import IncidentState
+from warroom.state import IncidentState, active_alerts
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
@@ -423,6 +425,42 @@ class WarroomApp(App[int]):
                 )
             ),
         )
+
+    def action_silence_alert(self) -> None:
+        """Pick an active alert, then pull its silence lever (the usual change dialog)."""
+        alerts = active_alerts(self.state)
+        if not alerts:
+            self.notify("no active alert to silence", severity="warning")
+            return
+        by_id = {alert.fingerprint: alert for alert in alerts}
+        choices = [
+            (
+                alert.fingerprint,
+                untrusted.one_line(
+                    f"{alert.alertname} {alert.service} — {alert.annotations.get('summary', '')}",
+                    100,
+                ),
+            )
+            for alert in alerts
+        ]
+
+        def chosen(fingerprint: str) -> None:
+            alert = by_id[fingerprint]
+            try:
+                spec = silence_lever(self.session, alert)
+            except WarroomError as exc:
+                self.notify(str(exc), title="Cannot silence", severity="error")
+                return
+            self.post_message(
+                ChangeRequested(
+                    spec.service,
+                    spec.control,
+                    value=True,
+                    reason=untrusted.one_line(f"silence {alert.alertname}", 200),
+                )
+            )
+
+        self._ask(ChoiceDialog("Silence which alert?", choices, alerts[0].fingerprint), chosen)
 
     def _ask(self, dialog: Any, then: Callable[[Any], object]) -> None:
         """Show a dialog; when it returns a result (not cancelled), hand it to `then`.
