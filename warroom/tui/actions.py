@@ -123,6 +123,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "add_task", "f", "Follow-up", "Add a follow-up task for the postmortem", mutating=True
     ),
     ActionSpec(
+        "handoff_brief",
+        "H",
+        "Brief",
+        "Handoff brief: the incident as it stands, for the next responder",
+    ),
+    ActionSpec(
         "silence_alert",
         "A",
         "Silence alert",

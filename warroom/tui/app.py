@@ -37,6 +37,7 @@ from warroom.runbooks.shell import run_command
 from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
 from warroom.session.alerts import intake_status, silence_lever
+from warroom.session.handoff import handoff_brief
 from warroom.session.levers import SessionJob
 from warroom.state import IncidentState, active_alerts
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
@@ -396,10 +397,21 @@ class WarroomApp(App[int]):
                 [
                     FormField("text", "Task", required=True),
                     FormField("owner", "Owner", placeholder="optional"),
+                    FormField("priority", "Priority", placeholder="P0 (now) .. P3 (someday)"),
+                    FormField("type", "Type", placeholder="prevent, mitigate or process"),
+                    FormField("link", "Link", placeholder="ticket URL or key"),
                 ],
                 "Add",
             ),
-            lambda v: self.record(ev.TaskAdded(text=v["text"], owner=v["owner"])),
+            lambda v: self.record(
+                ev.TaskAdded(
+                    text=v["text"],
+                    owner=v["owner"],
+                    priority=v["priority"],
+                    type=v["type"],
+                    link=v["link"],
+                )
+            ),
         )
 
     def action_status_update(self) -> None:
@@ -425,6 +437,21 @@ class WarroomApp(App[int]):
                 )
             ),
         )
+
+    @work(group="brief", exclusive=True, exit_on_error=False)
+    async def action_handoff_brief(self) -> None:
+        """Build the brief from the log off the event loop, then show it."""
+        from warroom.tui.screens.brief import BriefScreen
+
+        await self.session.idle()  # what this console recorded is in it
+        try:
+            brief = await asyncio.to_thread(
+                handoff_brief, self.incident_log, self.clock(), self.status_update_intervals
+            )
+        except Exception as exc:
+            self.notify(f"cannot build the brief: {exc}", severity="error")
+            return
+        await self.push_screen(BriefScreen(brief))
 
     def action_silence_alert(self) -> None:
         """Pick an active alert, then pull its silence lever (the usual change dialog)."""
