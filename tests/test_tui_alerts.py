@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from tui_harness import (
     ALICE,
     NOW,
@@ -122,6 +123,7 @@ async def test_a_webhook_reaches_the_pane_the_header_and_the_suggestions(tmp_pat
         assert "no alerts firing" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_a_malformed_webhook_is_refused_counted_and_the_console_carries_on(
     tmp_path: Path,
 ) -> None:

@@ -26,7 +26,7 @@ from warroom.log.store import EventStore, LogFollower
 from warroom.runbooks.model import Runbook
 from warroom.session import policies
 from warroom.session.freshness import Freshness, assess
-from warroom.session.levers import LeverReadings, readings
+from warroom.session.levers import LeverReadings, ServiceLoad, readings
 from warroom.session.supervisor import ProbeSupervisor
 from warroom.state import IncidentState, reduce
 
@@ -118,6 +118,9 @@ class ConsoleSession:
         #: The levers' service, once a job attached one (see `session/levers.py`).
         self.controls: ControlService | None = None
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        #: A service's load now (goodput, queue, capacity), where the levers' service can
+        #: tell (the simulated fleet; see `session/levers.py`).
+        self.service_load: Callable[[str], Awaitable[ServiceLoad]] | None = None
         #: The Alertmanager intake, once its job started (see `session/alerts.py`).
         self.alert_intake: AlertIntake | None = None
         self._running: list[asyncio.Task[None]] = []

@@ -38,7 +38,7 @@ from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
 from warroom.session.alerts import intake_status, silence_lever
 from warroom.session.handoff import handoff_brief
-from warroom.session.levers import SessionJob
+from warroom.session.levers import SessionJob, shows_load
 from warroom.state import IncidentState, active_alerts
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
@@ -622,16 +622,28 @@ class WarroomApp(App[int]):
             if request is not None:
                 self._change(spec, request, message.runbook, message.step)
 
-        self.push_screen(
-            ControlDialog(
-                spec,
-                controls.value(message.service, message.lever),
-                preset=message.value,
-                note=note,
-                reason=message.reason,
-            ),
-            done,
+        dialog = ControlDialog(
+            spec,
+            controls.value(message.service, message.lever),
+            preset=message.value,
+            note=note,
+            reason=message.reason,
         )
+        self.push_screen(dialog, done)
+        if self.session.service_load is not None and shows_load(spec):
+            self._show_load(dialog, spec.service)
+
+    @work(group="service-load", exclusive=True, exit_on_error=False)
+    async def _show_load(self, dialog: ControlDialog, service: str) -> None:
+        """Goodput, offered load, queue and capacity next to a throttle's value."""
+        read = self.session.service_load
+        if read is None:
+            return
+        try:
+            line = (await read(service)).line()
+        except WarroomError as exc:
+            line = f"load not known: {exc}"
+        dialog.show_load(line)
 
     def on_revert_requested(self, message: RevertRequested) -> None:
         message.stop()
