@@ -70,6 +70,10 @@ class IncidentHeader(Static):
             if role != "commander":
                 text.append(f"  {role}: ", style="dim")
                 text.append(person)
+        if state.alerts:  # before the probes: a page is what narrow terminals must keep
+            firing = firing_alert_count(state)
+            text.append("   ")
+            text.append(f"🔔 {firing} firing", style="bold red" if firing else "dim")
         down = sum(1 for p in state.probes.values() if p.state == "down")
         degraded = sum(1 for p in state.probes.values() if p.state == "degraded")
         text.append("   probes ", style="dim")
@@ -77,10 +81,6 @@ class IncidentHeader(Static):
         text.append("  ")
         text.append(f"▲ {degraded} degraded", style="yellow" if degraded else "dim")
         text.append(f"  of {len(state.probes)}", style="dim")
-        if state.alerts:
-            firing = firing_alert_count(state)
-            text.append("   alerts ", style="dim")
-            text.append(f"🔔 {firing} firing", style="bold red" if firing else "dim")
         degraded_probing = probing_degraded(state, format_ts(now))
         if degraded_probing is not None:
             since = (
