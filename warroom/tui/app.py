@@ -71,6 +71,8 @@ FOLLOW_INTERVAL = 0.25
 LEVER_REFRESH_S = 5.0
 #: Terminal sizes where the layout changes (columns, rows); see `fit_to`.
 NARROW_BELOW, WIDE_FROM, SHORT_BELOW, TALL_FROM = 110, 170, 32, 45
+#: Seconds between re-reads of a service's load while its throttle's dialog is open.
+LOAD_REFRESH_S = 2.0
 #: How long an automatic revert is pushed back by default.
 DEFAULT_EXTEND_S = 600.0
 #: Longest shell output kept in a `CommandRun` event.
@@ -635,15 +637,20 @@ class WarroomApp(App[int]):
 
     @work(group="service-load", exclusive=True, exit_on_error=False)
     async def _show_load(self, dialog: ControlDialog, service: str) -> None:
-        """Goodput, offered load, queue and capacity next to a throttle's value."""
-        read = self.session.service_load
-        if read is None:
-            return
-        try:
-            line = (await read(service)).line()
-        except WarroomError as exc:
-            line = f"load not known: {exc}"
-        dialog.show_load(line)
+        """Goodput, offered load, queue and capacity next to a throttle's value, re-read
+        while the dialog is open (the figures move as the responder decides)."""
+        first = True
+        while first or dialog in self.screen_stack:
+            first = False
+            read = self.session.service_load
+            if read is None:
+                return
+            try:
+                line = (await read(service)).line()
+            except WarroomError as exc:
+                line = f"load not known: {exc}"
+            dialog.show_load(line)
+            await asyncio.sleep(LOAD_REFRESH_S)
 
     def on_revert_requested(self, message: RevertRequested) -> None:
         message.stop()
