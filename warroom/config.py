@@ -44,8 +44,12 @@ KINDS: tuple[ProbeKind, ...] = ("http", "tcp", "dns", "promql")
 Threshold = Annotated[int, Field(ge=1, le=100)]
 
 
-def split_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
-    """Split "host:port" (or "[v6]:port"); raise ValueError naming what is wrong."""
+def split_host_port(
+    text: str, default_port: int | None = None, *, any_port: bool = False
+) -> tuple[str, int]:
+    """Split "host:port" (or "[v6]:port"); raise ValueError naming what is wrong.
+
+    `any_port`: a listening address, where port 0 means "any free port"."""
     text = text.strip()
     match = re.fullmatch(
         r"\[(?P<h6>[^\]]+)\](?::(?P<p6>\d+))?|(?P<h>[^:\s]+)(?::(?P<p>\d+))?", text
@@ -59,7 +63,7 @@ def split_host_port(text: str, default_port: int | None = None) -> tuple[str, in
             raise ValueError(f"missing port in {text!r} (use host:port)")
         return host, default_port
     port = int(port_text)
-    if not 0 < port < 65536:
+    if not (0 if any_port else 1) <= port < 65536:
         raise ValueError(f"port out of range in {text!r}")
     return host, port
 
@@ -302,7 +306,7 @@ class AlertsSettings(Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        host, _ = split_host_port(value)
+        host, _ = split_host_port(value, any_port=True)
         try:
             ipaddress.ip_address(host)
         except ValueError:

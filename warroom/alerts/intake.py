@@ -56,7 +56,7 @@ class AlertIntake:
         env: Mapping[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        host, port = split_host_port(settings.listen)
+        host, port = split_host_port(settings.listen, any_port=True)
         self.settings = settings
         self.book = AlertBook(settings.service_labels, known_services)
         if seed:

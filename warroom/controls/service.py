@@ -27,6 +27,7 @@ from warroom.controls.client import (
     CallContext,
     ControlCallError,
     ControlError,
+    SilenceApplier,
     appliers_from_config,
     load_sim_controls,
 )
@@ -339,7 +340,22 @@ class ControlService:
                 reason=" ".join(reason.split()),
             )
         )
+        applier = self.applier(service, control)
+        if isinstance(applier, SilenceApplier):
+            # The silence itself ends when the revert is due, not at its first endsAt.
+            try:
+                await applier.extend(until, reason, actor or self.actor)
+            except ControlCallError as exc:
+                raise ControlError(f"{spec.key}: revert moved, but {exc.message}") from None
         return until
+
+    def add_config(self, config: ControlConfig) -> ControlSpec:
+        """Attach a lever made during the incident (a silence for one alert); idempotent."""
+        if self._client is None:
+            self._client = _new_client()
+        for applier in appliers_from_config([config], self._client):
+            self._appliers.setdefault(applier.spec.key, applier)
+        return self.spec(config.service, config.control)
 
     async def _change(
         self,
@@ -377,7 +393,9 @@ class ControlService:
                     unit=value_unit(spec),
                 )
             )
-            context = CallContext(target, reason, actor, request_id)
+            # A silence made with an automatic revert ends when the revert is due.
+            ends_at = self._clock() + timedelta(seconds=auto_revert_s) if auto_revert_s else None
+            context = CallContext(target, reason, actor, request_id, ends_at=ends_at)
             try:
                 result = await self._apply_and_read(applier, context)
             except asyncio.CancelledError:

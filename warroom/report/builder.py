@@ -34,6 +34,7 @@ from warroom.report.model import (
     KeyTimes,
     Participant,
     ProbeChange,
+    ProbingPeriodReport,
     Report,
     RunbookReport,
     ServiceImpact,
@@ -423,6 +424,15 @@ class ReportBuilder:
             participants=self._participants(state),
             unknown_kinds=list(state.unknown_kinds),
             integrity=integrity,
+            probing_degraded=[
+                ProbingPeriodReport(
+                    start=p.start,
+                    end=p.end,
+                    duration_s=_seconds(p.start, p.end),
+                    reason=p.reason,
+                )
+                for p in state.probing.periods
+            ],
         )
 
     def _times(self, state: IncidentState, end: str) -> KeyTimes:

@@ -194,6 +194,16 @@ class Integrity(_Model):
     head_hash: str = ""
 
 
+class ProbingPeriodReport(_Model):
+    """A stretch of the incident when probing was degraded (its data may miss or lag)."""
+
+    start: str
+    #: "" when probing was still degraded at the end of the log.
+    end: str = ""
+    duration_s: float | None = None
+    reason: str = ""
+
+
 class Report(_Model):
     source: str
     incident_id: str
@@ -220,3 +230,5 @@ class Report(_Model):
     participants: list[Participant]
     unknown_kinds: list[str]
     integrity: Integrity
+    #: When the probe engine could not keep up (missed rounds, late starts).
+    probing_degraded: list[ProbingPeriodReport] = []

@@ -419,6 +419,24 @@ def write_markdown(report: Report, write: Callable[[str], object]) -> None:
             add(f"- {_clock(entry.ts, day)} ({inline(entry.actor)}): {inline(entry.text)}")
         add("")
 
+    if report.probing_degraded:
+        add("## Probing degraded")
+        add("")
+        add(
+            "The probe engine could not keep up (missed rounds, or probes started over 10 % "
+            "of their interval late): probe data in these periods may be missing or late."
+        )
+        add("")
+        add("| from | to | for | why |")
+        add("|---|---|---|---|")
+        for period in report.probing_degraded:
+            end = _clock(period.end, day) if period.end else "end of log"
+            add(
+                f"| {_clock(period.start, day)} | {end} | {_dur(period.duration_s)} | "
+                f"{cell(period.reason)} |"
+            )
+        add("")
+
     add("## Log integrity")
     add("")
     integrity = report.integrity

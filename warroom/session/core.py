@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from warroom import events as ev
 from warroom.controls.service import ControlService
@@ -26,9 +26,12 @@ from warroom.log.store import EventStore, LogFollower
 from warroom.runbooks.model import Runbook
 from warroom.session import policies
 from warroom.session.freshness import Freshness, assess
-from warroom.session.levers import LeverReadings, readings
+from warroom.session.levers import LeverReadings, ServiceLoad, readings
 from warroom.session.supervisor import ProbeSupervisor
 from warroom.state import IncidentState, reduce
+
+if TYPE_CHECKING:
+    from warroom.alerts.intake import AlertIntake
 
 __all__ = ["Change", "ConsoleSession", "EventStore", "Follower", "ProbeSource"]
 
@@ -115,6 +118,11 @@ class ConsoleSession:
         #: The levers' service, once a job attached one (see `session/levers.py`).
         self.controls: ControlService | None = None
         self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        #: A service's load now (goodput, queue, capacity), where the levers' service can
+        #: tell (the simulated fleet; see `session/levers.py`).
+        self.service_load: Callable[[str], Awaitable[ServiceLoad]] | None = None
+        #: The Alertmanager intake, once its job started (see `session/alerts.py`).
+        self.alert_intake: AlertIntake | None = None
         self._running: list[asyncio.Task[None]] = []
 
     # -- subscribers --------------------------------------------------------------------------
@@ -263,7 +271,11 @@ class ConsoleSession:
         self.state = state
         if self.controls is not None and state.controls is not before.controls:
             self.controls.sync_auto_reverts(state)  # changes another console made, too
-        if state.probes is not before.probes or state.runbooks is not before.runbooks:
+        if (
+            state.probes is not before.probes
+            or state.runbooks is not before.runbooks
+            or state.alerts is not before.alerts
+        ):
             self._settle_pending = True
 
     # -- policies ---------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from typing import Any
 
 from warroom.events import StepVerified, parse_ts
 from warroom.runbooks.model import Runbook
-from warroom.runbooks.suggest import suggest
+from warroom.runbooks.suggest import suggest_all
 from warroom.runbooks.tracking import verification_events
-from warroom.state import IncidentState
+from warroom.state import IncidentState, active_alerts
 
 #: Status-update reminder per severity when the config gives only the SEV1 interval.
 DEFAULT_INTERVAL_FACTORS = {"SEV1": 1.0, "SEV2": 2.0, "SEV3": 4.0}
@@ -48,15 +48,17 @@ def reminder_marker(state: IncidentState, now: datetime, intervals: Mapping[str,
 
 
 def suggestions(runbooks: Mapping[str, Runbook], state: IncidentState) -> list[tuple[str, str]]:
-    """(id, title) of the runbooks that fit what is failing now, best first."""
-    return [(s.runbook.id, s.runbook.title) for s in suggest(runbooks.values(), state.probes)]
+    """(id, title) of the runbooks that fit what is failing or firing now, best first."""
+    found = suggest_all(runbooks.values(), state.probes, active_alerts(state))
+    return [(s.runbook.id, s.runbook.title) for s in found]
 
 
 def bad_signature(state: IncidentState) -> frozenset[tuple[str, str]]:
-    """The failing (target, state) pairs: suggestions change only when this does."""
-    return frozenset(
-        (p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")
-    )
+    """The failing (target, state) pairs and the firing alerts: suggestions change only when
+    this does."""
+    bad = {(p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")}
+    bad.update((f"alert:{a.fingerprint}", a.status) for a in active_alerts(state))
+    return frozenset(bad)
 
 
 def verifications(

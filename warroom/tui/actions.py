@@ -123,6 +123,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "add_task", "f", "Follow-up", "Add a follow-up task for the postmortem", mutating=True
     ),
     ActionSpec(
+        "handoff_brief",
+        "H",
+        "Brief",
+        "Handoff brief for the next responder",
+    ),
+    ActionSpec(
+        "silence_alert",
+        "A",
+        "Silence alert",
+        "Silence an Alertmanager alert (a logged lever)",
+        mutating=True,
+        dangerous=True,
+    ),
+    ActionSpec(
         "status_update",
         "c",
         "Status update",

@@ -25,17 +25,21 @@ from textual.events import Event, Key, Resize
 from textual.notifications import SeverityLevel
 
 from warroom import events as ev
+from warroom import untrusted
 from warroom.controls.client import ControlError
 from warroom.controls.model import ControlSpec, format_value
 from warroom.controls.service import ChangeOutcome, ControlService
 from warroom.durations import format_duration
+from warroom.errors import WarroomError
 from warroom.events import BaseEvent, utc_now
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.shell import run_command
 from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
-from warroom.session.levers import SessionJob
-from warroom.state import IncidentState
+from warroom.session.alerts import intake_status, silence_lever
+from warroom.session.handoff import handoff_brief
+from warroom.session.levers import SessionJob, shows_load
+from warroom.state import IncidentState, active_alerts
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
@@ -67,6 +71,8 @@ FOLLOW_INTERVAL = 0.25
 LEVER_REFRESH_S = 5.0
 #: Terminal sizes where the layout changes (columns, rows); see `fit_to`.
 NARROW_BELOW, WIDE_FROM, SHORT_BELOW, TALL_FROM = 110, 170, 32, 45
+#: Seconds between re-reads of a service's load while its throttle's dialog is open.
+LOAD_REFRESH_S = 2.0
 #: How long an automatic revert is pushed back by default.
 DEFAULT_EXTEND_S = 600.0
 #: Longest shell output kept in a `CommandRun` event.
@@ -193,6 +199,7 @@ class WarroomApp(App[int]):
         self.set_interval(FOLLOW_INTERVAL, self._tick)
         self.set_interval(1.0, self._tick_clock)
         view.levers_source = self.session.levers
+        view.alerts_source = lambda: intake_status(self.session.alert_intake)
         view.on_service_shown = self._refresh_levers_soon
         self.set_interval(LEVER_REFRESH_S, self._refresh_levers_soon)
 
@@ -392,10 +399,21 @@ class WarroomApp(App[int]):
                 [
                     FormField("text", "Task", required=True),
                     FormField("owner", "Owner", placeholder="optional"),
+                    FormField("priority", "Priority", placeholder="P0 (now) .. P3 (someday)"),
+                    FormField("type", "Type", placeholder="prevent, mitigate or process"),
+                    FormField("link", "Link", placeholder="ticket URL or key"),
                 ],
                 "Add",
             ),
-            lambda v: self.record(ev.TaskAdded(text=v["text"], owner=v["owner"])),
+            lambda v: self.record(
+                ev.TaskAdded(
+                    text=v["text"],
+                    owner=v["owner"],
+                    priority=v["priority"],
+                    type=v["type"],
+                    link=v["link"],
+                )
+            ),
         )
 
     def action_status_update(self) -> None:
@@ -421,6 +439,57 @@ class WarroomApp(App[int]):
                 )
             ),
         )
+
+    @work(group="brief", exclusive=True, exit_on_error=False)
+    async def action_handoff_brief(self) -> None:
+        """Build the brief from the log off the event loop, then show it."""
+        from warroom.tui.screens.brief import BriefScreen
+
+        await self.session.idle()  # what this console recorded is in it
+        try:
+            brief = await asyncio.to_thread(
+                handoff_brief, self.incident_log, self.clock(), self.status_update_intervals
+            )
+        except Exception as exc:
+            self.notify(f"cannot build the brief: {exc}", severity="error")
+            return
+        await self.push_screen(BriefScreen(brief))
+
+    def action_silence_alert(self) -> None:
+        """Pick an active alert, then pull its silence lever (the usual change dialog)."""
+        alerts = active_alerts(self.state)
+        if not alerts:
+            self.notify("no active alert to silence", severity="warning")
+            return
+        by_id = {alert.fingerprint: alert for alert in alerts}
+        choices = [
+            (
+                alert.fingerprint,
+                untrusted.one_line(
+                    f"{alert.alertname} {alert.service} — {alert.annotations.get('summary', '')}",
+                    100,
+                ),
+            )
+            for alert in alerts
+        ]
+
+        def chosen(fingerprint: str) -> None:
+            alert = by_id[fingerprint]
+            try:
+                spec = silence_lever(self.session, alert)
+            except WarroomError as exc:
+                self.notify(str(exc), title="Cannot silence", severity="error")
+                return
+            self.post_message(
+                ChangeRequested(
+                    spec.service,
+                    spec.control,
+                    value=True,
+                    reason=untrusted.one_line(f"silence {alert.alertname}", 200),
+                )
+            )
+
+        self._ask(ChoiceDialog("Silence which alert?", choices, alerts[0].fingerprint), chosen)
 
     def _ask(self, dialog: Any, then: Callable[[Any], object]) -> None:
         """Show a dialog; when it returns a result (not cancelled), hand it to `then`.
@@ -555,16 +624,33 @@ class WarroomApp(App[int]):
             if request is not None:
                 self._change(spec, request, message.runbook, message.step)
 
-        self.push_screen(
-            ControlDialog(
-                spec,
-                controls.value(message.service, message.lever),
-                preset=message.value,
-                note=note,
-                reason=message.reason,
-            ),
-            done,
+        dialog = ControlDialog(
+            spec,
+            controls.value(message.service, message.lever),
+            preset=message.value,
+            note=note,
+            reason=message.reason,
         )
+        self.push_screen(dialog, done)
+        if self.session.service_load is not None and shows_load(spec):
+            self._show_load(dialog, spec.service)
+
+    @work(group="service-load", exclusive=True, exit_on_error=False)
+    async def _show_load(self, dialog: ControlDialog, service: str) -> None:
+        """Goodput, offered load, queue and capacity next to a throttle's value, re-read
+        while the dialog is open (the figures move as the responder decides)."""
+        first = True
+        while first or dialog in self.screen_stack:
+            first = False
+            read = self.session.service_load
+            if read is None:
+                return
+            try:
+                line = (await read(service)).line()
+            except WarroomError as exc:
+                line = f"load not known: {exc}"
+            dialog.show_load(line)
+            await asyncio.sleep(LOAD_REFRESH_S)
 
     def on_revert_requested(self, message: RevertRequested) -> None:
         message.stop()

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from warroom.config import (
 from warroom.errors import WarroomError
 from warroom.events import utc_now
 from warroom.log.store import EventStore, IncidentLog
+from warroom.probe.promql import verification_targets
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
+from warroom.session.alerts import alert_intake
 from warroom.session.levers import config_levers, sim_levers
 from warroom.session.policies import status_intervals
 from warroom.session.supervisor import ProbeSupervisor
@@ -159,9 +162,13 @@ def build_app(
         target = getattr(log, "address", None) or getattr(log, "path", None)
         if target is None:
             raise WarroomError("probes need an incident log file or a shared incident to write to")
-        session.attach_probes(
-            ProbeSupervisor(inputs.config, target, sample_interval=sample_interval)
-        )
+        config = with_verification_targets(inputs.config, inputs.runbooks, inputs.problems)
+        session.attach_probes(ProbeSupervisor(config, target, sample_interval=sample_interval))
+    if inputs.config.alerts is not None:
+        known = {t.service or t.name for t in inputs.config.targets}
+        known.update(c.service for c in inputs.config.controls)
+        job = alert_intake(inputs.config.alerts, sorted(known))
+        session.add_job("alert intake", partial(job, session))
     if feed is not None:
         admin_url, scenario = feed
 
@@ -178,6 +185,23 @@ def build_app(
 
         session.add_job("scenario feed", scenario_feed)
     return app
+
+
+def with_verification_targets(
+    config: WarroomConfig, runbooks: dict[str, Runbook], problems: list[str]
+) -> WarroomConfig:
+    """`config` plus a promql target for each `verify: promql …` of the runbooks' steps, so
+    such a verification turns green by itself (a problem, not a target, without Prometheus)."""
+    conditions = [s.verify for rb in runbooks.values() for s in rb.steps if s.verify is not None]
+    extra = verification_targets(conditions, existing=[t.name for t in config.targets])
+    if not extra:
+        return config
+    if config.prometheus is None:
+        problems.append(
+            f"{len(extra)} promql verification(s) cannot be checked: set [prometheus] url"
+        )
+        return config
+    return config.model_copy(update={"targets": [*config.targets, *extra]})
 
 
 def run_console(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
+from warroom import untrusted
 from warroom.controls.model import ControlKind, ControlSpec, coerce_value, format_value
 from warroom.durations import format_duration, parse_duration
 from warroom.events import ControlValue
@@ -84,6 +85,8 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
         if mode == REVERT and revert_of is not None:
             preset = revert_of.from_value
         self.preset = preset
+        #: The service's load, when the app has read it (see `show_load`).
+        self.load_line = ""
 
     @property
     def _picks(self) -> bool:
@@ -99,6 +102,9 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
             if spec.description:
                 yield Static(spec.description, classes="dialog-help")
             yield Static(f"Now: {format_value(spec, self.current)}", id="control-now")
+            load = Static("", id="control-load")
+            load.display = False
+            yield load
             if self.note:
                 yield Static(self.note, classes="dialog-help", id="control-note")
             if self.mode == REVERT and self.revert_of is not None:
@@ -134,7 +140,20 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
                 yield Button(label, variant="error" if spec.dangerous else "primary", id="apply")
                 yield Button("Cancel", id="cancel")
 
+    def show_load(self, line: str) -> None:
+        """The service's load next to the value (goodput, queue, capacity), once read."""
+        self.load_line = line
+        if self.is_mounted:
+            self._paint_load()
+
+    def _paint_load(self) -> None:
+        box = self.query_one("#control-load", Static)
+        box.update(untrusted.text(self.load_line))
+        box.display = bool(self.load_line)
+
     def on_mount(self) -> None:
+        if self.load_line:  # read before the dialog was up
+            self._paint_load()
         first = "#control-reason" if self.mode == REVERT or self.preset is not None else None
         if first is None:
             first = "#control-value"

@@ -7,10 +7,11 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
+from warroom import untrusted
 from warroom.durations import format_duration
-from warroom.events import parse_ts
+from warroom.events import format_ts, parse_ts
 from warroom.session.policies import status_update_due
-from warroom.state import IncidentState
+from warroom.state import IncidentState, firing_alert_count, probing_degraded
 
 SEVERITY_STYLES = {
     "SEV1": "bold white on red",
@@ -69,6 +70,10 @@ class IncidentHeader(Static):
             if role != "commander":
                 text.append(f"  {role}: ", style="dim")
                 text.append(person)
+        if state.alerts:  # before the probes: a page is what narrow terminals must keep
+            firing = firing_alert_count(state)
+            text.append("   ")
+            text.append(f"🔔 {firing} firing", style="bold red" if firing else "dim")
         down = sum(1 for p in state.probes.values() if p.state == "down")
         degraded = sum(1 for p in state.probes.values() if p.state == "degraded")
         text.append("   probes ", style="dim")
@@ -76,6 +81,19 @@ class IncidentHeader(Static):
         text.append("  ")
         text.append(f"▲ {degraded} degraded", style="yellow" if degraded else "dim")
         text.append(f"  of {len(state.probes)}", style="dim")
+        degraded_probing = probing_degraded(state, format_ts(now))
+        if degraded_probing is not None:
+            since = (
+                parse_ts(degraded_probing.since).strftime("%H:%M:%S")
+                if degraded_probing.since
+                else "?"
+            )
+            text.append("   ")
+            text.append(" PROBING DEGRADED ", style="bold black on yellow")
+            text.append(
+                f" since {since}: {untrusted.one_line(degraded_probing.reason, 80)}",
+                style="yellow",
+            )
         text.append("\n")
         due_at, overdue = status_update_due(state, now, self.intervals)
         if due_at is not None:

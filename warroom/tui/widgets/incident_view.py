@@ -15,9 +15,11 @@ from textual.events import Key
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
+from warroom.session.alerts import IntakeStatus
 from warroom.session.freshness import Freshness
 from warroom.session.levers import LeverReadings
 from warroom.state import IncidentState
+from warroom.tui.widgets.alerts_pane import AlertsPane
 from warroom.tui.widgets.control_panel import ControlPanel
 from warroom.tui.widgets.header import IncidentHeader
 from warroom.tui.widgets.log_tail import LogTail
@@ -59,6 +61,9 @@ class IncidentView(Vertical):
         self.controls_title = Label("Mitigation", classes="pane-title", id="controls-title")
         self.control_panel = ControlPanel(id="controls")
         self.log_tail = LogTail(id="log")
+        self.alerts_pane = AlertsPane(id="alerts")
+        #: The session's alert intake status (live), or None (no intake, or replay).
+        self.alerts_source: Callable[[], IntakeStatus | None] = lambda: None
         self.filter_box.display = False
         self.problems_line.display = False
         self.freshness_line.display = False
@@ -79,6 +84,7 @@ class IncidentView(Vertical):
                 yield self.filter_box
                 yield self.probe_status
             with Vertical(id="side"):
+                yield self.alerts_pane
                 yield Label("Runbooks", classes="pane-title")
                 yield self.runbook_list
                 yield self.controls_title
@@ -97,6 +103,7 @@ class IncidentView(Vertical):
         self.state = state
         self._now = now
         self.header.update_from(state, now)
+        self.alerts_pane.update_from(state, now, self.alerts_source())
         self.probe_table.update_from(state, now, stale=self.freshness.stale)
         self.runbook_list.update_from(state, suggested)
         self.log_tail.update_from(state)
@@ -120,6 +127,7 @@ class IncidentView(Vertical):
     def refresh_clock(self, now: datetime) -> None:
         """Once a second: elapsed time and time-in-state move on without new events."""
         self.header.update_from(self.state, now)
+        self.alerts_pane.update_from(self.state, now, self.alerts_source())
         self.probe_table.refresh_times(now)
         self._show_controls()
 

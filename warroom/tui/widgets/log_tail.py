@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
+from warroom import untrusted
 from warroom.events import BaseEvent, is_operator_action
+from warroom.report.flapping import Flapping, collapse_events
 from warroom.state import IncidentState
 
 KIND_STYLES = {
@@ -47,6 +49,18 @@ def event_line(event: BaseEvent) -> Text:
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
     text.append(event.summary(), style=style)
+    return text
+
+
+def item_line(item: BaseEvent | Flapping) -> Text:
+    """An event's line, or one line for a target's flapping (count and span)."""
+    if not isinstance(item, Flapping):
+        return event_line(item)
+    text = Text()
+    clock = item.first_ts[11:19] if len(item.first_ts) >= 19 else "--:--:--"
+    text.append(f"{clock} ", style="dim")
+    text.append(f"#{item.first_seq:<5} ", style="dim")
+    text.append(f"⇅ {untrusted.one_line(item.summary())}", style="yellow")
     return text
 
 
@@ -92,6 +106,8 @@ class LogTail(RichLog):
             self.clear()
             self.shown_seq = 0
         fresh = [event for event in state.tail if event.seq > self.shown_seq]
+        if self._flapping_in(state, fresh):
+            return
         lines: list[Text] = []
         if len(fresh) > KEEP_LINES:
             if self.shown_seq:
@@ -110,6 +126,23 @@ class LogTail(RichLog):
         if not following:
             self.unseen += len(fresh)
         self._show_marker()
+
+    def _flapping_in(self, state: IncidentState, fresh: list[BaseEvent]) -> bool:
+        """When a target flaps, its changes become one line where the run began (which may
+        be above lines already shown): the pane is redrawn from the tail; True if it was."""
+        if not any(event.kind == "probe_state_changed" for event in fresh):
+            return False
+        items = collapse_events(state.tail)
+        if not any(isinstance(i, Flapping) and i.last_seq > self.shown_seq for i in items):
+            return False
+        self.shown_seq = state.last_seq
+        self._texts.clear()
+        self._texts.extend(item_line(item) for item in items[-KEEP_LINES:])
+        if not self.following:
+            self.unseen += len(fresh)
+        self._rewrap()
+        self._show_marker()
+        return True
 
     @property
     def following(self) -> bool:
