@@ -10,6 +10,7 @@ from textual.widgets import Static
 from warroom.durations import format_duration
 from warroom.events import parse_ts
 from warroom.session.policies import status_update_due
+from warroom.session.shared import SharedView, shared_line
 from warroom.state import IncidentState
 
 SEVERITY_STYLES = {
@@ -34,6 +35,8 @@ class IncidentHeader(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.intervals: dict[str, float] = {}
+        #: The shared incident's status, team and prober (None for a file log).
+        self.shared: SharedView | None = None
         self._last: Text | None = None
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
@@ -77,6 +80,10 @@ class IncidentHeader(Static):
         text.append(f"▲ {degraded} degraded", style="yellow" if degraded else "dim")
         text.append(f"  of {len(state.probes)}", style="dim")
         text.append("\n")
+        if self.shared is not None:
+            for piece, style in shared_line(self.shared):
+                text.append(piece, style=style)
+            text.append("  ")
         due_at, overdue = status_update_due(state, now, self.intervals)
         if due_at is not None:
             left = (due_at - now).total_seconds()

@@ -10,6 +10,8 @@ from textual.widgets import RichLog
 
 from warroom.events import BaseEvent, is_operator_action
 from warroom.state import IncidentState
+from warroom.store.shared import is_merged_offline
+from warroom.store.team import machine_of
 
 KIND_STYLES = {
     "incident_opened": "bold magenta",
@@ -42,6 +44,10 @@ def event_line(event: BaseEvent) -> Text:
     text.append(f"#{event.seq:<5} ", style="dim")
     if is_operator_action(event) and event.actor:
         text.append(f"{event.actor}: ", style="cyan")
+    elif machine_of(event.actor):
+        text.append(f"[{machine_of(event.actor)}] ", style="dim cyan")
+    if is_merged_offline(event):
+        text.append("⇄ offline ", style="bold yellow")
     style = KIND_STYLES.get(event.kind, "")
     to_state = getattr(event, "to_state", None)
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
@@ -110,6 +116,12 @@ class LogTail(RichLog):
         if not following:
             self.unseen += len(fresh)
         self._show_marker()
+
+    def restart(self) -> None:
+        """Show the tail afresh (the shared order was re-folded after an offline merge)."""
+        self._texts.clear()
+        self.clear()
+        self.shown_seq = 0
 
     @property
     def following(self) -> bool:
