@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pg import PgServer
@@ -69,7 +70,8 @@ async def test_a_note_and_a_severity_change_in_one_console_appear_in_the_other_w
         assert [e.seq for e in a.state.tail] == [e.seq for e in b.state.tail] == [1, 2, 3]
         assert b.state.tail[1].actor == BOB and a.state.tail[1].actor == BOB
         # Presence: each console's heartbeat makes it part of the other's team line.
-        a.tick(), b.tick()
+        a.tick()
+        b.tick()
         await until(lambda: len(a.shared_view().team) == 2)  # type: ignore[union-attr]
         view = b.shared_view()
         assert view is not None and view.online and view.team == (ANA, BOB)
@@ -128,12 +130,14 @@ async def test_one_console_probes_and_the_lease_moves_when_it_goes_away(
     async with console(pg_url, tmp_path / "b.jsonl", BOB) as b:
         async with console(pg_url, tmp_path / "a.jsonl", ANA) as a:
             a.attach_probes(
-                ProbeSupervisor(config, a.store.address, sample_interval=1.0), lease_ttl=1.5
-            )  # type: ignore[attr-defined]
+                ProbeSupervisor(config, cast(SharedIncident, a.store).address, sample_interval=1.0),
+                lease_ttl=1.5,
+            )
             await until(lambda: a.leased is not None and a.leased.holding)
             b.attach_probes(
-                ProbeSupervisor(config, b.store.address, sample_interval=1.0), lease_ttl=1.5
-            )  # type: ignore[attr-defined]
+                ProbeSupervisor(config, cast(SharedIncident, b.store).address, sample_interval=1.0),
+                lease_ttl=1.5,
+            )
             assert b.leased is not None and a.leased is not None
             await until(lambda: b.leased is not None and b.leased.holder.startswith(ANA))
             assert not b.leased.holding
