@@ -314,8 +314,10 @@ class ConsoleSession:
         generation = int(getattr(self.store, "generation", 0))
         if generation == self._generation:
             return
-        self._generation = generation
         events = list(self.store.read())
+        if (events[-1].seq if events else 0) < getattr(self.store, "last_seq", 0):
+            return  # the mirror has not caught up with the merge yet: next poll
+        self._generation = generation
         self.state, self.team, self.seen = IncidentState(), Team(), {}
         self._fold(events)
         self._settle_pending = True

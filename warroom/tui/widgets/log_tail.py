@@ -33,6 +33,8 @@ KIND_STYLES = {
 KEEP_LINES = 120
 #: Screen lines kept per event on average (wrapped); the pane's memory stays bounded.
 MAX_WRAPPED_LINES = 3
+#: Events that are not news to a responder (heartbeats make the header's team line).
+HIDDEN_KINDS = frozenset({"presence"})
 PROBE_STYLES = {"down": "red", "degraded": "yellow", "up": "green", "unknown": "dim"}
 
 
@@ -97,7 +99,11 @@ class LogTail(RichLog):
             self._texts.clear()
             self.clear()
             self.shown_seq = 0
-        fresh = [event for event in state.tail if event.seq > self.shown_seq]
+        fresh = [
+            event
+            for event in state.tail
+            if event.seq > self.shown_seq and event.kind not in HIDDEN_KINDS
+        ]
         lines: list[Text] = []
         if len(fresh) > KEEP_LINES:
             if self.shown_seq:
