@@ -106,6 +106,10 @@ async def test_a_dangerous_lever_waits_for_a_second_responder_from_another_conso
             held = b.pending_confirmations()[0]
             assert (held.requested_by, held.control) == (ANA, spec.control)
             assert a.pending_confirmations() == []  # not offered to the one who asked
+            view = b.shared_view()
+            assert view is not None
+            line = "".join(t for t, _ in shared_line(view))
+            assert f"{spec.service}.{spec.control} by {ANA} waits for a second responder" in line
             await asyncio.sleep(0.3)
             assert not change.done()  # held: nothing applied yet
             assert kinds(b).count("control_applied") == 1

@@ -40,7 +40,7 @@ __all__ = ["Change", "ConsoleSession", "EventStore", "Follower", "ProbeSource"]
 
 _T = TypeVar("_T")
 #: Seconds between this console's presence heartbeats on a shared incident.
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = 10.0
 Clock = Callable[[], datetime]
 
 

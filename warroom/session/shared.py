@@ -21,6 +21,7 @@ from warroom.events import BaseEvent
 from warroom.session.supervisor import ProbeSupervisor
 from warroom.store.lease import ProbeLease
 from warroom.store.team import Team
+from warroom.untrusted import one_line
 
 #: Seconds an event out of seq order is held for the one before it, then folded anyway.
 HOLD_S = 2.0
@@ -97,10 +98,16 @@ class SharedView:
     team: tuple[str, ...]
     prober: str
     probing_here: bool
+    #: Changes waiting for a second responder: (service.control, asked by).
+    waiting: tuple[tuple[str, str], ...] = ()
 
 
 def shared_view(status: Any, team: Team, now: datetime, prober: str, here: bool) -> SharedView:
     people = tuple(dict.fromkeys(p.actor for p in team.connected(now)))
+    waiting = tuple(
+        (f"{h.service}.{h.control}", h.requested_by)
+        for h in sorted(team.held.values(), key=lambda h: h.seq)
+    )
     return SharedView(
         online=bool(status.online),
         offline_since=status.offline_since,
@@ -110,6 +117,7 @@ def shared_view(status: Any, team: Team, now: datetime, prober: str, here: bool)
         team=people,
         prober=prober,
         probing_here=here,
+        waiting=waiting,
     )
 
 
@@ -126,13 +134,19 @@ def shared_line(view: SharedView) -> list[tuple[str, str]]:
             (f" OFFLINE since {since} — {view.pending} {waiting} waiting ", "bold reverse")
         )
         parts.append(("  ", ""))
+    if view.waiting:
+        lever, by = view.waiting[0]
+        more = f" (+{len(view.waiting) - 1})" if len(view.waiting) > 1 else ""
+        text = f" {lever} by {one_line(by, 40)} waits for a second responder{more} — y confirms "
+        parts.append((text, "bold black on yellow"))
+        parts.append(("  ", ""))
     if view.team:
         parts.append((f"team ({len(view.team)}): ", "dim"))
-        parts.append((", ".join(view.team), ""))
+        parts.append((", ".join(one_line(p, 60) for p in view.team), ""))
     if view.probing_here:
         parts.append(("  probes here", "dim"))
     elif view.prober:
-        parts.append((f"  probes by {view.prober}", "dim"))
+        parts.append((f"  probes by {one_line(view.prober, 60)}", "dim"))
     return parts
 
 
