@@ -137,7 +137,7 @@ def shared_line(view: SharedView) -> list[tuple[str, str]]:
     if view.waiting:
         lever, by = view.waiting[0]
         more = f" (+{len(view.waiting) - 1})" if len(view.waiting) > 1 else ""
-        text = f" {lever} by {one_line(by, 40)} waits for a second responder{more} — y confirms "
+        text = f" {lever} by {one_line(by, 40)} waits for a second responder{more} (y) "
         parts.append((text, "bold black on yellow"))
         parts.append(("  ", ""))
     if view.team:
@@ -199,6 +199,8 @@ class LeasedProbes:
                 await asyncio.sleep(self.tick_s)
         finally:
             await self._stop()
+            if self.holding:
+                await asyncio.to_thread(self.lease.release)
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
