@@ -187,3 +187,32 @@ async def test_database_down_the_console_works_offline_and_merges_when_it_is_bac
     out = tmp_path / "export.jsonl"
     export(pg_url, out)
     assert verify_log(out).ok
+
+
+async def test_a_row_edited_in_the_table_is_shown_loudly_and_nothing_after_it_is_folded(
+    pg: PgServer, pg_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    from warroom.store.pg import PgStore
+
+    with PgStore.open(pg_url, create=True) as writer:
+        for i in range(3):
+            writer.append(ev.NoteAdded(text=f"note {i}"))
+    incident = pg_url.rsplit("incident=", 1)[1]
+    with psycopg.connect(pg.admin_url(), autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "UPDATE warroom.events SET (body, hash) = (SELECT b, encode(sha256(b), 'hex') FROM "
+            "(SELECT convert_to(replace(convert_from(body, 'UTF8'), 'note 1', 'note X'), "
+            "'UTF8') AS b) AS t) WHERE incident = %s AND seq = 2",
+            [incident],
+        )
+    async with console(pg_url, tmp_path / "a.jsonl", ANA) as a:
+        await until(lambda: a.shared_status().tampered_seq == 2)
+        a.tick()
+        view = a.shared_view()
+        assert view is not None
+        assert "".join(t for t, _ in shared_line(view)).startswith(" TAMPERED at #2 ")
+        assert any("TAMPERED at seq 2" in p for p in a.problems)
+        assert all(e.seq < 2 for e in a.state.tail)  # the edited row and after: never folded
