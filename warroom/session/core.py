@@ -352,11 +352,12 @@ class ConsoleSession:
         )
 
     def _tick_shared(self) -> None:
-        if self.heartbeat is not None and not self.read_only:
+        status = self.shared_status()
+        # Offline, nobody can see a heartbeat; merged later it would only be noise.
+        if self.heartbeat is not None and not self.read_only and status.online:
             beat = self.heartbeat.due(time.monotonic())
             if beat is not None:
                 self.record_machine([beat])
-        status = self.shared_status()
         if status != self._status:
             before, self._status = self._status, status
             self._tell(Change("shared"))
