@@ -72,3 +72,24 @@ def test_tampering_comes_first_and_hostile_names_stay_one_line() -> None:
     assert "\x1b" not in line and "\n" not in line
     assert text(view(probing_here=True)).strip() == "probes here"
     assert Team().connected(datetime.now(UTC)) == []
+
+
+def test_the_log_pane_says_a_change_needs_a_second_and_names_the_machine() -> None:
+    from warroom.tui.widgets.log_tail import event_line
+
+    asked = ev.ControlRequested(
+        seq=7,
+        actor="ana@alpha",
+        request_id="r1",
+        service="db",
+        control="failover",
+        to_value=True,
+        reason="east is gone",
+        needs_second=True,
+    )
+    assert "ana@alpha: db.failover" in event_line(asked).plain
+    assert event_line(asked).plain.endswith("needs a second responder")
+    applied = ev.ControlApplied(
+        seq=9, actor="ana@alpha", request_id="r1", service="db", control="failover", value=True
+    )
+    assert "[alpha] db.failover" in event_line(applied).plain

@@ -26,6 +26,7 @@ KIND_STYLES = {
     "control_requested": "cyan",
     "control_applied": "bold cyan",
     "control_failed": "bold red",
+    "control_confirmed": "bold cyan",
     "step_verified": "green",
     "command_run": "cyan",
 }
@@ -55,6 +56,8 @@ def event_line(event: BaseEvent) -> Text:
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
     text.append(event.summary(), style=style)
+    if getattr(event, "needs_second", False):
+        text.append("  needs a second responder", style="bold yellow")
     return text
 
 
