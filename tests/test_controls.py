@@ -426,3 +426,27 @@ async def test_a_hanging_service_does_not_keep_the_request_off_the_log(log: Inci
             outcome = await task
     assert outcome.error.startswith("timed out after 0.5s") and outcome.value is None
     assert kinds(log) == ["control_requested", "control_failed"]
+
+
+async def test_a_needs_second_change_is_not_called_until_confirmed_and_fails_if_never(
+    log: IncidentLog,
+) -> None:
+    confirmed: set[str] = set()
+    async with flag_server(TOKEN, shed=0) as server:
+        lever = http_control(server, needs_second=True)
+        service = make_service(
+            log, [lever], may_apply=lambda rid: rid in confirmed, second_timeout=0.3
+        )
+        async with service:
+            change = asyncio.create_task(service.request_change("checkout", "load_shed", 40, "x"))
+            await asyncio.sleep(0.15)
+            assert not change.done() and server.posts == []  # held: the service is not called
+            requested = next(e for e in log.read() if isinstance(e, ev.ControlRequested))
+            assert requested.needs_second
+            confirmed.add(requested.request_id)
+            assert (await change).ok and len(server.posts) == 1
+            # Nobody confirms this one: logged as failed, never applied.
+            outcome = await service.request_change("checkout", "load_shed", 50, "y")
+    assert not outcome.ok and "no second responder confirmed" in outcome.error
+    assert len(server.posts) == 1
+    assert kinds(log)[-1] == "control_failed"

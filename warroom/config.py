@@ -338,6 +338,9 @@ class IncidentSettings(Strict):
     status_update_interval: PositiveDuration = Field(
         default=1800.0, description="reminder to post a status update at SEV1"
     )
+    two_person: bool = Field(
+        default=False, description="dangerous levers wait for a second responder's confirmation"
+    )
 
 
 class StoreSettings(Strict):

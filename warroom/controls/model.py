@@ -66,6 +66,8 @@ class ControlSpec(BaseModel):
     unit: str = ""
     dangerous: bool = False
     description: str = ""
+    #: Two-person rule: a second responder confirms before the change is applied.
+    needs_second: bool = False
 
     @field_validator("choices", "unit", "label", "description", mode="before")
     @classmethod
@@ -396,6 +398,7 @@ class ControlConfig(_Strict):
     unit: str = ""
     dangerous: bool = False
     description: str = ""
+    needs_second: bool = False
     timeout: PositiveDuration = DEFAULT_TIMEOUT_S
     effect_after: PositiveDuration = Field(
         default=DEFAULT_EFFECT_AFTER_S,
@@ -455,4 +458,5 @@ class ControlConfig(_Strict):
             unit=self.unit,
             dangerous=self.dangerous,
             description=self.description,
+            needs_second=self.needs_second,
         )

@@ -87,6 +87,11 @@ def probe_readings(state: IncidentState, service: str) -> list[ProbeSample]:
     ]
 
 
+#: Seconds a two-person change waits for its confirmation before it is logged as failed.
+SECOND_TIMEOUT_S = 900.0
+SECOND_POLL_S = 0.1
+
+
 def new_request_id() -> str:
     return "chg-" + secrets.token_hex(5)
 
@@ -125,6 +130,9 @@ class ControlService:
         clock: Callable[[], datetime] = utc_now,
         client: httpx.AsyncClient | None = None,
         pre_read_timeout: float = PRE_READ_TIMEOUT_S,
+        needs_second: Callable[[ControlSpec], bool] | None = None,
+        may_apply: Callable[[str], bool] | None = None,
+        second_timeout: float = SECOND_TIMEOUT_S,
     ) -> None:
         """`record` appends to the incident log; `state` gives the console's current state
         (by default the service folds the events it records itself); `readings` gives a
@@ -144,6 +152,10 @@ class ControlService:
         self._clock = clock
         self._client = client
         self.pre_read_timeout = pre_read_timeout
+        #: Two-person rule: which changes wait, and whether a waiting one may go ahead now.
+        self._needs_second = needs_second or (lambda spec: spec.needs_second)
+        self._may_apply = may_apply
+        self.second_timeout = second_timeout
         self.values: dict[str, ControlValue | None] = dict(values or {})
         self.read_errors: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -377,6 +389,7 @@ class ControlService:
             if from_value is None:
                 from_value = self.value(spec.service, spec.control)
             request_id = new_request_id()
+            second = self._needs_second(spec) and revert_of is None
             await self._record(
                 ev.ControlRequested(
                     actor=actor,
@@ -391,8 +404,20 @@ class ControlService:
                     runbook=runbook,
                     step=step,
                     unit=value_unit(spec),
+                    needs_second=second,
                 )
             )
+            if second and not await self._second_confirmed(request_id):
+                waited = f"no second responder confirmed within {self.second_timeout:g}s"
+                await self._record(self._failed(spec, request_id, actor, waited))
+                return ChangeOutcome(
+                    request_id=request_id,
+                    service=spec.service,
+                    control=spec.control,
+                    ok=False,
+                    value=None,
+                    error=waited,
+                )
             # A silence made with an automatic revert ends when the revert is due.
             ends_at = self._clock() + timedelta(seconds=auto_revert_s) if auto_revert_s else None
             context = CallContext(target, reason, actor, request_id, ends_at=ends_at)
@@ -421,6 +446,17 @@ class ControlService:
                 value=result.value,
                 error="" if ok else getattr(result, "error", ""),
             )
+
+    async def _second_confirmed(self, request_id: str) -> bool:
+        """Hold a `needs_second` change until the team's view lets it go (or time runs out)."""
+        if self._may_apply is None:
+            return False
+        deadline = asyncio.get_running_loop().time() + self.second_timeout
+        while not self._may_apply(request_id):
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(SECOND_POLL_S)
+        return True
 
     async def _apply_and_read(
         self, applier: Applier, context: CallContext

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,10 +28,13 @@ from warroom.identity import default_actor
 from warroom.log.store import EventStore, LogFollower
 from warroom.runbooks.model import Runbook
 from warroom.session import policies
+from warroom.session import shared as shared_mod
 from warroom.session.freshness import Freshness, assess
 from warroom.session.levers import LeverReadings, ServiceLoad, readings
 from warroom.session.supervisor import ProbeSupervisor
 from warroom.state import IncidentState, reduce
+from warroom.store.lease import ProbeLease
+from warroom.store.team import Heartbeat, Team, confirmation_problem, reduce_team
 
 if TYPE_CHECKING:
     from warroom.alerts.intake import AlertIntake
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["Change", "ConsoleSession", "EventStore", "Follower", "ProbeSource"]
 
 _T = TypeVar("_T")
+#: Seconds between this console's presence heartbeats on a shared incident.
+HEARTBEAT_S = 10.0
 Clock = Callable[[], datetime]
 
 
@@ -65,7 +73,7 @@ class Change:
     """What subscribers are told: the state moved on (`operator`: by this console's action, so
     repaint now), or a problem, error or reminder to show the responder."""
 
-    kind: Literal["state", "problem", "error", "reminder", "freshness"]
+    kind: Literal["state", "problem", "error", "reminder", "freshness", "shared"]
     text: str = ""
     title: str = ""
     operator: bool = False
@@ -91,7 +99,12 @@ class ConsoleSession:
         self.store = store
         path = getattr(store, "path", None)
         self.path: Path | None = Path(path) if path is not None else None
-        if follower is None and self.path is not None:
+        #: The follower on a shared incident (None for a file log).
+        self.feed: shared_mod.SharedFeed | None = None
+        if follower is None and shared_mod.is_shared(store):
+            self.feed = shared_mod.SharedFeed(store, lambda: self.state.last_seq)  # type: ignore[arg-type]
+            follower = self.feed
+        elif follower is None and self.path is not None:
             follower = LogFollower(self.path)
         self.follower = follower
         self.clock = clock
@@ -124,6 +137,21 @@ class ConsoleSession:
         #: The Alertmanager intake, once its job started (see `session/alerts.py`).
         self.alert_intake: AlertIntake | None = None
         self._running: list[asyncio.Task[None]] = []
+        #: Who is on this incident and the changes waiting for a second responder.
+        self.team = Team()
+        #: The probe lease's runner on a shared incident (see `attach_probes`).
+        self.leased: shared_mod.LeasedProbes | None = None
+        self.heartbeat: Heartbeat | None = None
+        self._generation = 0
+        self._status: Any = None
+        self._poll_soon = False
+        #: `[incident] two_person`: every dangerous lever needs a second responder.
+        self.two_person = False
+        if self.feed is not None:
+            self._generation = int(getattr(store, "generation", 0))
+            self.heartbeat = Heartbeat(_machine(self.actor), uuid.uuid4().hex[:8], HEARTBEAT_S)
+            self.feed.on_events = self._feed_woke
+            self.add_job("shared incident", self.feed.run)
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -239,11 +267,16 @@ class ConsoleSession:
             return
         if batch[0].seq > self.state.last_seq + 1:
             self._drain()  # another writer stored events in between: fold those first
+            if self.feed is not None and batch[0].seq > self.state.last_seq + 1:
+                self.feed.hold(batch)  # the feed brings those in between within moments
+                return
         self._fold(batch)
 
     def _drain(self) -> None:
         if self.follower is None:
             return
+        if self.feed is not None:
+            self._refold_if_merged()
         try:
             events = self.follower.poll()
         except Exception as exc:
@@ -255,10 +288,12 @@ class ConsoleSession:
         before = self.state
         state = before
         seen = self.seen
+        team = self.team
         for event in events:
             if event.seq and event.seq <= state.last_seq:
                 continue
             state = reduce(state, event)
+            team = reduce_team(team, event)
             if isinstance(event, ev.ProbeSamples):
                 at = ev.parse_ts(event.ts)
                 for sample in event.samples:
@@ -266,6 +301,7 @@ class ConsoleSession:
                         seen[sample.target] = at
             elif isinstance(event, ev.ProbeStateChanged):
                 seen[event.target] = ev.parse_ts(event.ts)
+        self.team = team
         if state is before:
             return
         self.state = state
@@ -277,6 +313,92 @@ class ConsoleSession:
             or state.alerts is not before.alerts
         ):
             self._settle_pending = True
+
+    # -- a shared incident --------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Goes up each time the shared order was re-folded (offline events merged)."""
+        return self._generation
+
+    def _refold_if_merged(self) -> None:
+        """After a merge the shared order differs from what was folded: fold it again."""
+        generation = int(getattr(self.store, "generation", 0))
+        if generation == self._generation:
+            return
+        events = list(self.store.read())
+        if (events[-1].seq if events else 0) < getattr(self.store, "last_seq", 0):
+            return  # the mirror has not caught up with the merge yet: next poll
+        self._generation = generation
+        self.state, self.team, self.seen = IncidentState(), Team(), {}
+        self._fold(events)
+        self._settle_pending = True
+
+    def _feed_woke(self) -> None:
+        if self._poll_soon:
+            return
+        self._poll_soon = True
+        asyncio.get_running_loop().call_soon(self._poll_now)
+
+    def _poll_now(self) -> None:
+        self._poll_soon = False
+        self.poll()
+
+    def shared_status(self) -> Any:
+        """The shared store's `SharedStatus` (None for a file log)."""
+        status = getattr(self.store, "status", None)
+        return status() if self.feed is not None and status is not None else None
+
+    def shared_view(self, now: datetime | None = None) -> shared_mod.SharedView | None:
+        """What the header shows of the shared incident (None for a file log)."""
+        status = self.shared_status()
+        if status is None:
+            return None
+        leased = self.leased
+        return shared_mod.shared_view(
+            status,
+            self.team,
+            now or self.clock(),
+            leased.holder if leased is not None else "",
+            leased.holding if leased is not None else False,
+        )
+
+    def _tick_shared(self) -> None:
+        status = self.shared_status()
+        # Offline, nobody can see a heartbeat; merged later it would only be noise.
+        if self.heartbeat is not None and not self.read_only and status.online:
+            beat = self.heartbeat.due(time.monotonic())
+            if beat is not None:
+                self.record_machine([beat])
+        if status != self._status:
+            before, self._status = self._status, status
+            self._tell(Change("shared"))
+            tampered = status.tampered_seq
+            if tampered is not None and getattr(before, "tampered_seq", None) != tampered:
+                self.report_problem(f"shared log TAMPERED at seq {tampered}: {status.error}")
+
+    def pending_confirmations(self) -> list[Any]:
+        """The changes waiting for a second responder that this console's actor may confirm."""
+        return [h for h in self.team.held.values() if h.requested_by != self.actor]
+
+    def confirm(self, request_id: str, reason: str) -> asyncio.Task[BaseEvent | None]:
+        """Confirm another responder's `needs_second` change (refused when the rule forbids)."""
+        problem = confirmation_problem(self.team, request_id, self.actor, reason)
+        if problem is not None:
+            return self._spawn(self._refused(problem))
+        return self.record(
+            ev.ControlConfirmed(request_id=request_id, reason=" ".join(reason.split()))
+        )
+
+    def may_apply(self, request_id: str) -> bool:
+        """The two-person rule for `ControlService`: True once a second responder confirmed
+        (not merely "not held": the request itself may not be folded yet)."""
+        return request_id in self.team.confirmed and self.team.may_apply(request_id)
+
+    def needs_second(self, spec: Any) -> bool:
+        """Whether a change of `spec` waits for a second responder (per lever, or
+        `[incident] two_person` for every dangerous lever)."""
+        return bool(spec.needs_second or (self.two_person and spec.dangerous))
 
     # -- policies ---------------------------------------------------------------------------
 
@@ -311,6 +433,8 @@ class ConsoleSession:
     def tick(self, now: datetime | None = None) -> None:
         """Once a second: freshness and the status-update reminder move on without events."""
         now = now or self.clock()
+        if self.feed is not None:
+            self._tick_shared()
         self.update_freshness(now)
         marker = policies.reminder_marker(self.state, now, self.status_intervals)
         if marker and marker != self._reminded_for:
@@ -340,12 +464,27 @@ class ConsoleSession:
 
     # -- what the session runs --------------------------------------------------------------
 
-    def attach_probes(self, supervisor: ProbeSupervisor) -> None:
-        """Judge freshness by `supervisor`'s worker and run it with the session."""
-        self.probes = supervisor
+    def attach_probes(self, supervisor: ProbeSupervisor, lease_ttl: float | None = None) -> None:
+        """Judge freshness by `supervisor`'s worker and run it with the session; on a shared
+        incident only while this console holds the probing lease (the others follow)."""
         supervisor.on_problem = self.report_problem
         supervisor.on_change = self._probes_changed
-        self.add_job("probe engine", supervisor.run)
+        if self.feed is None:
+            self.probes = supervisor
+            self.add_job("probe engine", supervisor.run)
+            return
+        options = {"ttl": lease_ttl} if lease_ttl is not None else {}
+        lease = ProbeLease(self.store, self.actor + "/" + self._session_id(), **options)  # type: ignore[arg-type]
+        self.leased = shared_mod.LeasedProbes(supervisor, lease, self._lease_changed)
+        self.probes = self.leased
+        self.add_job("probe engine", self.leased.run)
+
+    def _session_id(self) -> str:
+        return self.heartbeat.session if self.heartbeat is not None else "0"
+
+    def _lease_changed(self) -> None:
+        self._tell(Change("shared"))
+        self.update_freshness()
 
     async def recorder(self, event: BaseEvent) -> BaseEvent | None:
         """The `ControlService` recorder: operator events fsynced, machine events grouped."""
@@ -356,7 +495,13 @@ class ConsoleSession:
 
     def control_options(self) -> dict[str, Any]:
         """`ControlService` keyword arguments tying it to this session's state and clock."""
-        return {"state": lambda: self.state, "clock": self.clock, "actor": self.actor}
+        return {
+            "state": lambda: self.state,
+            "clock": self.clock,
+            "actor": self.actor,
+            "needs_second": self.needs_second,
+            "may_apply": self.may_apply,
+        }
 
     def use_controls(self, controls: ControlService) -> None:
         """Pull levers through `controls`; re-arm the automatic reverts pending in the log."""
@@ -401,6 +546,8 @@ class ConsoleSession:
 
     async def aclose(self) -> None:
         """Stop the jobs, finish the queued writes and stop the writer thread."""
+        if self.heartbeat is not None and not self.read_only and self._running:
+            self.record_machine([self.heartbeat.leaving()])
         for task in self._running:
             task.cancel()
         if self._running:
@@ -408,6 +555,10 @@ class ConsoleSession:
         self._running = []
         await self.idle()
         self._writer.shutdown(wait=True)
+
+
+def _machine(actor: str) -> str:
+    return actor.rpartition("@")[2] if "@" in actor else socket.gethostname()
 
 
 async def _nothing() -> list[BaseEvent]:

@@ -75,6 +75,10 @@ class ProbeSupervisor:
     def intervals(self) -> Mapping[str, float]:
         return self._intervals if self.running else {}
 
+    def planned_intervals(self) -> Mapping[str, float]:
+        """The targets' intervals whether or not this worker runs (another console may probe)."""
+        return self._intervals
+
     # -- running ----------------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -48,3 +48,10 @@ class ProbeLease:
             self._held_until = now + self.ttl if held else 0.0
             self._next_try = now + (self.ttl / 3 if held else min(1.0, self.ttl / 3))
         return now < self._held_until
+
+    def release(self) -> None:
+        """Give the lease up now if the store can (else it expires within `ttl`)."""
+        release = getattr(self.store, "release_lease", None)
+        if release is not None and self._held_until:
+            release(self.name, self.holder)
+        self._held_until = 0.0

@@ -415,6 +415,17 @@ class SharedIncident:
                 self._go_offline(str(exc))
             return False, ""
 
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give a held lease up now (a console quitting), so another takes over at once."""
+        with self._lock:
+            writer = self._writer
+        if writer is None:
+            return
+        try:
+            writer.release_lease(name, holder)
+        except StoreUnavailable:
+            pass  # it expires on its own
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:

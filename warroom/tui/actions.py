@@ -144,6 +144,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         mutating=True,
         footer=True,
     ),
+    ActionSpec(
+        "confirm_change",
+        "y",
+        "Second",
+        "Confirm another responder's lever change waiting for a second person",
+        mutating=True,
+        dangerous=True,
+    ),
     # -- main screen --------------------------------------------------------------------------
     ActionSpec(
         "filter",

@@ -48,6 +48,7 @@ from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDia
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
+from warroom.untrusted import one_line
 
 Clock = Callable[[], datetime]
 #: A job the session runs while the console is up (levers, feeds), given the session.
@@ -151,6 +152,7 @@ class WarroomApp(App[int]):
         self.mode = REPLAY if read_only else LIVE
         self.command_runner = command_runner
         self._dirty = False
+        self._shown_generation = 0
         self._dialogs: dict[str, Any] = {}
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
         #: while keys keep coming.
@@ -229,7 +231,7 @@ class WarroomApp(App[int]):
 
     def _session_changed(self, change: Change) -> None:
         """The session's news: repaint (now for this console's own actions), or tell."""
-        if change.kind in ("state", "freshness"):
+        if change.kind in ("state", "freshness", "shared"):
             self._dirty = True
             if change.operator:
                 self.render_state()
@@ -260,6 +262,7 @@ class WarroomApp(App[int]):
         now = self.clock()
         state, suggested = self.session.state, self.session.suggested
         stale = self.session.freshness
+        self._show_shared(now)
         with self.batch_update():
             for screen in self.screen_stack:
                 if not screen.is_mounted:
@@ -271,6 +274,14 @@ class WarroomApp(App[int]):
                 if show is not None:
                     show(stale)
 
+    def _show_shared(self, now: datetime) -> None:
+        """The shared incident's line in the header; a re-folded order redraws the log pane."""
+        view = self.main_screen.view
+        view.header.shared = self.session.shared_view(now)
+        if self.session.generation != self._shown_generation:
+            self._shown_generation = self.session.generation
+            view.log_tail.restart()
+
     def _tick(self) -> None:
         self.session.poll()
         if self._dirty:
@@ -281,6 +292,7 @@ class WarroomApp(App[int]):
             self._gc.tick(self.last_input_at)
         now = self.clock()
         self.session.tick(now)
+        self._show_shared(now)
         self.main_screen.view.refresh_clock(now)
 
     # -- bindings ------------------------------------------------------------------------------
@@ -375,6 +387,35 @@ class WarroomApp(App[int]):
             ),
             lambda v: self.record(ev.RoleAssigned(role=v["role"], person=v["person"])),
         )
+
+    def action_confirm_change(self) -> None:
+        """Two-person rule: pick a change another responder asked for, give your own reason."""
+        waiting = self.session.pending_confirmations()
+        if not waiting:
+            self.notify("no change is waiting for a second responder", title="Nothing to confirm")
+            return
+        choices = [
+            (
+                held.request_id,
+                one_line(
+                    f"{held.service}.{held.control} -> {held.to_value} "
+                    f"by {held.requested_by}: {held.reason}"
+                ),
+            )
+            for held in waiting
+        ]
+
+        def with_reason(request_id: str) -> None:
+            self._ask(
+                FormDialog(
+                    "Confirm as second responder",
+                    [FormField("reason", "Your reason", required=True)],
+                    "Confirm",
+                ),
+                lambda v: self.session.confirm(request_id, v["reason"]),
+            )
+
+        self._ask(ChoiceDialog("Changes waiting for a second responder", choices), with_reason)
 
     def action_add_note(self) -> None:
         self._ask(

@@ -157,6 +157,7 @@ def build_app(
         **kwargs,
     )
     session = app.session
+    session.two_person = inputs.config.incident.two_person
     if probes:
         # A shared incident: the worker appends to the database, not to the local mirror.
         target = getattr(log, "address", None) or getattr(log, "path", None)

@@ -11,6 +11,7 @@ from warroom import untrusted
 from warroom.durations import format_duration
 from warroom.events import format_ts, parse_ts
 from warroom.session.policies import status_update_due
+from warroom.session.shared import SharedView, shared_line
 from warroom.state import IncidentState, firing_alert_count, probing_degraded
 
 SEVERITY_STYLES = {
@@ -35,6 +36,8 @@ class IncidentHeader(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.intervals: dict[str, float] = {}
+        #: The shared incident's status, team and prober (None for a file log).
+        self.shared: SharedView | None = None
         self._last: Text | None = None
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
@@ -95,6 +98,10 @@ class IncidentHeader(Static):
                 style="yellow",
             )
         text.append("\n")
+        if self.shared is not None:
+            for piece, style in shared_line(self.shared):
+                text.append(piece, style=style)
+            text.append("  ")
         due_at, overdue = status_update_due(state, now, self.intervals)
         if due_at is not None:
             left = (due_at - now).total_seconds()

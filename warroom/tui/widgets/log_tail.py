@@ -12,6 +12,8 @@ from warroom import untrusted
 from warroom.events import BaseEvent, is_operator_action
 from warroom.report.flapping import Flapping, collapse_events
 from warroom.state import IncidentState
+from warroom.store.shared import is_merged_offline
+from warroom.store.team import machine_of
 
 KIND_STYLES = {
     "incident_opened": "bold magenta",
@@ -26,6 +28,7 @@ KIND_STYLES = {
     "control_requested": "cyan",
     "control_applied": "bold cyan",
     "control_failed": "bold red",
+    "control_confirmed": "bold cyan",
     "step_verified": "green",
     "command_run": "cyan",
 }
@@ -33,6 +36,8 @@ KIND_STYLES = {
 KEEP_LINES = 120
 #: Screen lines kept per event on average (wrapped); the pane's memory stays bounded.
 MAX_WRAPPED_LINES = 3
+#: Events that are not news to a responder (heartbeats make the header's team line).
+HIDDEN_KINDS = frozenset({"presence"})
 PROBE_STYLES = {"down": "red", "degraded": "yellow", "up": "green", "unknown": "dim"}
 
 
@@ -44,11 +49,17 @@ def event_line(event: BaseEvent) -> Text:
     text.append(f"#{event.seq:<5} ", style="dim")
     if is_operator_action(event) and event.actor:
         text.append(f"{event.actor}: ", style="cyan")
+    elif machine_of(event.actor):
+        text.append(f"[{machine_of(event.actor)}] ", style="dim cyan")
+    if is_merged_offline(event):
+        text.append("⇄ offline ", style="bold yellow")
     style = KIND_STYLES.get(event.kind, "")
     to_state = getattr(event, "to_state", None)
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
     text.append(event.summary(), style=style)
+    if getattr(event, "needs_second", False):
+        text.append("  needs a second responder", style="bold yellow")
     return text
 
 
@@ -105,7 +116,11 @@ class LogTail(RichLog):
             self._texts.clear()
             self.clear()
             self.shown_seq = 0
-        fresh = [event for event in state.tail if event.seq > self.shown_seq]
+        fresh = [
+            event
+            for event in state.tail
+            if event.seq > self.shown_seq and event.kind not in HIDDEN_KINDS
+        ]
         if self._flapping_in(state, fresh):
             return
         lines: list[Text] = []
@@ -132,7 +147,7 @@ class LogTail(RichLog):
         be above lines already shown): the pane is redrawn from the tail; True if it was."""
         if not any(event.kind == "probe_state_changed" for event in fresh):
             return False
-        items = collapse_events(state.tail)
+        items = collapse_events([e for e in state.tail if e.kind not in HIDDEN_KINDS])
         if not any(isinstance(i, Flapping) and i.last_seq > self.shown_seq for i in items):
             return False
         self.shown_seq = state.last_seq
@@ -143,6 +158,12 @@ class LogTail(RichLog):
         self._rewrap()
         self._show_marker()
         return True
+
+    def restart(self) -> None:
+        """Show the tail afresh (the shared order was re-folded after an offline merge)."""
+        self._texts.clear()
+        self.clear()
+        self.shown_seq = 0
 
     @property
     def following(self) -> bool:
