@@ -11,6 +11,7 @@ from warroom.durations import format_duration
 from warroom.events import parse_ts
 from warroom.session.policies import status_update_due
 from warroom.state import IncidentState
+from warroom.untrusted import one_line
 
 SEVERITY_STYLES = {
     "SEV1": "bold white on red",
@@ -34,6 +35,8 @@ class IncidentHeader(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.intervals: dict[str, float] = {}
+        #: Set when nothing more can be recorded (the log file is gone): shown in red, always.
+        self.alarm = ""
         self._last: Text | None = None
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
@@ -54,21 +57,24 @@ class IncidentHeader(Static):
         else:
             text.append(f" {state.severity or '-'} ", style=SEVERITY_STYLES.get(state.severity, ""))
             text.append("  ")
-            text.append(state.title, style="bold")
+            text.append(one_line(state.title), style="bold")
             text.append("  ")
             text.append(state.status.upper(), style=STATUS_STYLES.get(state.status, "bold"))
             if state.timings.opened:
                 elapsed = max(0.0, (now - parse_ts(state.timings.opened)).total_seconds())
                 text.append(f"  elapsed {format_duration(elapsed)}", style="bold")
-            text.append(f"  {state.incident_id}\n", style="dim")
+            text.append(f"  {one_line(state.incident_id)}\n", style="dim")
         roles = state.roles
         commander = roles.get("commander")
         text.append(" IC ", style="bold reverse")
-        text.append(f" {commander or 'unassigned'}", style="" if commander else "italic red")
+        text.append(
+            f" {one_line(commander) if commander else 'unassigned'}",
+            style="" if commander else "italic red",
+        )
         for role, person in sorted(roles.items()):
             if role != "commander":
-                text.append(f"  {role}: ", style="dim")
-                text.append(person)
+                text.append(f"  {one_line(role)}: ", style="dim")
+                text.append(one_line(person))
         down = sum(1 for p in state.probes.values() if p.state == "down")
         degraded = sum(1 for p in state.probes.values() if p.state == "degraded")
         text.append("   probes ", style="dim")
@@ -77,6 +83,10 @@ class IncidentHeader(Static):
         text.append(f"▲ {degraded} degraded", style="yellow" if degraded else "dim")
         text.append(f"  of {len(state.probes)}", style="dim")
         text.append("\n")
+        if self.alarm:
+            # Outranks the status-update clock: nothing typed now would reach the log.
+            text.append(f" {one_line(self.alarm)} ", style="bold white on red")
+            return text
         due_at, overdue = status_update_due(state, now, self.intervals)
         if due_at is not None:
             left = (due_at - now).total_seconds()
@@ -87,5 +97,5 @@ class IncidentHeader(Static):
                 text.append(f" next status update in {format_duration(left)}", style="dim")
         if state.status_updates:
             last = state.status_updates[-1]
-            text.append(f"   last update: {last.conditions}", style="dim")
+            text.append(f"   last update: {one_line(last.conditions)}", style="dim")
         return text

@@ -10,6 +10,7 @@ from textual.widgets import RichLog
 
 from warroom.events import BaseEvent, is_operator_action
 from warroom.state import IncidentState
+from warroom.untrusted import one_line
 
 KIND_STYLES = {
     "incident_opened": "bold magenta",
@@ -41,12 +42,13 @@ def event_line(event: BaseEvent) -> Text:
     text.append(f"{clock} ", style="dim")
     text.append(f"#{event.seq:<5} ", style="dim")
     if is_operator_action(event) and event.actor:
-        text.append(f"{event.actor}: ", style="cyan")
+        text.append(f"{one_line(event.actor, 64)}: ", style="cyan")
     style = KIND_STYLES.get(event.kind, "")
     to_state = getattr(event, "to_state", None)
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
-    text.append(event.summary(), style=style)
+    # Notes, actors and probe errors come from other terminals and services: never raw.
+    text.append(one_line(event.summary()), style=style)
     return text
 
 
