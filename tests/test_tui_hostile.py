@@ -58,8 +58,8 @@ def hostile_events() -> list[ev.BaseEvent]:
         ev.ProbeStateChanged(
             target="evil" + PAYLOADS["osc52_clipboard"],
             service="checkout",
-            from_state="up",
-            to_state="down",
+            from_state=ev.ProbeState("up"),
+            to_state=ev.ProbeState("down"),
             reason="why " + EVIL,
         ),
         ev.ControlFailed(
