@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hostile import PAYLOADS, assert_terminal_safe
 from textual.geometry import Region
 from textual.widgets import Button, Input
@@ -89,6 +90,7 @@ def hostile_runbook() -> Any:
     return parsed.model_copy(update={"title": "rb " + PAYLOADS["osc2_title"]})
 
 
+@pytest.mark.slow
 async def test_every_console_renderer_shows_hostile_text_disarmed(tmp_path: Path) -> None:
     evil_runbook = hostile_runbook()
     app = make_app(
@@ -121,6 +123,7 @@ async def test_every_console_renderer_shows_hostile_text_disarmed(tmp_path: Path
         assert "printf 'x␛[8mhidden'" in dialog
 
 
+@pytest.mark.slow
 async def test_a_62_line_command_is_shown_whole_and_runs_only_from_its_button(
     tmp_path: Path,
 ) -> None:
@@ -152,6 +155,8 @@ async def test_a_62_line_command_is_shown_whole_and_runs_only_from_its_button(
             assert region.height and region.bottom <= 24 and region.right <= 80, region
         view = dialog.query_one("#command-view")
         assert dialog.focused is view
+        # Nothing covers the command's view: it ends above the buttons.
+        assert view.region.bottom <= dialog.query_one("#confirm").region.y
         # All 62 lines are laid out (none cut), in a view shorter than them that scrolls.
         assert dialog.query_one("#command-text").outer_size.height == 62
         assert "echo LAST-LINE" in rendered(app)
@@ -280,3 +285,51 @@ async def test_a_status_update_carries_the_log_head(tmp_path: Path) -> None:
         assert head == f"log head #{before.seq} sha256:{digest}" and len(digest) == 64
         assert app.last_status_text.splitlines() == ["Conditions: checkout down", head]
         assert any(head in n.message for n in app._notifications)
+
+
+@pytest.mark.slow
+async def test_the_lever_dialog_shows_its_whole_text_and_applies_only_from_its_button(
+    tmp_path: Path,
+) -> None:
+    from warroom.controls.model import ControlKind, ControlSpec
+    from warroom.tui.screens.control_dialog import ControlDialog
+
+    description = "\n".join(f"effect {n}" for n in range(1, 30)) + "\nLAST " + PAYLOADS["conceal"]
+    spec = ControlSpec(
+        service="checkout",
+        control="failover",
+        kind=ControlKind.CHOICE,
+        choices=["us-east-1", "us-west-2"],
+        dangerous=True,
+        description=description,
+    )
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    results: list[Any] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(ControlDialog(spec, "us-east-1", preset="us-west-2"), results.append)
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ControlDialog)
+        text = rendered(app)
+        assert_terminal_safe(text)
+        assert "LAST visible ␛[8mhidden rm -rf /␛[28m" in text
+        apply = dialog.query_one("#apply")
+        for button in dialog.query(Button):
+            assert button.region.height and button.region.bottom <= 24, button.region
+        scroller = dialog.query_one(".dialog")
+        scroller.scroll_end(animate=False)
+        await settle(pilot)
+        last = dialog.query_one("#control-confirm")  # the last field, scrolled into view
+        assert last.region.height and last.region.bottom <= apply.region.y
+        reason = dialog.query_one("#control-reason", Input)
+        reason.focus()
+        await pilot.press(*"east is down", "enter", "enter")  # reason -> auto-revert -> confirm
+        confirm = dialog.query_one("#control-confirm", Input)
+        confirm.value = "checkout"
+        await pilot.press("enter")  # Enter in the last field: focus moves to Apply, nothing else
+        await settle(pilot)
+        assert results == [] and app.screen is dialog and dialog.focused is apply
+        await pilot.press("enter")
+        await settle(pilot)
+    assert len(results) == 1 and results[0].value == "us-west-2"

@@ -19,6 +19,9 @@ from textual.widgets import Button, Label, Static
 
 from warroom import untrusted
 
+#: Commands with more lines than this get the full-height dialog.
+SHORT_LINES = 8
+
 
 def line_count_text(code: str) -> str:
     """`1 line` / `62 lines`, so a long command cannot pass for a short one."""
@@ -29,16 +32,18 @@ def line_count_text(code: str) -> str:
 class CommandConfirmDialog(ModalScreen[bool]):
     """Show a whole shell command and run it only from the explicit Run button."""
 
+    # A command longer than a few lines takes the whole height, its view the space between
+    # the line count and the buttons (a fixed-height dialog, so `1fr` leaves them room).
     DEFAULT_CSS = """
     CommandConfirmDialog > .dialog { height: auto; max-height: 100%; }
+    CommandConfirmDialog > .dialog.-long { height: 100%; }
     CommandConfirmDialog #command-view {
         height: auto;
-        max-height: 1fr;
         border: round $warning;
         background: $boost;
     }
+    CommandConfirmDialog > .dialog.-long #command-view { height: 1fr; }
     CommandConfirmDialog #command-count { color: $warning; text-style: bold; }
-    CommandConfirmDialog .dialog-buttons { dock: bottom; }
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -52,7 +57,8 @@ class CommandConfirmDialog(ModalScreen[bool]):
         self.confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        long = self.code.count("\n") >= SHORT_LINES
+        with Vertical(classes="dialog -long" if long else "dialog"):
             yield Label(untrusted.one_line(self.title_text), classes="dialog-title", markup=False)
             yield Label(
                 f"{line_count_text(self.code)} — scroll to read all of it before you run it",
