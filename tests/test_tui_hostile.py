@@ -333,3 +333,28 @@ async def test_the_lever_dialog_shows_its_whole_text_and_applies_only_from_its_b
         await pilot.press("enter")
         await settle(pilot)
     assert len(results) == 1 and results[0].value == "us-west-2"
+
+
+@pytest.mark.slow
+async def test_replay_shows_hostile_text_and_tampering_warnings_disarmed(tmp_path: Path) -> None:
+    from warroom.tui.screens.replay import ReplayApp
+
+    path = tmp_path / "i.jsonl"
+    write_log(path, hostile_events()).close()
+    lines = path.read_text().splitlines(keepends=True)
+    # Tampered: a hostile actor where the chain says otherwise, so replay warns about it too.
+    lines[5] = lines[5].replace('"actor":"', '"actor":"x' + json.dumps(EVIL)[1:-1], 1)
+    path.write_text("".join(lines))
+    app = ReplayApp(path)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        for _ in range(200):
+            if app.replay_screen.indexed:
+                break
+            await pilot.pause(0.01)
+        await app.workers.wait_for_complete()
+        await pilot.press("G")
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        text = rendered(app)
+        assert_terminal_safe(text)
+        assert "␛]52;c;UFdORUQ=␇" in text and "REPLAY" in text
