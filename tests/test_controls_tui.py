@@ -108,6 +108,11 @@ async def test_change_confirm_then_revert(tmp_path: Path) -> None:
             await pilot.press("enter")
             dialog(pilot).query_one("#control-value", Input).value = "40"
             await pilot.press("enter", *"shed bots", "enter", *"15m", "enter")
+            # Enter in the last field only moves to Apply: nothing is changed from a field.
+            await settle(pilot)
+            assert control_events(app.log_path) == [] and server.posts == []
+            assert dialog(pilot).focused is dialog(pilot).query_one("#apply")
+            await pilot.press("enter")
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2)
             assert server.values["load_shed"] == 40
             text = screen_text(app)
@@ -117,13 +122,13 @@ async def test_change_confirm_then_revert(tmp_path: Path) -> None:
             await pilot.press("e")
             await settle(pilot)
             assert pilot.app.screen.query_one("#extend-by", Input).value == "15m00s"
-            await pilot.press("enter")
+            await pilot.press("enter", "enter", "enter")  # by -> reason -> Extend, pressed
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 3)
             assert "↺ 08:45:00" in screen_text(app)
 
             await pilot.press("z")
             assert "Undo chg-" in str(dialog(pilot).query_one("#control-revert").render())
-            await pilot.press(*"bots gone", "enter")
+            await pilot.press(*"bots gone", "enter", "enter")  # reason -> Revert, pressed
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 5)
             assert server.values["load_shed"] == 0
             assert (
@@ -263,7 +268,8 @@ async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) ->
             await open_panel(pilot, "load_shed")
             await pilot.press("enter")
             dialog(pilot).query_one("#control-value", Input).value = "25"
-            await pilot.press("enter", *"shed", "enter", "enter")
+            # value -> reason -> auto-revert -> Apply (focused), pressed
+            await pilot.press("enter", *"shed", "enter", "enter", "enter")
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2)
             assert fleet.model.control("checkout", "load_shed")["value"] == 25
             assert "25 %" in screen_text(app)

@@ -188,7 +188,8 @@ def test_words_in_cells() -> None:
 
 def test_hostile_text_cannot_reach_the_terminal() -> None:
     evil = view("t\x1b[2Jx", reason="boom\x1b]0;owned\x07\nnext\u202eevil")
-    assert pl.cell_text("target", evil, NOW, False) == "t?[2Jx"
+    # Shown the way the one sanitiser shows them: the responder sees that something tried.
+    assert pl.cell_text("target", evil, NOW, False) == "t␛[2Jx"
     reason = pl.cell_text("reason", evil, NOW, False)
-    assert reason == "boom?]0;owned? next?evil"
+    assert reason == "boom␛]0;owned␇ ⏎ next\\u202eevil"
     assert all(char.isprintable() for char in reason)

@@ -69,3 +69,40 @@ def test_log_show_in_tmux_sets_no_title_and_no_buffer(tmp_path: Path) -> None:
         _tmux(sock, "kill-server")
         if sock.exists():
             os.unlink(sock)
+
+
+def test_console_in_tmux_shows_a_hostile_note_without_obeying_it(tmp_path: Path) -> None:
+    """A note with OSC 2 and OSC 52, appended by `warroom note` from another process while the
+    console is open, is shown disarmed: the pane title and tmux's buffers stay as they were."""
+    log_path = tmp_path / "inc.jsonl"
+    with IncidentLog.open(log_path) as log:
+        log.append(ev.NoteAdded(text="opened for the tmux test", actor="alice"))
+    conf = tmp_path / "tmux.conf"
+    conf.write_text("set -g set-clipboard on\nset -g allow-rename on\n")
+    sock = tmp_path / "tmux.sock"
+    console = f"cd {tmp_path} && {sys.executable} -m warroom console --log {log_path}; sleep 60"
+    started = _tmux(sock, "-f", str(conf), "new-session", "-d", "-x", "140", "-y", "40", console)
+    assert started.returncode == 0, started.stderr
+    try:
+        _wait_for(sock, "0", "opened for the tmux test")
+        title_before = _tmux(sock, "display", "-p", "#{pane_title}").stdout.strip()
+        payload = "clip " + PAYLOADS["osc52_clipboard"] + " title " + PAYLOADS["osc2_title"]
+        noted = subprocess.run(
+            [sys.executable, "-m", "warroom", "note", str(log_path), payload],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
+        assert noted.returncode == 0, noted.stderr
+        screen = _wait_for(sock, "0", "clip ␛]52;c;UFdORUQ=␇␛[2J")
+        assert "title ␛]2;pwned␇" in screen
+        time.sleep(0.5)  # a few repaints later: still nothing obeyed
+        assert "opened for the tmux test" in _tmux(sock, "capture-pane", "-p").stdout
+        title_after = _tmux(sock, "display", "-p", "#{pane_title}").stdout.strip()
+        assert title_after == title_before and "pwned" not in title_after
+        assert _tmux(sock, "show-buffer").returncode != 0  # no buffer was set
+    finally:
+        _tmux(sock, "kill-server")
+        if sock.exists():
+            os.unlink(sock)

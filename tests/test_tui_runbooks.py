@@ -20,6 +20,7 @@ from tui_harness import (
 
 from warroom import events as ev
 from warroom.log.store import IncidentLog
+from warroom.tui.screens.confirm_command import CommandConfirmDialog
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog
 from warroom.tui.screens.runbook import RunbookScreen
 
@@ -131,11 +132,14 @@ async def test_shell_block_runs_after_confirmation(tmp_path: Path) -> None:
         await pilot.press("o")
         await settle(pilot)
         await pilot.press("exclamation_mark")
-        assert isinstance(app.screen, ConfirmDialog)
+        assert isinstance(app.screen, CommandConfirmDialog)
         await pilot.press("escape")  # declined: nothing runs
         await settle(pilot)
         assert not of_kind(path, ev.CommandRun)
-        await pilot.press("exclamation_mark", "enter")
+        await pilot.press("exclamation_mark", "enter")  # Enter in the command view: nothing
+        await settle(pilot)
+        assert not of_kind(path, ev.CommandRun)
+        await pilot.press("tab", "enter")  # the Run button
         await settle(pilot, until=lambda: of_kind(path, ev.CommandRun), timeout=5)
         run = of_kind(path, ev.CommandRun)[0]
         assert run.exit_code == 0

@@ -25,7 +25,7 @@ from warroom import events as ev
 from warroom.controls.service import ControlService
 from warroom.events import BaseEvent, utc_now
 from warroom.identity import default_actor
-from warroom.log.store import EventStore, LogFollower
+from warroom.log.store import EventStore, LogError, LogFileGone, LogFollower
 from warroom.runbooks.model import Runbook
 from warroom.session import policies
 from warroom.session import shared as shared_mod
@@ -105,7 +105,7 @@ class ConsoleSession:
             self.feed = shared_mod.SharedFeed(store, lambda: self.state.last_seq)  # type: ignore[arg-type]
             follower = self.feed
         elif follower is None and self.path is not None:
-            follower = LogFollower(self.path)
+            follower = LogFollower(self.path, on_bad=self._bad_line)
         self.follower = follower
         self.clock = clock
         self.actor = actor or default_actor()
@@ -152,6 +152,8 @@ class ConsoleSession:
             self.heartbeat = Heartbeat(_machine(self.actor), uuid.uuid4().hex[:8], HEARTBEAT_S)
             self.feed.on_events = self._feed_woke
             self.add_job("shared incident", self.feed.run)
+        #: Why nothing more can be recorded (the log file was replaced or deleted), or "".
+        self.log_gone = ""
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -168,6 +170,23 @@ class ConsoleSession:
         """A problem the responder must see (the console carries on)."""
         self.problems.append(text)
         self._tell(Change("problem", text, "Problem"))
+
+    def _bad_line(self, error: LogError) -> None:
+        """A junk line among other writers' events: said once (file:line), then skipped."""
+        text = f"skipped a bad log line: {error}"
+        if text not in self.problems:
+            self.report_problem(text)
+
+    def _gone(self, exc: LogFileGone) -> None:
+        """Stop acknowledging: the file written to is no longer the one anyone reads."""
+        if self.log_gone:
+            return
+        where = self.path if self.path is not None else "the incident log"
+        self.log_gone = (
+            f"LOG FILE GONE: {where} was replaced or deleted under this console; "
+            f"nothing more is recorded ({exc}). Restart the console on the right log."
+        )
+        self.report_problem(self.log_gone)
 
     # -- writing: one thread, submission order ------------------------------------------------
 
@@ -194,12 +213,14 @@ class ConsoleSession:
         """
         if self.read_only:
             return self._spawn(self._refused("read-only: nothing is written"))
+        if self.log_gone:
+            return self._spawn(self._refused(f"not recorded: {self.log_gone}"))
         write = self._submit(self.store.append, self._stamp(event))
         return self._spawn(self._after_write(write, operator=True))
 
     def record_machine(self, events: Sequence[BaseEvent]) -> asyncio.Task[list[BaseEvent]]:
         """Append machine events (group-written, not fsynced one by one), then fold them."""
-        if self.read_only or not events:
+        if self.read_only or self.log_gone or not events:
             return self._spawn(_nothing())
         stamped = [self._stamp(e) for e in events]
         write = self._submit(self.store.append_many, stamped, False)
@@ -214,6 +235,10 @@ class ConsoleSession:
     ) -> BaseEvent | None:
         try:
             stamped = await write
+        except LogFileGone as exc:
+            self._gone(exc)
+            self._tell(Change("error", f"not recorded: {self.log_gone}", "Not recorded"))
+            return None
         except Exception as exc:
             self._tell(Change("error", f"not recorded: {exc}", "Log write failed"))
             return None
@@ -225,6 +250,9 @@ class ConsoleSession:
     async def _after_machine_write(self, write: asyncio.Future[list[BaseEvent]]) -> list[BaseEvent]:
         try:
             stamped = await write
+        except LogFileGone as exc:
+            self._gone(exc)
+            return []
         except Exception as exc:
             self.report_problem(f"log write failed: {exc}")
             return []

@@ -39,15 +39,18 @@ from warroom.session import Change, ConsoleSession, EventStore, Follower
 from warroom.session.alerts import intake_status, silence_lever
 from warroom.session.handoff import handoff_brief
 from warroom.session.levers import SessionJob, shows_load
+from warroom.session.status import status_update_text
 from warroom.state import IncidentState, active_alerts
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
 from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
 from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
+from warroom.tui.screens.confirm_command import CommandConfirmDialog
 from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDialog, ExtendDialog
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
+from warroom.tui.toasts import safe_toast
 from warroom.untrusted import one_line
 
 Clock = Callable[[], datetime]
@@ -100,8 +103,9 @@ class WarroomApp(App[int]):
         markup: bool = False,
     ) -> None:
         """Notify without markup, whatever the caller asked: messages carry command output,
-        error text and names, where `[x]` is data (and a stray `[/]` would raise)."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        error text and names, where `[x]` is data (and a stray `[/]` would raise). The one
+        choke point for toasts: everything shown is sanitised (escapes displayed, not sent)."""
+        super().notify(**safe_toast(message, title), severity=severity, timeout=timeout)
 
     # Absolute, so subclasses defined elsewhere (replay, tests, benchmarks) find it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -162,6 +166,8 @@ class WarroomApp(App[int]):
         #: Seconds between re-reads of the shown levers (None: never, for deterministic tests).
         self.lever_refresh_s: float | None = LEVER_REFRESH_S
         self.main_screen = MainScreen(mode=self.mode)
+        #: The last status update posted here, as pasted elsewhere (with the log head).
+        self.last_status_text = ""
 
     @property
     def state(self) -> IncidentState:
@@ -237,6 +243,9 @@ class WarroomApp(App[int]):
                 self.render_state()
         elif change.kind == "problem":
             self.main_screen.view.set_problems(self.problems)
+            if self.session.log_gone:
+                self.main_screen.view.header.alarm = self.session.log_gone
+                self._dirty = True
             self.notify(change.text, title=change.title, severity="error", timeout=10)
         elif change.kind == "reminder":
             self.notify(change.text, title=change.title, severity="warning", timeout=15)
@@ -474,7 +483,7 @@ class WarroomApp(App[int]):
                 "Post",
                 help_text="CAN report: Conditions, Actions, Needs. Posted to the incident log.",
             ),
-            lambda v: self.record(
+            lambda v: self._post_status_update(
                 ev.StatusUpdatePosted(
                     conditions=v["conditions"], actions=v["actions"], needs=v["needs"]
                 )
@@ -531,6 +540,14 @@ class WarroomApp(App[int]):
             )
 
         self._ask(ChoiceDialog("Silence which alert?", choices, alerts[0].fingerprint), chosen)
+
+    @work(group="status-update", exit_on_error=False)
+    async def _post_status_update(self, update: ev.StatusUpdatePosted) -> None:
+        """Post it, then show the text to paste: it carries the log head at that moment."""
+        stored = await self.record(update)
+        if isinstance(stored, ev.StatusUpdatePosted):
+            self.last_status_text = status_update_text(stored)
+            self.notify(self.last_status_text, title="Status update posted — paste", timeout=30)
 
     def _ask(self, dialog: Any, then: Callable[[Any], object]) -> None:
         """Show a dialog; when it returns a result (not cancelled), hand it to `then`.
@@ -594,12 +611,12 @@ class WarroomApp(App[int]):
                 self._run_command(runbook_id, step_id, code)
 
         self.push_screen(
-            ConfirmDialog("Run this command?", code, "Run", id="confirm-run"), confirmed
+            CommandConfirmDialog("Run this command?", code, "Run", id="confirm-run"), confirmed
         )
 
     @work(group="commands", exit_on_error=False)
     async def _run_command(self, runbook_id: str, step_id: str, code: str) -> None:
-        self.notify(f"running: {code.splitlines()[0]}", timeout=3)
+        self.notify(f"running: {untrusted.one_line(code.splitlines()[0], 100)}", timeout=3)
         runner = self.command_runner or run_command
         try:
             result = await runner(code, COMMAND_TIMEOUT_S, MAX_COMMAND_OUTPUT)

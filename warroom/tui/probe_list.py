@@ -16,6 +16,7 @@ from warroom.durations import format_duration
 from warroom.events import parse_ts
 from warroom.state import ProbeView
 from warroom.tui.widgets.sparkline import sparkline
+from warroom.untrusted import one_line
 
 #: The state shown for a target whose data is not live (set by the session, not the reducer).
 STALE = "stale"
@@ -127,16 +128,6 @@ def shown_state(view: ProbeView, stale: bool) -> str:
     return view.state if view.state in SYMBOLS else "unknown"
 
 
-def printable(text: str) -> str:
-    """`text` safe to paint: control and format characters (escapes, bidi overrides) become
-    "?" and line breaks spaces, so a hostile probe error cannot steer the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else " " if char in "\n\r\t" else "?" for char in text
-    )
-
-
 @lru_cache(maxsize=16384)
 def _seconds(ts: str) -> float:
     """POSIX seconds of an RFC 3339 timestamp (a samples event stamps thousands alike)."""
@@ -166,16 +157,16 @@ def latency_text(view: ProbeView) -> str:
 
 
 def cell_text(key: str, view: ProbeView, now: datetime, stale: bool) -> str:
-    """The words in one cell of a row (one line, untrusted parts made printable)."""
+    """The words in one cell of a row (one line, untrusted parts through the sanitiser)."""
     if key == "state":
         state = shown_state(view, stale)
         return f"{SYMBOLS[state]} {state}"
     if key == "symbol":
         return SYMBOLS[shown_state(view, stale)]
     if key == "target":
-        return printable(view.target)
+        return one_line(view.target)
     if key == "service":
-        return printable(view.service)
+        return one_line(view.service)
     if key == "latency":
         return latency_text(view)
     if key == "trend":
@@ -185,7 +176,7 @@ def cell_text(key: str, view: ProbeView, now: datetime, stale: bool) -> str:
     if key == "age":
         return age_text(view, now)
     if key == "reason":
-        reason = printable(view.reason)
+        reason = one_line(view.reason)
         if stale:
             return f"last {view.state}" + (f": {reason}" if reason else "")
         return reason

@@ -22,6 +22,7 @@ from warroom.controls.model import ControlKind, ControlSpec, coerce_value, forma
 from warroom.durations import format_duration, parse_duration
 from warroom.events import ControlValue
 from warroom.state import ControlChange
+from warroom.untrusted import block, one_line
 
 CHANGE = "change"
 REVERT = "revert"
@@ -60,6 +61,7 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     ControlDialog .dialog-danger { color: $error; text-style: bold; }
     ControlDialog RadioSet { width: 100%; height: auto; }
     ControlDialog .field-label { color: $text-muted; }
+    ControlDialog .dialog-buttons { dock: bottom; }
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -96,34 +98,48 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
         spec = self.spec
         verb = "Revert" if self.mode == REVERT else "Change"
         with VerticalScroll(classes="dialog"):
-            yield Label(f"{verb} {spec.service} · {spec.title}", classes="dialog-title")
+            # Names, descriptions and values come from config and the service: shown, not obeyed.
+            yield Label(
+                one_line(f"{verb} {spec.service} · {spec.title}"),
+                classes="dialog-title",
+                markup=False,
+            )
             if spec.dangerous:
                 yield Label("⚠ dangerous lever", classes="dialog-danger")
             if spec.description:
-                yield Static(spec.description, classes="dialog-help")
-            yield Static(f"Now: {format_value(spec, self.current)}", id="control-now")
-            load = Static("", id="control-load")
+                yield Static(block(spec.description), classes="dialog-help", markup=False)
+            yield Static(
+                one_line(f"Now: {format_value(spec, self.current)}"), id="control-now", markup=False
+            )
+            load = Static("", id="control-load", markup=False)
             load.display = False
             yield load
             if self.note:
-                yield Static(self.note, classes="dialog-help", id="control-note")
+                yield Static(
+                    block(self.note), classes="dialog-help", id="control-note", markup=False
+                )
             if self.mode == REVERT and self.revert_of is not None:
                 change = self.revert_of
                 yield Static(
-                    f"Undo {change.request_id} by {change.actor}: "
-                    f"{format_value(spec, change.from_value)} → "
-                    f"{format_value(spec, change.to_value)}. Sets it back to "
-                    f"{format_value(spec, change.from_value)}.",
+                    block(
+                        f"Undo {change.request_id} by {change.actor}: "
+                        f"{format_value(spec, change.from_value)} → "
+                        f"{format_value(spec, change.to_value)}. Sets it back to "
+                        f"{format_value(spec, change.from_value)}."
+                    ),
                     id="control-revert",
+                    markup=False,
                 )
             elif self._picks:
                 yield Label("New value", classes="field-label")
                 with RadioSet(id="control-value"):
                     for label, value in _choices(spec):
                         picked = self.preset is not None and _matches(spec, self.preset, value)
-                        yield RadioButton(label, value=picked, name=label)
+                        yield RadioButton(one_line(label), value=picked, name=label)
             else:
-                yield Label(f"New value ({_bounds(spec)})", classes="field-label")
+                yield Label(
+                    one_line(f"New value ({_bounds(spec)})"), classes="field-label", markup=False
+                )
                 preset = "" if self.preset is None else f"{self.preset}"
                 yield Input(preset, placeholder=_bounds(spec), id="control-value")
             yield Label("Reason (asked every time; short is fine)", classes="field-label")
@@ -132,7 +148,9 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
                 yield Label("Revert automatically after (optional)", classes="field-label")
                 yield Input(placeholder="e.g. 15m; empty: keep", id="control-auto-revert")
             if spec.dangerous:
-                yield Label(f"Type {spec.service} to confirm", classes="field-label")
+                yield Label(
+                    one_line(f"Type {spec.service} to confirm"), classes="field-label", markup=False
+                )
                 yield Input(placeholder=spec.service, id="control-confirm")
             yield Label("", id="control-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
@@ -212,14 +230,15 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        """Enter moves to the next field; on the last one it applies."""
+        """Enter moves to the next field; after the last one, to the Apply button: a change
+        is made only from the explicit button, never by Enter in a field."""
         event.stop()
         inputs = list(self.query(Input))
         index = inputs.index(event.input) if event.input in inputs else len(inputs) - 1
         if index + 1 < len(inputs):
             inputs[index + 1].focus()
         else:
-            self._submit()
+            self.query_one("#apply", Button).focus()
 
     @on(Button.Pressed, "#apply")
     def _pressed_apply(self) -> None:
@@ -243,6 +262,7 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
     DEFAULT_CSS = """
     ExtendDialog { align: center middle; }
     ExtendDialog > .dialog { width: 64; height: auto; }
+    ExtendDialog .dialog-buttons { dock: bottom; }
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -256,7 +276,9 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Label(
-                f"Keep {self.spec.service} · {self.spec.title} longer", classes="dialog-title"
+                one_line(f"Keep {self.spec.service} · {self.spec.title} longer"),
+                classes="dialog-title",
+                markup=False,
             )
             yield Static(f"Reverts automatically at {self.due}.", classes="dialog-help")
             yield Label("Extend by", classes="field-label")
@@ -285,8 +307,12 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
+        """Enter moves on, to the Extend button last: only the button extends."""
         event.stop()
-        self._submit()
+        if event.input.id == "extend-by":
+            self.query_one("#extend-reason", Input).focus()
+        else:
+            self.query_one("#extend", Button).focus()
 
     @on(Button.Pressed, "#extend")
     def _pressed(self) -> None:

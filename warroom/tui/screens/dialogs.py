@@ -18,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from warroom.untrusted import block, one_line
+
 
 @dataclass(frozen=True, slots=True)
 class FormField:
@@ -50,13 +52,16 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            # Titles, labels and prefilled values may quote the log: shown, never obeyed.
+            yield Label(one_line(self.title_text), classes="dialog-title", markup=False)
             if self.help_text:
-                yield Static(self.help_text, classes="dialog-help")
+                yield Static(block(self.help_text), classes="dialog-help", markup=False)
             for field in self.fields:
-                yield Label(field.label + (" *" if field.required else ""))
+                yield Label(one_line(field.label) + (" *" if field.required else ""), markup=False)
                 yield Input(
-                    value=field.value, placeholder=field.placeholder, id=f"field-{field.name}"
+                    value=one_line(field.value),
+                    placeholder=field.placeholder,
+                    id=f"field-{field.name}",
                 )
             yield Label("", id="dialog-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
@@ -75,7 +80,7 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
         if not self.is_mounted:
             return
         for field in self.fields:
-            self.query_one(f"#field-{field.name}", Input).value = field.value
+            self.query_one(f"#field-{field.name}", Input).value = one_line(field.value)
         self.query_one("#dialog-error", Label).update("")
 
     def on_screen_resume(self) -> None:
@@ -136,10 +141,12 @@ class ChoiceDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(one_line(self.title_text), classes="dialog-title", markup=False)
             yield OptionList(
                 *[
-                    Option(label + ("  (current)" if value == self.current else ""), id=value)
+                    Option(
+                        one_line(label) + ("  (current)" if value == self.current else ""), id=value
+                    )
                     for value, label in self.choices
                 ],
                 id="choices",
@@ -159,7 +166,7 @@ class ChoiceDialog(ModalScreen[str | None]):
         options = self.query_one("#choices", OptionList)
         for index, (value, label) in enumerate(self.choices):
             suffix = "  (current)" if value == self.current else ""
-            options.replace_option_prompt_at_index(index, label + suffix)
+            options.replace_option_prompt_at_index(index, one_line(label) + suffix)
 
     def on_screen_resume(self) -> None:
         options = self.query_one("#choices", OptionList)
@@ -200,8 +207,8 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             # Shell blocks and names are shown as written: `m[k]` is not markup.
-            yield Label(self.title_text, classes="dialog-title", markup=False)
-            yield Static(self.message, classes="dialog-message", markup=False)
+            yield Label(one_line(self.title_text), classes="dialog-title", markup=False)
+            yield Static(block(self.message), classes="dialog-message", markup=False)
             if self.type_to_confirm:
                 yield Label(f"Type {self.type_to_confirm!r} to confirm")
                 yield Input(id="confirm-text")

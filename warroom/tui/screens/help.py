@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from warroom.tui.actions import LIVE, SCOPE_TITLES, actions_for
+from warroom.untrusted import one_line
 
 
 def keys_table(mode: str) -> Table:
@@ -60,7 +61,8 @@ class HelpScreen(ModalScreen[None]):
             )
             if self.problems:
                 yield Label("Problems", classes="dialog-title")
-                yield Static("\n".join(self.problems), id="help-problems")
+                problems = "\n".join(one_line(problem) for problem in self.problems)
+                yield Static(Text(problems), id="help-problems")
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -20,6 +20,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
@@ -33,7 +34,9 @@ from warroom.tui.actions import APP, MAIN, REPLAY, REPLAY_SCREEN, bindings_for
 from warroom.tui.commands import ActionCommands
 from warroom.tui.screens.dialogs import FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
+from warroom.tui.toasts import safe_toast
 from warroom.tui.widgets.incident_view import IncidentView
+from warroom.untrusted import one_line
 
 #: Playback speeds: event-time seconds per real second; None = as fast as possible.
 SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, None)
@@ -105,7 +108,7 @@ class ReplayBar(Static):
             text.append("  ·  seeking…", style="bold yellow")
         for warning in warnings:
             text.append("\n")
-            text.append(f" ⚠ {warning}", style="bold black on yellow")
+            text.append(f" ⚠ {one_line(warning)}", style="bold black on yellow")
         self.update(text)
 
 
@@ -521,6 +524,18 @@ class ReplayApp(App[int]):
     COMMANDS = {ActionCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = bindings_for(APP, REPLAY)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast sanitised and never markup (warnings quote the log's lines)."""
+        super().notify(**safe_toast(message, title), severity=severity, timeout=timeout)
 
     def __init__(
         self,

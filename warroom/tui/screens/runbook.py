@@ -17,6 +17,7 @@ from warroom.state import IncidentState, RunbookProgress, StepView
 from warroom.tui.actions import LIVE, RUNBOOK, bindings_for
 from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
 from warroom.tui.widgets.key_bar import KeyBar
+from warroom.untrusted import block, one_line
 
 STEP_MARKS = {
     "pending": ("[ ]", ""),
@@ -37,19 +38,21 @@ def step_prompt(number: int, step: Step | None, step_id: str, view: StepView | N
     text = Text(no_wrap=False)
     text.append(f"{mark} ", style=f"bold {style}")
     text.append(f"{number}. ", style="dim")
-    text.append(step.text if step else step_id, style="strike dim" if status == "skipped" else "")
+    text.append(
+        one_line(step.text if step else step_id), style="strike dim" if status == "skipped" else ""
+    )
     details = Text(style="dim")
     if step is not None and step.verify is not None:
         if view is not None and view.verified:
-            details.append(f"  ✔ {step.verify.text}", style="bold green")
+            details.append(f"  ✔ {one_line(step.verify.text)}", style="bold green")
         else:
-            details.append(f"  ○ {step.verify.text}", style="yellow")
+            details.append(f"  ○ {one_line(step.verify.text)}", style="yellow")
     if step is not None and step.action is not None:
-        details.append(f"  ⚡ {step.action.raw}", style="cyan")
+        details.append(f"  ⚡ {one_line(step.action.raw)}", style="cyan")
     if step is not None and step.commands:
         details.append("  $ shell", style="magenta")
     if view is not None and view.note:
-        details.append(f"  “{view.note}”", style="italic")
+        details.append(f"  “{one_line(view.note)}”", style="italic")
     if details.plain:
         text.append("\n")
         text.append_text(details)
@@ -80,10 +83,13 @@ class RunbookScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         title = self.runbook.title if self.runbook else self.runbook_id
-        yield Label(title, id="runbook-title")
+        yield Label(one_line(title), id="runbook-title", markup=False)
         with Horizontal(id="runbook-body"):
             with VerticalScroll(id="runbook-doc"):
-                yield Markdown(self.runbook.body if self.runbook else "*(runbook file not loaded)*")
+                # A runbook file is hostile like any other text: its escapes are shown, not sent.
+                yield Markdown(
+                    block(self.runbook.body) if self.runbook else "*(runbook file not loaded)*"
+                )
             with Vertical(id="runbook-side"):
                 yield Label("Checklist", classes="pane-title")
                 yield OptionList(id="steps")
@@ -124,13 +130,13 @@ class RunbookScreen(Screen[None]):
         verified = sum(1 for sid in ids if views.get(sid) and views[sid].verified)
         title = self.runbook.title if self.runbook else self.runbook_id
         header = Text()
-        header.append(f" {title} ", style="bold reverse")
+        header.append(f" {one_line(title)} ", style="bold reverse")
         header.append(
             f"  {done}/{total} steps done", style="bold green" if done == total else "bold"
         )
         header.append(f"  {verified} verified", style="green" if verified else "dim")
         if progress is not None and progress.opened_by:
-            header.append(f"  opened by {progress.opened_by}", style="dim")
+            header.append(f"  opened by {one_line(progress.opened_by)}", style="dim")
         self.query_one("#runbook-title", Label).update(header)
         self._show_detail()
 
@@ -142,23 +148,25 @@ class RunbookScreen(Screen[None]):
         if step_id is None:
             detail.append("no steps", style="dim")
         else:
-            detail.append(step.text if step else step_id, style="bold")
+            detail.append(one_line(step.text if step else step_id), style="bold")
             detail.append("\n")
             status = view.status if view else "pending"
             detail.append(f"status: {status}")
             if view and view.actor:
-                detail.append(f" by {view.actor} at {view.ts[11:19]}", style="dim")
+                detail.append(f" by {one_line(view.actor)} at {view.ts[11:19]}", style="dim")
             if view and view.note:
-                detail.append(f"\nnote: {view.note}", style="italic")
+                detail.append(f"\nnote: {one_line(view.note)}", style="italic")
             if step and step.verify:
                 ok = bool(view and view.verified)
-                detail.append(f"\nverify: {step.verify.text} ")
+                detail.append(f"\nverify: {one_line(step.verify.text)} ")
                 detail.append("✔ holds" if ok else "○ not yet", style="green" if ok else "yellow")
             if step and step.action:
-                detail.append(f"\naction: {step.action.raw}  (a: pull lever)", style="cyan")
+                detail.append(
+                    f"\naction: {one_line(step.action.raw)}  (a: pull lever)", style="cyan"
+                )
             if step and step.commands:
                 detail.append("\nshell (!: run):\n", style="magenta")
-                detail.append(step.commands[0].code.rstrip(), style="magenta")
+                detail.append(block(step.commands[0].code.rstrip()), style="magenta")
         self.query_one("#step-detail", Static).update(detail)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:

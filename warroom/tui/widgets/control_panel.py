@@ -20,16 +20,19 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from warroom import events as ev
+from warroom import untrusted
 from warroom.controls.model import ControlKind, ControlSpec, format_value
 from warroom.session.levers import LeverReadings
 from warroom.state import ControlView, IncidentState
 from warroom.tui.actions import CONTROLS, LIVE, bindings_for
 from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
+from warroom.untrusted import one_line
 
 
 def _line(text: str, style: str) -> Text:
     """An indented detail line, cut with an ellipsis rather than wrapped."""
-    return Text("  " + text, style=style, no_wrap=True, overflow="ellipsis")
+    # Lever titles, responses and errors come from the control service: shown, never obeyed.
+    return Text("  " + one_line(text), style=style, no_wrap=True, overflow="ellipsis")
 
 
 def _clock_text(ts: str) -> str:
@@ -129,12 +132,14 @@ class ControlPanel(Widget):
     def _row(self, spec: ControlSpec) -> Group:
         """Title and value on one line (the value always whole), then when/who, then why not."""
         view = self.state.controls.get(spec.key)
-        title = Text(("⚠ " if spec.dangerous else "") + spec.title)
+        title = Text(("⚠ " if spec.dangerous else "") + one_line(spec.title))
         title.stylize("bold red" if spec.dangerous else "bold")
         head = Table.grid(expand=True, padding=(0, 1))
         head.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         head.add_column(justify="right", no_wrap=True)
-        head.add_row(title, Text(format_value(spec, self._value(spec)), style="bold cyan"))
+        head.add_row(
+            title, untrusted.text(format_value(spec, self._value(spec)), style="bold cyan")
+        )
         detail = ""
         if view is not None and view.last_changed_at:
             detail = f"{_clock_text(view.last_changed_at)} {view.last_changed_by}"
@@ -174,7 +179,7 @@ class ControlPanel(Widget):
         self._drawn = signature
         message = self._message()
         note = self.query_one("#control-panel-message", Static)
-        note.update(message)
+        note.update(untrusted.text(message))
         note.display = bool(message)
         options = self.option_list
         keys = [spec.key for spec in specs]

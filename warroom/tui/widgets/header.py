@@ -13,6 +13,7 @@ from warroom.events import format_ts, parse_ts
 from warroom.session.policies import status_update_due
 from warroom.session.shared import SharedView, shared_line
 from warroom.state import IncidentState, firing_alert_count, probing_degraded
+from warroom.untrusted import one_line
 
 SEVERITY_STYLES = {
     "SEV1": "bold white on red",
@@ -38,6 +39,8 @@ class IncidentHeader(Static):
         self.intervals: dict[str, float] = {}
         #: The shared incident's status, team and prober (None for a file log).
         self.shared: SharedView | None = None
+        #: Set when nothing more can be recorded (the log file is gone): shown in red, always.
+        self.alarm = ""
         self._last: Text | None = None
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
@@ -58,21 +61,24 @@ class IncidentHeader(Static):
         else:
             text.append(f" {state.severity or '-'} ", style=SEVERITY_STYLES.get(state.severity, ""))
             text.append("  ")
-            text.append(state.title, style="bold")
+            text.append(one_line(state.title), style="bold")
             text.append("  ")
             text.append(state.status.upper(), style=STATUS_STYLES.get(state.status, "bold"))
             if state.timings.opened:
                 elapsed = max(0.0, (now - parse_ts(state.timings.opened)).total_seconds())
                 text.append(f"  elapsed {format_duration(elapsed)}", style="bold")
-            text.append(f"  {state.incident_id}\n", style="dim")
+            text.append(f"  {one_line(state.incident_id)}\n", style="dim")
         roles = state.roles
         commander = roles.get("commander")
         text.append(" IC ", style="bold reverse")
-        text.append(f" {commander or 'unassigned'}", style="" if commander else "italic red")
+        text.append(
+            f" {one_line(commander) if commander else 'unassigned'}",
+            style="" if commander else "italic red",
+        )
         for role, person in sorted(roles.items()):
             if role != "commander":
-                text.append(f"  {role}: ", style="dim")
-                text.append(person)
+                text.append(f"  {one_line(role)}: ", style="dim")
+                text.append(one_line(person))
         if state.alerts:  # before the probes: a page is what narrow terminals must keep
             firing = firing_alert_count(state)
             text.append("   ")
@@ -98,6 +104,10 @@ class IncidentHeader(Static):
                 style="yellow",
             )
         text.append("\n")
+        if self.alarm:
+            # Outranks the status-update clock: nothing typed now would reach the log.
+            text.append(f" {one_line(self.alarm)} ", style="bold white on red")
+            return text
         if self.shared is not None:
             for piece, style in shared_line(self.shared):
                 text.append(piece, style=style)
@@ -112,5 +122,5 @@ class IncidentHeader(Static):
                 text.append(f" next status update in {format_duration(left)}", style="dim")
         if state.status_updates:
             last = state.status_updates[-1]
-            text.append(f"   last update: {last.conditions}", style="dim")
+            text.append(f"   last update: {one_line(last.conditions)}", style="dim")
         return text

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Key
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
+from warroom import untrusted
 from warroom.session.alerts import IntakeStatus
 from warroom.session.freshness import Freshness
 from warroom.session.levers import LeverReadings
@@ -25,6 +27,7 @@ from warroom.tui.widgets.header import IncidentHeader
 from warroom.tui.widgets.log_tail import LogTail
 from warroom.tui.widgets.probe_table import ProbeTable
 from warroom.tui.widgets.runbook_checklist import RunbookChecklist
+from warroom.untrusted import one_line
 
 #: How long the probe cursor rests on a service before the mitigation panel shows it.
 CONTROLS_SETTLE_S = 0.08
@@ -37,7 +40,12 @@ def freshness_text(freshness: Freshness, total: int) -> str:
     count = len(freshness.stale)
     which = "all probe data" if count == total else f"{count} of {total} targets"
     since = f" since {freshness.since:%H:%M:%S}" if freshness.since is not None else ""
-    return f"⚠ STALE: {which} not live{since} — {freshness.reason}"
+    return f"⚠ STALE: {which} not live{since} — {one_line(freshness.reason)}"
+
+
+def _plain(value: str) -> Text:
+    """Already-sanitised text as a `Text`, so `[` in a path or filter is never markup."""
+    return Text(value, end="")
 
 
 class IncidentView(Vertical):
@@ -119,7 +127,7 @@ class IncidentView(Vertical):
             return
         self.freshness = freshness
         text = freshness_text(freshness, len(self.state.probes))
-        self.freshness_line.update(text)
+        self.freshness_line.update(_plain(text))
         self.freshness_line.display = bool(text)
         if self._now is not None:
             self.probe_table.update_from(self.state, self._now, stale=freshness.stale)
@@ -141,7 +149,8 @@ class IncidentView(Vertical):
         if not problems:
             line.display = False
             return
-        line.update("\n".join(f"⚠ problem: {problem}" for problem in problems))
+        # Problems quote configs, runbooks and log lines: one safe line each, never markup.
+        line.update(_plain("\n".join(f"⚠ problem: {one_line(problem)}" for problem in problems)))
         line.display = True
 
     def _update_probe_status(self) -> None:
@@ -154,7 +163,7 @@ class IncidentView(Vertical):
             text += f" · filter: {table.filter_text!r} (esc in filter clears)"
         if text != self._probe_status_text:
             self._probe_status_text = text
-            self.probe_status.update(text, layout=False)
+            self.probe_status.update(_plain(text), layout=False)
 
     def _show_controls(self) -> None:
         service = self.selected_service
@@ -170,7 +179,9 @@ class IncidentView(Vertical):
 
     def _show_controls_title(self) -> None:
         self.controls_title.update(
-            f"Mitigation · {self.selected_service}" if self.selected_service else "Mitigation",
+            untrusted.text(
+                f"Mitigation · {self.selected_service}" if self.selected_service else "Mitigation"
+            ),
             layout=False,
         )
 

@@ -14,6 +14,7 @@ from warroom.report.flapping import Flapping, collapse_events
 from warroom.state import IncidentState
 from warroom.store.shared import is_merged_offline
 from warroom.store.team import machine_of
+from warroom.untrusted import one_line
 
 KIND_STYLES = {
     "incident_opened": "bold magenta",
@@ -48,16 +49,17 @@ def event_line(event: BaseEvent) -> Text:
     text.append(f"{clock} ", style="dim")
     text.append(f"#{event.seq:<5} ", style="dim")
     if is_operator_action(event) and event.actor:
-        text.append(f"{event.actor}: ", style="cyan")
+        text.append(f"{one_line(event.actor, 64)}: ", style="cyan")
     elif machine_of(event.actor):
-        text.append(f"[{machine_of(event.actor)}] ", style="dim cyan")
+        text.append(f"[{one_line(machine_of(event.actor), 64)}] ", style="dim cyan")
     if is_merged_offline(event):
         text.append("⇄ offline ", style="bold yellow")
     style = KIND_STYLES.get(event.kind, "")
     to_state = getattr(event, "to_state", None)
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
-    text.append(event.summary(), style=style)
+    # Notes, actors and probe errors come from other terminals and services: never raw.
+    text.append(one_line(event.summary()), style=style)
     if getattr(event, "needs_second", False):
         text.append("  needs a second responder", style="bold yellow")
     return text

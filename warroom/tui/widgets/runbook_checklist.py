@@ -10,6 +10,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from warroom.state import IncidentState, RunbookProgress
+from warroom.untrusted import one_line
 
 
 def progress_text(progress: RunbookProgress) -> Text:
@@ -19,7 +20,7 @@ def progress_text(progress: RunbookProgress) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     style = "green" if total and done >= total else "yellow"
     text.append(f"{done}/{total} ", style=f"bold {style}")
-    text.append(progress.title or progress.runbook)
+    text.append(one_line(progress.title or progress.runbook))
     if verified:
         text.append(f"  ✔{verified}", style="green")
     return text
@@ -62,7 +63,7 @@ class RunbookChecklist(OptionList):
         for rid, title in fresh:
             text = Text(no_wrap=True, overflow="ellipsis")
             text.append("suggested ", style="italic cyan")
-            text.append(title)
+            text.append(one_line(title))
             options.append(Option(text, id=rid))
         if not options:
             options.append(Option(Text("no runbook suggested yet", style="dim"), disabled=True))
