@@ -111,7 +111,7 @@ async def test_change_confirm_then_revert(tmp_path: Path) -> None:
             await pilot.press("e")
             await settle(pilot)
             assert pilot.app.screen.query_one("#extend-by", Input).value == "15m00s"
-            await pilot.press("enter")
+            await pilot.press("enter", "enter")  # to the reason (optional), then submit
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 3)
             assert "↺ 08:45:00" in screen_text(app)
 

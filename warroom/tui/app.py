@@ -23,6 +23,7 @@ from textual import work
 from textual.app import App
 from textual.events import Event, Key, Resize
 from textual.notifications import SeverityLevel
+from textual.widgets import Input
 
 from warroom import events as ev
 from warroom.controls.client import ControlError
@@ -41,7 +42,7 @@ from warroom.tui.commands import ActionCommands
 from warroom.tui.idle_gc import IdleCollector
 from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
 from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDialog, ExtendDialog
-from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
+from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, Dialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
 
@@ -73,6 +74,8 @@ DEFAULT_EXTEND_S = 600.0
 MAX_COMMAND_OUTPUT = 8192
 #: A runbook command running longer than this is killed (and logged with no exit code).
 COMMAND_TIMEOUT_S = 60.0
+#: Keys held for a dialog that never opened (the request failed) are dropped after this.
+KEY_HOLD_S = 2.0
 
 
 def incident_id_for(title: str, now: datetime) -> str:
@@ -154,6 +157,14 @@ class WarroomApp(App[int]):
         #: Seconds between re-reads of the shown levers (None: never, for deterministic tests).
         self.lever_refresh_s: float | None = LEVER_REFRESH_S
         self.main_screen = MainScreen(mode=self.mode)
+        #: Keys typed while a dialog is on its way, in order (see dialogs.py's contract).
+        self._held_keys: list[Key] = []
+        #: Since when keys are held for a requested dialog (None: not holding).
+        self._holding_since: float | None = None
+        #: Held keys are being handed to a dialog one handled key at a time.
+        self._draining = False
+        #: The screen each key was first forwarded on (by id; the last few keys only).
+        self._key_screens: dict[int, Any] = {}
 
     @property
     def state(self) -> IncidentState:
@@ -207,9 +218,90 @@ class WarroomApp(App[int]):
         self.set_class(height >= TALL_FROM, "-tall")
 
     async def on_event(self, event: Event) -> None:
-        if isinstance(event, Key):
-            self.last_input_at = monotonic()
+        if isinstance(event, Key) and self._route_typed_ahead(event):
+            return
         await super().on_event(event)
+
+    # -- typed-ahead keys: held for the dialog that is opening -------------------------------
+
+    def _route_typed_ahead(self, key: Key) -> bool:
+        """Keep keys typed ahead of a dialog for that dialog; True when `key` was taken.
+
+        A key reaches the app twice: first to be forwarded to the focused widget, then (if
+        no widget used it) bubbling back for the bindings. Keys queued behind the one that
+        opens a dialog were forwarded to the screen below; when they bubble back they go to
+        the dialog instead of running as hotkeys, in the order they were typed.
+        """
+        if not key.is_forwarded:
+            self.last_input_at = monotonic()
+        if self._holding_keys():
+            self._held_keys.append(Key(key.key, key.character))
+            return True
+        if not key.is_forwarded:
+            self._key_screens[id(key)] = self.screen
+            while len(self._key_screens) > 64:
+                del self._key_screens[next(iter(self._key_screens))]
+            return False
+        origin = self._key_screens.pop(id(key), None)
+        dialog = self.screen
+        if origin is None or origin is dialog or not isinstance(dialog, Dialog):
+            return False
+        self._held_keys.append(Key(key.key, key.character))
+        if dialog.ready:
+            self.release_held_keys(dialog)
+        return True
+
+    def _holding_keys(self) -> bool:
+        if self._draining:
+            return True
+        if self._holding_since is not None:
+            if monotonic() - self._holding_since < KEY_HOLD_S:
+                return True
+            self.drop_held_keys()
+        screen = self.screen if self._screen_stack else None
+        return isinstance(screen, Dialog) and not screen.ready
+
+    def hold_keys_for_dialog(self) -> None:
+        """Hold keys from now until a dialog is ready for them (or `drop_held_keys`)."""
+        self._holding_since = monotonic()
+
+    def release_held_keys(self, dialog: Dialog[Any]) -> None:
+        """Hand the held keys, in typed order, to the dialog now focused.
+
+        Text and Enter-to-the-next-field are applied at once (so each key lands in the field
+        focused when it would have been typed); any other key is delivered as a key, and the
+        rest wait until it has been handled.
+        """
+        self._holding_since = None
+        while self._held_keys:
+            key = self._held_keys.pop(0)
+            target = dialog.focused
+            if isinstance(target, Input) and key.is_printable and key.character:
+                target.insert_text_at_cursor(key.character)
+                continue
+            if isinstance(target, Input) and key.key == "enter" and dialog.focus_next_field(target):
+                continue
+            (target or dialog)._forward_event(key)
+            if self._held_keys:
+                self._draining = True
+                self.call_after_refresh(self._drain_held_keys, dialog)
+            return
+        self._draining = False
+
+    def _drain_held_keys(self, dialog: Dialog[Any]) -> None:
+        if self.screen is dialog and dialog.ready:
+            self.release_held_keys(dialog)
+            return
+        # The dialog closed (its Enter submitted): what was typed after it is for this screen.
+        held, self._held_keys, self._draining = self._held_keys, [], False
+        for key in held:
+            (self.focused or self.screen)._forward_event(key)
+
+    def drop_held_keys(self) -> None:
+        """The dialog the keys were typed for did not open: they must not become hotkeys."""
+        self._holding_since = None
+        self._held_keys = []
+        self._draining = False
 
     async def on_unmount(self) -> None:
         if self._gc is not None:
@@ -543,11 +635,13 @@ class WarroomApp(App[int]):
         message.stop()
         controls = self._need_controls(f"{message.service}/{message.lever}")
         if controls is None:
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         try:
             spec = controls.spec(message.service, message.lever)
         except ControlError as exc:
             self.notify(str(exc), severity="error")
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         note = f"From runbook {message.runbook}, step {message.step}." if message.runbook else ""
 
@@ -570,11 +664,13 @@ class WarroomApp(App[int]):
         message.stop()
         controls = self._need_controls()
         if controls is None:
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         spec = controls.spec(message.service, message.lever)
         change = controls.revert_target(message.service, message.lever)
         if change is None or change.from_value is None:
             self.notify(f"{spec.key}: no applied change to revert", severity="warning")
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
 
         def done(request: ChangeRequest | None) -> None:
@@ -595,11 +691,13 @@ class WarroomApp(App[int]):
         message.stop()
         controls = self._need_controls()
         if controls is None:
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         spec = controls.spec(message.service, message.lever)
         view = self.state.control(message.service, message.lever)
         if view is None or not view.auto_revert_at:
             self.notify(f"{spec.key}: no automatic revert is pending", severity="warning")
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         change = self.state.changes.get(view.auto_revert_of)
         default = (change.auto_revert_s if change else None) or DEFAULT_EXTEND_S

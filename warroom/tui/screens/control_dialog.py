@@ -12,15 +12,15 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from warroom.controls.model import ControlKind, ControlSpec, coerce_value, format_value
 from warroom.durations import format_duration, parse_duration
 from warroom.events import ControlValue
 from warroom.state import ControlChange
+from warroom.tui.screens.dialogs import Dialog
 
 CHANGE = "change"
 REVERT = "revert"
@@ -50,7 +50,7 @@ def _bounds(spec: ControlSpec) -> str:
     return f"{spec.low:g} to {upper}{unit}{none}"
 
 
-class ControlDialog(ModalScreen[ChangeRequest | None]):
+class ControlDialog(Dialog[ChangeRequest | None]):
     """Change (or revert) one control; checks everything before returning."""
 
     DEFAULT_CSS = """
@@ -60,8 +60,6 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     ControlDialog RadioSet { width: 100%; height: auto; }
     ControlDialog .field-label { color: $text-muted; }
     """
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -84,6 +82,8 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
         if mode == REVERT and revert_of is not None:
             preset = revert_of.from_value
         self.preset = preset
+        verb = "Revert" if mode == REVERT else "Change"
+        self.title_text = f"{verb} {spec.service} · {spec.title}"
 
     @property
     def _picks(self) -> bool:
@@ -134,11 +134,9 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
                 yield Button(label, variant="error" if spec.dangerous else "primary", id="apply")
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
+    def first_focus(self) -> Widget:
         first = "#control-reason" if self.mode == REVERT or self.preset is not None else None
-        if first is None:
-            first = "#control-value"
-        self.query_one(first).focus()
+        return self.query_one(first or "#control-value")
 
     # -- checking ----------------------------------------------------------------------------
 
@@ -195,20 +193,18 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         """Enter moves to the next field; on the last one it applies."""
         event.stop()
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input) if event.input in inputs else len(inputs) - 1
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
-        else:
+        if not self.focus_next_field(event.input):
             self._submit()
+
+    @on(RadioSet.Changed)
+    def _picked(self, event: RadioSet.Changed) -> None:
+        """Picking a value with the keyboard moves on to the reason, as Enter in a field does."""
+        if event.radio_set.has_focus:
+            self.focus_next_field(event.radio_set)
 
     @on(Button.Pressed, "#apply")
     def _pressed_apply(self) -> None:
         self._submit()
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def _matches(spec: ControlSpec, preset: Any, value: ControlValue) -> bool:
@@ -218,7 +214,7 @@ def _matches(spec: ControlSpec, preset: Any, value: ControlValue) -> bool:
         return False
 
 
-class ExtendDialog(ModalScreen[tuple[float, str] | None]):
+class ExtendDialog(Dialog[tuple[float, str] | None]):
     """Push back a pending automatic revert: by how long, and optionally why."""
 
     DEFAULT_CSS = """
@@ -226,19 +222,16 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
     ExtendDialog > .dialog { width: 64; height: auto; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, spec: ControlSpec, due: str, default_s: float) -> None:
         super().__init__(id="extend-dialog")
         self.spec = spec
         self.due = due
         self.default_s = default_s
+        self.title_text = f"Keep {spec.service} · {spec.title} longer"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Label(
-                f"Keep {self.spec.service} · {self.spec.title} longer", classes="dialog-title"
-            )
+            yield Label(self.title_text, classes="dialog-title")
             yield Static(f"Reverts automatically at {self.due}.", classes="dialog-help")
             yield Label("Extend by", classes="field-label")
             yield Input(format_duration(self.default_s), id="extend-by")
@@ -249,8 +242,8 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
                 yield Button("Extend", variant="primary", id="extend")
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
-        self.query_one("#extend-by", Input).focus()
+    def first_focus(self) -> Widget:
+        return self.query_one("#extend-by", Input)
 
     def _submit(self) -> None:
         text = self.query_one("#extend-by", Input).value.strip()
@@ -267,12 +260,9 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._submit()
+        if not self.focus_next_field(event.input):
+            self._submit()
 
     @on(Button.Pressed, "#extend")
     def _pressed(self) -> None:
         self._submit()
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

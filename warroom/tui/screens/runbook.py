@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from warroom.runbooks.model import Runbook, Step
 from warroom.state import IncidentState, RunbookProgress, StepView
 from warroom.tui.actions import LIVE, RUNBOOK, bindings_for
+from warroom.tui.messages import request_dialog
 from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
 from warroom.tui.widgets.key_bar import KeyBar
 
@@ -211,7 +212,8 @@ class RunbookScreen(Screen[None]):
             )
 
         self.app.push_screen(
-            ChoiceDialog("Step status", STEP_STATUS_CHOICES, current.status if current else None),
+            # What a person means by "with a note" is nearly always "done, and here is how".
+            ChoiceDialog("Step status", STEP_STATUS_CHOICES, "done"),
             with_status,
         )
 
@@ -225,7 +227,7 @@ class RunbookScreen(Screen[None]):
         if step is not None:
             request = self.app.step_lever_request(self.runbook_id, step)  # type: ignore[attr-defined]
             if request is not None:
-                self.post_message(request)
+                request_dialog(self, request)
 
     def action_close_runbook(self) -> None:
         self.app.pop_screen()

@@ -24,7 +24,12 @@ from warroom.controls.model import ControlKind, ControlSpec, format_value
 from warroom.session.levers import LeverReadings
 from warroom.state import ControlView, IncidentState
 from warroom.tui.actions import CONTROLS, LIVE, bindings_for
-from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
+from warroom.tui.messages import (
+    ChangeRequested,
+    ExtendRequested,
+    RevertRequested,
+    request_dialog,
+)
 
 
 def _line(text: str, style: str) -> Text:
@@ -209,7 +214,7 @@ class ControlPanel(Widget):
     def action_change_control(self) -> None:
         selected = self._selected()
         if selected is not None:
-            self.post_message(ChangeRequested(*selected))
+            request_dialog(self, ChangeRequested(*selected))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -219,9 +224,9 @@ class ControlPanel(Widget):
     def action_revert_control(self) -> None:
         selected = self._selected()
         if selected is not None:
-            self.post_message(RevertRequested(*selected))
+            request_dialog(self, RevertRequested(*selected))
 
     def action_extend_control(self) -> None:
         selected = self._selected()
         if selected is not None:
-            self.post_message(ExtendRequested(*selected))
+            request_dialog(self, ExtendRequested(*selected))
