@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tui_harness import SIZE, logged, make_app, settle, write_log
+from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
 
 from warroom import events as ev
-from warroom.tui.screens.dialogs import FormDialog
+from warroom.tui.screens.dialogs import ConfirmDialog, FormDialog
 
 
 def burst(pilot: Any, keys: str | list[str]) -> None:
@@ -127,3 +127,23 @@ async def test_typed_ahead_text_fills_each_field_of_a_form(tmp_path: Path) -> No
         await settle(pilot, until=lambda: isinstance(logged(path)[-1], ev.TaskAdded))
         task = logged(path)[-1]
         assert isinstance(task, ev.TaskAdded) and (task.text, task.owner) == ("guard plans", "bob")
+
+
+async def test_ctrl_c_and_ctrl_q_ask_like_q(tmp_path: Path) -> None:
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        for key in ("ctrl+c", "ctrl+q"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmDialog) and app.screen.id == "confirm-quit"
+            text = screen_text(app)
+            assert "Quit warroom?" in text and "[b]" not in text
+            await pilot.press(key)  # asking twice does not stack a second question
+            assert sum(isinstance(s, ConfirmDialog) for s in app.screen_stack) == 1
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.is_running and app.screen is app.main_screen
+        assert not any("[b]" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+q", "enter")
+        await settle(pilot)
+    assert app.return_value == 0

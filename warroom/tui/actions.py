@@ -89,7 +89,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
         footer=True,
         palette=False,
     ),
-    ActionSpec("quit_console", "q", "Quit", "Quit the console (asks first)", footer=True),
+    ActionSpec(
+        "quit_console",
+        "q",
+        "Quit",
+        "Quit the console (asks first; ctrl+q and ctrl+c ask too)",
+        footer=True,
+    ),
     ActionSpec("focus_next", "tab", "Next pane", "Move focus to the next pane", palette=False),
     ActionSpec(
         "declare",

@@ -381,6 +381,9 @@ class WarroomApp(App[int]):
         self.push_screen(HelpScreen(self.mode, self.problems))
 
     def action_quit_console(self) -> None:
+        if isinstance(self.screen, ConfirmDialog) and self.screen.id == "confirm-quit":
+            return  # already asking: a second ctrl+c must not stack another question
+
         def done(confirmed: bool | None) -> None:
             if confirmed:
                 self.exit(0)
@@ -391,9 +394,18 @@ class WarroomApp(App[int]):
                 "The incident log stays on disk; reopen it with "
                 "`warroom console --log LOG` to resume.",
                 "Quit",
+                id="confirm-quit",
             ),
             done,
         )
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q asks like `q`: quitting at once would end a demo's fleet mid-drill."""
+        self.action_quit_console()
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C asks like `q` (Textual's own hint would show its markup raw here)."""
+        self.action_quit_console()
 
     # -- incident intents ----------------------------------------------------------------------
 
