@@ -38,7 +38,7 @@ from warroom.session import Change, ConsoleSession, EventStore, Follower
 from warroom.session.levers import SessionJob
 from warroom.state import IncidentState
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
-from warroom.tui.commands import ActionCommands
+from warroom.tui.commands import ActionCommands, GoAnywhere
 from warroom.tui.idle_gc import IdleCollector
 from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
 from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDialog, ExtendDialog
@@ -102,7 +102,7 @@ class WarroomApp(App[int]):
     # Absolute, so subclasses defined elsewhere (replay, tests, benchmarks) find it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "warroom"
-    COMMANDS = {ActionCommands}
+    COMMANDS = {ActionCommands, GoAnywhere}
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = bindings_for(APP, LIVE)
     ENABLE_COMMAND_PALETTE = True
