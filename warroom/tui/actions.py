@@ -98,6 +98,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("focus_next", "tab", "Next pane", "Move focus to the next pane", palette=False),
     ActionSpec(
+        "command_output",
+        "L",
+        "Output",
+        "Show the full output of every shell step run (from the log)",
+    ),
+    ActionSpec(
         "declare",
         "t",
         "Declare/rename",

@@ -45,6 +45,7 @@ from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDia
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, Dialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
+from warroom.tui.widgets.probe_table import ProbeTable
 
 Clock = Callable[[], datetime]
 #: A job the session runs while the console is up (levers, feeds), given the session.
@@ -407,6 +408,48 @@ class WarroomApp(App[int]):
         """Ctrl+C asks like `q` (Textual's own hint would show its markup raw here)."""
         self.action_quit_console()
 
+    # -- probe detail and command output (read-only views over the state and the log) ---------
+
+    def on_probe_table_target_selected(self, message: ProbeTable.TargetSelected) -> None:
+        message.stop()
+        self.show_probe_detail(message.target)
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def show_probe_detail(self, target: str) -> None:
+        """Push the detail of `target`: its config, last result, latency, logged changes."""
+        from warroom.tui.screens.probe_detail import ProbeDetailScreen, probe_detail_text
+
+        view = self.state.probes.get(target)
+        if view is None:
+            self.notify(f"{target}: no probe results for this target", severity="warning")
+            return
+        configs = getattr(self.session.probes, "targets", None) or []
+        config = next((t for t in configs if getattr(t, "name", None) == target), None)
+        changes = await self._logged(
+            lambda e: isinstance(e, ev.ProbeStateChanged) and e.target == target
+        )
+        body = probe_detail_text(
+            view, config, changes, self.clock(), target in self.session.freshness.stale
+        )
+        await self.push_screen(ProbeDetailScreen(body, f"Probe {target}"))
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def action_command_output(self) -> None:
+        """Every shell step run in this incident with its full output, from the log."""
+        from warroom.tui.screens.probe_detail import CommandOutputScreen, command_output_text
+
+        runs = await self._logged(lambda e: isinstance(e, ev.CommandRun))
+        screen = CommandOutputScreen(command_output_text(runs), "Command output")
+        await self.push_screen(screen)
+
+    async def _logged(self, keep: Callable[[BaseEvent], bool]) -> list[Any]:
+        """The log's events `keep` accepts, read off the event loop (the log may be big)."""
+
+        def read() -> list[BaseEvent]:
+            return [event for event in self.incident_log.read() if keep(event)]
+
+        return await asyncio.to_thread(read)
+
     # -- incident intents ----------------------------------------------------------------------
 
     def action_declare(self) -> None:
@@ -593,7 +636,7 @@ class WarroomApp(App[int]):
 
     @work(group="commands", exit_on_error=False)
     async def _run_command(self, runbook_id: str, step_id: str, code: str) -> None:
-        self.notify(f"running: {code.splitlines()[0]}", timeout=3)
+        self.notify(f"running step {step_id} of {runbook_id}", timeout=3)
         runner = self.command_runner or run_command
         try:
             result = await runner(code, COMMAND_TIMEOUT_S, MAX_COMMAND_OUTPUT)
@@ -610,7 +653,8 @@ class WarroomApp(App[int]):
         )
         if stamped is not None:
             self.notify(
-                f"exit {fields['exit_code']}: {fields['output'][-200:] or '(no output)'}",
+                f"step {step_id}: exit {fields['exit_code']}: "
+                f"{fields['output'][-200:] or '(no output)'} (L: full output)",
                 title="Command finished",
                 severity="information" if fields["exit_code"] == 0 else "warning",
             )

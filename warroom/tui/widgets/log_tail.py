@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from warroom.events import BaseEvent, is_operator_action
+from warroom.events import BaseEvent, CommandRun, is_operator_action
 from warroom.state import IncidentState
 
 KIND_STYLES = {
@@ -46,7 +46,11 @@ def event_line(event: BaseEvent) -> Text:
     to_state = getattr(event, "to_state", None)
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
-    text.append(event.summary(), style=style)
+    summary = event.summary()
+    if isinstance(event, CommandRun):
+        # Every run of a runbook's first block reads the same: the step tells them apart.
+        summary = f"step {event.step} of {event.runbook}: {summary}"
+    text.append(summary, style=style)
     return text
 
 
