@@ -106,7 +106,20 @@ def run_demo(args: argparse.Namespace) -> int:
     """`warroom demo`: the simulated fleet, a new incident on it, and the console."""
     scenario = args.scenario
     log_path = Path(args.log) if args.log else new_log_path(scenario)
-    sim = start_sim(scenario, args.speed, args.seed, log_path.with_suffix(".sim.log"))
+    if log_path.exists() and log_path.stat().st_size > 0:
+        # A fresh fleet starts at t=0: inside an old incident everything would go red again
+        # and the panel would credit the reset to the last change made.
+        raise WarroomError(
+            f"{log_path} already holds an incident, and a demo fleet cannot resume where it "
+            f"left off: resume the incident with `warroom console --log {log_path}`, replay "
+            "it with `warroom replay`, or start a new demo without --log"
+        )
+    sim_log = log_path.with_suffix(".sim.log")
+    try:
+        sim = start_sim(scenario, args.speed, args.seed, sim_log)
+    except BaseException:
+        sim_log.unlink(missing_ok=True)  # a failed start leaves nothing behind
+        raise
     try:
         log = IncidentLog.open(log_path)
         if log.last_seq == 0:
