@@ -207,6 +207,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
         footer=True,
     ),
     ActionSpec(
+        "step_next", "j", "Down", "Next step (also down arrow)", scope=RUNBOOK, palette=False
+    ),
+    ActionSpec(
+        "step_prev", "k", "Up", "Previous step (also up arrow)", scope=RUNBOOK, palette=False
+    ),
+    ActionSpec(
+        "step_first",
+        "g",
+        "First",
+        "First step (also home; pgup/pgdn page)",
+        scope=RUNBOOK,
+        palette=False,
+    ),
+    ActionSpec("step_last", "G", "Last", "Last step (also end)", scope=RUNBOOK, palette=False),
+    ActionSpec(
         "close_runbook",
         "escape",
         "Back",

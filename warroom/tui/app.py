@@ -158,6 +158,8 @@ class WarroomApp(App[int]):
         #: Seconds between re-reads of the shown levers (None: never, for deterministic tests).
         self.lever_refresh_s: float | None = LEVER_REFRESH_S
         self.main_screen = MainScreen(mode=self.mode)
+        #: Runbook id -> the checklist row last highlighted there (see screens/runbook.py).
+        self.step_cursors: dict[str, int] = {}
         #: Keys typed while a dialog is on its way, in order (see dialogs.py's contract).
         self._held_keys: list[Key] = []
         #: Since when keys are held for a requested dialog (None: not holding).

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -29,6 +30,32 @@ STEP_STATUS_CHOICES = [
     ("skipped", "skipped"),
     ("pending", "pending"),
 ]
+
+
+_BOX_LINE = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+)\[[ xX]\](.*)$")
+
+
+def marked_body(body: str, step_ids: Sequence[str], views: Mapping[str, StepView]) -> str:
+    """The runbook's Markdown with each step's checkbox showing its logged status (done,
+    skipped, verified), so both panes agree; unchanged when its boxes do not match the
+    steps one to one (the parser's view wins over a guess)."""
+    lines = body.splitlines()
+    boxes = [i for i, line in enumerate(lines) if _BOX_LINE.match(line)]
+    if len(boxes) != len(step_ids):
+        return body
+    for index, step_id in zip(boxes, step_ids, strict=True):
+        view = views.get(step_id)
+        if view is None:
+            continue
+        match = _BOX_LINE.match(lines[index])
+        assert match is not None
+        lead, rest = match.groups()
+        mark = {"done": "[x]", "skipped": "[-]"}.get(view.status, "[ ]")
+        suffix = " ✔ *verified*" if view.verified else ""
+        if view.status == "skipped":
+            rest = f" ~~{rest.strip()}~~ *(skipped)*"
+        lines[index] = f"{lead}{mark}{rest}{suffix}"
+    return "\n".join(lines) + ("\n" if body.endswith("\n") else "")
 
 
 def step_prompt(number: int, step: Step | None, step_id: str, view: StepView | None) -> Text:
@@ -78,6 +105,7 @@ class RunbookScreen(Screen[None]):
         self._initial = (state, now)
         self.progress: RunbookProgress | None = None
         self._step_ids: list[str] = []
+        self._shown_body = runbook.body if runbook else ""
 
     def compose(self) -> ComposeResult:
         title = self.runbook.title if self.runbook else self.runbook_id
@@ -94,7 +122,11 @@ class RunbookScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.update_from(*self._initial)
-        self.query_one("#steps", OptionList).focus()
+        steps_list = self.query_one("#steps", OptionList)
+        remembered = self._cursors().get(self.runbook_id)
+        if remembered is not None and remembered < len(self._step_ids):
+            steps_list.highlighted = remembered
+        steps_list.focus()
 
     # -- rendering ------------------------------------------------------------------------------
 
@@ -134,6 +166,11 @@ class RunbookScreen(Screen[None]):
             header.append(f"  opened by {progress.opened_by}", style="dim")
         self.query_one("#runbook-title", Label).update(header)
         self._show_detail()
+        if self.runbook is not None:
+            body = marked_body(self.runbook.body, ids, views)
+            if body != self._shown_body:
+                self._shown_body = body
+                self.query_one("#runbook-doc Markdown", Markdown).update(body)
 
     def _show_detail(self) -> None:
         step_id = self.selected_step
@@ -163,7 +200,31 @@ class RunbookScreen(Screen[None]):
         self.query_one("#step-detail", Static).update(detail)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.highlighted is not None:
+            self._cursors()[self.runbook_id] = event.option_list.highlighted
         self._show_detail()
+
+    def _cursors(self) -> dict[str, int]:
+        """The app's runbook id -> checklist row last highlighted (reopening keeps the place)."""
+        cursors: dict[str, int] = getattr(self.app, "step_cursors", {})
+        return cursors
+
+    # -- moving in the checklist (k9s/lazygit keys; the list's own arrows work too) -----------
+
+    def _steps(self) -> OptionList:
+        return self.query_one("#steps", OptionList)
+
+    def action_step_next(self) -> None:
+        self._steps().action_cursor_down()
+
+    def action_step_prev(self) -> None:
+        self._steps().action_cursor_up()
+
+    def action_step_first(self) -> None:
+        self._steps().action_first()
+
+    def action_step_last(self) -> None:
+        self._steps().action_last()
 
     @property
     def selected_step(self) -> str | None:
