@@ -792,6 +792,32 @@ class WarroomApp(App[int]):
             self.notify(f"{spec.key}: {exc}", title="Not changed", severity="error")
             return
         self._finished(spec, outcome)
+        if outcome.ok and runbook and step:
+            self._offer_step_done(runbook, step)
+
+    def _offer_step_done(self, runbook_id: str, step_id: str) -> None:
+        """The step's lever is applied: offer to mark the step done (one Enter)."""
+        progress = self.state.runbooks.get(runbook_id)
+        view = progress.steps.get(step_id) if progress else None
+        if view is not None and view.status == "done":
+            return
+        runbook = self.runbooks.get(runbook_id)
+        step = runbook.step(step_id) if runbook else None
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.set_step(runbook_id, step_id, "done", "lever applied")
+
+        self.push_screen(
+            ConfirmDialog(
+                "Mark the step done?",
+                f"The lever is applied (read back). Mark “{step.text if step else step_id}” "
+                "done in the runbook?",
+                "Mark done",
+                id="confirm-step-done",
+            ),
+            done,
+        )
 
     @work(group="control-change", exit_on_error=False)
     async def _revert(self, spec: ControlSpec, request: ChangeRequest) -> None:
