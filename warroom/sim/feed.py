@@ -23,6 +23,8 @@ def parse_feed(items: Sequence[Any], scenario: str, after: int) -> list[ev.Scena
             scenario=scenario,
             service=str(item.get("service", "")),
             title=str(item.get("title", "")),
+            history=item.get("history") is True,
+            label=str(item.get("label") or ""),
         )
         for item in items
         if int(item["seq"]) > after

@@ -1,0 +1,45 @@
+"""The tutorial's console half: history narration labelled as the real outage's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_harness import SIZE, incident_events, make_app, screen_text, settle, write_log
+
+from warroom import events as ev
+from warroom.sim.feed import parse_feed
+
+
+def test_history_feed_lines_are_labelled_as_the_real_outage() -> None:
+    items = [
+        {"seq": 1, "sim_time": 30, "service": "db", "title": "db slows down"},
+        {
+            "seq": 2,
+            "sim_time": 60,
+            "service": "db",
+            "title": "history: the team paged the DB owner",
+            "history": True,
+            "label": "what happened in the real outage",
+        },
+    ]
+    fault, history = parse_feed(items, "tutorial", 0)
+    assert not fault.history and fault.summary() == "[sim t=30s] db slows down"
+    assert history.history
+    assert history.summary() == (
+        "[sim t=60s] what happened in the real outage: the team paged the DB owner"
+    )
+
+
+async def test_the_log_pane_shows_the_history_label(tmp_path: Path) -> None:
+    narration = ev.ScenarioEvent(
+        sim_seq=1,
+        sim_time=60,
+        scenario="tutorial",
+        title="history: the team paged the DB owner",
+        history=True,
+        label="what happened in the real outage",
+    )
+    app = make_app(write_log(tmp_path / "i.jsonl", [*incident_events(), narration]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "what happened in the real outage: the team paged" in screen_text(app)
