@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_harness import SIZE, incident_events, make_app, screen_text, settle, write_log
+from tui_harness import NOW, SIZE, incident_events, make_app, screen_text, settle, write_log
 
 from warroom import events as ev
 from warroom.sim.feed import parse_feed
@@ -43,3 +43,29 @@ async def test_the_log_pane_shows_the_history_label(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "what happened in the real outage: the team paged" in screen_text(app)
+
+
+async def test_demo_header_shows_the_speed_and_a_hint_until_the_first_action(
+    tmp_path: Path,
+) -> None:
+    from tui_harness import paste
+
+    from warroom.tui.cli import DEMO_HINT
+
+    opened = ev.IncidentOpened(
+        incident_id="demo", title="tutorial", severity=ev.Severity.SEV2, ts=ev.format_ts(NOW)
+    )
+    app = make_app(write_log(tmp_path / "i.jsonl", [opened]))
+    app.sim_speed, app.start_hint = 125.0, DEMO_HINT
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "sim ×125" in text and "start here: o opens the suggested runbook" in text
+        await pilot.press("question_mark", "escape")  # looking around is not an action
+        await settle(pilot)
+        assert "start here" in screen_text(app)
+        await pilot.press("n")
+        await paste(pilot, "first")
+        await pilot.press("enter")
+        await settle(pilot, until=lambda: "start here" not in screen_text(app))
+        assert "sim ×125" in screen_text(app)

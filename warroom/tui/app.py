@@ -107,6 +107,10 @@ class WarroomApp(App[int]):
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = bindings_for(APP, LIVE)
     ENABLE_COMMAND_PALETTE = True
+    #: A simulated fleet's speed, for the header (set by `warroom demo`).
+    sim_speed: float | None = None
+    #: The first screen's one-line "where to start" (set by `warroom demo`).
+    start_hint = ""
 
     def __init__(
         self,
@@ -188,6 +192,8 @@ class WarroomApp(App[int]):
         await self.push_screen(self.main_screen)
         view = self.main_screen.view
         view.set_status_intervals(self.status_update_intervals)
+        view.header.sim_speed = self.sim_speed
+        view.header.hint = self.start_hint
         recovered = getattr(self.incident_log, "recovered", None)
         if recovered is not None:
             self.problems.append(recovered.describe())
@@ -320,6 +326,7 @@ class WarroomApp(App[int]):
         if change.kind in ("state", "freshness"):
             self._dirty = True
             if change.operator:
+                self.main_screen.view.header.clear_hint()  # the first action: hint done
                 self.render_state()
         elif change.kind == "problem":
             self.main_screen.view.set_problems(self.problems)

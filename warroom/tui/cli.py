@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from warroom import events as ev
 from warroom.config import (
     WarroomConfig,
@@ -102,6 +104,19 @@ def controls_tasks(config: WarroomConfig, admin_url: str | None, token: str | No
     return []
 
 
+#: The demo's first-screen hint (gone after the first action).
+DEMO_HINT = "start here: o opens the suggested runbook; do its steps in order (? lists keys)"
+
+
+def sim_speed(admin_url: str) -> float | None:
+    """The running fleet's speed from its `GET /` (None if it does not say)."""
+    try:
+        speed = httpx.get(f"{admin_url}/", timeout=5, trust_env=False).json().get("speed")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return float(speed) if isinstance(speed, int | float) and speed > 0 else None
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """`warroom demo`: the simulated fleet, a new incident on it, and the console."""
     scenario = args.scenario
@@ -135,6 +150,8 @@ def run_demo(args: argparse.Namespace) -> int:
         inputs = gather_inputs(sim_url=sim.admin_url)
         background = controls_tasks(inputs.config, sim.admin_url, sim.token_path)
         app = build_app(log, inputs, background, probes=True, feed=(sim.admin_url, scenario))
+        app.sim_speed = sim_speed(sim.admin_url)
+        app.start_hint = DEMO_HINT
         app.run()
         log.close()
         print(f"incident log: {log_path}", file=sys.stderr)
