@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 
 from warroom.runbooks.model import Runbook, Step
 from warroom.state import IncidentState, RunbookProgress, StepView
-from warroom.tui.actions import LIVE, RUNBOOK, bindings_for
+from warroom.tui.actions import LIVE, REPLAY, RUNBOOK, actions_for, bindings_for
 from warroom.tui.messages import request_dialog
 from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
 from warroom.tui.widgets.key_bar import KeyBar
@@ -119,6 +119,11 @@ class RunbookScreen(Screen[None]):
                 yield Label("Step", classes="pane-title")
                 yield Static("", id="step-detail")
         yield KeyBar(RUNBOOK, mode=self.mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (replay): the keys that would write are not there at all."""
+        spec = next((a for a in actions_for(RUNBOOK, LIVE) if a.name == action), None)
+        return not (self.mode == REPLAY and spec is not None and spec.mutating)
 
     def on_mount(self) -> None:
         self.update_from(*self._initial)
