@@ -62,3 +62,14 @@ def ev_view(status: str, verified: bool = False):  # type: ignore[no-untyped-def
     from warroom.state import StepView
 
     return StepView(status=status, verified=verified)
+
+
+async def test_the_runbook_screen_keeps_the_incident_in_view(tmp_path: Path) -> None:
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot, until=lambda: isinstance(app.screen, RunbookScreen))
+        text = screen_text(app)
+        assert "us-east-1: DynamoDB endpoint unreachable" in text and "SEV1" in text
+        assert "IDENTIFIED" in text and "elapsed 1h21m" in text
+        assert "failing: ✖ checkout" in text and "✖ dynamodb-dns" in text

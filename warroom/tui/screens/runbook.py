@@ -18,7 +18,9 @@ from warroom.state import IncidentState, RunbookProgress, StepView
 from warroom.tui.actions import LIVE, REPLAY, RUNBOOK, actions_for, bindings_for
 from warroom.tui.messages import request_dialog
 from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
+from warroom.tui.widgets.header import IncidentHeader
 from warroom.tui.widgets.key_bar import KeyBar
+from warroom.untrusted import one_line
 
 STEP_MARKS = {
     "pending": ("[ ]", ""),
@@ -58,6 +60,22 @@ def marked_body(body: str, step_ids: Sequence[str], views: Mapping[str, StepView
     return "\n".join(lines) + ("\n" if body.endswith("\n") else "")
 
 
+def failing_text(state: IncidentState) -> Text:
+    """One line naming the probes not up (down first), or saying all are up."""
+    down = sorted(t for t, p in state.probes.items() if p.state == "down")
+    degraded = sorted(t for t, p in state.probes.items() if p.state == "degraded")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if not down and not degraded:
+        text.append("● every probe up" if state.probes else "no probe results", style="green")
+        return text
+    text.append("failing: ", style="bold")
+    for target in down:
+        text.append(f"✖ {one_line(target, 40)}  ", style="red")
+    for target in degraded:
+        text.append(f"▲ {one_line(target, 40)}  ", style="yellow")
+    return text
+
+
 def step_prompt(number: int, step: Step | None, step_id: str, view: StepView | None) -> Text:
     """Two lines per step: checkbox, number and text; then its verification/action/command."""
     status = view.status if view else "pending"
@@ -89,6 +107,9 @@ class RunbookScreen(Screen[None]):
 
     BINDINGS = bindings_for(RUNBOOK, LIVE)
     ACTION_SCOPE = RUNBOOK
+    DEFAULT_CSS = """
+    #runbook-failing { height: 1; width: 100%; padding: 0 1; }
+    """
 
     def __init__(
         self,
@@ -108,6 +129,11 @@ class RunbookScreen(Screen[None]):
         self._shown_body = runbook.body if runbook else ""
 
     def compose(self) -> ComposeResult:
+        # The incident stays in view while walking a checklist: headline facts, failing probes.
+        header = IncidentHeader(id="runbook-incident")
+        header.intervals = dict(getattr(self.app, "status_update_intervals", {}) or {})
+        yield header
+        yield Static("", id="runbook-failing")
         title = self.runbook.title if self.runbook else self.runbook_id
         yield Label(title, id="runbook-title")
         with Horizontal(id="runbook-body"):
@@ -138,6 +164,8 @@ class RunbookScreen(Screen[None]):
     def update_from(
         self, state: IncidentState, now: datetime, suggested: Sequence[tuple[str, str]] = ()
     ) -> None:
+        self.query_one("#runbook-incident", IncidentHeader).update_from(state, now)
+        self.query_one("#runbook-failing", Static).update(failing_text(state))
         progress = state.runbooks.get(self.runbook_id)
         if progress is self.progress and self._step_ids:
             return
