@@ -1,5 +1,5 @@
-"""Pilot tests of the runbook screen's keys and marks: j/k/g/G, the remembered cursor, and
-both panes showing each step's logged status."""
+"""Pilot tests of keys and marks: the runbook screen's j/k/g/G, remembered cursor and marks in
+both panes, its incident header, and the key bar following the focused pane."""
 
 from __future__ import annotations
 
@@ -73,3 +73,20 @@ async def test_the_runbook_screen_keeps_the_incident_in_view(tmp_path: Path) -> 
         assert "us-east-1: DynamoDB endpoint unreachable" in text and "SEV1" in text
         assert "IDENTIFIED" in text and "elapsed 1h21m" in text
         assert "failing: ✖ checkout" in text and "✖ dynamodb-dns" in text
+
+
+async def test_the_key_bar_shows_the_focused_panes_keys(tmp_path: Path) -> None:
+    from warroom.tui.widgets.control_panel import ControlPanel
+    from warroom.tui.widgets.key_bar import KeyBar
+
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bar = app.main_screen.query_one(KeyBar)
+        assert "Revert" not in str(bar.render())
+        app.main_screen.query_one(ControlPanel).option_list.focus()
+        await settle(pilot)
+        assert "Revert" in str(bar.render()) and "Extend" in str(bar.render())
+        app.main_screen.view.probe_table.focus()
+        await settle(pilot)
+        assert "Revert" not in str(bar.render())

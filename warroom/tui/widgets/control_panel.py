@@ -52,6 +52,8 @@ class ControlPanel(Widget):
     """Shows the controls of the selected service; pulling one posts a message."""
 
     BINDINGS = bindings_for(CONTROLS, LIVE)
+    #: The key bar shows this scope's keys while the panel has focus.
+    KEY_SCOPE = CONTROLS
 
     DEFAULT_CSS = """
     ControlPanel { height: auto; }
