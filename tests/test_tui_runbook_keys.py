@@ -90,3 +90,21 @@ async def test_the_key_bar_shows_the_focused_panes_keys(tmp_path: Path) -> None:
         app.main_screen.view.probe_table.focus()
         await settle(pilot)
         assert "Revert" not in str(bar.render())
+
+
+async def test_the_document_follows_the_selected_step(tmp_path: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("o")
+        await settle(pilot, until=lambda: isinstance(app.screen, RunbookScreen))
+        doc = app.screen.query_one("#runbook-doc", VerticalScroll)
+        top = doc.scroll_y
+        await pilot.press("G")  # the last step is far down the document
+        await settle(pilot, until=lambda: doc.scroll_y > top)
+        await settle(pilot, until=lambda: "Check every DynamoDB target" in screen_text(app))
+        far = doc.scroll_y
+        await pilot.press("g")
+        await settle(pilot, until=lambda: doc.scroll_y < far)
+        assert "Confirm the record is empty" in screen_text(app)

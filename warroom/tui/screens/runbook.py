@@ -236,6 +236,23 @@ class RunbookScreen(Screen[None]):
         if event.option_list.highlighted is not None:
             self._cursors()[self.runbook_id] = event.option_list.highlighted
         self._show_detail()
+        self._follow_in_document()
+
+    def _follow_in_document(self) -> None:
+        """Scroll the Markdown pane to the selected step's list item (first one matching)."""
+        step_id = self.selected_step
+        step = self.runbook.step(step_id) if (self.runbook and step_id) else None
+        if step is None:
+            return
+        needle = step.text[:40]
+        # Textual's Markdown blocks are not public API: matched by CSS type name.
+        for item in self.query("#runbook-doc MarkdownParagraph"):
+            source = getattr(item, "source", None) or ""
+            if needle and needle in " ".join(source.split()):
+                self.query_one("#runbook-doc", VerticalScroll).scroll_to_widget(
+                    item, animate=False, top=True
+                )
+                return
 
     def _cursors(self) -> dict[str, int]:
         """The app's runbook id -> checklist row last highlighted (reopening keeps the place)."""
