@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from tui_harness import NOW, SIZE, incident_events, make_app, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -69,3 +71,13 @@ async def test_demo_header_shows_the_speed_and_a_hint_until_the_first_action(
         await pilot.press("enter")
         await settle(pilot, until=lambda: "start here" not in screen_text(app))
         assert "sim ×125" in screen_text(app)
+
+
+@pytest.mark.slow
+async def test_the_fleet_says_its_speed(tmp_path: Path) -> None:
+    from warroom.sim.feed import sim_speed
+    from warroom.sim.server import running_fleet
+
+    async with running_fleet("tutorial", speed=125.0, seed=1) as fleet:
+        assert await asyncio.to_thread(sim_speed, fleet.admin_url) == 125.0
+    assert sim_speed("http://127.0.0.1:9") is None  # nothing there: no speed, no error

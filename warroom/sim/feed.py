@@ -67,3 +67,12 @@ def sim_title(admin_url: str, scenario: str) -> str:
         return str(info.get("title") or scenario)
     except (httpx.HTTPError, ValueError, AttributeError):
         return scenario
+
+
+def sim_speed(admin_url: str) -> float | None:
+    """The running fleet's speed (simulated seconds per second) from its `GET /`, or None."""
+    try:
+        speed = httpx.get(f"{admin_url}/", timeout=5, trust_env=False).json().get("speed")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return float(speed) if isinstance(speed, int | float) and speed > 0 else None

@@ -267,7 +267,7 @@ class WarroomApp(App[int]):
             if monotonic() - self._holding_since < KEY_HOLD_S:
                 return True
             self.drop_held_keys()
-        screen = self.screen if self._screen_stack else None
+        screen = self.screen if self.screen_stack else None
         return isinstance(screen, Dialog) and not screen.ready
 
     def hold_keys_for_dialog(self) -> None:

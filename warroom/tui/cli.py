@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from warroom import events as ev
 from warroom.config import (
     WarroomConfig,
@@ -33,7 +31,7 @@ from warroom.runbooks.model import Runbook
 from warroom.session.levers import config_levers, sim_levers
 from warroom.session.policies import status_intervals
 from warroom.session.supervisor import ProbeSupervisor
-from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_title
+from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_speed, sim_title
 from warroom.sim.process import start_sim
 from warroom.store import open_for_console
 from warroom.tui.app import BackgroundTask, WarroomApp
@@ -106,15 +104,6 @@ def controls_tasks(config: WarroomConfig, admin_url: str | None, token: str | No
 
 #: The demo's first-screen hint (gone after the first action).
 DEMO_HINT = "start here: o opens the suggested runbook; do its steps in order (? lists keys)"
-
-
-def sim_speed(admin_url: str) -> float | None:
-    """The running fleet's speed from its `GET /` (None if it does not say)."""
-    try:
-        speed = httpx.get(f"{admin_url}/", timeout=5, trust_env=False).json().get("speed")
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
-    return float(speed) if isinstance(speed, int | float) and speed > 0 else None
 
 
 def run_demo(args: argparse.Namespace) -> int:
