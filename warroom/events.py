@@ -458,17 +458,9 @@ class ScenarioEvent(BaseEvent):
     scenario: str = ""
     service: str = ""
     title: str
-    #: Narration of what happened in the real outage, not of this fleet (the feed's `history`).
-    history: bool = False
-    #: How the feed says to label such narration (e.g. "what happened in the real outage").
-    label: str = ""
 
     def summary(self) -> str:
-        title = self.title
-        if self.history:
-            label = self.label or "what happened in the real outage"
-            title = f"{label}: {title.removeprefix('history:').strip()}"
-        return f"[sim t={self.sim_time:.0f}s] {title}"
+        return f"[sim t={self.sim_time:.0f}s] {self.title}"
 
 
 # -- alerts --------------------------------------------------------------------------------
