@@ -285,6 +285,12 @@ async def test_sim_lever_and_runbook_action_through_the_panel(tmp_path: Path) ->
             await apply(pilot)
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 4)
             assert fleet.model.control("ec2-launch", "rate_limit")["value"] == 50
+            # Applied and read back: the console offers to mark the step done (one Enter).
+            await settle(pilot, until=lambda: app.screen.id == "confirm-step-done")
+            await pilot.press("enter")
+            await settle(pilot)
+            marked = [e for e in logged(app.log_path) if isinstance(e, ev.StepSet)][-1]
+            assert (marked.runbook, marked.step, marked.status) == (rb.id, step.id, "done")
 
             # The app's entry point: the same dialog, a dangerous lever, the value preset.
             app.main_screen.post_message(ChangeRequested("dynamodb", "dns_record", value="empty"))

@@ -247,3 +247,25 @@ async def test_command_palette_runs_timeline_actions() -> None:
         screen = app.replay_screen
         assert screen.cursor.position > 0
         assert ev.is_operator_action(screen.cursor.current_event)
+
+
+async def test_o_opens_a_runbook_read_only(tmp_path: Path) -> None:
+    from warroom.tui.screens.runbook import RunbookScreen
+
+    log = tmp_path / "copy.jsonl"
+    log.write_bytes(LOG.read_bytes())
+    app = ReplayApp(log)
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("G")  # the end: every runbook the drill opened is there
+        await _settle(app, pilot)
+        await pilot.press("o")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, RunbookScreen)
+        bound = {active.binding.action for active in app.screen.active_bindings.values()}
+        assert "close_runbook" in bound
+        assert not {"step_done", "step_skip", "run_command", "pull_lever"} & bound
+        await pilot.press("d", "x", "exclamation_mark", "a", "escape")
+        await _settle(app, pilot)
+        assert app.screen is app.replay_screen
+    assert log.read_bytes() == LOG.read_bytes()

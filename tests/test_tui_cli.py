@@ -253,3 +253,39 @@ def test_probe_worker_rejects_a_bad_configuration_in_one_line(tmp_path: Path) ->
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("warroom: probe worker: stdin: targets[0].interval: not a duration")
+
+
+WARROOM = [sys.executable, "-m", "warroom"]
+
+
+def test_demo_refuses_an_existing_incident_log(tmp_path: Path) -> None:
+    """A fresh fleet inside an old incident would turn everything red again at t=0."""
+    path = tmp_path / "old.jsonl"
+    write_log(path).close()
+    before = path.read_bytes()
+    done = subprocess.run(
+        [*WARROOM, "demo", "--scenario", "tutorial", "--log", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "already holds an incident" in lines[0]
+    assert f"warroom console --log {path}" in lines[0]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.jsonl"]
+
+
+def test_a_failed_demo_start_leaves_no_files(tmp_path: Path) -> None:
+    path = tmp_path / "incidents" / "new.jsonl"
+    done = subprocess.run(
+        [*WARROOM, "demo", "--scenario", "tutorial", "--speed", "-5", "--log", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1 and done.stderr.startswith("warroom: the simulated fleet")
+    assert not list(tmp_path.rglob("*.sim.log")) and not path.exists()

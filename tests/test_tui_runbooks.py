@@ -68,7 +68,7 @@ async def test_suggested_runbook_opens_and_steps_are_logged(tmp_path: Path) -> N
 
         await pilot.press("m")  # status with a note
         assert isinstance(app.screen, ChoiceDialog)
-        await pilot.press("home", "enter")  # "done" (the current status, pending, is preselected)
+        await pilot.press("enter")  # "done" is preselected: what "with a note" nearly always means
         assert isinstance(app.screen, FormDialog)
         await paste(pilot, "restored by hand")
         await pilot.press("enter")

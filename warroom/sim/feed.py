@@ -14,6 +14,20 @@ from warroom import events as ev
 FEED_INTERVAL = 1.0
 
 
+#: How narration of the real outage is labelled when the feed does not say.
+HISTORY_LABEL = "what happened in the real outage"
+
+
+def _title(item: Any) -> str:
+    """The item's title; narration of the real outage (`history`) leads with the feed's
+    `label`, so it never reads as something that happened to this fleet."""
+    title = str(item.get("title", ""))
+    if item.get("history") is not True:
+        return title
+    label = str(item.get("label") or HISTORY_LABEL)
+    return f"{label}: {title.removeprefix('history:').strip()}"
+
+
 def parse_feed(items: Sequence[Any], scenario: str, after: int) -> list[ev.ScenarioEvent]:
     """The feed items newer than `after` as events (KeyError/ValueError/TypeError if malformed)."""
     return [
@@ -22,7 +36,7 @@ def parse_feed(items: Sequence[Any], scenario: str, after: int) -> list[ev.Scena
             sim_time=float(item.get("sim_time", 0.0)),
             scenario=scenario,
             service=str(item.get("service", "")),
-            title=str(item.get("title", "")),
+            title=_title(item),
         )
         for item in items
         if int(item["seq"]) > after
@@ -65,3 +79,12 @@ def sim_title(admin_url: str, scenario: str) -> str:
         return str(info.get("title") or scenario)
     except (httpx.HTTPError, ValueError, AttributeError):
         return scenario
+
+
+def sim_speed(admin_url: str) -> float | None:
+    """The running fleet's speed (simulated seconds per second) from its `GET /`, or None."""
+    try:
+        speed = httpx.get(f"{admin_url}/", timeout=5, trust_env=False).json().get("speed")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return float(speed) if isinstance(speed, int | float) and speed > 0 else None

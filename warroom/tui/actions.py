@@ -89,8 +89,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
         footer=True,
         palette=False,
     ),
-    ActionSpec("quit_console", "q", "Quit", "Quit the console (asks first)", footer=True),
+    ActionSpec(
+        "quit_console",
+        "q",
+        "Quit",
+        "Quit the console (asks first; ctrl+q and ctrl+c ask too)",
+        footer=True,
+    ),
     ActionSpec("focus_next", "tab", "Next pane", "Move focus to the next pane", palette=False),
+    ActionSpec(
+        "command_output",
+        "L",
+        "Output",
+        "Show the full output of every shell step run (from the log)",
+    ),
     ActionSpec(
         "declare",
         "t",
@@ -216,6 +228,21 @@ ACTIONS: tuple[ActionSpec, ...] = (
         dangerous=True,
         footer=True,
     ),
+    ActionSpec(
+        "step_next", "j", "Down", "Next step (also down arrow)", scope=RUNBOOK, palette=False
+    ),
+    ActionSpec(
+        "step_prev", "k", "Up", "Previous step (also up arrow)", scope=RUNBOOK, palette=False
+    ),
+    ActionSpec(
+        "step_first",
+        "g",
+        "First",
+        "First step (also home; pgup/pgdn page)",
+        scope=RUNBOOK,
+        palette=False,
+    ),
+    ActionSpec("step_last", "G", "Last", "Last step (also end)", scope=RUNBOOK, palette=False),
     ActionSpec(
         "close_runbook",
         "escape",

@@ -23,6 +23,7 @@ from textual import work
 from textual.app import App
 from textual.events import Event, Key, Resize
 from textual.notifications import SeverityLevel
+from textual.widgets import Input
 
 from warroom import events as ev
 from warroom import untrusted
@@ -42,15 +43,16 @@ from warroom.session.levers import SessionJob, shows_load
 from warroom.session.status import status_update_text
 from warroom.state import IncidentState, active_alerts
 from warroom.tui.actions import APP, LIVE, REPLAY, bindings_for, find
-from warroom.tui.commands import ActionCommands
+from warroom.tui.commands import ActionCommands, GoAnywhere
 from warroom.tui.idle_gc import IdleCollector
 from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
 from warroom.tui.screens.confirm_command import CommandConfirmDialog
 from warroom.tui.screens.control_dialog import REVERT, ChangeRequest, ControlDialog, ExtendDialog
-from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog, FormField
+from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, Dialog, FormDialog, FormField
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.screens.main import MainScreen
 from warroom.tui.toasts import safe_toast
+from warroom.tui.widgets.probe_table import ProbeTable
 from warroom.untrusted import one_line
 
 Clock = Callable[[], datetime]
@@ -83,6 +85,8 @@ DEFAULT_EXTEND_S = 600.0
 MAX_COMMAND_OUTPUT = 8192
 #: A runbook command running longer than this is killed (and logged with no exit code).
 COMMAND_TIMEOUT_S = 60.0
+#: Keys held for a dialog that never opened (the request failed) are dropped after this.
+KEY_HOLD_S = 2.0
 
 
 def incident_id_for(title: str, now: datetime) -> str:
@@ -110,10 +114,14 @@ class WarroomApp(App[int]):
     # Absolute, so subclasses defined elsewhere (replay, tests, benchmarks) find it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "warroom"
-    COMMANDS = {ActionCommands}
+    COMMANDS = {ActionCommands, GoAnywhere}
     COMMAND_PALETTE_BINDING = "ctrl+p"
     BINDINGS = bindings_for(APP, LIVE)
     ENABLE_COMMAND_PALETTE = True
+    #: A simulated fleet's speed, for the header (set by `warroom demo`).
+    sim_speed: float | None = None
+    #: The first screen's one-line "where to start" (set by `warroom demo`).
+    start_hint = ""
 
     def __init__(
         self,
@@ -168,6 +176,16 @@ class WarroomApp(App[int]):
         self.main_screen = MainScreen(mode=self.mode)
         #: The last status update posted here, as pasted elsewhere (with the log head).
         self.last_status_text = ""
+        #: Runbook id -> the checklist row last highlighted there (see screens/runbook.py).
+        self.step_cursors: dict[str, int] = {}
+        #: Keys typed while a dialog is on its way, in order (see dialogs.py's contract).
+        self._held_keys: list[Key] = []
+        #: Since when keys are held for a requested dialog (None: not holding).
+        self._holding_since: float | None = None
+        #: Held keys are being handed to a dialog one handled key at a time.
+        self._draining = False
+        #: The screen each key was first forwarded on (by id; the last few keys only).
+        self._key_screens: dict[int, Any] = {}
 
     @property
     def state(self) -> IncidentState:
@@ -188,6 +206,8 @@ class WarroomApp(App[int]):
         await self.push_screen(self.main_screen)
         view = self.main_screen.view
         view.set_status_intervals(self.status_update_intervals)
+        view.header.sim_speed = self.sim_speed
+        view.header.hint = self.start_hint
         recovered = getattr(self.incident_log, "recovered", None)
         if recovered is not None:
             self.problems.append(recovered.describe())
@@ -222,9 +242,90 @@ class WarroomApp(App[int]):
         self.set_class(height >= TALL_FROM, "-tall")
 
     async def on_event(self, event: Event) -> None:
-        if isinstance(event, Key):
-            self.last_input_at = monotonic()
+        if isinstance(event, Key) and self._route_typed_ahead(event):
+            return
         await super().on_event(event)
+
+    # -- typed-ahead keys: held for the dialog that is opening -------------------------------
+
+    def _route_typed_ahead(self, key: Key) -> bool:
+        """Keep keys typed ahead of a dialog for that dialog; True when `key` was taken.
+
+        A key reaches the app twice: first to be forwarded to the focused widget, then (if
+        no widget used it) bubbling back for the bindings. Keys queued behind the one that
+        opens a dialog were forwarded to the screen below; when they bubble back they go to
+        the dialog instead of running as hotkeys, in the order they were typed.
+        """
+        if not key.is_forwarded:
+            self.last_input_at = monotonic()
+        if self._holding_keys():
+            self._held_keys.append(Key(key.key, key.character))
+            return True
+        if not key.is_forwarded:
+            self._key_screens[id(key)] = self.screen
+            while len(self._key_screens) > 64:
+                del self._key_screens[next(iter(self._key_screens))]
+            return False
+        origin = self._key_screens.pop(id(key), None)
+        dialog = self.screen
+        if origin is None or origin is dialog or not isinstance(dialog, Dialog):
+            return False
+        self._held_keys.append(Key(key.key, key.character))
+        if dialog.ready:
+            self.release_held_keys(dialog)
+        return True
+
+    def _holding_keys(self) -> bool:
+        if self._draining:
+            return True
+        if self._holding_since is not None:
+            if monotonic() - self._holding_since < KEY_HOLD_S:
+                return True
+            self.drop_held_keys()
+        screen = self.screen if self.screen_stack else None
+        return isinstance(screen, Dialog) and not screen.ready
+
+    def hold_keys_for_dialog(self) -> None:
+        """Hold keys from now until a dialog is ready for them (or `drop_held_keys`)."""
+        self._holding_since = monotonic()
+
+    def release_held_keys(self, dialog: Dialog[Any]) -> None:
+        """Hand the held keys, in typed order, to the dialog now focused.
+
+        Text and Enter-to-the-next-field are applied at once (so each key lands in the field
+        focused when it would have been typed); any other key is delivered as a key, and the
+        rest wait until it has been handled.
+        """
+        self._holding_since = None
+        while self._held_keys:
+            key = self._held_keys.pop(0)
+            target = dialog.focused
+            if isinstance(target, Input) and key.is_printable and key.character:
+                target.insert_text_at_cursor(key.character)
+                continue
+            if isinstance(target, Input) and key.key == "enter" and dialog.focus_next_field(target):
+                continue
+            (target or dialog)._forward_event(key)
+            if self._held_keys:
+                self._draining = True
+                self.call_after_refresh(self._drain_held_keys, dialog)
+            return
+        self._draining = False
+
+    def _drain_held_keys(self, dialog: Dialog[Any]) -> None:
+        if self.screen is dialog and dialog.ready:
+            self.release_held_keys(dialog)
+            return
+        # The dialog closed (its Enter submitted): what was typed after it is for this screen.
+        held, self._held_keys, self._draining = self._held_keys, [], False
+        for key in held:
+            (self.focused or self.screen)._forward_event(key)
+
+    def drop_held_keys(self) -> None:
+        """The dialog the keys were typed for did not open: they must not become hotkeys."""
+        self._holding_since = None
+        self._held_keys = []
+        self._draining = False
 
     async def on_unmount(self) -> None:
         if self._gc is not None:
@@ -240,6 +341,7 @@ class WarroomApp(App[int]):
         if change.kind in ("state", "freshness", "shared"):
             self._dirty = True
             if change.operator:
+                self.main_screen.view.header.clear_hint()  # the first action: hint done
                 self.render_state()
         elif change.kind == "problem":
             self.main_screen.view.set_problems(self.problems)
@@ -317,6 +419,9 @@ class WarroomApp(App[int]):
         self.push_screen(HelpScreen(self.mode, self.problems))
 
     def action_quit_console(self) -> None:
+        if isinstance(self.screen, ConfirmDialog) and self.screen.id == "confirm-quit":
+            return  # already asking: a second ctrl+c must not stack another question
+
         def done(confirmed: bool | None) -> None:
             if confirmed:
                 self.exit(0)
@@ -327,9 +432,60 @@ class WarroomApp(App[int]):
                 "The incident log stays on disk; reopen it with "
                 "`warroom console --log LOG` to resume.",
                 "Quit",
+                id="confirm-quit",
             ),
             done,
         )
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q asks like `q`: quitting at once would end a demo's fleet mid-drill."""
+        self.action_quit_console()
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C asks like `q` (Textual's own hint would show its markup raw here)."""
+        self.action_quit_console()
+
+    # -- probe detail and command output (read-only views over the state and the log) ---------
+
+    def on_probe_table_target_selected(self, message: ProbeTable.TargetSelected) -> None:
+        message.stop()
+        self.show_probe_detail(message.target)
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def show_probe_detail(self, target: str) -> None:
+        """Push the detail of `target`: its config, last result, latency, logged changes."""
+        from warroom.tui.screens.probe_detail import ProbeDetailScreen, probe_detail_text
+
+        view = self.state.probes.get(target)
+        if view is None:
+            self.notify(f"{target}: no probe results for this target", severity="warning")
+            return
+        configs = getattr(self.session.probes, "targets", None) or []
+        config = next((t for t in configs if getattr(t, "name", None) == target), None)
+        changes = await self._logged(
+            lambda e: isinstance(e, ev.ProbeStateChanged) and e.target == target
+        )
+        body = probe_detail_text(
+            view, config, changes, self.clock(), target in self.session.freshness.stale
+        )
+        await self.push_screen(ProbeDetailScreen(body, f"Probe {target}"))
+
+    @work(group="detail", exclusive=True, exit_on_error=False)
+    async def action_command_output(self) -> None:
+        """Every shell step run in this incident with its full output, from the log."""
+        from warroom.tui.screens.probe_detail import CommandOutputScreen, command_output_text
+
+        runs = await self._logged(lambda e: isinstance(e, ev.CommandRun))
+        screen = CommandOutputScreen(command_output_text(runs), "Command output")
+        await self.push_screen(screen)
+
+    async def _logged(self, keep: Callable[[BaseEvent], bool]) -> list[Any]:
+        """The log's events `keep` accepts, read off the event loop (the log may be big)."""
+
+        def read() -> list[BaseEvent]:
+            return [event for event in self.incident_log.read() if keep(event)]
+
+        return await asyncio.to_thread(read)
 
     # -- incident intents ----------------------------------------------------------------------
 
@@ -616,7 +772,8 @@ class WarroomApp(App[int]):
 
     @work(group="commands", exit_on_error=False)
     async def _run_command(self, runbook_id: str, step_id: str, code: str) -> None:
-        self.notify(f"running: {untrusted.one_line(code.splitlines()[0], 100)}", timeout=3)
+        step, runbook = untrusted.one_line(step_id, 80), untrusted.one_line(runbook_id, 80)
+        self.notify(f"running step {step} of {runbook}", timeout=3)
         runner = self.command_runner or run_command
         try:
             result = await runner(code, COMMAND_TIMEOUT_S, MAX_COMMAND_OUTPUT)
@@ -633,7 +790,8 @@ class WarroomApp(App[int]):
         )
         if stamped is not None:
             self.notify(
-                f"exit {fields['exit_code']}: {fields['output'][-200:] or '(no output)'}",
+                f"step {step_id}: exit {fields['exit_code']}: "
+                f"{fields['output'][-200:] or '(no output)'} (L: full output)",
                 title="Command finished",
                 severity="information" if fields["exit_code"] == 0 else "warning",
             )
@@ -670,11 +828,13 @@ class WarroomApp(App[int]):
         message.stop()
         controls = self._need_controls(f"{message.service}/{message.lever}")
         if controls is None:
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         try:
             spec = controls.spec(message.service, message.lever)
         except ControlError as exc:
             self.notify(str(exc), severity="error")
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         note = f"From runbook {message.runbook}, step {message.step}." if message.runbook else ""
 
@@ -714,11 +874,13 @@ class WarroomApp(App[int]):
         message.stop()
         controls = self._need_controls()
         if controls is None:
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         spec = controls.spec(message.service, message.lever)
         change = controls.revert_target(message.service, message.lever)
         if change is None or change.from_value is None:
             self.notify(f"{spec.key}: no applied change to revert", severity="warning")
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
 
         def done(request: ChangeRequest | None) -> None:
@@ -739,11 +901,13 @@ class WarroomApp(App[int]):
         message.stop()
         controls = self._need_controls()
         if controls is None:
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         spec = controls.spec(message.service, message.lever)
         view = self.state.control(message.service, message.lever)
         if view is None or not view.auto_revert_at:
             self.notify(f"{spec.key}: no automatic revert is pending", severity="warning")
+            self.drop_held_keys()  # no dialog: what was typed for it must not run
             return
         change = self.state.changes.get(view.auto_revert_of)
         default = (change.auto_revert_s if change else None) or DEFAULT_EXTEND_S
@@ -780,6 +944,32 @@ class WarroomApp(App[int]):
             self.notify(f"{spec.key}: {exc}", title="Not changed", severity="error")
             return
         self._finished(spec, outcome)
+        if outcome.ok and runbook and step:
+            self._offer_step_done(runbook, step)
+
+    def _offer_step_done(self, runbook_id: str, step_id: str) -> None:
+        """The step's lever is applied: offer to mark the step done (one Enter)."""
+        progress = self.state.runbooks.get(runbook_id)
+        view = progress.steps.get(step_id) if progress else None
+        if view is not None and view.status == "done":
+            return
+        runbook = self.runbooks.get(runbook_id)
+        step = runbook.step(step_id) if runbook else None
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.set_step(runbook_id, step_id, "done", "lever applied")
+
+        self.push_screen(
+            ConfirmDialog(
+                "Mark the step done?",
+                f"The lever is applied (read back). Mark “{step.text if step else step_id}” "
+                "done in the runbook?",
+                "Mark done",
+                id="confirm-step-done",
+            ),
+            done,
+        )
 
     @work(group="control-change", exit_on_error=False)
     async def _revert(self, spec: ControlSpec, request: ChangeRequest) -> None:

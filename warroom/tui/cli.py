@@ -34,7 +34,7 @@ from warroom.session.alerts import alert_intake
 from warroom.session.levers import config_levers, sim_levers
 from warroom.session.policies import status_intervals
 from warroom.session.supervisor import ProbeSupervisor
-from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_title
+from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_speed, sim_title
 from warroom.sim.process import start_sim
 from warroom.store import open_for_console
 from warroom.tui.app import BackgroundTask, WarroomApp
@@ -105,11 +105,28 @@ def controls_tasks(config: WarroomConfig, admin_url: str | None, token: str | No
     return []
 
 
+#: The demo's first-screen hint (gone after the first action).
+DEMO_HINT = "start here: o opens the suggested runbook; do its steps in order (? lists keys)"
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """`warroom demo`: the simulated fleet, a new incident on it, and the console."""
     scenario = args.scenario
     log_path = Path(args.log) if args.log else new_log_path(scenario)
-    sim = start_sim(scenario, args.speed, args.seed, log_path.with_suffix(".sim.log"))
+    if log_path.exists() and log_path.stat().st_size > 0:
+        # A fresh fleet starts at t=0: inside an old incident everything would go red again
+        # and the panel would credit the reset to the last change made.
+        raise WarroomError(
+            f"{log_path} already holds an incident, and a demo fleet cannot resume where it "
+            f"left off: resume the incident with `warroom console --log {log_path}`, replay "
+            "it with `warroom replay`, or start a new demo without --log"
+        )
+    sim_log = log_path.with_suffix(".sim.log")
+    try:
+        sim = start_sim(scenario, args.speed, args.seed, sim_log)
+    except BaseException:
+        sim_log.unlink(missing_ok=True)  # a failed start leaves nothing behind
+        raise
     try:
         log = IncidentLog.open(log_path)
         if log.last_seq == 0:
@@ -125,6 +142,8 @@ def run_demo(args: argparse.Namespace) -> int:
         inputs = gather_inputs(sim_url=sim.admin_url)
         background = controls_tasks(inputs.config, sim.admin_url, sim.token_path)
         app = build_app(log, inputs, background, probes=True, feed=(sim.admin_url, scenario))
+        app.sim_speed = sim_speed(sim.admin_url)
+        app.start_hint = DEMO_HINT
         app.run()
         log.close()
         print(f"incident log: {log_path}", file=sys.stderr)

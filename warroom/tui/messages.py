@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.message import Message
+from textual.widget import Widget
 
 
 class LeverMessage(Message):
@@ -46,3 +47,12 @@ class RevertRequested(LeverMessage):
 
 class ExtendRequested(LeverMessage):
     """Push back a lever's pending automatic revert."""
+
+
+def request_dialog(widget: Widget, message: LeverMessage) -> None:
+    """Post a request that opens a dialog; keys typed meanwhile wait for that dialog (the
+    app holds them) instead of running as hotkeys on the screen below."""
+    hold = getattr(widget.app, "hold_keys_for_dialog", None)
+    if hold is not None:
+        hold()
+    widget.post_message(message)

@@ -12,9 +12,8 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from warroom import untrusted
@@ -22,6 +21,7 @@ from warroom.controls.model import ControlKind, ControlSpec, coerce_value, forma
 from warroom.durations import format_duration, parse_duration
 from warroom.events import ControlValue
 from warroom.state import ControlChange
+from warroom.tui.screens.dialogs import Dialog
 from warroom.untrusted import block, one_line
 
 CHANGE = "change"
@@ -52,7 +52,7 @@ def _bounds(spec: ControlSpec) -> str:
     return f"{spec.low:g} to {upper}{unit}{none}"
 
 
-class ControlDialog(ModalScreen[ChangeRequest | None]):
+class ControlDialog(Dialog[ChangeRequest | None]):
     """Change (or revert) one control; checks everything before returning."""
 
     DEFAULT_CSS = """
@@ -63,8 +63,6 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     ControlDialog .field-label { color: $text-muted; }
     ControlDialog .dialog-buttons { dock: bottom; }
     """
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -89,6 +87,8 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
         self.preset = preset
         #: The service's load, when the app has read it (see `show_load`).
         self.load_line = ""
+        verb = "Revert" if mode == REVERT else "Change"
+        self.title_text = f"{verb} {spec.service} · {spec.title}"
 
     @property
     def _picks(self) -> bool:
@@ -172,10 +172,10 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
     def on_mount(self) -> None:
         if self.load_line:  # read before the dialog was up
             self._paint_load()
+
+    def first_focus(self) -> Widget:
         first = "#control-reason" if self.mode == REVERT or self.preset is not None else None
-        if first is None:
-            first = "#control-value"
-        self.query_one(first).focus()
+        return self.query_one(first or "#control-value")
 
     # -- checking ----------------------------------------------------------------------------
 
@@ -233,20 +233,19 @@ class ControlDialog(ModalScreen[ChangeRequest | None]):
         """Enter moves to the next field; after the last one, to the Apply button: a change
         is made only from the explicit button, never by Enter in a field."""
         event.stop()
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input) if event.input in inputs else len(inputs) - 1
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
-        else:
+        if not self.focus_next_field(event.input):
+            # The last field: on to the confirm button, which alone applies (never a field).
             self.query_one("#apply", Button).focus()
+
+    @on(RadioSet.Changed)
+    def _picked(self, event: RadioSet.Changed) -> None:
+        """Picking a value with the keyboard moves on to the reason, as Enter in a field does."""
+        if event.radio_set.has_focus:
+            self.focus_next_field(event.radio_set)
 
     @on(Button.Pressed, "#apply")
     def _pressed_apply(self) -> None:
         self._submit()
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def _matches(spec: ControlSpec, preset: Any, value: ControlValue) -> bool:
@@ -256,7 +255,7 @@ def _matches(spec: ControlSpec, preset: Any, value: ControlValue) -> bool:
         return False
 
 
-class ExtendDialog(ModalScreen[tuple[float, str] | None]):
+class ExtendDialog(Dialog[tuple[float, str] | None]):
     """Push back a pending automatic revert: by how long, and optionally why."""
 
     DEFAULT_CSS = """
@@ -265,21 +264,16 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
     ExtendDialog .dialog-buttons { dock: bottom; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, spec: ControlSpec, due: str, default_s: float) -> None:
         super().__init__(id="extend-dialog")
         self.spec = spec
         self.due = due
         self.default_s = default_s
+        self.title_text = f"Keep {spec.service} · {spec.title} longer"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
-            yield Label(
-                one_line(f"Keep {self.spec.service} · {self.spec.title} longer"),
-                classes="dialog-title",
-                markup=False,
-            )
+            yield Label(one_line(self.title_text), classes="dialog-title", markup=False)
             yield Static(f"Reverts automatically at {self.due}.", classes="dialog-help")
             yield Label("Extend by", classes="field-label")
             yield Input(format_duration(self.default_s), id="extend-by")
@@ -290,8 +284,8 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
                 yield Button("Extend", variant="primary", id="extend")
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
-        self.query_one("#extend-by", Input).focus()
+    def first_focus(self) -> Widget:
+        return self.query_one("#extend-by", Input)
 
     def _submit(self) -> None:
         text = self.query_one("#extend-by", Input).value.strip()
@@ -309,15 +303,9 @@ class ExtendDialog(ModalScreen[tuple[float, str] | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         """Enter moves on, to the Extend button last: only the button extends."""
         event.stop()
-        if event.input.id == "extend-by":
-            self.query_one("#extend-reason", Input).focus()
-        else:
+        if not self.focus_next_field(event.input):
             self.query_one("#extend", Button).focus()
 
     @on(Button.Pressed, "#extend")
     def _pressed(self) -> None:
         self._submit()
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -1,24 +1,88 @@
 """Modal dialogs for incident actions: a small form, a choice list, and a confirmation.
 
-Each returns its result through `dismiss` (None when cancelled); the app turns results into
-events. Keyboard first (enter submits, escape cancels, tab moves) and every dialog has buttons
-for the mouse.
+Every dialog in the console (these, the lever and extend dialogs, the quit question) keeps
+one contract, so a responder's fingers learn it once:
+
+- Enter in a field moves to the next field; Enter on the last field, on the confirm button
+  or on a choice submits. Tab and shift+tab move between fields and buttons.
+- Escape cancels, and so does Enter on the Cancel button; both say "cancelled" in a
+  notification, so nobody believes a lever was pulled when it was not.
+- Keys typed ahead are never lost or leaked: keys arriving while a dialog is opening (or
+  while a request that opens one is on its way, see `messages.request_dialog`) are held by
+  the app and handed to the dialog's first field once it has focus (`Dialog.ready`).
+
+Each returns its result through `dismiss` (`CANCELLED` when cancelled); the app turns results
+into events. Every dialog has buttons for the mouse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from warroom.untrusted import block, one_line
+
+ResultT = TypeVar("ResultT")
+
+
+class Dialog(ModalScreen[ResultT]):
+    """The base of every dialog: escape and Cancel say "cancelled"; typed-ahead keys land in
+    the first field (the app holds them until `ready`)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    #: What `dismiss` returns when cancelled.
+    CANCELLED: ClassVar[Any] = None
+    #: The title of the "cancelled" notification.
+    title_text: str = "Dialog"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        #: Focus is on the first field: keys typed from now on reach it directly.
+        self.ready = False
+
+    def first_focus(self) -> Widget | None:
+        """The widget that takes the first key (the first field, by default)."""
+        return next((w for w in self.query("Input, RadioSet, OptionList, Button")), None)
+
+    def on_screen_resume(self) -> None:
+        widget = self.first_focus()
+        if widget is not None:
+            self.set_focus(widget)
+            if isinstance(widget, Input):
+                widget.action_end()
+        self.ready = True
+        release = getattr(self.app, "release_held_keys", None)
+        if release is not None:
+            release(self)
+
+    def on_screen_suspend(self) -> None:
+        self.ready = False
+
+    def focus_next_field(self, current: Widget) -> bool:
+        """Move focus to the field after `current`; False when it is the last one."""
+        fields = [w for w in self.query("Input, RadioSet") if w.display]
+        if current in fields and fields.index(current) + 1 < len(fields):
+            # At once, not deferred: the next typed-ahead key must land in the next field.
+            self.set_focus(fields[fields.index(current) + 1])
+            return True
+        return False
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        app = self.app
+        self.dismiss(self.CANCELLED)
+        # After the dismiss, so the toast shows on the screen the responder returns to.
+        app.notify("cancelled — nothing was changed", title=self.title_text, timeout=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +94,8 @@ class FormField:
     required: bool = False
 
 
-class FormDialog(ModalScreen[dict[str, str] | None]):
+class FormDialog(Dialog[dict[str, str] | None]):
     """A few labelled text inputs; dismisses with {name: value} or None."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -83,11 +145,6 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
             self.query_one(f"#field-{field.name}", Input).value = one_line(field.value)
         self.query_one("#dialog-error", Label).update("")
 
-    def on_screen_resume(self) -> None:
-        first = self.query(Input).first()
-        first.focus()
-        first.action_end()
-
     def values(self) -> dict[str, str]:
         return {
             f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields
@@ -105,26 +162,16 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
     @on(Input.Submitted)
     def _next_or_submit(self, event: Input.Submitted) -> None:
         event.stop()
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
-        else:
+        if not self.focus_next_field(event.input):
             self._submit()
 
     @on(Button.Pressed, "#submit")
     def _pressed_submit(self) -> None:
         self._submit()
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class ChoiceDialog(ModalScreen[str | None]):
+class ChoiceDialog(Dialog[str | None]):
     """Pick one of a few values (severity, status, step status); enter or click picks."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -168,26 +215,22 @@ class ChoiceDialog(ModalScreen[str | None]):
             suffix = "  (current)" if value == self.current else ""
             options.replace_option_prompt_at_index(index, one_line(label) + suffix)
 
-    def on_screen_resume(self) -> None:
+    def first_focus(self) -> Widget:
         options = self.query_one("#choices", OptionList)
         values = [value for value, _ in self.choices]
         options.highlighted = values.index(self.current) if self.current in values else 0
-        options.focus()
+        return options
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(event.option.id)
 
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Dialog[bool]):
     """Yes/no, optionally requiring a word to be typed (for dangerous actions)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    CANCELLED = False
 
     def __init__(
         self,
@@ -217,11 +260,10 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button(self.confirm_label, variant="error", id="confirm")
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
+    def first_focus(self) -> Widget:
         if self.type_to_confirm:
-            self.query_one("#confirm-text", Input).focus()
-        else:
-            self.query_one("#confirm", Button).focus()
+            return self.query_one("#confirm-text", Input)
+        return self.query_one("#confirm", Button)
 
     def _confirm(self) -> None:
         if self.type_to_confirm:
@@ -241,7 +283,3 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed, "#confirm")
     def _pressed_confirm(self) -> None:
         self._confirm()
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(False)

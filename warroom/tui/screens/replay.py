@@ -158,7 +158,7 @@ class ReplayScreen(Screen[None]):
         *[
             b
             for b in bindings_for(MAIN, REPLAY)
-            if isinstance(b, Binding) and b.action in ("filter", "cycle_sort")
+            if isinstance(b, Binding) and b.action in ("filter", "cycle_sort", "open_runbook")
         ],
         *REPLAY_BINDINGS,
     ]
@@ -229,6 +229,24 @@ class ReplayScreen(Screen[None]):
         for timer in (self._play_timer, self._follow_timer):
             if timer is not None:
                 timer.stop()
+
+    def action_open_runbook(self) -> None:
+        """Open a runbook of the incident read-only, as it stood at the replay's position."""
+        from warroom.runbooks.library import default_dirs, load_library
+        from warroom.tui.screens.runbook import RunbookScreen
+        from warroom.tui.widgets.runbook_checklist import RunbookChecklist
+
+        frame = self._frame()
+        option = self.query_one("#runbooks", RunbookChecklist).highlighted_option
+        runbook_id = option.id if option is not None and not option.disabled else None
+        runbook_id = runbook_id or next(iter(frame.state.runbooks), None)
+        if runbook_id is None:
+            self.notify("no runbook was opened in this incident by here", severity="warning")
+            return
+        loaded, _ = load_library(default_dirs())
+        runbook = next((r for r in loaded if r.id == runbook_id), None)
+        now = frame.event.time if frame.event is not None else datetime(1970, 1, 1)
+        self.app.push_screen(RunbookScreen(runbook_id, runbook, frame.state, now, REPLAY))
 
     # -- rendering -------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -14,8 +15,10 @@ from textual.widgets.option_list import Option
 
 from warroom.runbooks.model import Runbook, Step
 from warroom.state import IncidentState, RunbookProgress, StepView
-from warroom.tui.actions import LIVE, RUNBOOK, bindings_for
+from warroom.tui.actions import LIVE, REPLAY, RUNBOOK, actions_for, bindings_for
+from warroom.tui.messages import request_dialog
 from warroom.tui.screens.dialogs import ChoiceDialog, FormDialog, FormField
+from warroom.tui.widgets.header import IncidentHeader
 from warroom.tui.widgets.key_bar import KeyBar
 from warroom.untrusted import block, one_line
 
@@ -29,6 +32,48 @@ STEP_STATUS_CHOICES = [
     ("skipped", "skipped"),
     ("pending", "pending"),
 ]
+
+
+_BOX_LINE = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+)\[[ xX]\](.*)$")
+
+
+def marked_body(body: str, step_ids: Sequence[str], views: Mapping[str, StepView]) -> str:
+    """The runbook's Markdown with each step's checkbox showing its logged status (done,
+    skipped, verified), so both panes agree; unchanged when its boxes do not match the
+    steps one to one (the parser's view wins over a guess)."""
+    lines = body.splitlines()
+    boxes = [i for i, line in enumerate(lines) if _BOX_LINE.match(line)]
+    if len(boxes) != len(step_ids):
+        return body
+    for index, step_id in zip(boxes, step_ids, strict=True):
+        view = views.get(step_id)
+        if view is None:
+            continue
+        match = _BOX_LINE.match(lines[index])
+        assert match is not None
+        lead, rest = match.groups()
+        mark = {"done": "[x]", "skipped": "[-]"}.get(view.status, "[ ]")
+        suffix = " ✔ *verified*" if view.verified else ""
+        if view.status == "skipped":
+            rest = f" ~~{rest.strip()}~~ *(skipped)*"
+        lines[index] = f"{lead}{mark}{rest}{suffix}"
+    return "\n".join(lines) + ("\n" if body.endswith("\n") else "")
+
+
+def failing_text(state: IncidentState) -> Text:
+    """One line naming the probes not up (down first), or saying all are up."""
+    down = sorted(t for t, p in state.probes.items() if p.state == "down")
+    degraded = sorted(t for t, p in state.probes.items() if p.state == "degraded")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if not down and not degraded:
+        text.append("● every probe up" if state.probes else "no probe results", style="green")
+        return text
+    text.append("failing: ", style="bold")
+    for target in down:
+        text.append(f"✖ {one_line(target, 40)}  ", style="red")
+    for target in degraded:
+        text.append(f"▲ {one_line(target, 40)}  ", style="yellow")
+    return text
 
 
 def step_prompt(number: int, step: Step | None, step_id: str, view: StepView | None) -> Text:
@@ -64,6 +109,9 @@ class RunbookScreen(Screen[None]):
 
     BINDINGS = bindings_for(RUNBOOK, LIVE)
     ACTION_SCOPE = RUNBOOK
+    DEFAULT_CSS = """
+    #runbook-failing { height: 1; width: 100%; padding: 0 1; }
+    """
 
     def __init__(
         self,
@@ -80,8 +128,14 @@ class RunbookScreen(Screen[None]):
         self._initial = (state, now)
         self.progress: RunbookProgress | None = None
         self._step_ids: list[str] = []
+        self._shown_body = runbook.body if runbook else ""
 
     def compose(self) -> ComposeResult:
+        # The incident stays in view while walking a checklist: headline facts, failing probes.
+        header = IncidentHeader(id="runbook-incident")
+        header.intervals = dict(getattr(self.app, "status_update_intervals", {}) or {})
+        yield header
+        yield Static("", id="runbook-failing")
         title = self.runbook.title if self.runbook else self.runbook_id
         yield Label(one_line(title), id="runbook-title", markup=False)
         with Horizontal(id="runbook-body"):
@@ -97,15 +151,26 @@ class RunbookScreen(Screen[None]):
                 yield Static("", id="step-detail")
         yield KeyBar(RUNBOOK, mode=self.mode)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (replay): the keys that would write are not there at all."""
+        spec = next((a for a in actions_for(RUNBOOK, LIVE) if a.name == action), None)
+        return not (self.mode == REPLAY and spec is not None and spec.mutating)
+
     def on_mount(self) -> None:
         self.update_from(*self._initial)
-        self.query_one("#steps", OptionList).focus()
+        steps_list = self.query_one("#steps", OptionList)
+        remembered = self._cursors().get(self.runbook_id)
+        if remembered is not None and remembered < len(self._step_ids):
+            steps_list.highlighted = remembered
+        steps_list.focus()
 
     # -- rendering ------------------------------------------------------------------------------
 
     def update_from(
         self, state: IncidentState, now: datetime, suggested: Sequence[tuple[str, str]] = ()
     ) -> None:
+        self.query_one("#runbook-incident", IncidentHeader).update_from(state, now)
+        self.query_one("#runbook-failing", Static).update(failing_text(state))
         progress = state.runbooks.get(self.runbook_id)
         if progress is self.progress and self._step_ids:
             return
@@ -139,6 +204,11 @@ class RunbookScreen(Screen[None]):
             header.append(f"  opened by {one_line(progress.opened_by)}", style="dim")
         self.query_one("#runbook-title", Label).update(header)
         self._show_detail()
+        if self.runbook is not None:
+            body = marked_body(self.runbook.body, ids, views)
+            if body != self._shown_body:
+                self._shown_body = body
+                self.query_one("#runbook-doc Markdown", Markdown).update(body)
 
     def _show_detail(self) -> None:
         step_id = self.selected_step
@@ -170,7 +240,48 @@ class RunbookScreen(Screen[None]):
         self.query_one("#step-detail", Static).update(detail)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.highlighted is not None:
+            self._cursors()[self.runbook_id] = event.option_list.highlighted
         self._show_detail()
+        self._follow_in_document()
+
+    def _follow_in_document(self) -> None:
+        """Scroll the Markdown pane to the selected step's list item (first one matching)."""
+        step_id = self.selected_step
+        step = self.runbook.step(step_id) if (self.runbook and step_id) else None
+        if step is None:
+            return
+        needle = step.text[:40]
+        # Textual's Markdown blocks are not public API: matched by CSS type name.
+        for item in self.query("#runbook-doc MarkdownParagraph"):
+            source = getattr(item, "source", None) or ""
+            if needle and needle in " ".join(source.split()):
+                self.query_one("#runbook-doc", VerticalScroll).scroll_to_widget(
+                    item, animate=False, top=True
+                )
+                return
+
+    def _cursors(self) -> dict[str, int]:
+        """The app's runbook id -> checklist row last highlighted (reopening keeps the place)."""
+        cursors: dict[str, int] = getattr(self.app, "step_cursors", {})
+        return cursors
+
+    # -- moving in the checklist (k9s/lazygit keys; the list's own arrows work too) -----------
+
+    def _steps(self) -> OptionList:
+        return self.query_one("#steps", OptionList)
+
+    def action_step_next(self) -> None:
+        self._steps().action_cursor_down()
+
+    def action_step_prev(self) -> None:
+        self._steps().action_cursor_up()
+
+    def action_step_first(self) -> None:
+        self._steps().action_first()
+
+    def action_step_last(self) -> None:
+        self._steps().action_last()
 
     @property
     def selected_step(self) -> str | None:
@@ -219,7 +330,8 @@ class RunbookScreen(Screen[None]):
             )
 
         self.app.push_screen(
-            ChoiceDialog("Step status", STEP_STATUS_CHOICES, current.status if current else None),
+            # What a person means by "with a note" is nearly always "done, and here is how".
+            ChoiceDialog("Step status", STEP_STATUS_CHOICES, "done"),
             with_status,
         )
 
@@ -233,7 +345,7 @@ class RunbookScreen(Screen[None]):
         if step is not None:
             request = self.app.step_lever_request(self.runbook_id, step)  # type: ignore[attr-defined]
             if request is not None:
-                self.post_message(request)
+                request_dialog(self, request)
 
     def action_close_runbook(self) -> None:
         self.app.pop_screen()

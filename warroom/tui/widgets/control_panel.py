@@ -25,7 +25,12 @@ from warroom.controls.model import ControlKind, ControlSpec, format_value
 from warroom.session.levers import LeverReadings
 from warroom.state import ControlView, IncidentState
 from warroom.tui.actions import CONTROLS, LIVE, bindings_for
-from warroom.tui.messages import ChangeRequested, ExtendRequested, RevertRequested
+from warroom.tui.messages import (
+    ChangeRequested,
+    ExtendRequested,
+    RevertRequested,
+    request_dialog,
+)
 from warroom.untrusted import one_line
 
 
@@ -50,6 +55,8 @@ class ControlPanel(Widget):
     """Shows the controls of the selected service; pulling one posts a message."""
 
     BINDINGS = bindings_for(CONTROLS, LIVE)
+    #: The key bar shows this scope's keys while the panel has focus.
+    KEY_SCOPE = CONTROLS
 
     DEFAULT_CSS = """
     ControlPanel { height: auto; }
@@ -214,7 +221,7 @@ class ControlPanel(Widget):
     def action_change_control(self) -> None:
         selected = self._selected()
         if selected is not None:
-            self.post_message(ChangeRequested(*selected))
+            request_dialog(self, ChangeRequested(*selected))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -224,9 +231,9 @@ class ControlPanel(Widget):
     def action_revert_control(self) -> None:
         selected = self._selected()
         if selected is not None:
-            self.post_message(RevertRequested(*selected))
+            request_dialog(self, RevertRequested(*selected))
 
     def action_extend_control(self) -> None:
         selected = self._selected()
         if selected is not None:
-            self.post_message(ExtendRequested(*selected))
+            request_dialog(self, ExtendRequested(*selected))

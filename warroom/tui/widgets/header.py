@@ -42,6 +42,16 @@ class IncidentHeader(Static):
         #: Set when nothing more can be recorded (the log file is gone): shown in red, always.
         self.alarm = ""
         self._last: Text | None = None
+        #: A simulated fleet's speed (simulated seconds per second), shown so nobody reads
+        #: the demo's minutes as real ones; None on real targets.
+        self.sim_speed: float | None = None
+        #: Where to start, shown on the third line until the first action (demos only).
+        self.hint = ""
+
+    def clear_hint(self) -> None:
+        if self.hint:
+            self.hint = ""
+            self._last = None
 
     def update_from(self, state: IncidentState, now: datetime) -> None:
         text = self.render_header(state, now)
@@ -67,6 +77,8 @@ class IncidentHeader(Static):
             if state.timings.opened:
                 elapsed = max(0.0, (now - parse_ts(state.timings.opened)).total_seconds())
                 text.append(f"  elapsed {format_duration(elapsed)}", style="bold")
+            if self.sim_speed:
+                text.append(f"  sim ×{self.sim_speed:g}", style="bold magenta")
             text.append(f"  {one_line(state.incident_id)}\n", style="dim")
         roles = state.roles
         commander = roles.get("commander")
@@ -118,8 +130,12 @@ class IncidentHeader(Static):
             if overdue:
                 text.append(" STATUS UPDATE DUE ", style="bold white on red")
                 text.append(f" overdue by {format_duration(-left)} — press c", style="red")
+            elif self.hint:
+                text.append(f" ▶ {self.hint}", style="bold cyan")
             else:
                 text.append(f" next status update in {format_duration(left)}", style="dim")
+        elif self.hint:
+            text.append(f" ▶ {self.hint}", style="bold cyan")
         if state.status_updates:
             last = state.status_updates[-1]
             text.append(f"   last update: {one_line(last.conditions)}", style="dim")

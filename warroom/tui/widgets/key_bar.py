@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.events import Resize
+from textual.widget import Widget
 from textual.widgets import Static
 
 from warroom.tui.actions import APP, LIVE, actions_for
@@ -46,8 +47,29 @@ class KeyBar(Static):
         self.mode = mode
         self._compact = False
 
+        #: The focused pane's own scope (its `KEY_SCOPE`), shown first; None: the screen's.
+        self._pane: str | None = None
+
+    def on_mount(self) -> None:
+        self.watch(self.screen, "focused", self._focus_moved)
+
+    def _focus_moved(self, focused: Widget | None) -> None:
+        """Show the keys of the focused pane (a widget or an ancestor naming its scope)."""
+        pane = None
+        node = focused
+        while node is not None and pane is None:
+            pane = getattr(node, "KEY_SCOPE", None)
+            node = node.parent if isinstance(node.parent, Widget) else None
+        if pane != self._pane:
+            self._pane = pane
+            self._render_hints()
+
+    def _render_hints(self) -> None:
+        scopes = (self._pane, *self.scopes) if self._pane else self.scopes
+        self.update(key_hints(scopes, self.mode, self._compact))
+
     def on_resize(self, event: Resize) -> None:
         compact = event.size.width < COMPACT_BELOW
         if compact != self._compact:
             self._compact = compact
-            self.update(key_hints(self.scopes, self.mode, compact))
+            self._render_hints()

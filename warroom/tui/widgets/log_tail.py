@@ -9,7 +9,7 @@ from textual.events import Resize
 from textual.widgets import RichLog
 
 from warroom import untrusted
-from warroom.events import BaseEvent, is_operator_action
+from warroom.events import BaseEvent, CommandRun, is_operator_action
 from warroom.report.flapping import Flapping, collapse_events
 from warroom.state import IncidentState
 from warroom.store.shared import is_merged_offline
@@ -58,8 +58,12 @@ def event_line(event: BaseEvent) -> Text:
     to_state = getattr(event, "to_state", None)
     if event.kind == "probe_state_changed" and isinstance(to_state, str):
         style = PROBE_STYLES.get(to_state, "")
+    summary = event.summary()
+    if isinstance(event, CommandRun):
+        # Every run of a runbook's first block reads the same: the step tells them apart.
+        summary = f"step {event.step} of {event.runbook}: {summary}"
     # Notes, actors and probe errors come from other terminals and services: never raw.
-    text.append(one_line(event.summary()), style=style)
+    text.append(one_line(summary), style=style)
     if getattr(event, "needs_second", False):
         text.append("  needs a second responder", style="bold yellow")
     return text

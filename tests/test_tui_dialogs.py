@@ -1,0 +1,149 @@
+"""Pilot tests of the one dialog contract (see warroom/tui/screens/dialogs.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
+
+from warroom import events as ev
+from warroom.tui.screens.dialogs import ConfirmDialog, FormDialog
+
+
+def burst(pilot: Any, keys: str | list[str]) -> None:
+    """Send keys back to back, as a fast typist does, without waiting for any screen."""
+    from textual import events
+
+    driver = pilot.app._driver
+    for key in keys:
+        char = key if len(key) == 1 else None
+        name = {" ": "space"}.get(key, key)
+        event = events.Key(name, char)
+        event.set_sender(pilot.app)
+        driver.send_message(event)
+
+
+def notes(path: Path) -> list[ev.NoteAdded]:
+    return [e for e in logged(path) if isinstance(e, ev.NoteAdded)]
+
+
+async def test_text_typed_right_after_n_keeps_its_first_characters(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(notes(path))
+        burst(pilot, ["n", *"quick note", "enter"])
+        await settle(pilot, until=lambda: len(notes(path)) > before)
+        assert notes(path)[-1].text == "quick note"
+        assert app.screen is app.main_screen
+
+
+def cancelled_said(app: Any) -> bool:
+    return any("cancelled" in str(n.message) for n in app._notifications)
+
+
+async def test_enter_moves_on_and_submits_on_the_last_field(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f", *"guard DNS plans", "enter")
+        assert isinstance(app.screen, FormDialog)
+        assert app.screen.focused is app.screen.query_one("#field-owner")
+        await pilot.press(*"bob", "enter")
+        await settle(pilot)
+        task = [e for e in logged(path) if isinstance(e, ev.TaskAdded)][-1]
+        assert (task.text, task.owner) == ("guard DNS plans", "bob")
+        assert app.screen is app.main_screen
+
+
+async def test_escape_and_tab_to_cancel_both_say_cancelled(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        before = len(logged(path))
+        await pilot.press("n", *"nope", "escape")
+        await settle(pilot)
+        assert app.screen is app.main_screen and cancelled_said(app)
+        app.clear_notifications()
+        await pilot.press("n", *"nope", "tab", "tab")  # past Add, onto Cancel
+        assert app.screen.focused is app.screen.query_one("#cancel")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.main_screen and cancelled_said(app)
+        await pilot.press("v", "escape")  # a choice dialog keeps the contract too
+        await settle(pilot)
+        assert app.screen is app.main_screen
+        assert len(logged(path)) == before
+
+
+async def test_keys_typed_behind_a_dialog_never_run_as_hotkeys(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(logged(path))
+        # "t", "v", "u", "b" are hotkeys of the main screen: typed into the dialog they are text.
+        burst(pilot, ["b", *"tvub at 08:15", "enter"])
+        await settle(pilot, until=lambda: len(logged(path)) > before)
+        await settle(pilot)
+        added = logged(path)[before:]
+        assert [type(e) for e in added] == [ev.BookmarkAdded]
+        assert isinstance(added[0], ev.BookmarkAdded) and added[0].label == "tvub at 08:15"
+        assert app.screen is app.main_screen
+
+
+@pytest.mark.slow
+async def test_reason_typed_right_after_e_goes_into_the_dialog(tmp_path: Path) -> None:
+    from controls_servers import flag_server
+    from test_controls_tui import TOKEN, console, control_events, level, open_panel
+
+    async with flag_server(TOKEN, load_shed=0) as server:
+        app = console(tmp_path, [level(server)])
+        async with app.run_test(size=SIZE) as pilot:
+            await open_panel(pilot, "load_shed")
+            await pilot.press("enter", *"40", "enter", *"shed", "enter", *"15m", "enter")
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2)
+            # Fast fingers: the extend key, Enter past the duration, the reason, Enter.
+            burst(pilot, ["e", "enter", *"keep shedding", "enter"])
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) >= 3)
+            await settle(pilot)
+            assert app.screen is app.main_screen
+    events = control_events(app.log_path)
+    # One extension with the whole reason: none of its letters ran as hotkeys ("e" again).
+    assert [e.kind for e in events][2:] == ["control_auto_revert_extended"]
+    assert isinstance(events[2], ev.ControlAutoRevertExtended)
+    assert events[2].reason == "keep shedding"
+
+
+async def test_typed_ahead_text_fills_each_field_of_a_form(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        burst(pilot, ["f", *"guard plans", "enter", *"bob", "enter"])
+        await settle(pilot, until=lambda: isinstance(logged(path)[-1], ev.TaskAdded))
+        task = logged(path)[-1]
+        assert isinstance(task, ev.TaskAdded) and (task.text, task.owner) == ("guard plans", "bob")
+
+
+async def test_ctrl_c_and_ctrl_q_ask_like_q(tmp_path: Path) -> None:
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        for key in ("ctrl+c", "ctrl+q"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert isinstance(app.screen, ConfirmDialog) and app.screen.id == "confirm-quit"
+            text = screen_text(app)
+            assert "Quit warroom?" in text and "[b]" not in text
+            await pilot.press(key)  # asking twice does not stack a second question
+            assert sum(isinstance(s, ConfirmDialog) for s in app.screen_stack) == 1
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.is_running and app.screen is app.main_screen
+        assert not any("[b]" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+q", "enter")
+        await settle(pilot)
+    assert app.return_value == 0
