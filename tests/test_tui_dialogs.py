@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Button
 from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -49,13 +50,19 @@ async def test_enter_moves_on_and_submits_on_the_last_field(tmp_path: Path) -> N
     path = tmp_path / "i.jsonl"
     app = make_app(write_log(path))
     async with app.run_test(size=SIZE) as pilot:
+        tasks_before = len([e for e in logged(path) if isinstance(e, ev.TaskAdded)])
         await pilot.press("f", *"guard DNS plans", "enter")
         assert isinstance(app.screen, FormDialog)
         assert app.screen.focused is app.screen.query_one("#field-owner")
         await pilot.press(*"bob", "enter")
+        assert app.screen.focused is app.screen.query_one("#field-priority")
+        await pilot.press(*"P1", "enter", "enter")  # priority, then past the empty type
+        assert app.screen.focused is app.screen.query_one("#field-link")
+        assert len([e for e in logged(path) if isinstance(e, ev.TaskAdded)]) == tasks_before
+        await pilot.press("enter")  # the last field: submits
         await settle(pilot)
         task = [e for e in logged(path) if isinstance(e, ev.TaskAdded)][-1]
-        assert (task.text, task.owner) == ("guard DNS plans", "bob")
+        assert (task.text, task.owner, task.priority) == ("guard DNS plans", "bob", "P1")
         assert app.screen is app.main_screen
 
 
@@ -104,10 +111,14 @@ async def test_reason_typed_right_after_e_goes_into_the_dialog(tmp_path: Path) -
         app = console(tmp_path, [level(server)])
         async with app.run_test(size=SIZE) as pilot:
             await open_panel(pilot, "load_shed")
-            await pilot.press("enter", *"40", "enter", *"shed", "enter", *"15m", "enter")
+            # The last field moves on to Apply, which alone applies (#12): one more Enter.
+            await pilot.press("enter", *"40", "enter", *"shed", "enter", *"15m", "enter", "enter")
             await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2)
-            # Fast fingers: the extend key, Enter past the duration, the reason, Enter.
+            # Fast fingers: the extend key, Enter past the duration, the reason, Enter on to
+            # the Extend button; then Enter on that button, the only thing that extends.
             burst(pilot, ["e", "enter", *"keep shedding", "enter"])
+            await settle(pilot, until=lambda: isinstance(app.screen.focused, Button))
+            await pilot.press("enter")
             await settle(pilot, until=lambda: len(control_events(app.log_path)) >= 3)
             await settle(pilot)
             assert app.screen is app.main_screen
@@ -123,7 +134,8 @@ async def test_typed_ahead_text_fills_each_field_of_a_form(tmp_path: Path) -> No
     app = make_app(write_log(path))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        burst(pilot, ["f", *"guard plans", "enter", *"bob", "enter"])
+        # Text, owner, then past the empty priority and type to the last field (link).
+        burst(pilot, ["f", *"guard plans", "enter", *"bob", "enter", "enter", "enter", "enter"])
         await settle(pilot, until=lambda: isinstance(logged(path)[-1], ev.TaskAdded))
         task = logged(path)[-1]
         assert isinstance(task, ev.TaskAdded) and (task.text, task.owner) == ("guard plans", "bob")

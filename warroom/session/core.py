@@ -356,7 +356,11 @@ class ConsoleSession:
             return
         events = list(self.store.read())
         if (events[-1].seq if events else 0) < getattr(self.store, "last_seq", 0):
-            return  # the mirror has not caught up with the merge yet: next poll
+            # The mirror has not caught up with the merge yet: look again shortly, whether or
+            # not another event arrives to wake the feed.
+            with contextlib.suppress(RuntimeError):  # no running loop: the next poll will
+                asyncio.get_running_loop().call_later(0.2, self._poll_now)
+            return
         self._generation = generation
         self.state, self.team, self.seen = IncidentState(), Team(), {}
         self._fold(events)
