@@ -128,7 +128,7 @@ class RunbookScreen(Screen[None]):
         self._initial = (state, now)
         self.progress: RunbookProgress | None = None
         self._step_ids: list[str] = []
-        self._shown_body = runbook.body if runbook else ""
+        self._shown_body = block(runbook.body) if runbook else ""
 
     def compose(self) -> ComposeResult:
         # The incident stays in view while walking a checklist: headline facts, failing probes.
@@ -205,7 +205,7 @@ class RunbookScreen(Screen[None]):
         self.query_one("#runbook-title", Label).update(header)
         self._show_detail()
         if self.runbook is not None:
-            body = marked_body(self.runbook.body, ids, views)
+            body = block(marked_body(self.runbook.body, ids, views))
             if body != self._shown_body:
                 self._shown_body = body
                 self.query_one("#runbook-doc Markdown", Markdown).update(body)
