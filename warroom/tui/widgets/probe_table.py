@@ -79,6 +79,18 @@ class ListedRow:
 _screen_keys: dict[type, frozenset[str]] = {}
 
 
+class _TableMessage(Message):
+    """A message from the probe list; `control` is the list that sent it."""
+
+    def __init__(self, table: ProbeTable) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> ProbeTable:
+        return self.table
+
+
 class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
     """Sortable, filterable list of probe targets; renders only the state it is given."""
 
@@ -151,56 +163,33 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
     }
     """
 
-    class TargetHighlighted(Message):
+    class TargetHighlighted(_TableMessage):
         """The cursor moved onto a target (or the list emptied: `target` is None)."""
 
         def __init__(self, table: ProbeTable, target: str | None, service: str | None) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.target = target
             self.service = service
 
-        @property
-        def control(self) -> ProbeTable:
-            return self.table
-
-    class TargetSelected(Message):
+    class TargetSelected(_TableMessage):
         """Enter or a double click on a target: the responder wants its details."""
 
         def __init__(self, table: ProbeTable, target: str, service: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.target = target
             self.service = service
 
-        @property
-        def control(self) -> ProbeTable:
-            return self.table
-
-    class SortChanged(Message):
+    class SortChanged(_TableMessage):
         """The sort order changed (a key or a header click): `mode` and `reverse`."""
 
         def __init__(self, table: ProbeTable, mode: str, reverse: bool) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.mode = mode
             self.reverse = reverse
 
-        @property
-        def control(self) -> ProbeTable:
-            return self.table
-
-    class FilterClearRequested(Message):
+    class FilterClearRequested(_TableMessage):
         """Escape in the list with a filter set: the list shows all again; the screen should
         clear (and hide) whatever holds the filter text."""
-
-        def __init__(self, table: ProbeTable) -> None:
-            super().__init__()
-            self.table = table
-
-        @property
-        def control(self) -> ProbeTable:
-            return self.table
 
     def __init__(
         self, *, id: str | None = None, name: str | None = None, classes: str | None = None
