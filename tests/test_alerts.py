@@ -301,3 +301,24 @@ def test_a_silence_lever_for_one_alert_matches_its_identity() -> None:
     assert control.control == "silence_ServiceDown_127-0-0-1-81_cache"
     with pytest.raises(SilenceError):
         silence_control_for({"severity": "page"}, "http://127.0.0.1:9093")
+
+
+async def test_a_taken_address_is_one_plain_line() -> None:
+    """Two intakes on one address (a console beside `alerts serve`): the second says what the
+    OS said, not asyncio's wrapper around it."""
+    from warroom.alerts.intake import AlertIntake
+    from warroom.config import AlertsSettings
+    from warroom.errors import WarroomError
+
+    first = WebhookReceiver(TOKEN, lambda payload: None)
+    await first.start()
+    try:
+        listen = f"127.0.0.1:{first.port}"
+        second = AlertIntake(AlertsSettings(listen=listen, token=TOKEN), lambda events: None)
+        with pytest.raises(WarroomError) as caught:
+            await second.start()
+        assert str(caught.value) == (
+            f"alerts.listen: cannot listen on {listen}: Address already in use"
+        )
+    finally:
+        await first.stop()

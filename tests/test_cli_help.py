@@ -95,6 +95,8 @@ def test_every_command_help_has_a_description_and_an_example(
     examples = out.split("\nexamples:\n", 1)[1].splitlines()
     assert examples and all(line.startswith(f"  warroom {command[0]}") for line in examples)
     assert "(default: None)" not in out and "(default: False)" not in out
+    # a flag's "default" is whatever it sets when absent (`--dry-run`'s entry point), not news
+    assert "(default: warroom." not in out and "(default: True)" not in out
 
 
 def test_help_shows_defaults_and_the_scenario_names(

@@ -67,6 +67,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
             and default is not False
             and default != argparse.SUPPRESS
             and action.option_strings
+            and action.nargs != 0  # a flag: its "default" is the value when absent
         ):
             text += " (default: %(default)s)"
         return text

@@ -18,7 +18,7 @@ from warroom.alerts.poller import AlertmanagerPoller
 from warroom.alerts.receiver import WebhookReceiver
 from warroom.config import AlertsSettings, split_host_port
 from warroom.controls.model import MissingEnvError, substitute_env
-from warroom.errors import WarroomError
+from warroom.errors import WarroomError, os_reason
 from warroom.events import AlertObserved
 
 EventSink = Callable[[list[AlertObserved]], None]
@@ -84,7 +84,7 @@ class AlertIntake:
             await self.receiver.start()
         except OSError as exc:
             raise WarroomError(
-                f"alerts.listen: cannot listen on {self.settings.listen}: {exc.strerror or exc}"
+                f"alerts.listen: cannot listen on {self.settings.listen}: {os_reason(exc)}"
             ) from None
         if self.poller is not None:
             await self.poller.start()
