@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -116,6 +117,7 @@ class ConsoleSession:
         self.state = IncidentState()
         self.suggested: list[tuple[str, str]] = []
         self.problems: list[str] = []
+        self._keyed_problems: dict[str, str] = {}
         self.freshness = Freshness()
         #: The probe engine whose intervals and status decide freshness (None: no engine).
         self.probes: ProbeSource | None = None
@@ -173,6 +175,22 @@ class ConsoleSession:
         """A problem the responder must see (the console carries on)."""
         self.problems.append(text)
         self._tell(Change("problem", text, "Problem"))
+
+    def set_problem(self, key: str, text: str) -> None:
+        """The one current problem of `key` (a restarting worker): it replaces the last one
+        in place, so the problems line says it once; "" clears it (resolved)."""
+        old = self._keyed_problems.pop(key, None)
+        if text:
+            self._keyed_problems[key] = text
+            if old in self.problems:
+                self.problems[self.problems.index(old)] = text
+            else:
+                self.problems.append(text)
+            self._tell(Change("problem", text, "Problem"))
+        elif old is not None:
+            with contextlib.suppress(ValueError):
+                self.problems.remove(old)
+            self._tell(Change("problem"))
 
     def _bad_line(self, error: LogError) -> None:
         """A junk line among other writers' events: said once (file:line), then skipped."""
@@ -528,7 +546,8 @@ class ConsoleSession:
     def attach_probes(self, supervisor: ProbeSupervisor, lease_ttl: float | None = None) -> None:
         """Judge freshness by `supervisor`'s worker and run it with the session; on a shared
         incident only while this console holds the probing lease (the others follow)."""
-        supervisor.on_problem = self.report_problem
+        supervisor.on_problem = partial(self.set_problem, "probe engine")
+        supervisor.clock = self.clock
         supervisor.on_change = self._probes_changed
         if self.feed is None:
             self.probes = supervisor
