@@ -360,6 +360,7 @@ def test_random_tampering_is_always_reported_or_undetectable_by_design(tmp_path:
             assert result.message().startswith(f"{path}:{result.line}: seq ")
 
 
+@pytest.mark.slow
 def test_verifying_a_log_while_it_is_written_never_sees_half_a_line(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     log = IncidentLog.open(path)

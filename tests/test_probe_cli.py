@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from probe_servers import free_port, responder, serve
 
 from warroom import events as ev
@@ -50,6 +51,7 @@ def lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 async def test_json_output_changes_then_summary(tmp_path: Path) -> None:
     async with serve(responder(200, b"ok")) as server:
         (tmp_path / "w.toml").write_text(CONFIG.format(url=server.url, closed=free_port()))
@@ -83,6 +85,7 @@ async def test_json_output_changes_then_summary(tmp_path: Path) -> None:
     assert total["probes"] >= 10 and total["lag_p99_ms"] < 100
 
 
+@pytest.mark.slow
 async def test_default_config_and_human_summary_table(tmp_path: Path) -> None:
     async with serve(responder(200, b"ok")) as server:
         (tmp_path / "warroom.toml").write_text(CONFIG.format(url=server.url, closed=free_port()))
@@ -122,6 +125,7 @@ async def test_ctrl_c_ends_with_the_summary(tmp_path: Path) -> None:
     assert {r["target"] for r in lines(out.decode()) if r.get("summary")} == {"web", "db"}
 
 
+@pytest.mark.slow
 async def test_log_receives_state_changes_and_samples(tmp_path: Path) -> None:
     log = tmp_path / "incidents" / "i.jsonl"
     async with serve(responder(200, b"ok")) as server:

@@ -115,6 +115,7 @@ async def test_recovery_is_seen_too(fleet: RunningFleet) -> None:
         await changes.wait("cache", "up", after=down_at)
 
 
+@pytest.mark.slow
 async def test_warroom_probe_sim_cli(fleet: RunningFleet) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

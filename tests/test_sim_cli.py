@@ -51,6 +51,7 @@ def test_sim_prints_admin_line_serves_and_stops_cleanly(sig: signal.Signals) -> 
             proc.wait()
 
 
+@pytest.mark.slow
 def test_sim_token_file_option_and_list(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     proc = start("--scenario", "scale-20", "--token-file", str(token_file))

@@ -18,6 +18,9 @@ from warroom.log.store import IncidentLog
 from warroom.sim.process import start_sim
 from warroom.tui.cli import build_app, gather_inputs, new_log_path
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 BAD_RUNBOOK = """\
 ---
 title: Broken on purpose

@@ -20,6 +20,9 @@ from tui_harness import SIZE, screen_text, settle, write_log
 from warroom.config import WarroomConfig
 from warroom.tui.cli import ConsoleInputs, build_app
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 #: Probe interval and sample interval of the live tests: stale after 3 x 0.5 s.
 INTERVAL = 0.5
 
