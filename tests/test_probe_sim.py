@@ -105,6 +105,7 @@ async def test_fault_is_detected_within_interval_times_threshold_plus_timeout(
     assert reason.startswith(reasons), reason
 
 
+@pytest.mark.slow
 async def test_recovery_is_seen_too(fleet: RunningFleet) -> None:
     changes = Changes()
     async with ProbeEngine(await fast_targets(fleet), changes, sample_interval=0):

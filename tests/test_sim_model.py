@@ -140,6 +140,7 @@ def test_aws_paused_dns_automation_prevents_the_race() -> None:
     assert any("did not happen" in e.title for e in fleet.events)
 
 
+@pytest.mark.slow
 def test_aws_dns_fix_after_negative_ttl() -> None:
     fleet = Fleet(load_scenario("aws-us-east-1-2025"))
     run_until(fleet, AWS_FIX, dt=10)

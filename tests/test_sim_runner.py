@@ -85,6 +85,7 @@ def test_historic_levers_reproduce_the_phases_and_nothing_else_heals(name: str) 
     assert idle.all_recovered() is None
 
 
+@pytest.mark.slow
 def test_aws_second_act_nlb_errors_from_0530_to_after_0936_and_ec2_by_1350() -> None:
     played = historic_run("aws-us-east-1-2025")
     nlb = played.services["nlb"]
