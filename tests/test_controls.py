@@ -415,6 +415,7 @@ async def test_a_restarted_console_rearms_a_pending_auto_revert(log: IncidentLog
     assert revert.revert_of == change.request_id and server.values["shed"] == 0
 
 
+@pytest.mark.slow
 async def test_a_hanging_service_does_not_keep_the_request_off_the_log(log: IncidentLog) -> None:
     async with flag_server(TOKEN, shed=10) as server:
         server.mode = "hang_all"

@@ -74,6 +74,7 @@ async def _drill(tmp_path: Path, name: str, throttle: bool) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 async def test_aws_drill_throttled_recovery_beats_a_dns_fix_alone(tmp_path: Path) -> None:
     throttled, dns_only = await asyncio.gather(
         _drill(tmp_path, "throttled", True), _drill(tmp_path, "dns-only", False)

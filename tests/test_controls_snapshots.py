@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from controls_harness import show_checkout_levers
 from textual.widgets import Input
 from tui_harness import SIZE, make_app, write_log
+
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
 
 
 def test_mitigation_panel_with_levers(snap_compare: Any, tmp_path: Path) -> None:

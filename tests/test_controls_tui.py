@@ -22,6 +22,9 @@ from warroom.tui.messages import ChangeRequested
 from warroom.tui.screens.control_dialog import ControlDialog
 from warroom.tui.widgets.control_panel import ControlPanel
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 TOKEN = "tui-s3cr3t-token-9876543210"
 
 

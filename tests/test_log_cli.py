@@ -176,6 +176,7 @@ def test_bad_inputs_give_one_line_naming_the_file(
     assert not missing_dir.parent.exists()
 
 
+@pytest.mark.slow
 def test_no_permission_is_one_line_through_a_real_process(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     IncidentLog.open(path).append(ev.NoteAdded(text="x"))
@@ -194,6 +195,7 @@ def test_no_permission_is_one_line_through_a_real_process(tmp_path: Path) -> Non
     assert one_line_error(done.stderr) == f"warroom: {path}: permission denied (open for appending)"
 
 
+@pytest.mark.slow
 def test_show_follow_prints_events_as_they_are_appended(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     log = IncidentLog.open(path)
@@ -231,6 +233,7 @@ def test_show_skips_junk_lines_in_the_middle_and_goes_on_to_the_end(
     ]
 
 
+@pytest.mark.slow
 def test_show_never_lets_an_actor_or_note_reach_the_terminal_raw(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -271,6 +274,7 @@ def test_verify_head_anchor_through_the_cli(
     assert code == 1 and "--head: not a head anchor: 'nonsense'" in one_line_error(err)
 
 
+@pytest.mark.slow
 def test_a_note_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     IncidentLog.open(path).append(ev.NoteAdded(text="x"))

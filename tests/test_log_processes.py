@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from warroom import events as ev
 from warroom.log.store import IncidentLog
 from warroom.log.verify import verify_log
@@ -46,6 +48,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_two_processes_appending_at_once_leave_one_valid_chain(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     count = 1000
@@ -78,6 +81,7 @@ def test_two_processes_appending_at_once_leave_one_valid_chain(tmp_path: Path) -
     assert switches >= 2, "the writers did not overlap; the test proved nothing"
 
 
+@pytest.mark.slow
 def test_sigkill_while_appending_loses_no_acknowledged_event(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     rng = random.Random()

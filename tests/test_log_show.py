@@ -59,6 +59,7 @@ def test_wrong_field_types_take_the_typed_path_and_name_the_field() -> None:
             summary(data)
 
 
+@pytest.mark.slow
 def test_format_record_is_one_safe_line_whatever_the_fields_hold() -> None:
     for payload in PAYLOADS.values():
         for data in (

@@ -213,6 +213,7 @@ def _valid_prefix_and_last_line(tmp_path: Path, n: int = 6) -> tuple[bytes, byte
     return data[:cut], data[cut:]
 
 
+@pytest.mark.slow
 def test_a_log_cut_at_every_byte_of_its_last_line_opens_with_the_valid_prefix(
     tmp_path: Path,
 ) -> None:

@@ -295,6 +295,7 @@ def test_anchor_text_round_trips_and_bad_anchors_are_one_line_errors() -> None:
 
 
 @pytest.mark.parametrize("name", ["swap two distant events", "truncate mid-line"])
+@pytest.mark.slow
 def test_the_multi_process_check_agrees_and_defers_problems_to_the_exact_pass(
     tmp_path: Path, name: str
 ) -> None:
@@ -309,6 +310,7 @@ def test_the_multi_process_check_agrees_and_defers_problems_to_the_exact_pass(
     assert (result.reason, result.first_bad_seq, result.line) == (reason, seq, line)
 
 
+@pytest.mark.slow
 def test_a_break_exactly_at_a_range_boundary_is_caught(tmp_path: Path) -> None:
     """Ranges that are each intact but do not link up must not pass as a whole."""
     path = tmp_path / "inc.jsonl"
@@ -319,6 +321,7 @@ def test_a_break_exactly_at_a_range_boundary_is_caught(tmp_path: Path) -> None:
         assert (result.reason, result.first_bad_seq) == ("deleted", 21), workers
 
 
+@pytest.mark.slow
 def test_random_tampering_is_always_reported_or_undetectable_by_design(tmp_path: Path) -> None:
     """Several random edits at once: verify never crashes and never calls a changed log intact,
     except for what no hash chain can see (a changed or missing last event)."""
@@ -360,6 +363,7 @@ def test_random_tampering_is_always_reported_or_undetectable_by_design(tmp_path:
             assert result.message().startswith(f"{path}:{result.line}: seq ")
 
 
+@pytest.mark.slow
 def test_verifying_a_log_while_it_is_written_never_sees_half_a_line(tmp_path: Path) -> None:
     path = tmp_path / "inc.jsonl"
     log = IncidentLog.open(path)

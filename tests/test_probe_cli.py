@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from probe_servers import free_port, responder, serve
 
 from warroom import events as ev
@@ -50,6 +51,7 @@ def lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 async def test_json_output_changes_then_summary(tmp_path: Path) -> None:
     async with serve(responder(200, b"ok")) as server:
         (tmp_path / "w.toml").write_text(CONFIG.format(url=server.url, closed=free_port()))
@@ -83,6 +85,7 @@ async def test_json_output_changes_then_summary(tmp_path: Path) -> None:
     assert total["probes"] >= 10 and total["lag_p99_ms"] < 100
 
 
+@pytest.mark.slow
 async def test_default_config_and_human_summary_table(tmp_path: Path) -> None:
     async with serve(responder(200, b"ok")) as server:
         (tmp_path / "warroom.toml").write_text(CONFIG.format(url=server.url, closed=free_port()))
@@ -96,6 +99,7 @@ async def test_default_config_and_human_summary_table(tmp_path: Path) -> None:
     assert any("web" in row and "up" in row for row in table_rows)
 
 
+@pytest.mark.slow
 async def test_ctrl_c_ends_with_the_summary(tmp_path: Path) -> None:
     async with serve(responder(200, b"ok")) as server:
         (tmp_path / "w.toml").write_text(CONFIG.format(url=server.url, closed=free_port()))
@@ -122,6 +126,7 @@ async def test_ctrl_c_ends_with_the_summary(tmp_path: Path) -> None:
     assert {r["target"] for r in lines(out.decode()) if r.get("summary")} == {"web", "db"}
 
 
+@pytest.mark.slow
 async def test_log_receives_state_changes_and_samples(tmp_path: Path) -> None:
     log = tmp_path / "incidents" / "i.jsonl"
     async with serve(responder(200, b"ok")) as server:
@@ -147,6 +152,7 @@ async def test_log_receives_state_changes_and_samples(tmp_path: Path) -> None:
     assert sum(s.count for batch in samples for s in batch.samples if s.target == "web") >= 4
 
 
+@pytest.mark.slow
 async def test_bad_config_is_one_line_on_stderr(tmp_path: Path) -> None:
     (tmp_path / "w.toml").write_text('[[targets]]\nname = "a"\nhttp = "http://h"\ntimeout = "2x"\n')
     code, out, err = await warroom("probe", "--config", "w.toml", cwd=tmp_path)
@@ -154,6 +160,7 @@ async def test_bad_config_is_one_line_on_stderr(tmp_path: Path) -> None:
     assert err == "warroom: w.toml: targets[0].timeout: not a duration: '2x' (use e.g. 500ms, 2s)\n"
 
 
+@pytest.mark.slow
 async def test_no_config_anywhere_says_what_to_do(tmp_path: Path) -> None:
     code, _, err = await warroom("probe", "--duration", "1", cwd=tmp_path)
     assert code == 1

@@ -105,6 +105,7 @@ async def test_fault_is_detected_within_interval_times_threshold_plus_timeout(
     assert reason.startswith(reasons), reason
 
 
+@pytest.mark.slow
 async def test_recovery_is_seen_too(fleet: RunningFleet) -> None:
     changes = Changes()
     async with ProbeEngine(await fast_targets(fleet), changes, sample_interval=0):
@@ -115,6 +116,7 @@ async def test_recovery_is_seen_too(fleet: RunningFleet) -> None:
         await changes.wait("cache", "up", after=down_at)
 
 
+@pytest.mark.slow
 async def test_warroom_probe_sim_cli(fleet: RunningFleet) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

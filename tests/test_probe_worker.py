@@ -135,6 +135,7 @@ async def test_a_dead_shard_stops_the_worker_with_one_line(tmp_path: Path) -> No
     assert err == "warroom: probe shard 2/2 exited (-9)\n"
 
 
+@pytest.mark.slow
 async def test_bad_shard_count_is_one_line(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from tui_harness import SIZE, incident_events, make_app, screen_text, settle, ts, write_log
 
 from warroom import events as ev
@@ -74,6 +75,7 @@ def test_a_report_without_degraded_probing_has_no_such_section() -> None:
     assert "## Probing degraded" not in render_markdown(report)
 
 
+@pytest.mark.slow
 async def test_the_header_warns_while_probing_is_degraded(tmp_path: Path) -> None:
     events = incident_events()
     last = ts(86.8)  # 12 s before the frozen now: the engine is reporting

@@ -14,6 +14,9 @@ from warroom.log.store import IncidentLog
 from warroom.state import fold
 from warroom.tui.screens.replay import ReplayApp, ReplayBar, ReplayScreen
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 LOG = Path(__file__).parent / "fixtures" / "incident-aws-drill.jsonl"
 SIZE = (140, 42)
 

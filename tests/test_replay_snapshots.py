@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from warroom.tui.screens.replay import ReplayApp
+
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
 
 LOG = Path(__file__).parent / "fixtures" / "incident-aws-drill.jsonl"
 SIZE = (140, 42)

@@ -187,6 +187,7 @@ def test_cli_missing_log_is_one_line_error(
     assert err.count("\n") == 1 and err.startswith("warroom: ") and "nope.jsonl" in err
 
 
+@pytest.mark.slow
 def test_chain_check_in_a_second_process_gives_the_same_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

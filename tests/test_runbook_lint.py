@@ -133,6 +133,7 @@ def test_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().out == f"{path}:1: cannot read file: Permission denied\n"
 
 
+@pytest.mark.slow
 def test_lint_as_a_command(lint_dir: Path) -> None:
     """The installed entry point, as a responder runs it on a bastion."""
     done = subprocess.run(

@@ -52,6 +52,7 @@ def kinds(session: ConsoleSession) -> list[str]:
     return [e.kind for e in session.state.tail]
 
 
+@pytest.mark.slow
 async def test_a_note_and_a_severity_change_in_one_console_appear_in_the_other_within_1s(
     pg_url: str, tmp_path: Path
 ) -> None:

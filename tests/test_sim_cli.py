@@ -26,6 +26,7 @@ def start(*args: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_sim_prints_admin_line_serves_and_stops_cleanly(sig: signal.Signals) -> None:
     proc = start("--scenario", "tutorial", "--seed", "3")
     try:
@@ -51,6 +52,7 @@ def test_sim_prints_admin_line_serves_and_stops_cleanly(sig: signal.Signals) -> 
             proc.wait()
 
 
+@pytest.mark.slow
 def test_sim_token_file_option_and_list(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     proc = start("--scenario", "scale-20", "--token-file", str(token_file))
@@ -72,6 +74,7 @@ def test_sim_token_file_option_and_list(tmp_path: Path) -> None:
     assert {"tutorial", "aws-us-east-1-2025", "crowdstrike-2024", "att-2024"} <= set(names)
 
 
+@pytest.mark.slow
 def test_sim_bad_scenario_file_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "x.toml"
     bad.write_text(

@@ -119,6 +119,7 @@ def test_tutorial_cache_failover_recovers_web() -> None:
     assert fixed.services["db"].stats["offered"] < 100
 
 
+@pytest.mark.slow
 def test_aws_without_mitigation_stays_broken_for_its_history() -> None:
     fleet = Fleet(load_scenario("aws-us-east-1-2025"))
     run_until(fleet, 14 * HOUR + 5 * 60, dt=10)  # 13:50 PDT, when EC2 had fully recovered
@@ -139,6 +140,7 @@ def test_aws_paused_dns_automation_prevents_the_race() -> None:
     assert any("did not happen" in e.title for e in fleet.events)
 
 
+@pytest.mark.slow
 def test_aws_dns_fix_after_negative_ttl() -> None:
     fleet = Fleet(load_scenario("aws-us-east-1-2025"))
     run_until(fleet, AWS_FIX, dt=10)
@@ -150,6 +152,7 @@ def test_aws_dns_fix_after_negative_ttl() -> None:
     assert fleet.health("lambda") == "ok"
 
 
+@pytest.mark.slow
 def test_crowdstrike_without_mitigation_stays_broken() -> None:
     fleet = Fleet(load_scenario("crowdstrike-2024"))
     run_until(fleet, 6 * 24 * HOUR, dt=60)
@@ -158,6 +161,7 @@ def test_crowdstrike_without_mitigation_stays_broken() -> None:
     assert fleet.health("hospital-ehr") != "ok"
 
 
+@pytest.mark.slow
 def test_crowdstrike_remediation_needs_rollback_first() -> None:
     futile = Fleet(load_scenario("crowdstrike-2024"))
     run_until(futile, 2 * HOUR, dt=30)
@@ -181,6 +185,7 @@ def test_crowdstrike_remediation_needs_rollback_first() -> None:
     assert staged.health("airline-checkin") == "ok"
 
 
+@pytest.mark.slow
 def test_att_rollback_then_paced_registration() -> None:
     unpaced = Fleet(load_scenario("att-2024"))
     run_until(unpaced, 2 * HOUR + 15 * 60, dt=10)
@@ -204,6 +209,7 @@ def test_att_rollback_then_paced_registration() -> None:
     assert paced.health("e911") == "ok"
 
 
+@pytest.mark.slow
 def test_att_without_mitigation_stays_down() -> None:
     fleet = Fleet(load_scenario("att-2024"))
     run_until(fleet, 13 * HOUR, dt=20)
@@ -223,6 +229,7 @@ def _trace(seed: int, actions: bool = True) -> list[tuple[Any, ...]]:
     return rows
 
 
+@pytest.mark.slow
 def test_same_seed_and_inputs_give_identical_trace() -> None:
     assert _trace(1) == _trace(1)
     assert _trace(1) != _trace(2)
@@ -323,6 +330,7 @@ def test_scenario_cycle_is_refused(tmp_path: Any) -> None:
         load_scenario(str(path))
 
 
+@pytest.mark.slow
 def test_scale_scenario_generates_many_services() -> None:
     fleet = Fleet(load_scenario("scale-300"))
     assert len(fleet.services) == 300

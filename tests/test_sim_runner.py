@@ -67,6 +67,7 @@ def test_every_builtin_scenario_ships_its_historic_levers() -> None:
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.slow
 def test_historic_levers_reproduce_the_phases_and_nothing_else_heals(name: str) -> None:
     played = historic_run(name)
     checks = history_checks(played)
@@ -84,6 +85,7 @@ def test_historic_levers_reproduce_the_phases_and_nothing_else_heals(name: str) 
     assert idle.all_recovered() is None
 
 
+@pytest.mark.slow
 def test_aws_second_act_nlb_errors_from_0530_to_after_0936_and_ec2_by_1350() -> None:
     played = historic_run("aws-us-east-1-2025")
     nlb = played.services["nlb"]
@@ -296,6 +298,7 @@ def test_sim_run_prints_one_json_object_and_refuses_bad_lever_files(tmp_path: Pa
     assert out.returncode == 0 and "REFUSED: rate_limit must be between" in out.stdout
 
 
+@pytest.mark.slow
 def test_queue_aware_admission_takes_the_knife_edge_off_a_throttle() -> None:
     """A DWFM throttle 1 % above its effective capacity: FIFO collapses, queue-aware does not."""
     scenario = load_scenario("aws-us-east-1-2025")

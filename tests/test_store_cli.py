@@ -63,6 +63,7 @@ def test_bad_urls_and_a_missing_database_are_one_line_errors(
     assert "cannot create the warroom schema" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_file_log_needs_no_database_driver(tmp_path: Path) -> None:
     code = (
         "import sys; from warroom.cli import main; "

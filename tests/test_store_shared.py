@@ -169,6 +169,7 @@ def test_a_followed_copy_of_a_url_keeps_up_for_log_show_and_replay(pg_url: str) 
     assert verify_log(path).ok
 
 
+@pytest.mark.slow
 async def test_two_consoles_see_each_others_changes_within_a_second_and_a_second_confirms(
     pg_url: str, tmp_path: Path
 ) -> None:

@@ -29,6 +29,9 @@ from warroom.runbooks.parser import parse_runbook
 from warroom.tui.app import WarroomApp
 from warroom.tui.cli import ConsoleInputs, build_app
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 TOKEN = "s3cret-token-for-the-console-tests"
 
 CACHE_RUNBOOK = """\

@@ -13,6 +13,9 @@ from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog
 from warroom.tui.screens.help import HelpScreen
 from warroom.tui.widgets.probe_table import ProbeTable
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 
 def last(path: Path, kind: type[ev.BaseEvent]) -> ev.BaseEvent:
     found = [e for e in logged(path) if isinstance(e, kind)]

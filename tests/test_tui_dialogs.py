@@ -12,6 +12,9 @@ from tui_harness import SIZE, logged, make_app, screen_text, settle, write_log
 from warroom import events as ev
 from warroom.tui.screens.dialogs import ConfirmDialog, FormDialog
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 
 def burst(pilot: Any, keys: str | list[str]) -> None:
     """Send keys back to back, as a fast typist does, without waiting for any screen."""

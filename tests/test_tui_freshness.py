@@ -20,6 +20,9 @@ from tui_harness import SIZE, screen_text, settle, write_log
 from warroom.config import WarroomConfig
 from warroom.tui.cli import ConsoleInputs, build_app
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 #: Probe interval and sample interval of the live tests: stale after 3 x 0.5 s.
 INTERVAL = 0.5
 
@@ -101,8 +104,37 @@ async def test_a_full_disk_under_the_worker_is_shown(tmp_path: Path, listener: i
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
         await settle(pilot, until=lambda: "cannot" in " ".join(app.problems), timeout=10)
         problem = app.problems[-1]
-        assert "the probe engine stopped (exit 2: " in problem and "i.jsonl" in problem
+        assert (
+            "probe engine restarted 1× — last at " in problem
+            and ": exit 2: " in problem
+            and "i.jsonl" in problem
+        )
         assert "File too large" in problem
         assert any(went_stale)
         assert "File too large" in screen_text(app)
     assert not alive(pid)
+
+
+@pytest.mark.slow
+async def test_worker_restarts_are_one_problem_line_that_clears_once_healthy(
+    tmp_path: Path, listener: int
+) -> None:
+    app = live_app(tmp_path, listener)
+    probes = app.session.probes
+    probes.backoff = (0.1,)
+    probes.healthy_after = 2.0
+    async with app.run_test(size=SIZE) as pilot:
+        for deaths in (1, 2, 3):
+            await settle(pilot, until=lambda: probes.pid is not None, timeout=15)
+            os.kill(probes.pid, signal.SIGKILL)
+            await settle(
+                pilot, until=lambda d=deaths: f"restarted {d}×" in screen_text(app), timeout=10
+            )
+        said = [p for p in app.problems if "probe engine" in p]
+        assert len(said) == 1 and said[0].startswith("probe engine restarted 3× — last at ")
+        assert "exit -9" in said[0]
+        assert screen_text(app).count("probe engine restarted") == 1
+        # The restarted worker keeps running: the problem is resolved and the line goes.
+        await settle(pilot, until=lambda: not app.problems, timeout=15)
+        assert "probe engine restarted" not in screen_text(app)
+        assert app.session.freshness.live

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tui_harness import SIZE, make_app, paste, screen_text, settle, ts, write_log
 
 from warroom import events as ev
 from warroom.tui.screens.brief import BriefScreen
+
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
 
 
 async def test_the_handoff_brief_shows_the_live_incident(tmp_path: Path) -> None:

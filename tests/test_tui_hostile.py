@@ -29,6 +29,9 @@ from warroom.log.store import IncidentLog
 from warroom.runbooks.parser import parse_runbook
 from warroom.tui.screens.confirm_command import CommandConfirmDialog, line_count_text
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 #: Every payload a log line can hold (no lone surrogates: the log refuses them) but the 1 MB
 #: line (the sanitiser's own tests cover that size).
 SKIPPED = {"huge_line", "lone_surrogate", "invalid_utf8_escaped"}

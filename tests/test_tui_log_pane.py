@@ -14,6 +14,9 @@ from tui_harness import incident_events, make_app, screen_text, settle, write_lo
 from warroom import events as ev
 from warroom.log.store import IncidentLog
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 LONG = "the DNS team says " + "the record is being restored by hand, " * 6 + "END-OF-NOTE"
 
 

@@ -11,6 +11,9 @@ from tui_harness import SIZE, logged, make_app, paste, runbooks, screen_text, se
 from warroom import events as ev
 from warroom.runbooks.parser import parse_runbook
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 BAD_DEPLOY = """\
 ---
 title: Roll back a bad deploy

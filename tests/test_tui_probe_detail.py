@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tui_harness import SIZE, make_app, runbook, screen_text, settle, write_log
 
 from warroom import events as ev
 from warroom.log.store import IncidentLog
 from warroom.tui.screens.probe_detail import CommandOutputScreen, ProbeDetailScreen
+
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
 
 
 async def test_enter_on_a_probe_row_shows_its_detail(tmp_path: Path) -> None:

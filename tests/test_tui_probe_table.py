@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -15,6 +16,9 @@ from warroom import events as ev
 from warroom.state import IncidentState, fold
 from warroom.tui import probe_list as pl
 from warroom.tui.widgets.probe_table import ProbeTable
+
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
 
 START = datetime(2025, 10, 20, 6, 0, tzinfo=UTC)
 NOW = START + timedelta(minutes=10)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Markdown, OptionList
 from tui_harness import SIZE, logged, make_app, runbook, screen_text, settle, write_log
 
 from warroom import events as ev
 from warroom.tui.screens.runbook import RunbookScreen, marked_body
+
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
 
 
 async def test_checklist_keys_marks_and_remembered_cursor(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ from warroom.tui.screens.confirm_command import CommandConfirmDialog
 from warroom.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, FormDialog
 from warroom.tui.screens.runbook import RunbookScreen
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 
 def of_kind(path: Path, kind: type[ev.BaseEvent]) -> list[Any]:
     return [e for e in logged(path) if isinstance(e, kind)]

@@ -18,6 +18,9 @@ from warroom.session import ConsoleSession
 from warroom.store.shared import SharedIncident
 from warroom.tui.app import WarroomApp
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 ANA, BOB = "ana@alpha", "bob@bravo"
 
 

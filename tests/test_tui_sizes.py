@@ -11,6 +11,9 @@ from controls_harness import show_checkout_levers
 from textual.widgets import Button, Input
 from tui_harness import make_app, screen_text, settle, write_log
 
+#: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
+pytestmark = pytest.mark.slow
+
 #: 80x24 stays in the quick loop (`-m "not slow"`); the larger sizes run in the full suite.
 SIZES = [
     pytest.param((80, 24), id="80x24"),

@@ -31,6 +31,7 @@ def test_history_feed_lines_are_labelled_as_the_real_outage() -> None:
     )
 
 
+@pytest.mark.slow
 async def test_the_log_pane_shows_the_history_label(tmp_path: Path) -> None:
     item = {"seq": 1, "sim_time": 60, "title": "history: the team paged", "history": True}
     (narration,) = parse_feed([item], "tutorial", 0)  # no label given: the default one
@@ -40,6 +41,7 @@ async def test_the_log_pane_shows_the_history_label(tmp_path: Path) -> None:
         assert "what happened in the real outage: the team paged" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_demo_header_shows_the_speed_and_a_hint_until_the_first_action(
     tmp_path: Path,
 ) -> None:

@@ -316,15 +316,17 @@ async def settle(pilot: Any, until: Any = None, timeout: float = 2.0) -> None:
     session = getattr(pilot.app, "session", None)
     if session is not None:
         await session.idle()  # the writes a key started are stored and folded
-        await pilot.pause()
+        # `pause(0)`: every message queued so far is handled, without a second wait for a
+        # quiet CPU (up to a second a call on a busy machine); conditions are polled below.
+        await pilot.pause(0)
     if until is None:
         return
     deadline = time.monotonic() + timeout
     while not until():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-        await pilot.pause()
+        await asyncio.sleep(0.02)
+        await pilot.pause(0)
 
 
 async def paste(pilot: Any, text: str) -> None:

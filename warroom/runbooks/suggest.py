@@ -20,31 +20,62 @@ class Suggestion(NamedTuple):
     why: str
 
 
-def _service_states(probes: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
-    """service -> [(target, state)] for every probe."""
-    by_service: dict[str, list[tuple[str, str]]] = {}
-    for name, probe in probes.items():
+class ProbeIndex:
+    """Each target's service and state, by service, with the failing ones apart: what the
+    ranking reads, kept current one target at a time so a fold costs what it changed."""
+
+    def __init__(self) -> None:
+        #: service -> {target: state}.
+        self.by_service: dict[str, dict[str, str]] = {}
+        #: target -> its service.
+        self.service_of: dict[str, str] = {}
+        #: target -> its state.
+        self.state_of: dict[str, str] = {}
+        #: The targets down or degraded now -> their state.
+        self.bad: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, probes: Mapping[str, Any]) -> ProbeIndex:
+        """The index of every probe (`probes` maps target to anything with `.state`, `.service`)."""
+        index = cls()
+        for name, probe in probes.items():
+            index.put(name, probe)
+        return index
+
+    def put(self, name: str, probe: Any) -> None:
+        """Index `probe` (the latest view of target `name`)."""
         service = getattr(probe, "service", "") or name
         state = getattr(probe, "state", "unknown") or "unknown"
-        by_service.setdefault(service, []).append((name, state))
-    return by_service
+        before = self.service_of.get(name)
+        if before is not None and before != service:
+            del self.by_service[before][name]
+        self.service_of[name] = service
+        self.state_of[name] = state
+        self.by_service.setdefault(service, {})[name] = state
+        if state in _BAD:
+            self.bad[name] = state
+        else:
+            self.bad.pop(name, None)
+
+    def bad_services(self) -> set[str]:
+        return {self.service_of[name] for name in self.bad}
 
 
-def suggest(runbooks: Iterable[Runbook], probes: Mapping[str, Any]) -> list[Suggestion]:
+def suggest(
+    runbooks: Iterable[Runbook], probes: Mapping[str, Any] | ProbeIndex
+) -> list[Suggestion]:
     """Rank runbooks whose `services` have targets in one of the runbook's `states`.
 
     Score = 0.6 x the share of the runbook's services that are failing (a precise match beats
     a broad one) + 0.4 x the share of all failing services it covers, each service weighted
     by its worst matching state. General runbooks (`services: ["*"]`) come last, with score
     0, and only when some target is down or degraded. Runbooks without services are never
-    suggested. `probes` maps target name to anything with `.state` and `.service`.
+    suggested. `probes` maps target name to anything with `.state` and `.service` (or is
+    their `ProbeIndex`, which a caller folding live keeps current).
     """
-    by_service = _service_states(probes)
-    bad_services = {
-        service
-        for service, targets in by_service.items()
-        if any(state in _BAD for _, state in targets)
-    }
+    index = probes if isinstance(probes, ProbeIndex) else ProbeIndex.of(probes)
+    by_service = index.by_service
+    bad_services = index.bad_services()
     specific: list[Suggestion] = []
     general: list[Runbook] = []
     for runbook in runbooks:
@@ -56,7 +87,8 @@ def suggest(runbooks: Iterable[Runbook], probes: Mapping[str, Any]) -> list[Sugg
         matched: dict[str, float] = {}
         reasons: list[str] = []
         for service in runbook.services:
-            hits = [(t, s) for t, s in by_service.get(service, []) if s in runbook.states]
+            targets = by_service.get(service, {})
+            hits = [(t, s) for t, s in targets.items() if s in runbook.states]
             if not hits:
                 continue
             matched[service] = max(_WEIGHT.get(s, 0.25) for _, s in hits)
@@ -74,9 +106,7 @@ def suggest(runbooks: Iterable[Runbook], probes: Mapping[str, Any]) -> list[Sugg
         specific.append(Suggestion(runbook, score, why))
     specific.sort(key=lambda s: (-s.score, s.runbook.title.casefold(), s.runbook.id))
     if bad_services:
-        bad_targets = sum(
-            1 for targets in by_service.values() for _, state in targets if state in _BAD
-        )
+        bad_targets = len(index.bad)
         why = (
             f"general triage: {bad_targets} target{'s' if bad_targets != 1 else ''} "
             f"down or degraded across {len(bad_services)} "
@@ -120,7 +150,9 @@ def suggest_for_alerts(runbooks: Iterable[Runbook], alerts: Iterable[Any]) -> li
 
 
 def suggest_all(
-    runbooks: Iterable[Runbook], probes: Mapping[str, Any], alerts: Iterable[Any] = ()
+    runbooks: Iterable[Runbook],
+    probes: Mapping[str, Any] | ProbeIndex,
+    alerts: Iterable[Any] = (),
 ) -> list[Suggestion]:
     """Alert matches first, then probe matches; each runbook once, at its best place."""
     books = list(runbooks)

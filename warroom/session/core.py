@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
@@ -27,6 +28,7 @@ from warroom.events import BaseEvent, utc_now
 from warroom.identity import default_actor
 from warroom.log.store import EventStore, LogError, LogFileGone, LogFollower
 from warroom.runbooks.model import Runbook
+from warroom.runbooks.suggest import ProbeIndex
 from warroom.session import policies
 from warroom.session import shared as shared_mod
 from warroom.session.freshness import Freshness, assess
@@ -115,11 +117,14 @@ class ConsoleSession:
         self.state = IncidentState()
         self.suggested: list[tuple[str, str]] = []
         self.problems: list[str] = []
+        self._keyed_problems: dict[str, str] = {}
         self.freshness = Freshness()
         #: The probe engine whose intervals and status decide freshness (None: no engine).
         self.probes: ProbeSource | None = None
         #: When each target last had a result (from `probe_samples` / `probe_state_changed`).
         self.seen: dict[str, datetime] = {}
+        #: Every target's service and state, kept per fold for the policies.
+        self.probe_index = ProbeIndex()
         self._listeners: list[Listener] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warroom-writer")
         self._last_write: Future[Any] | None = None
@@ -170,6 +175,22 @@ class ConsoleSession:
         """A problem the responder must see (the console carries on)."""
         self.problems.append(text)
         self._tell(Change("problem", text, "Problem"))
+
+    def set_problem(self, key: str, text: str) -> None:
+        """The one current problem of `key` (a restarting worker): it replaces the last one
+        in place, so the problems line says it once; "" clears it (resolved)."""
+        old = self._keyed_problems.pop(key, None)
+        if text:
+            self._keyed_problems[key] = text
+            if old in self.problems:
+                self.problems[self.problems.index(old)] = text
+            else:
+                self.problems.append(text)
+            self._tell(Change("problem", text, "Problem"))
+        elif old is not None:
+            with contextlib.suppress(ValueError):
+                self.problems.remove(old)
+            self._tell(Change("problem"))
 
     def _bad_line(self, error: LogError) -> None:
         """A junk line among other writers' events: said once (file:line), then skipped."""
@@ -317,6 +338,8 @@ class ConsoleSession:
         state = before
         seen = self.seen
         team = self.team
+        named: set[str] = set()
+        sampled = False
         for event in events:
             if event.seq and event.seq <= state.last_seq:
                 continue
@@ -324,15 +347,17 @@ class ConsoleSession:
             team = reduce_team(team, event)
             if isinstance(event, ev.ProbeSamples):
                 at = ev.parse_ts(event.ts)
-                for sample in event.samples:
-                    if sample.count:
-                        seen[sample.target] = at
+                seen.update({sample.target: at for sample in event.samples if sample.count})
+                sampled = True
             elif isinstance(event, ev.ProbeStateChanged):
                 seen[event.target] = ev.parse_ts(event.ts)
+                named.add(event.target)
         self.team = team
         if state is before:
             return
         self.state = state
+        if state.probes is not before.probes:
+            self._index_probes(before, state, named, sampled)
         if self.controls is not None and state.controls is not before.controls:
             self.controls.sync_auto_reverts(state)  # changes another console made, too
         if (
@@ -341,6 +366,27 @@ class ConsoleSession:
             or state.alerts is not before.alerts
         ):
             self._settle_pending = True
+
+    def _index_probes(
+        self, before: IncidentState, state: IncidentState, named: set[str], sampled: bool
+    ) -> None:
+        """Bring `probe_index` up to date with the targets whose state or service moved.
+
+        Only a state change (and a target's first known state from its samples) moves a
+        target between the reducer's service counts, so samples that leave `services` as
+        it was change nothing here: a fold costs the targets named in it, not all of them.
+        """
+        index, probes = self.probe_index, state.probes
+        touched = named
+        if len(index.state_of) != len(probes) or (
+            sampled and state.services is not before.services
+        ):
+            known = index.state_of
+            touched = named | {t for t in probes if known.get(t, "unknown") == "unknown"}
+        for target in touched:
+            view = probes.get(target)
+            if view is not None:
+                index.put(target, view)
 
     # -- a shared incident --------------------------------------------------------------------
 
@@ -363,6 +409,7 @@ class ConsoleSession:
             return
         self._generation = generation
         self.state, self.team, self.seen = IncidentState(), Team(), {}
+        self.probe_index = ProbeIndex()
         self._fold(events)
         self._settle_pending = True
 
@@ -440,10 +487,10 @@ class ConsoleSession:
             return
         self._settle_pending = False
         state = self.state
-        bad = policies.bad_signature(state)
+        bad = policies.bad_signature(state, self.probe_index)
         if bad != self._bad:
             self._bad = bad
-            self.suggested = policies.suggestions(self.runbooks, state)
+            self.suggested = policies.suggestions(self.runbooks, state, self.probe_index)
         if self.read_only:
             return
         changes = []
@@ -499,7 +546,8 @@ class ConsoleSession:
     def attach_probes(self, supervisor: ProbeSupervisor, lease_ttl: float | None = None) -> None:
         """Judge freshness by `supervisor`'s worker and run it with the session; on a shared
         incident only while this console holds the probing lease (the others follow)."""
-        supervisor.on_problem = self.report_problem
+        supervisor.on_problem = partial(self.set_problem, "probe engine")
+        supervisor.clock = self.clock
         supervisor.on_change = self._probes_changed
         if self.feed is None:
             self.probes = supervisor

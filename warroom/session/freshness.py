@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 #: Data older than this many intervals is stale.
 STALE_FACTOR = 3.0
@@ -45,16 +45,22 @@ def assess(
         return Freshness()
     stale: set[str] = set()
     reasons: set[str] = set()
+    # One cut-off per distinct interval: a comparison per target, not a subtraction.
+    cutoffs: dict[float, datetime] = {}
     for name in names:
         interval = intervals.get(name)
-        last = seen.get(name)
         if interval is None:
             stale.add(name)
             if intervals:
                 reasons.add("not probed")
             else:
                 reasons.add(engine or "no probe engine running")
-        elif last is None or (now - last).total_seconds() > STALE_FACTOR * interval:
+            continue
+        cutoff = cutoffs.get(interval)
+        if cutoff is None:
+            cutoff = cutoffs[interval] = now - timedelta(seconds=STALE_FACTOR * interval)
+        last = seen.get(name)
+        if last is None or last < cutoff:
             stale.add(name)
             reasons.add(f"no result for {STALE_FACTOR:g}× the interval")
     if not stale:

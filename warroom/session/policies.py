@@ -13,7 +13,7 @@ from typing import Any
 
 from warroom.events import StepVerified, parse_ts
 from warroom.runbooks.model import Runbook
-from warroom.runbooks.suggest import suggest_all
+from warroom.runbooks.suggest import ProbeIndex, suggest_all
 from warroom.runbooks.tracking import verification_events
 from warroom.state import IncidentState, active_alerts
 
@@ -47,16 +47,29 @@ def reminder_marker(state: IncidentState, now: datetime, intervals: Mapping[str,
     return due_at.isoformat() if overdue and due_at is not None else ""
 
 
-def suggestions(runbooks: Mapping[str, Runbook], state: IncidentState) -> list[tuple[str, str]]:
-    """(id, title) of the runbooks that fit what is failing or firing now, best first."""
-    found = suggest_all(runbooks.values(), state.probes, active_alerts(state))
+def suggestions(
+    runbooks: Mapping[str, Runbook], state: IncidentState, index: ProbeIndex | None = None
+) -> list[tuple[str, str]]:
+    """(id, title) of the runbooks that fit what is failing or firing now, best first
+    (`index`: the probes' index kept by the caller, saving a pass over every target)."""
+    if not runbooks:
+        return []
+    probes = index if index is not None else state.probes
+    found = suggest_all(runbooks.values(), probes, active_alerts(state))
     return [(s.runbook.id, s.runbook.title) for s in found]
 
 
-def bad_signature(state: IncidentState) -> frozenset[tuple[str, str]]:
+def bad_signature(
+    state: IncidentState, index: ProbeIndex | None = None
+) -> frozenset[tuple[str, str]]:
     """The failing (target, state) pairs and the firing alerts: suggestions change only when
-    this does."""
-    bad = {(p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")}
+    this does (`index`: as for `suggestions`)."""
+    if index is not None:
+        bad = set(index.bad.items())
+    else:
+        bad = {
+            (p.target, p.state) for p in state.probes.values() if p.state in ("down", "degraded")
+        }
     bad.update((f"alert:{a.fingerprint}", a.status) for a in active_alerts(state))
     return frozenset(bad)
 

@@ -14,9 +14,11 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from warroom.config import WarroomConfig
+from warroom.events import utc_now
 from warroom.store.url import is_url
 
 #: Seconds to wait before each restart in a row; the last one repeats.
@@ -39,6 +41,8 @@ class ProbeSupervisor:
         on_problem: Callable[[str], None] | None = None,
         on_change: Callable[[], None] | None = None,
         backoff: Sequence[float] = BACKOFF,
+        healthy_after: float = HEALTHY_AFTER_S,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.config = config
         # A URL (shared incident) is passed on as it is; a file by its absolute path.
@@ -48,13 +52,16 @@ class ProbeSupervisor:
         self.on_problem = on_problem
         self.on_change = on_change
         self.backoff = tuple(backoff)
+        self.healthy_after = healthy_after
+        self.clock = clock
+        #: Deaths since the worker last ran `healthy_after` seconds (what the problem counts).
+        self.deaths = 0
         self.targets = config.resolved_targets()
         #: Seconds between results of each target as the console sees them (samples come
         #: every `sample_interval`, so no target is fresher than that).
         self._intervals = {t.name: max(t.interval, sample_interval) for t in self.targets}
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
-        self._last_problem = ""
         self._status = "no targets to probe" if not self.targets else "probe engine starting"
 
     # -- what the session reads ---------------------------------------------------------------
@@ -90,12 +97,16 @@ class ProbeSupervisor:
             while True:
                 started = time.monotonic()
                 why = await self._run_once()
-                if time.monotonic() - started >= HEALTHY_AFTER_S:
+                if time.monotonic() - started >= self.healthy_after:
                     failures = 0
                 pause = self.backoff[min(failures, len(self.backoff) - 1)]
                 failures += 1
+                self.deaths += 1
                 self._set_status(f"probe worker stopped ({why}); restarting in {pause:g}s")
-                self._problem(f"the probe engine stopped ({why}); restarting it")
+                self._problem(
+                    f"probe engine restarted {self.deaths}× — last at "
+                    f"{self.clock():%H:%M:%S}: {why}"
+                )
                 await asyncio.sleep(pause)
                 self._set_status(f"probe worker stopped ({why}); restarting")
         finally:
@@ -119,6 +130,7 @@ class ProbeSupervisor:
         self._changed()
         assert worker.stdin is not None and worker.stderr is not None
         errors = b""
+        healthy = asyncio.get_running_loop().call_later(self.healthy_after, self._healthy, worker)
         try:
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 worker.stdin.write(self.config.model_dump_json().encode() + b"\n")
@@ -129,6 +141,8 @@ class ProbeSupervisor:
         except asyncio.CancelledError:
             await self.stop()
             raise
+        finally:
+            healthy.cancel()
         self._changed()
         lines = errors.decode("utf-8", "replace").strip().splitlines()
         detail = lines[-1] if lines else "no message"
@@ -160,8 +174,14 @@ class ProbeSupervisor:
         if self.on_change is not None:
             self.on_change()
 
+    def _healthy(self, worker: asyncio.subprocess.Process) -> None:
+        """The worker has run long enough to count as healthy: its restarts are no longer a
+        problem."""
+        if self.process is worker and worker.returncode is None and self.deaths:
+            self.deaths = 0
+            self._problem("")
+
     def _problem(self, text: str) -> None:
-        # The same failure again and again (a full disk) is said once, not once a restart.
-        if self.on_problem is not None and text != self._last_problem:
+        """The engine's one current problem (replacing the last; "" when resolved)."""
+        if self.on_problem is not None:
             self.on_problem(text)
-        self._last_problem = text

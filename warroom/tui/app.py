@@ -348,7 +348,8 @@ class WarroomApp(App[int]):
             if self.session.log_gone:
                 self.main_screen.view.header.alarm = self.session.log_gone
                 self._dirty = True
-            self.notify(change.text, title=change.title, severity="error", timeout=10)
+            if change.text:  # "": a problem was resolved (the line above is all there is)
+                self.notify(change.text, title=change.title, severity="error", timeout=10)
         elif change.kind == "reminder":
             self.notify(change.text, title=change.title, severity="warning", timeout=15)
         else:

@@ -15,6 +15,12 @@ being handled. So, while the console runs:
 - if the keyboard is never quiet, each runs anyway after `FORCE_AFTER` times its period.
 
 On stop, the thresholds and the frozen set are put back as they were.
+
+Re-measured with probes in a worker process (1,000 targets of synthetic churn, four
+interleaved pairs in one process on a loaded 2-core machine): the worst key p95 was lower
+with it in every pair (e.g. 171 vs 604 ms) and the console used about a quarter less CPU
+(9.7 vs 13.1 s a run), since CPython's own full collections kept walking the churned heap.
+So it stays.
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ class IncidentHeader(Static):
         self.sim_speed: float | None = None
         #: Where to start, shown on the third line until the first action (demos only).
         self.hint = ""
+        self._counted_services: object = None
+        self._counts = (0, 0)
 
     def clear_hint(self) -> None:
         if self.hint:
@@ -60,6 +62,20 @@ class IncidentHeader(Static):
         self._last = text
         # Fixed height: no layout pass (a layout repaints the whole screen).
         self.update(text, layout=False)
+
+    def _bad_counts(self, state: IncidentState) -> tuple[int, int]:
+        """Targets down and degraded, from the reducer's per-service counts (O(services),
+        not O(targets)), recounted only when those changed."""
+        if state.services is not self._counted_services:
+            down = degraded = 0
+            for view in state.services.values():
+                for probe_state, count in view.counts:
+                    if probe_state == "down":
+                        down += count
+                    elif probe_state == "degraded":
+                        degraded += count
+            self._counted_services, self._counts = state.services, (down, degraded)
+        return self._counts
 
     def render_header(self, state: IncidentState, now: datetime) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -95,8 +111,7 @@ class IncidentHeader(Static):
             firing = firing_alert_count(state)
             text.append("   ")
             text.append(f"🔔 {firing} firing", style="bold red" if firing else "dim")
-        down = sum(1 for p in state.probes.values() if p.state == "down")
-        degraded = sum(1 for p in state.probes.values() if p.state == "degraded")
+        down, degraded = self._bad_counts(state)
         text.append("   probes ", style="dim")
         text.append(f"✖ {down} down", style="red" if down else "dim")
         text.append("  ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual.events import Resize
@@ -142,8 +143,7 @@ class LogTail(RichLog):
         if self._rewrap_needed():
             self._rewrap()
         else:
-            for line in lines:
-                self._write(line, following)
+            self._write(lines, following)
         if not following:
             self.unseen += len(fresh)
         self._show_marker()
@@ -189,13 +189,17 @@ class LogTail(RichLog):
         following = self.following
         self._wrap_width = self.scrollable_content_region.width
         self.clear()
-        for line in self._texts:
-            self._write(line, following)
+        self._write(self._texts, following)
 
-    def _write(self, line: Text, following: bool) -> None:
+    def _write(self, lines: Iterable[Text], following: bool) -> None:
+        # One write for the batch: RichLog's per-write cost (options, measuring, scrolling,
+        # refreshing) is paid once, not per event, when hundreds of probe changes land.
+        batch = Text("\n", end="").join(lines)
+        if not batch.plain:
+            return
         # Wrapped to the pane's own width (RichLog would measure against the terminal's).
         width = self.scrollable_content_region.width or None
-        self.write(line, width=width, scroll_end=following)
+        self.write(batch, width=width, scroll_end=following)
 
     def on_resize(self, event: Resize) -> None:
         self.call_after_refresh(self._rewrap_if_needed)
