@@ -40,6 +40,7 @@ async def test_text_typed_right_after_n_keeps_its_first_characters(tmp_path: Pat
         await settle(pilot, until=lambda: len(notes(path)) > before)
         assert notes(path)[-1].text == "quick note"
         assert app.screen is app.main_screen
+        await settle(pilot, until=lambda: "quick note" in screen_text(app))  # the log pane
 
 
 def cancelled_said(app: Any) -> bool:
@@ -122,6 +123,8 @@ async def test_reason_typed_right_after_e_goes_into_the_dialog(tmp_path: Path) -
             await settle(pilot, until=lambda: len(control_events(app.log_path)) >= 3)
             await settle(pilot)
             assert app.screen is app.main_screen
+            await settle(pilot, until=lambda: "pushed back" in screen_text(app))
+            assert "(keep shedding)" in screen_text(app)
     events = control_events(app.log_path)
     # One extension with the whole reason: none of its letters ran as hotkeys ("e" again).
     assert [e.kind for e in events][2:] == ["control_auto_revert_extended"]
