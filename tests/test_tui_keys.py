@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_harness import SIZE, SERVICES, make_app, paste, screen_text, settle, write_log
+from tui_harness import SERVICES, SIZE, make_app, paste, screen_text, settle, write_log
 
 from warroom.tui.screens.probe_detail import ProbeDetailScreen
 
