@@ -99,7 +99,8 @@ async def test_the_key_bar_shows_the_focused_panes_keys(tmp_path: Path) -> None:
         assert shown().startswith("⏎ Open / Filter") and "Details" not in shown()
         app.main_screen.query_one(ControlPanel).option_list.focus()
         await settle(pilot, until=lambda: "Revert" in shown())
-        assert "Extend" in shown() and "Details" not in shown()
+        assert shown().startswith("⏎ Change z Revert e Extend"), shown()
+        assert "Details" not in shown()
         app.main_screen.query_one(LogTail).focus()
         scroll_keys = "end Follow pgup Page up pgdn Page down"
         await settle(pilot, until=lambda: shown().startswith(scroll_keys))

@@ -69,6 +69,7 @@ class KeyBar(Static):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self._compact = self.app.size.width < COMPACT_BELOW  # drawn once at the right width
         self._render_hints()
 
     def on_unmount(self) -> None:
