@@ -43,6 +43,7 @@ async def test_text_typed_right_after_n_keeps_its_first_characters(tmp_path: Pat
         await settle(pilot, until=lambda: len(notes(path)) > before)
         assert notes(path)[-1].text == "quick note"
         assert app.screen is app.main_screen
+        await settle(pilot, until=lambda: "quick note" in screen_text(app))  # the log pane
 
 
 def cancelled_said(app: Any) -> bool:
@@ -125,6 +126,8 @@ async def test_reason_typed_right_after_e_goes_into_the_dialog(tmp_path: Path) -
             await settle(pilot, until=lambda: len(control_events(app.log_path)) >= 3)
             await settle(pilot)
             assert app.screen is app.main_screen
+            await settle(pilot, until=lambda: "pushed back" in screen_text(app))
+            assert "(keep shedding)" in screen_text(app)
     events = control_events(app.log_path)
     # One extension with the whole reason: none of its letters ran as hotkeys ("e" again).
     assert [e.kind for e in events][2:] == ["control_auto_revert_extended"]
@@ -162,3 +165,44 @@ async def test_ctrl_c_and_ctrl_q_ask_like_q(tmp_path: Path) -> None:
         await pilot.press("ctrl+q", "enter")
         await settle(pilot)
     assert app.return_value == 0
+
+
+#: Editing keys: text, cursor moves, a deletion, and letters that are hotkeys below ("o").
+EDITING = ["o", "b", "c", "left", "left", "backspace", "home", "x", "end", "space", "z"]
+
+
+async def _typed_into_note(tmp_path: Path, name: str, hand_over: bool) -> tuple[str, int, int]:
+    """Open the note dialog, type EDITING (pressed, or each handed over as a held key is),
+    and return the field's value and cursor and how many events the log gained."""
+    from textual import events
+    from textual.widgets import Input
+
+    path = tmp_path / f"{name}.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(logged(path))
+        await pilot.press("n")
+        await settle(pilot, until=lambda: isinstance(app.screen, FormDialog))
+        for key in EDITING:
+            if hand_over:
+                char = {"space": " "}.get(key, key if len(key) == 1 else None)
+                # From the dialog's own message loop, as `release_held_keys` runs.
+                app.screen.call_later(app._press_again, events.Key(key, char))
+                await pilot.pause()
+                await settle(pilot, until=lambda: not app._replayed)
+            else:
+                await pilot.press(key)
+        await settle(pilot)
+        assert isinstance(app.screen, FormDialog)  # nothing ran on the screen below
+        field = app.screen.query_one(Input)
+        return field.value, field.cursor_position, len(logged(path)) - before
+
+
+async def test_a_held_key_handed_over_reaches_a_field_as_a_real_press(tmp_path: Path) -> None:
+    """`WarroomApp._press_again` must stay equivalent to a key press from the terminal: if a
+    Textual upgrade changes how a posted key travels, this says so."""
+    pressed = await _typed_into_note(tmp_path, "pressed", hand_over=False)
+    handed = await _typed_into_note(tmp_path, "handed", hand_over=True)
+    assert pressed == ("xbc z", 5, 0)
+    assert handed == pressed

@@ -80,20 +80,61 @@ async def test_the_runbook_screen_keeps_the_incident_in_view(tmp_path: Path) -> 
 
 
 async def test_the_key_bar_shows_the_focused_panes_keys(tmp_path: Path) -> None:
+    from textual.widgets import Input
+
     from warroom.tui.widgets.control_panel import ControlPanel
     from warroom.tui.widgets.key_bar import KeyBar
+    from warroom.tui.widgets.log_tail import LogTail
+    from warroom.tui.widgets.runbook_checklist import RunbookChecklist
 
     app = make_app(write_log(tmp_path / "i.jsonl"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         bar = app.main_screen.query_one(KeyBar)
-        assert "Revert" not in str(bar.render())
+
+        def shown() -> str:
+            return " ".join(str(bar.render()).split())
+
+        # The probe list has focus: its own keys first, then the screen's, then the app's.
+        assert shown().startswith("⏎ Details j/k Move S Reverse sort / Filter"), shown()
+        assert "? Help" in shown() and "Revert" not in shown()
+        await pilot.press("tab")  # to the runbooks pane
+        await settle(pilot, until=lambda: isinstance(app.screen.focused, RunbookChecklist))
+        assert shown().startswith("⏎ Open / Filter") and "Details" not in shown()
         app.main_screen.query_one(ControlPanel).option_list.focus()
-        await settle(pilot)
-        assert "Revert" in str(bar.render()) and "Extend" in str(bar.render())
+        await settle(pilot, until=lambda: "Revert" in shown())
+        assert shown().startswith("⏎ Change z Revert e Extend"), shown()
+        assert "Details" not in shown()
+        app.main_screen.query_one(LogTail).focus()
+        scroll_keys = "end Follow pgup Page up pgdn Page down"
+        await settle(pilot, until=lambda: shown().startswith(scroll_keys))
         app.main_screen.view.probe_table.focus()
+        await settle(pilot, until=lambda: shown().startswith("⏎ Details"))
+        await pilot.press("n")  # a dialog: its keys, none of the screen below
+        await settle(pilot, until=lambda: isinstance(app.screen.focused, Input))
+        dialog_bar = app.screen.query_one(KeyBar)
+        text = " ".join(str(dialog_bar.render()).split())
+        assert text.startswith("⏎ Next field / OK tab Move esc Cancel"), text
+        assert "Filter" not in text
+        await pilot.press("escape")
         await settle(pilot)
-        assert "Revert" not in str(bar.render())
+        assert shown().startswith("⏎ Details")
+
+
+async def test_the_key_bar_keeps_the_keys_that_matter_at_80x24(tmp_path: Path) -> None:
+    from warroom.tui.widgets.key_bar import KeyBar
+
+    app = make_app(write_log(tmp_path / "i.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        line = screen_text(app).splitlines()[-1]
+        for key in ("⏎Details", "j/kMove", "/Filter", "oRunbook", "?Help", ":Commands", "qQuit"):
+            assert key in line, line
+        await pilot.press("o")
+        await settle(pilot, until=lambda: isinstance(app.screen, RunbookScreen))
+        line = str(app.screen.query_one(KeyBar).render())
+        for key in ("dDone", "xSkip", "!Run", "aPull", "escBack"):
+            assert key in screen_text(app).splitlines()[-1], line
 
 
 async def test_the_document_follows_the_selected_step(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ async def test_at_80x24_what_matters_is_on_screen(tmp_path: Path) -> None:
         assert "STATUS UPDATE DUE" in text and "STALE" in text
         table = app.main_screen.view.probe_table
         assert table.scrollable_content_region.height >= 8 + 1  # header + 8 rows
-        for key in ("? Help", "q Quit", "n Note", "o Runbook"):
+        for key in ("?Help", "qQuit", "nNote", "oRunbook"):  # the compact key bar
             assert key in text
         await _dangerous_dialog(pilot)
         dialog = app.screen

@@ -96,6 +96,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Quit the console (asks first; ctrl+q and ctrl+c ask too)",
         footer=True,
     ),
+    # The most used action first among the app's: the key bar keeps it at 80 columns.
+    ActionSpec(
+        "add_note", "n", "Note", "Add a note to the incident log", mutating=True, footer=True
+    ),
     ActionSpec("focus_next", "tab", "Next pane", "Move focus to the next pane", palette=False),
     ActionSpec(
         "command_output",
@@ -124,9 +128,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec(
         "assign_role", "r", "Role", "Assign a role (commander, scribe, comms, ...)", mutating=True
-    ),
-    ActionSpec(
-        "add_note", "n", "Note", "Add a note to the incident log", mutating=True, footer=True
     ),
     ActionSpec(
         "add_bookmark", "b", "Bookmark", "Bookmark this moment for the timeline", mutating=True

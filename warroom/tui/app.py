@@ -180,6 +180,8 @@ class WarroomApp(App[int]):
         self.step_cursors: dict[str, int] = {}
         #: Keys typed while a dialog is on its way, in order (see dialogs.py's contract).
         self._held_keys: list[Key] = []
+        #: Held keys handed over and not yet seen again by `_route_typed_ahead` (by id).
+        self._replayed: set[int] = set()
         #: Since when keys are held for a requested dialog (None: not holding).
         self._holding_since: float | None = None
         #: Held keys are being handed to a dialog one handled key at a time.
@@ -256,6 +258,10 @@ class WarroomApp(App[int]):
         opens a dialog were forwarded to the screen below; when they bubble back they go to
         the dialog instead of running as hotkeys, in the order they were typed.
         """
+        if not key.is_forwarded and id(key) in self._replayed:
+            self._replayed.discard(id(key))  # a held key handed over: a press like any other
+            self._key_screens[id(key)] = self.screen
+            return False
         if not key.is_forwarded:
             self.last_input_at = monotonic()
         if self._holding_keys():
@@ -305,21 +311,33 @@ class WarroomApp(App[int]):
                 continue
             if isinstance(target, Input) and key.key == "enter" and dialog.focus_next_field(target):
                 continue
-            (target or dialog)._forward_event(key)
-            if self._held_keys:
-                self._draining = True
-                self.call_after_refresh(self._drain_held_keys, dialog)
+            self._press_again(key)
+            # Keys typed meanwhile wait behind it (held), as they would behind a real press.
+            self._draining = True
+            self.call_after_refresh(self._drain_held_keys, dialog)
             return
         self._draining = False
 
     def _drain_held_keys(self, dialog: Dialog[Any]) -> None:
+        if self._replayed:  # the key handed over is still on its way to the focused widget
+            self.call_after_refresh(self._drain_held_keys, dialog)
+            return
         if self.screen is dialog and dialog.ready:
             self.release_held_keys(dialog)
             return
         # The dialog closed (its Enter submitted): what was typed after it is for this screen.
         held, self._held_keys, self._draining = self._held_keys, [], False
         for key in held:
-            (self.focused or self.screen)._forward_event(key)
+            self._press_again(key)
+
+    def _press_again(self, key: Key) -> None:
+        """Deliver a held key as Textual's driver delivers a press (public API only): sent by
+        the app to the app, it takes a real press's path (priority bindings, the focused
+        widget, bubbling back up to the app for the bindings); marked so it is not held
+        again. (Sent by anything else, the key would stop bubbling at that sender.)"""
+        again = Key(key.key, key.character).set_sender(self)
+        self._replayed.add(id(again))
+        self.post_message(again)
 
     def drop_held_keys(self) -> None:
         """The dialog the keys were typed for did not open: they must not become hotkeys."""

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -30,7 +30,11 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from warroom.tui.widgets.key_bar import KeyBar
 from warroom.untrusted import block, one_line
+
+#: The dialog keys its fields handle themselves, shown before the dialog's own bindings.
+DIALOG_KEYS = (("⏎", "Next field / OK"), ("tab", "Move"))
 
 ResultT = TypeVar("ResultT")
 
@@ -49,6 +53,10 @@ class Dialog(ModalScreen[ResultT]):
         super().__init__(id=id)
         #: Focus is on the first field: keys typed from now on reach it directly.
         self.ready = False
+
+    @on(events.Mount)
+    def _mount_key_bar(self) -> None:
+        self.mount(KeyBar(DIALOG_KEYS))
 
     def first_focus(self) -> Widget | None:
         """The widget that takes the first key (the first field, by default)."""

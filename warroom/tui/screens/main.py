@@ -28,7 +28,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield self.view
-        yield KeyBar(MAIN, mode=self.mode)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.view.probe_table.focus()

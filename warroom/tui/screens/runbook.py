@@ -149,7 +149,7 @@ class RunbookScreen(Screen[None]):
                 yield OptionList(id="steps")
                 yield Label("Step", classes="pane-title")
                 yield Static("", id="step-detail")
-        yield KeyBar(RUNBOOK, mode=self.mode)
+        yield KeyBar()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Read-only (replay): the keys that would write are not there at all."""

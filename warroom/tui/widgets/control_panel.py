@@ -9,12 +9,13 @@ read back from the service, read errors) and posts `ChangeRequested` / `RevertRe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -51,12 +52,19 @@ def _spec_from_view(view: ControlView) -> ControlSpec:
     return ControlSpec(service=view.service, control=view.control, kind=kind)
 
 
+class _LeverList(OptionList):
+    """The panel's levers: Enter here is the panel's Change, and the key bar says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Change")]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "select" and getattr(self.app, "read_only", False))
+
+
 class ControlPanel(Widget):
     """Shows the controls of the selected service; pulling one posts a message."""
 
     BINDINGS = bindings_for(CONTROLS, LIVE)
-    #: The key bar shows this scope's keys while the panel has focus.
-    KEY_SCOPE = CONTROLS
 
     DEFAULT_CSS = """
     ControlPanel { height: auto; }
@@ -81,7 +89,7 @@ class ControlPanel(Widget):
 
     def compose(self) -> ComposeResult:
         yield Static(self._message(), id="control-panel-message")
-        yield OptionList(id="control-list")
+        yield _LeverList(id="control-list")
 
     def on_mount(self) -> None:
         self._redraw()

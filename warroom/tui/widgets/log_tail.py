@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.widgets import RichLog
 
@@ -89,6 +91,13 @@ class LogTail(RichLog):
     while scrolled back, new events are counted in the border ("N new below") and End (or
     scrolling to the bottom) follows again. Wheel, PgUp/PgDn, Home/End scroll it.
     """
+
+    #: RichLog's own scroll keys, shown in the key bar while the log has focus.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pageup", "page_up", "Page up"),
+        Binding("pagedown", "page_down", "Page down"),
+        Binding("end", "scroll_end", "Follow"),
+    ]
 
     DEFAULT_CSS = """
     LogTail {

@@ -95,8 +95,9 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
     """Sortable, filterable list of probe targets; renders only the state it is given."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select", "Details"),
         Binding("up,k", "cursor_up", "Up", show=False),
-        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("down,j", "cursor_down", "Move", key_display="j/k"),
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
         # The screen's own g/G win where it has them (the replay timeline): see check_action.
@@ -104,8 +105,7 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("G", "last('G')", "Last", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("enter", "select", "Details", show=False),
-        Binding("S", "reverse_sort", "Reverse sort", show=False),
+        Binding("S", "reverse_sort", "Reverse sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 

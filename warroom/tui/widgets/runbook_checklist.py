@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -28,6 +30,8 @@ def progress_text(progress: RunbookProgress) -> Text:
 
 class RunbookChecklist(OptionList):
     """Lists open runbooks with their progress, then suggested ones; choosing one opens it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Open")]
 
     class RunbookChosen(Message):
         """The responder picked a runbook to open."""
