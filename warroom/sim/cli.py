@@ -1,8 +1,8 @@
-"""`warroom sim`: serve a simulated fleet on 127.0.0.1 until Ctrl-C / SIGTERM.
+"""`warroom sim serve`: serve a simulated fleet on 127.0.0.1 until Ctrl-C / SIGTERM.
 
 The first stdout line is `admin: http://127.0.0.1:PORT token: PATH` (flushed at once: other
-programs parse it). `--list` prints one line per scenario. Many services for load tests:
-`--scenario scale-1000` generates a fleet of 1,000 services (any N from 1 to 20,000).
+programs parse it). `warroom sim list` prints one line per scenario. Many services for load
+tests: `--scenario scale-1000` generates a fleet of 1,000 services (any N from 1 to 20,000).
 `warroom sim run SCENARIO [--seed N] [--levers FILE] [--until D] [--json]` plays the model
 headless (no servers) and prints per service when it degraded, went down and recovered.
 """
@@ -54,12 +54,15 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_list(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim list`."""
+    for line in list_scenarios():
+        print(line)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Entry point of `warroom sim`."""
-    if args.list:
-        for line in list_scenarios():
-            print(line)
-        return 0
+    """Entry point of `warroom sim serve`."""
     if args.speed is not None and not args.speed > 0:
         raise WarroomError(f"--speed must be > 0, not {args.speed}")
     for flag, port in (("--admin-port", args.admin_port), ("--dns-port", args.dns_port)):
