@@ -384,11 +384,12 @@ def _check_references(scenario: Scenario) -> list[str]:
         if edge.site is not None and edge.src in names and edge.site not in names[edge.src].sites:
             problems.append(f"edges[{i}].site: {edge.src!r} has no site {edge.site!r}")
         callee = names.get(edge.dst)
-        if edge.unit_class is not None and callee is not None:
-            if edge.unit_class not in callee.classes:
-                problems.append(
-                    f"edges[{i}].unit_class: {edge.dst!r} has no class {edge.unit_class!r}"
-                )
+        if (
+            edge.unit_class is not None
+            and callee is not None
+            and edge.unit_class not in callee.classes
+        ):
+            problems.append(f"edges[{i}].unit_class: {edge.dst!r} has no class {edge.unit_class!r}")
     for name, svc in names.items():
         for key, ref in (
             ("poisoned_by", svc.poisoned_by),
