@@ -15,7 +15,7 @@ GROUPS = {
     "runbook": ["lint", "list"],
     "db": ["init"],
     "alerts": ["serve"],
-    "sim": ["serve", "list", "rules", "run"],
+    "sim": ["serve", "list", "rules", "run", "moves"],
 }
 #: Every leaf command, as typed.
 COMMANDS = [
@@ -25,6 +25,7 @@ COMMANDS = [
     ["sim", "list"],
     ["sim", "rules"],
     ["sim", "run"],
+    ["sim", "moves"],
     ["alerts", "serve"],
     ["probe"],
     ["log", "verify"],

@@ -303,6 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="only the simulated-vs-historic rows, as Markdown"
     )
     sim_run.set_defaults(entry="warroom.sim.cli:run_headless")
+    moves = _command(
+        sim_sub,
+        "moves",
+        "play the historic moves and each shipped wrong move; print when services recover",
+        "warroom sim moves aws-us-east-1-2025",
+        "warroom sim moves att-2024 --markdown",
+    )
+    moves.add_argument(
+        "scenario", metavar="SCENARIO", help=f"scenario name or TOML file: {scenarios}"
+    )
+    moves.add_argument("--seed", type=int, default=0, help="0 plays the history as written")
+    moves.add_argument("--json", action="store_true", help="one JSON array (default: a table)")
+    moves.add_argument("--markdown", action="store_true", help="a Markdown table")
+    moves.set_defaults(entry="warroom.sim.cli:run_moves")
 
     alerts = _command(sub, "alerts", "Alertmanager intake", "warroom alerts serve --log LOG")
     alerts_sub = _group(alerts, "alerts_command")

@@ -121,6 +121,76 @@ def run_headless(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare_moves(scenario_name: str, seed: int = 0) -> list[dict[str, Any]]:
+    """The historic moves and each shipped wrong move: when the history's services recover."""
+    from warroom.sim.runner import DrillResult, load_levers, run_drill, wrong_moves
+
+    scenario = load_scenario(scenario_name)
+    if scenario.history is None or scenario.history.levers is None:
+        raise WarroomError(f"{scenario.name}: no historic levers to compare with")
+    plays = [("historic moves", load_levers(scenario.history.levers))]
+    plays += wrong_moves(scenario.name)
+    results = [(name, run_drill(scenario, seed=seed, levers=levers)) for name, levers in plays]
+
+    def outcome(result: DrillResult, svc: str) -> tuple[float | None, str]:
+        record = result.services[svc]
+        return result.recovered(svc), record.final if record.first_degraded is not None else "-"
+
+    # The history's services, and any other whose recovery a move changes (checkout).
+    watched = list(dict.fromkeys(e.service for e in scenario.history.expect))
+    watched += [
+        svc
+        for svc in scenario.services
+        if svc not in watched and len({outcome(r, svc) for _, r in results}) > 1
+    ]
+    rows = []
+    for name, result in results:
+        cells = {}
+        for svc in watched:
+            recovered, final = outcome(result, svc)
+            cells[svc] = "never" if final not in ("ok", "-") else result.clock(recovered) or "-"
+        rows.append(
+            {
+                "move": name,
+                "recovered": cells,
+                "recovered_s": {svc: result.recovered(svc) for svc in watched},
+                "all_recovered": result.clock(result.all_recovered()),
+                "all_recovered_s": result.all_recovered(),
+                "unhealthy_h": round(result.unhealthy_total() / 3600.0, 1),
+            }
+        )
+    return rows
+
+
+def run_moves(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim moves`: the historic moves against each wrong move."""
+    rows = compare_moves(args.scenario, seed=args.seed)
+    if args.json:
+        print(json.dumps(rows, separators=(",", ":")))
+        return 0
+    services = list(rows[0]["recovered"])
+    if args.markdown:
+        print(f"| `{args.scenario}` | " + " | ".join(services) + " | all back | unhealthy |")
+        print("|---" * (len(services) + 3) + "|")
+        for row in rows:
+            cells = [row["recovered"][s] for s in services]
+            print(
+                f"| {row['move']} | " + " | ".join(cells) + f" | {row['all_recovered'] or 'never'}"
+                f" | {row['unhealthy_h']} h |"
+            )
+        return 0
+    width = max(len(r["move"]) for r in rows)
+    cols = [max(16, len(s)) for s in services]
+    head = "  ".join(f"{s:>{w}}" for s, w in zip(services, cols, strict=True))
+    print(f"{'':<{width}}  {head}  {'all back':>16}")
+    for row in rows:
+        line = "  ".join(
+            f"{row['recovered'][s]:>{w}}" for s, w in zip(services, cols, strict=True)
+        )
+        print(f"{row['move']:<{width}}  {line}  {row['all_recovered'] or 'never':>16}")
+    return 0
+
+
 def format_markdown(data: dict[str, Any]) -> list[str]:
     """One Markdown table row per historic phase: scenario, phase, real, simulated, held."""
     rows = []
