@@ -204,3 +204,35 @@ def test_sim_moves_prints_the_historic_row_then_each_wrong_move(
     assert moves == ["historic moves", "early-lift", "unbounded-retries"]
     assert lines[2].endswith("h |") and "never" not in lines[2]
     assert "never" in lines[3] and "never" in lines[4]
+
+
+def runbook_levers(name: str, times: list[float]) -> list[LeverChange]:
+    """A shipped runbook's actions in order, pulled at `times` (one per action)."""
+    from pathlib import Path
+
+    from warroom.runbooks.parser import load_runbook
+
+    path = Path(__file__).resolve().parent.parent / "runbooks" / f"{name}.md"
+    actions = [s.action for s in load_runbook(path).steps if s.action is not None]
+    assert len(actions) == len(times), [a.raw for a in actions]
+    return [lever(t, a.service, a.control, a.value) for t, a in zip(times, actions, strict=True)]
+
+
+def test_the_att_runbook_in_order_brings_911_back_first_and_everyone_in_the_drill() -> None:
+    start = 2.25 * HOUR  # when AT&T rolled back; one step every two minutes, then the relax
+    times = [start, start + 120, start + 240, 13.5 * HOUR, 13.6 * HOUR]
+    played = play("att-2024", runbook_levers("network-core-change", times))
+    assert all(entry["ok"] for entry in played.levers), played.levers
+    e911, voice = played.recovered("e911"), played.recovered("voice")
+    assert e911 is not None and voice is not None and e911 < start + HOUR < voice
+    assert played.all_recovered() is not None
+
+
+def test_the_crowdstrike_runbook_in_order_brings_hospitals_back_days_first() -> None:
+    day = 24 * HOUR
+    times = [80 * 60, 87 * 60, 2 * HOUR, 2 * HOUR, day, 2 * day]
+    played = play("crowdstrike-2024", runbook_levers("bad-deploy", times))
+    assert all(entry["ok"] for entry in played.levers), played.levers
+    hospital, airline = played.recovered("hospital-ehr"), played.recovered("airline-checkin")
+    assert hospital is not None and airline is not None and hospital < airline - 2 * day
+    assert all(check["ok"] for check in history_checks(played))
