@@ -17,6 +17,7 @@ historic levers, seed 0. Which of the four wrong moves apply where:
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 
@@ -208,8 +209,6 @@ def test_sim_moves_prints_the_historic_row_then_each_wrong_move(
 
 def runbook_levers(name: str, times: list[float]) -> list[LeverChange]:
     """A shipped runbook's actions in order, pulled at `times` (one per action)."""
-    from pathlib import Path
-
     from warroom.runbooks.parser import load_runbook
 
     path = Path(__file__).resolve().parent.parent / "runbooks" / f"{name}.md"
@@ -236,3 +235,16 @@ def test_the_crowdstrike_runbook_in_order_brings_hospitals_back_days_first() -> 
     hospital, airline = played.recovered("hospital-ehr"), played.recovered("airline-checkin")
     assert hospital is not None and airline is not None and hospital < airline - 2 * day
     assert all(check["ok"] for check in history_checks(played))
+
+
+def test_a_lever_file_whose_base_is_missing_names_both_files(tmp_path: Path) -> None:
+    from warroom.errors import WarroomError
+    from warroom.sim.runner import load_levers
+
+    move = tmp_path / "move.toml"
+    move.write_text(
+        'base = "nope"\n[[lever]]\nat = "1m"\nservice = "db"\ncontrol = "x"\nvalue = 1\n'
+    )
+    with pytest.raises(WarroomError) as info:
+        load_levers(move)
+    assert str(info.value).startswith(f"{move}: base 'nope': nope: cannot read")

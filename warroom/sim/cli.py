@@ -184,9 +184,7 @@ def run_moves(args: argparse.Namespace) -> int:
     head = "  ".join(f"{s:>{w}}" for s, w in zip(services, cols, strict=True))
     print(f"{'':<{width}}  {head}  {'all back':>16}")
     for row in rows:
-        line = "  ".join(
-            f"{row['recovered'][s]:>{w}}" for s, w in zip(services, cols, strict=True)
-        )
+        line = "  ".join(f"{row['recovered'][s]:>{w}}" for s, w in zip(services, cols, strict=True))
         print(f"{row['move']:<{width}}  {line}  {row['all_recovered'] or 'never':>16}")
     return 0
 

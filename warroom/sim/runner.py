@@ -99,7 +99,10 @@ def load_levers(path: str | Path, _depth: int = 0) -> LeverTimeline:
     base = timeline.base
     if not Path(base).is_absolute() and (p.parent / base).is_file():
         base = str(p.parent / base)
-    under = load_levers(base, _depth + 1)
+    try:
+        under = load_levers(base, _depth + 1)
+    except WarroomError as exc:
+        raise WarroomError(f"{p}: base {timeline.base!r}: {exc}") from None
     return timeline.model_copy(update={"lever": [*under.lever, *timeline.lever]})
 
 
