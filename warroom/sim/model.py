@@ -137,6 +137,7 @@ class Edge:
     """Runtime view of an edge, with the callee resolved to its state object."""
 
     __slots__ = (
+        "breaker",
         "critical",
         "dns_fail",
         "dst",
@@ -163,6 +164,8 @@ class Edge:
     ) -> None:
         self.per_capacity = per_capacity
         self.unit_class = unit_class
+        #: The caller's control that opens the breaker on this edge.
+        self.breaker = "breaker_" + dst.name
         # Share of the caller's calls failing at name resolution, averaged like `fail_avg`:
         # callers keep retrying a name that does not resolve, and the moment it does, that
         # retry pressure lands on the callee (the herd that follows a DNS fix).
@@ -826,7 +829,7 @@ class Fleet:
                     else 1.0
                 )
             # Rolled back but still restarting: down until the rollback delay has passed.
-            if self._restarting(svc):
+            if svc.change_live_at is not None and self._restarting(svc):
                 faults = dict(faults)
                 faults["down"] = 1.0
 
@@ -862,7 +865,7 @@ class Fleet:
             for edge in svc.calls:
                 if edge.site is not None and edge.site != site:
                     continue
-                if values.get("breaker_" + edge.dst.name):
+                if values.get(edge.breaker):
                     if edge.critical:
                         dep_ok = 0.0
                     continue
@@ -990,7 +993,7 @@ class Fleet:
                 if edge.per_capacity > 0 and not hard_down:
                     # State sync and heartbeats: every worker talks to it, busy or not.
                     flow += edge.per_capacity * spec.capacity * scaled
-                broken = values.get("breaker_" + dst.name)
+                broken = values.get(edge.breaker)
                 unresolvable = dst.spec.dns is not None and not self.dns_resolvable(dst)
                 if broken or unresolvable:
                     if edge.fallback is not None:
