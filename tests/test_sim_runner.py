@@ -173,7 +173,7 @@ def test_unbounded_retries_turn_a_blip_into_an_outage() -> None:
 
 #: Seeds are played coarser still, sampled once a step: every phase of every seed lands in
 #: its envelope at these steps too, and each seed's phases differ as at finer ones.
-SEED_STEP = {"aws-us-east-1-2025": 40.0, "crowdstrike-2024": 600.0, "att-2024": 60.0}
+SEED_STEP = {"aws-us-east-1-2025": 60.0, "crowdstrike-2024": 600.0, "att-2024": 60.0}
 
 
 @pytest.mark.slow
