@@ -93,9 +93,18 @@ def test_config_runbook_and_token_that_are_not_utf8(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["sim", "--admin-port", "99999"], "warroom sim: argument --admin-port: port out of range"),
-        (["sim", "--dns-port", "-1"], "warroom sim: argument --dns-port: port out of range"),
-        (["sim", "--speed", "nan"], "warroom sim: argument --speed: must be a finite number"),
+        (
+            ["sim", "serve", "--admin-port", "99999"],
+            "warroom sim serve: argument --admin-port: port out of range",
+        ),
+        (
+            ["sim", "serve", "--dns-port", "-1"],
+            "warroom sim serve: argument --dns-port: port out of range",
+        ),
+        (
+            ["sim", "serve", "--speed", "nan"],
+            "warroom sim serve: argument --speed: must be a finite number",
+        ),
         (["probe", "--duration", "inf"], "warroom probe: argument --duration: must be a finite"),
     ],
 )

@@ -15,13 +15,17 @@ GROUPS = {
     "runbook": ["lint", "list"],
     "db": ["init"],
     "alerts": ["serve"],
+    "sim": ["serve", "list", "rules", "run", "moves"],
 }
 #: Every leaf command, as typed.
 COMMANDS = [
     ["demo"],
     ["console"],
-    ["sim"],
+    ["sim", "serve"],
+    ["sim", "list"],
     ["sim", "rules"],
+    ["sim", "run"],
+    ["sim", "moves"],
     ["alerts", "serve"],
     ["probe"],
     ["log", "verify"],
@@ -152,3 +156,14 @@ def test_every_command_that_records_takes_as_on_either_side(argv: list[str]) -> 
     assert parser.parse_args([*argv, "--as", "bob"]).actor == "bob"
     assert parser.parse_args(["--as", "carol", *argv]).actor == "carol"
     assert parser.parse_args(argv).actor is None
+
+
+def test_sim_with_a_serving_option_but_no_command_names_sim_serve(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "sim", "--scenario", "att-2024")
+    assert code == 2 and out == ""
+    assert err == (
+        "warroom sim: --scenario is an option of `warroom sim serve` "
+        "(to serve the fleet: warroom sim serve --scenario att-2024)\n"
+    )

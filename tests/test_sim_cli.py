@@ -1,4 +1,4 @@
-"""`warroom sim` as a real subprocess: admin line, serving, clean stop on signals."""
+"""`warroom sim serve` as a real subprocess: admin line, serving, clean stop on signals."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ADMIN_LINE = re.compile(r"^admin: (http://127\.0\.0\.1:\d+) token: (\S+)$")
 
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "warroom", "sim", *args],
+        [sys.executable, "-m", "warroom", "sim", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -67,7 +67,7 @@ def test_sim_token_file_option_and_list(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     listing = subprocess.run(
-        [sys.executable, "-m", "warroom", "sim", "--list"], capture_output=True, text=True
+        [sys.executable, "-m", "warroom", "sim", "list"], capture_output=True, text=True
     )
     assert listing.returncode == 0
     names = [line.split()[0] for line in listing.stdout.splitlines()]
@@ -82,7 +82,7 @@ def test_sim_bad_scenario_file_is_one_line(tmp_path: Path) -> None:
         "[services.dynamodb]\ncapacity = 0\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "warroom", "sim", "--scenario", str(bad)],
+        [sys.executable, "-m", "warroom", "sim", "serve", "--scenario", str(bad)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -299,6 +299,21 @@ def test_controls_have_contract_shape() -> None:
             {"timeline": [{"at": "1x", "service": "db", "fault": "down", "title": "x"}]},
             "timeline[0].at: not a duration",
         ),
+        (
+            {"services": {"db": {"capacity": 5, "population": 10, "classes": {"a": 0.5}}}},
+            "services.db.classes: shares must be > 0 and sum to 1",
+        ),
+        (
+            {"services": {"db": {"capacity": 5, "recover_first": "vip"}}},
+            "services.db.recover_first: no class 'vip'",
+        ),
+        (
+            {
+                "services": {"db": {"capacity": 5}, "web": {"capacity": 5}},
+                "edges": [{"from": "web", "to": "db", "unit_class": "vip"}],
+            },
+            "edges[0].unit_class: 'db' has no class 'vip'",
+        ),
     ],
 )
 def test_scenario_errors_name_file_and_key_path(patch: dict[str, Any], message: str) -> None:

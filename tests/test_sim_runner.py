@@ -1,5 +1,6 @@
 """Headless drills (`warroom sim run`): the historic levers reproduce the real outages' phases,
-wrong moves cost, seeds vary the incident within its history, the tutorial teaches."""
+the right fix without throttling costs, seeds vary the incident within its history, the
+tutorial teaches (the shipped wrong moves are in test_sim_moves.py)."""
 
 from __future__ import annotations
 
@@ -46,17 +47,6 @@ def lever(at: float, service: str, control: str, value: Any) -> LeverChange:
 
 def without(levers: list[LeverChange], service: str, control: str) -> list[LeverChange]:
     return [c for c in levers if (c.service, c.control) != (service, control)]
-
-
-def later_or_worse(base: DrillResult, other: DrillResult) -> bool:
-    """Whether `other` ends later (or never) or costs more unhealthy service-time."""
-    end, other_end = base.all_recovered(), other.all_recovered()
-    assert end is not None
-    return (
-        other_end is None
-        or other_end > end + 600
-        or other.unhealthy_total() > 1.2 * (base.unhealthy_total())
-    )
 
 
 def test_every_builtin_scenario_ships_its_historic_levers() -> None:
@@ -130,31 +120,6 @@ def test_right_fix_without_throttling_recovers_clearly_later() -> None:
 
 
 FIX = 2 * HOUR + 40 * 60  # 02:25 PDT: DNS restored by hand
-WRONG_MOVES = {
-    "scaling DWFM to 400 % before throttling": [lever(FIX, "dwfm", "capacity", 400)],
-    "failing checkout over to us-west-2 at once": [
-        lever(15 * 60, "checkout", "failover", "us-west-2")
-    ],
-    "lifting the DWFM throttle after 30 minutes": [
-        lever(4 * HOUR + 59 * 60, "dwfm", "rate_limit", "none")
-    ],
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("move", sorted(WRONG_MOVES))
-def test_aws_wrong_moves_cost(move: str) -> None:
-    base = historic_run("aws-us-east-1-2025")
-    levers = historic("aws-us-east-1-2025")
-    if "lifting" in move:
-        levers = [c for c in levers if not (c.service == "dwfm" and c.at > 5 * HOUR)]
-    wrong = drill("aws-us-east-1-2025", levers + WRONG_MOVES[move])
-    assert later_or_worse(base, wrong), move
-    if "lifting" in move:  # the collapse comes back: leases return hours later
-        back, relapsed = base.recovered("dwfm"), wrong.recovered("dwfm")
-        assert back is not None and (relapsed is None or relapsed > back + HOUR)
-    if "failing" in move:  # a cold, smaller site in a retry storm: it never comes back
-        assert wrong.recovered("checkout") is None
 
 
 def test_tutorial_lifting_the_db_limit_early_costs() -> None:
@@ -208,12 +173,19 @@ def test_unbounded_retries_turn_a_blip_into_an_outage() -> None:
     assert outcomes["unbounded"][1] < 0.5 * outcomes["capped"][1]
 
 
+#: Seeds are played coarser still, sampled once a step: every phase of every seed lands in
+#: its envelope at these steps too, and each seed's phases differ as at finer ones.
+SEED_STEP = {"aws-us-east-1-2025": 60.0, "crowdstrike-2024": 600.0, "att-2024": 60.0}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_twenty_seeds_vary_the_incident_within_its_history(name: str) -> None:
+    scenario = load_scenario(name)
     trajectories = set()
     for seed in range(1, 21):
-        played = drill(name, historic(name), seed=seed)
+        step = SEED_STEP.get(name)
+        played = run_drill(scenario, seed=seed, levers=historic(name), max_step=step, step=step)
         failed = [c for c in history_checks(played) if not c["ok"]]
         assert not failed, (seed, failed, played.variation)
         phases = tuple((r.first_down, played.recovered(n)) for n, r in played.services.items())

@@ -73,6 +73,23 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+class _ServeFlag(argparse.Action):
+    """A serving option given to `warroom sim` itself: one line naming `warroom sim serve`."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.exit(
+            EXIT_USAGE,
+            f"{parser.prog}: {option_string} is an option of `warroom sim serve` "
+            f"(to serve the fleet: warroom sim serve {option_string} {one_line(str(values))})\n",
+        )
+
+
 def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
@@ -200,32 +217,55 @@ def build_parser() -> argparse.ArgumentParser:
     sim = _command(
         sub,
         "sim",
-        "serve the simulated fleet on loopback",
-        "warroom sim --list",
-        "warroom sim --scenario aws-us-east-1-2025 --token-file /tmp/sim.token",
-        "warroom sim --scenario scale-1000 --speed 1",
-        "warroom sim rules tutorial > rules.yml",
+        "the simulated fleet: serve it, list its scenarios, play one headless",
+        "warroom sim serve --scenario aws-us-east-1-2025 --token-file /tmp/sim.token",
+        "warroom sim list",
+        "warroom sim run att-2024 --levers att-2024",
     )
+    sim_sub = _group(sim, "sim_command")
+    for flag in ("--scenario", "--speed", "--seed", "--admin-port", "--dns-port", "--token-file"):
+        sim.add_argument(flag, action=_ServeFlag, help=argparse.SUPPRESS)
     sim.add_argument(
+        "--list",
+        action="store_const",
+        dest="entry",
+        const="warroom.sim.cli:run_list",
+        help=argparse.SUPPRESS,
+    )
+    sim_serve = _command(
+        sim_sub,
+        "serve",
+        "serve the simulated fleet on loopback until Ctrl-C",
+        "warroom sim serve --scenario aws-us-east-1-2025 --token-file /tmp/sim.token",
+        "warroom sim serve --scenario scale-1000 --speed 1",
+    )
+    sim_serve.add_argument(
         "--scenario", default="tutorial", help=f"scenario name or TOML file: {scenarios}"
     )
-    sim.add_argument(
+    sim_serve.add_argument(
         "--speed",
         type=_finite,
         default=None,
         help="simulated seconds per second (default: the scenario's)",
     )
-    sim.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
-    sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    sim.add_argument("--admin-port", type=_port, default=0, help="admin port (default: any free)")
-    sim.add_argument("--dns-port", type=_port, default=0, help="DNS port (default: any free)")
-    sim.add_argument(
+    sim_serve.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
+    sim_serve.add_argument(
+        "--admin-port", type=_port, default=0, help="admin port (default: any free)"
+    )
+    sim_serve.add_argument("--dns-port", type=_port, default=0, help="DNS port (default: any free)")
+    sim_serve.add_argument(
         "--token-file",
         metavar="PATH",
         help="where to write the admin token (default: a new temporary file)",
     )
-    sim.set_defaults(entry="warroom.sim.cli:run")
-    sim_sub = sim.add_subparsers(dest="sim_command", metavar="COMMAND")
+    sim_serve.set_defaults(entry="warroom.sim.cli:run")
+    sim_list = _command(
+        sim_sub,
+        "list",
+        "list the scenarios: name, simulated length, what happens",
+        "warroom sim list",
+    )
+    sim_list.set_defaults(entry="warroom.sim.cli:run_list")
     rules = _command(
         sim_sub,
         "rules",
@@ -264,6 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="only the simulated-vs-historic rows, as Markdown"
     )
     sim_run.set_defaults(entry="warroom.sim.cli:run_headless")
+    moves = _command(
+        sim_sub,
+        "moves",
+        "play the historic moves and each shipped wrong move; print when services recover",
+        "warroom sim moves aws-us-east-1-2025",
+        "warroom sim moves att-2024 --markdown",
+    )
+    moves.add_argument(
+        "scenario", metavar="SCENARIO", help=f"scenario name or TOML file: {scenarios}"
+    )
+    moves.add_argument("--seed", type=int, default=0, help="0 plays the history as written")
+    moves.add_argument("--json", action="store_true", help="one JSON array (default: a table)")
+    moves.add_argument("--markdown", action="store_true", help="a Markdown table")
+    moves.set_defaults(entry="warroom.sim.cli:run_moves")
 
     alerts = _command(sub, "alerts", "Alertmanager intake", "warroom alerts serve --log LOG")
     alerts_sub = _group(alerts, "alerts_command")

@@ -1,6 +1,6 @@
 """Probe engine at scale: 1,000 HTTP targets at a 1 s interval against the simulated fleet.
 
-Starts `warroom sim --scenario scale-N` as a separate process (so the fleet's CPU is not
+Starts `warroom sim serve --scenario scale-N` as a separate process (so the fleet's CPU is not
 counted), takes its `GET /targets`, spreads `--targets` HTTP targets over the fleet's services
 (several targets per service port when there are fewer services than targets), runs the
 probe engine for `--duration` seconds after one warm-up interval, and prints one JSON line:
@@ -45,9 +45,9 @@ class Fleet:
 
 @contextlib.contextmanager
 def running_sim(services: int) -> Iterator[Fleet]:
-    """`warroom sim --scenario scale-N` in its own process; yields its admin URL and token."""
+    """`warroom sim serve --scenario scale-N` in its own process; yields its admin URL and token."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "warroom", "sim", "--scenario", f"scale-{services}"],
+        [sys.executable, "-m", "warroom", "sim", "serve", "--scenario", f"scale-{services}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

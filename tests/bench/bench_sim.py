@@ -84,7 +84,7 @@ def _client_process(args: tuple[list[int], float, int, bool]) -> int:
 
 def throughput(services: int, seconds: float, clients: int, conns: int) -> dict[str, Any]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "warroom", "sim", "--scenario", f"scale-{services}"],
+        [sys.executable, "-m", "warroom", "sim", "serve", "--scenario", f"scale-{services}"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -7,8 +7,8 @@
 - `server`: one 127.0.0.1 port per service (`/health`, `/metrics`), DNS, admin API; and
   `running_fleet(...)`, an async context manager that runs a fleet on the current loop.
 - `dns`, `admin`: the loopback DNS server and the admin HTTP API (see CONTRACTS.md).
-- `cli`: `warroom sim [--scenario NAME|FILE|scale-N] [--speed X] [--seed N] [--list]`, and
-  `warroom sim run SCENARIO [--levers FILE] [--seed N] [--until D] [--json]`.
+- `cli`: `warroom sim serve [--scenario NAME|FILE|scale-N] [--speed X] [--seed N]`,
+  `warroom sim list` and `warroom sim run SCENARIO [--levers FILE] [--seed N] [--until D] [--json]`.
 - `runner`: headless drills (`run_drill`) with lever timelines (`scenarios/levers/*.toml`):
   per-service first degraded / down / recovered times, compared with the scenario's history.
 

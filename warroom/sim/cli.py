@@ -1,8 +1,8 @@
-"""`warroom sim`: serve a simulated fleet on 127.0.0.1 until Ctrl-C / SIGTERM.
+"""`warroom sim serve`: serve a simulated fleet on 127.0.0.1 until Ctrl-C / SIGTERM.
 
 The first stdout line is `admin: http://127.0.0.1:PORT token: PATH` (flushed at once: other
-programs parse it). `--list` prints one line per scenario. Many services for load tests:
-`--scenario scale-1000` generates a fleet of 1,000 services (any N from 1 to 20,000).
+programs parse it). `warroom sim list` prints one line per scenario. Many services for load
+tests: `--scenario scale-1000` generates a fleet of 1,000 services (any N from 1 to 20,000).
 `warroom sim run SCENARIO [--seed N] [--levers FILE] [--until D] [--json]` plays the model
 headless (no servers) and prints per service when it degraded, went down and recovered.
 """
@@ -54,12 +54,15 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_list(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim list`."""
+    for line in list_scenarios():
+        print(line)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Entry point of `warroom sim`."""
-    if args.list:
-        for line in list_scenarios():
-            print(line)
-        return 0
+    """Entry point of `warroom sim serve`."""
     if args.speed is not None and not args.speed > 0:
         raise WarroomError(f"--speed must be > 0, not {args.speed}")
     for flag, port in (("--admin-port", args.admin_port), ("--dns-port", args.dns_port)):
@@ -115,6 +118,74 @@ def run_headless(args: argparse.Namespace) -> int:
         return 0
     for line in format_table(data):
         print(line)
+    return 0
+
+
+def compare_moves(scenario_name: str, seed: int = 0) -> list[dict[str, Any]]:
+    """The historic moves and each shipped wrong move: when the history's services recover."""
+    from warroom.sim.runner import DrillResult, load_levers, run_drill, wrong_moves
+
+    scenario = load_scenario(scenario_name)
+    if scenario.history is None or scenario.history.levers is None:
+        raise WarroomError(f"{scenario.name}: no historic levers to compare with")
+    plays = [("historic moves", load_levers(scenario.history.levers))]
+    plays += wrong_moves(scenario.name)
+    results = [(name, run_drill(scenario, seed=seed, levers=levers)) for name, levers in plays]
+
+    def outcome(result: DrillResult, svc: str) -> tuple[float | None, str]:
+        record = result.services[svc]
+        return result.recovered(svc), record.final if record.first_degraded is not None else "-"
+
+    # The history's services, and any other whose recovery a move changes (checkout).
+    watched = list(dict.fromkeys(e.service for e in scenario.history.expect))
+    watched += [
+        svc
+        for svc in scenario.services
+        if svc not in watched and len({outcome(r, svc) for _, r in results}) > 1
+    ]
+    rows = []
+    for name, result in results:
+        cells = {}
+        for svc in watched:
+            recovered, final = outcome(result, svc)
+            cells[svc] = "never" if final not in ("ok", "-") else result.clock(recovered) or "-"
+        rows.append(
+            {
+                "move": name,
+                "recovered": cells,
+                "recovered_s": {svc: result.recovered(svc) for svc in watched},
+                "all_recovered": result.clock(result.all_recovered()),
+                "all_recovered_s": result.all_recovered(),
+                "unhealthy_h": round(result.unhealthy_total() / 3600.0, 1),
+            }
+        )
+    return rows
+
+
+def run_moves(args: argparse.Namespace) -> int:
+    """Entry point of `warroom sim moves`: the historic moves against each wrong move."""
+    rows = compare_moves(args.scenario, seed=args.seed)
+    if args.json:
+        print(json.dumps(rows, separators=(",", ":")))
+        return 0
+    services = list(rows[0]["recovered"])
+    if args.markdown:
+        print(f"| `{args.scenario}` | " + " | ".join(services) + " | all back | unhealthy |")
+        print("|---" * (len(services) + 3) + "|")
+        for row in rows:
+            cells = [row["recovered"][s] for s in services]
+            print(
+                f"| {row['move']} | " + " | ".join(cells) + f" | {row['all_recovered'] or 'never'}"
+                f" | {row['unhealthy_h']} h |"
+            )
+        return 0
+    width = max(len(r["move"]) for r in rows)
+    cols = [max(16, len(s)) for s in services]
+    head = "  ".join(f"{s:>{w}}" for s, w in zip(services, cols, strict=True))
+    print(f"{'':<{width}}  {head}  {'all back':>16}")
+    for row in rows:
+        line = "  ".join(f"{row['recovered'][s]:>{w}}" for s, w in zip(services, cols, strict=True))
+        print(f"{row['move']:<{width}}  {line}  {row['all_recovered'] or 'never':>16}")
     return 0
 
 

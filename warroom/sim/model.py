@@ -136,7 +136,19 @@ def queueing_delay(per_request: float, utilisation: float) -> float:
 class Edge:
     """Runtime view of an edge, with the callee resolved to its state object."""
 
-    __slots__ = ("critical", "dst", "fallback", "fanout", "kind", "per_capacity", "site", "src")
+    __slots__ = (
+        "breaker",
+        "critical",
+        "dns_fail",
+        "dst",
+        "fallback",
+        "fanout",
+        "kind",
+        "per_capacity",
+        "site",
+        "src",
+        "unit_class",
+    )
 
     def __init__(
         self,
@@ -148,8 +160,16 @@ class Edge:
         site: str | None,
         kind: str,
         per_capacity: float = 0.0,
+        unit_class: str | None = None,
     ) -> None:
         self.per_capacity = per_capacity
+        self.unit_class = unit_class
+        #: The caller's control that opens the breaker on this edge.
+        self.breaker = "breaker_" + dst.name
+        # Share of the caller's calls failing at name resolution, averaged like `fail_avg`:
+        # callers keep retrying a name that does not resolve, and the moment it does, that
+        # retry pressure lands on the callee (the herd that follows a DNS fix).
+        self.dns_fail = 0.0
         self.src = src
         self.dst = dst
         self.fanout = fanout
@@ -170,6 +190,8 @@ class ServiceState:
         "change_factor",
         "change_fraction",
         "change_live_at",
+        "class_fail",
+        "class_pending",
         "dns_empty",
         "dns_visible_at",
         "fail_avg",
@@ -231,6 +253,10 @@ class ServiceState:
         self.change_factor = 10.0
         self.change_fraction = 1.0
         self.last_health = "ok"
+        # Units in a bad state by class (sums to `pending`), and each class's failure
+        # average as its callers see it.
+        self.class_pending = dict.fromkeys(spec.classes, 0.0)
+        self.class_fail = dict.fromkeys(spec.classes, 0.0)
         # Last tick's results, read by callers in the next tick and by /metrics.
         self.stats = {
             "offered": 0.0,
@@ -246,11 +272,18 @@ class ServiceState:
             "timely": 1.0,
             "shed": 0.0,
             "remediated": 0.0,
+            "front": 0.0,
         }
 
     @property
     def site(self) -> str | None:
         return self.values.get("failover")
+
+    def class_sticky(self, cls: str) -> float:
+        """Share of one class of units in a bad state (what a retry cannot fix), if sticky."""
+        if not self.spec.sticky_units:
+            return self.sticky
+        return self.class_pending[cls] / (self.spec.population * self.spec.classes[cls])
 
     def active_faults(self) -> dict[str, float]:
         """Faults in force at the active site, including a live bad change's effect."""
@@ -309,6 +342,7 @@ class Fleet:
                 e.site,
                 e.kind,
                 e.per_capacity,
+                e.unit_class,
             )
             (src.calls if e.kind == "call" else src.feeds).append(runtime)
         self.dns_names = {svc.spec.dns: svc for svc in self.services.values() if svc.spec.dns}
@@ -380,6 +414,8 @@ class Fleet:
             v["admission"] = spec.admission
         if spec.remediation:
             v["remediation_rate"] = 0.0
+        if spec.classes:
+            v["recover_first"] = spec.recover_first
 
     def _describe(self, svc: ServiceState, control: str) -> dict[str, Any]:
         spec = svc.spec
@@ -416,7 +452,12 @@ class Fleet:
                 label="Retry policy",
                 kind="choice",
                 choices=list(RETRY_POLICIES),
-                description="How calls to dependencies are retried (retries amplify load).",
+                description="How calls to dependencies are retried (retries amplify load)."
+                + (
+                    f" {spec.unit.capitalize()} back off between re-attempts unless unbounded."
+                    if spec.attempt_interval > 0
+                    else ""
+                ),
             )
         elif control == "capacity":
             d.update(
@@ -500,6 +541,13 @@ class Fleet:
                 unit=f"{spec.remediation_unit}/min",
                 description=f"{spec.remediation_unit.capitalize()} fixed by hand per minute.",
             )
+        elif control == "recover_first":
+            d.update(
+                label="Recover first",
+                kind="choice",
+                choices=["none", *spec.classes],
+                description=f"Which {spec.unit} are brought back first (none: all alike).",
+            )
         meta = spec.controls.get(control)
         if meta is not None:
             for key in ("label", "description", "dangerous"):
@@ -545,6 +593,8 @@ class Fleet:
                 raise ControlError(f"{control} is a toggle: value must be true or false")
             return value
         if kind == "choice":
+            if value is None and "none" in desc["choices"]:
+                return "none"
             if not isinstance(value, str) or value not in desc["choices"]:
                 raise ControlError(f"{control} must be one of {', '.join(desc['choices'])}")
             return value
@@ -758,6 +808,7 @@ class Fleet:
     def _tick(self, dt: float) -> None:
         rng_random = self.rng.random
         now = self.time
+        smoothing = 1.0 - math.exp(-dt / RETRY_TAU)
         for svc in self.order:
             svc.inflow = 0.0
         for svc in self.order:
@@ -778,7 +829,7 @@ class Fleet:
                     else 1.0
                 )
             # Rolled back but still restarting: down until the rollback delay has passed.
-            if self._restarting(svc):
+            if svc.change_live_at is not None and self._restarting(svc):
                 faults = dict(faults)
                 faults["down"] = 1.0
 
@@ -798,13 +849,13 @@ class Fleet:
             if spec.callers_first:
                 front = callers * keep
                 back = attempts * keep
-                if limit is not None and back > limit:
-                    back = limit
             else:
                 front = 0.0
                 back = offered * keep
-                if limit is not None and back > limit:
-                    back = limit
+            limited = 0.0
+            if limit is not None and back > limit:
+                limited = back - limit
+                back = limit
             admitted = front + back
 
             # ---- capacity (workers blocked on slow dependencies serve fewer requests)
@@ -814,18 +865,24 @@ class Fleet:
             for edge in svc.calls:
                 if edge.site is not None and edge.site != site:
                     continue
-                if values.get("breaker_" + edge.dst.name):
+                if values.get(edge.breaker):
                     if edge.critical:
                         dep_ok = 0.0
                     continue
                 dst = edge.dst
+                cls = edge.unit_class
                 if dst.spec.dns is not None and not self.dns_resolvable(dst):
                     ok = 0.0  # fails at name resolution: fast
+                    edge.dns_fail += (1.0 - edge.dns_fail) * smoothing
                 else:
-                    ok = 1.0 - dst.fail_avg
+                    if edge.dns_fail > 0.0:
+                        edge.dns_fail = (
+                            0.0 if edge.dns_fail < 1e-4 else edge.dns_fail * (1.0 - smoothing)
+                        )
+                    ok = 1.0 - (dst.class_fail[cls] if cls is not None else dst.fail_avg)
                     if edge.fanout > 0:
                         wait += edge.fanout * min(dst.lat_avg, spec.timeout)
-                sticky = dst.sticky
+                sticky = dst.sticky if cls is None else dst.class_sticky(cls)
                 if sticky > 0.0:
                     # A client that resolved a removed zone fails again on every retry:
                     # retries add load there but cannot succeed.
@@ -849,6 +906,8 @@ class Fleet:
             if site is not None:
                 per_request += spec.site_latency.get(site, 0.0)
             capacity = spec.capacity * scale * spec.base_latency / per_request
+            if limited > 0.0 and spec.reject_cost > 0.0:
+                capacity = max(0.0, capacity - spec.reject_cost * limited)
 
             queue = st["queue"]
             hard_down = "down" in faults or "refuse" in faults
@@ -864,6 +923,7 @@ class Fleet:
                 latency = 0.0
                 success = 0.0
                 attempt_ok = 0.0
+                served_ok = 0.0
             else:
                 # Callers first: they take what capacity they need; the queue gets the rest.
                 front_served = min(front, capacity)
@@ -904,6 +964,8 @@ class Fleet:
                 population_ok = 1.0
                 if spec.population > 0:
                     population_ok = 1.0 - svc.pending / spec.population
+                    if spec.sticky_units:
+                        svc.sticky = svc.pending / spec.population
                 in_time = timely(latency, spec.timeout)
                 quality = in_time * good_share * dep_ok
                 # An idle service is judged by what it would do with a request.
@@ -911,13 +973,14 @@ class Fleet:
                 if spec.callers_first:
                     front_q = timely(front_latency, spec.timeout) * good_share * dep_ok
                     front_share = min(1.0, front_served / front) if front > 1e-9 else 1.0
-                    success = front_q * front_share * keep * population_ok
+                    served_ok = front_q * front_share * keep
                     attempt_ok = quality * back_share * (back / attempts if attempts else 1.0)
                     in_time = timely(front_latency, spec.timeout)
                 else:
                     share = min(1.0, served / offered) if offered > 1e-9 else 1.0
                     attempt_ok = quality * share
-                    success = attempt_ok * population_ok
+                    served_ok = attempt_ok
+                success = served_ok * population_ok
 
             goodput = success * offered if offered > 1e-9 else 0.0
 
@@ -930,13 +993,15 @@ class Fleet:
                 if edge.per_capacity > 0 and not hard_down:
                     # State sync and heartbeats: every worker talks to it, busy or not.
                     flow += edge.per_capacity * spec.capacity * scaled
-                broken = values.get("breaker_" + dst.name)
+                broken = values.get(edge.breaker)
                 unresolvable = dst.spec.dns is not None and not self.dns_resolvable(dst)
                 if broken or unresolvable:
                     if edge.fallback is not None:
                         edge.fallback.inflow += flow
                     continue
-                fail = dst.fail_avg
+                fail = dst.fail_avg if edge.unit_class is None else dst.class_fail[edge.unit_class]
+                if edge.dns_fail > fail:
+                    fail = edge.dns_fail
                 dst.inflow += flow * retry_multiplier(values["retry_policy"], fail)
                 if edge.fallback is not None:
                     edge.fallback.inflow += flow * fail
@@ -946,6 +1011,10 @@ class Fleet:
             if spec.population > 0 or spec.durable:
                 recovered = min(svc.pending / dt, attempts * attempt_ok)
                 pending = svc.pending - recovered * dt
+                # By class: what attempts regained, what was lost, what hands fixed.
+                regained = recovered * dt
+                lost = 0.0
+                fixed_units = 0.0
                 if spec.durable:
                     pending += (
                         external
@@ -958,23 +1027,31 @@ class Fleet:
                 else:
                     good = spec.population - pending
                     if spec.decay > 0 and dep_ok < 1.0:
-                        pending += good * spec.decay * (1.0 - dep_ok) * dt
+                        lost = good * spec.decay * (1.0 - dep_ok) * dt
+                        pending += lost
                     if spec.poisoned_by is not None:
                         poisoner = self.services[spec.poisoned_by]
                         if self.change_active(poisoner):
                             good = spec.population - pending
                             exposed = good - spec.population * (1.0 - spec.poison_share)
                             if exposed > 0:
+                                lost += exposed * spec.poison_rate * dt
                                 pending += exposed * spec.poison_rate * dt
                     if spec.remediation:
                         fixed = min(values["remediation_rate"], self.remediation_bound(svc))
                         st["remediated"] = fixed
-                        pending -= fixed / 60.0 * dt
+                        fixed_units = fixed / 60.0 * dt
+                        pending -= fixed_units
                     pending = min(pending, spec.population)
                 svc.pending = max(0.0, pending)
-                # Units back off while their attempts fail, and speed up again as they succeed.
+                if spec.classes:
+                    self._move_classes(svc, regained, lost, fixed_units, dt)
+                # Units back off while their attempts fail, and speed up again as they succeed;
+                # with unbounded retries they never back off (the storm a back-off timer stops).
                 if spec.attempt_interval > 0 and attempts > 0:
-                    if attempt_ok < 0.5:
+                    if values["retry_policy"] == "unbounded":
+                        svc.interval = spec.attempt_interval
+                    elif attempt_ok < 0.5:
                         svc.interval = min(
                             svc.interval * (1.0 + 0.002 * dt), 8 * spec.attempt_interval
                         )
@@ -1013,9 +1090,61 @@ class Fleet:
             st["dep_ok"] = dep_ok
             st["timely"] = in_time
             st["shed"] = 1.0 - keep
-            smoothing = 1.0 - math.exp(-dt / RETRY_TAU)
+            st["front"] = front_served
             svc.fail_avg += (1.0 - success - svc.fail_avg) * smoothing
+            if spec.classes:
+                for cls, share in spec.classes.items():
+                    class_ok = 1.0 - svc.class_pending[cls] / (spec.population * share)
+                    cf = svc.class_fail
+                    cf[cls] += (1.0 - served_ok * class_ok - cf[cls]) * smoothing
             svc.lat_avg += (min(st["latency"], 1e6) - svc.lat_avg) * smoothing
+
+    def _move_classes(
+        self, svc: ServiceState, regained: float, lost: float, fixed: float, dt: float
+    ) -> None:
+        """Spread this tick's losses and recoveries over the classes of units.
+
+        Losses hit each class by its share of good units; recoveries go to the class the
+        `recover_first` lever names first (a re-attempt only as fast as its units attempt),
+        the rest by each class's share of bad units.
+        """
+        spec = svc.spec
+        pending = svc.class_pending
+        first = svc.values.get("recover_first", "none")
+
+        def take(amount: float, bound: float | None) -> None:
+            if amount <= 0.0:
+                return
+            if first in pending:
+                cap = pending[first] if bound is None else min(pending[first], bound)
+                t = min(amount, cap)
+                pending[first] -= t
+                amount -= t
+            total = sum(pending.values())
+            if amount > 0.0 and total > 0.0:
+                share = min(1.0, amount / total)
+                for cls in pending:
+                    pending[cls] -= pending[cls] * share
+
+        bound = None
+        if first in pending and svc.interval > 0:
+            bound = pending[first] * dt / svc.interval
+        take(regained, bound)
+        if lost > 0.0:
+            good = {c: spec.population * f - pending[c] for c, f in spec.classes.items()}
+            total_good = sum(good.values())
+            if total_good > 0.0:
+                for cls, g in good.items():
+                    pending[cls] += lost * g / total_good
+        take(fixed, None)
+        for cls, f in spec.classes.items():
+            pending[cls] = min(max(0.0, pending[cls]), spec.population * f)
+        # The total is the truth (clamped as before); classes follow it.
+        total = sum(pending.values())
+        if total > 0.0 and abs(total - svc.pending) > 1e-6 * spec.population:
+            scale = svc.pending / total
+            for cls in pending:
+                pending[cls] *= scale
 
     def remediation_bound(self, svc: ServiceState) -> float:
         """Units per minute the responders and tools on hand can fix now."""
@@ -1159,6 +1288,9 @@ class Fleet:
         svc = self.services[name]
         spec = svc.spec
         st = svc.stats
+        # With callers first, a rate limit paces the units' re-attempts: their room is what
+        # the callers leave (the edge a throttle must stay under).
+        effective = st["capacity"] - st["front"]
         data: dict[str, Any] = {
             "service": name,
             "region": spec.region,
@@ -1176,8 +1308,8 @@ class Fleet:
             "capacity_rps": round(st["capacity"], 3),
             "dependencies_ok": round(st["dep_ok"], 4),
             "nominal_capacity_rps": round(spec.capacity * svc.values["capacity"] / 100.0, 3),
-            "effective_capacity_rps": round(st["capacity"], 3),
-            "headroom_rps": round(st["capacity"] - st["admitted"], 3),
+            "effective_capacity_rps": round(effective, 3),
+            "headroom_rps": round(effective - (st["admitted"] - st["front"]), 3),
             "in_time": round(st["timely"], 4),
             "queue_wait_s": round(min(st["queue"] / max(st["capacity"], 1e-9), 1e6), 3),
             "faults": sorted(svc.active_faults()),
@@ -1188,6 +1320,11 @@ class Fleet:
             data["unit"] = spec.unit
             data["pending"] = round(svc.pending, 1)
             data["healthy_fraction"] = round(1.0 - svc.pending / spec.population, 4)
+            if spec.classes:
+                data["healthy_by_class"] = {
+                    cls: round(1.0 - svc.class_pending[cls] / (spec.population * share), 4)
+                    for cls, share in spec.classes.items()
+                }
             if spec.remediation:
                 data["remediation_bound"] = round(self.remediation_bound(svc), 1)
                 data["remediated_per_min"] = round(svc.stats["remediated"], 1)

@@ -27,7 +27,7 @@ ADMIN_LINE = re.compile(r"admin:\s+(?P<url>http://\S+)\s+token:\s+(?P<token>\S+)
 
 @dataclass
 class SimProcess:
-    """A running `warroom sim` child: its process group, its watchdog and its admin API."""
+    """A running `warroom sim serve` child: its process group, its watchdog and its admin API."""
 
     process: subprocess.Popen[bytes]
     watchdog: subprocess.Popen[bytes] | None
@@ -55,8 +55,18 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_sim(scenario: str, speed: float | None, seed: int, stderr_path: Path) -> SimProcess:
-    """Start `warroom sim` in its own process group and wait for its admin line."""
-    argv = [sys.executable, "-m", "warroom", "sim", "--scenario", scenario, "--seed", str(seed)]
+    """Start `warroom sim serve` in its own process group and wait for its admin line."""
+    argv = [
+        sys.executable,
+        "-m",
+        "warroom",
+        "sim",
+        "serve",
+        "--scenario",
+        scenario,
+        "--seed",
+        str(seed),
+    ]
     if speed is not None:
         argv += ["--speed", str(speed)]
     stderr_path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,14 +48,34 @@ class LeverTimeline(BaseModel):
 
     scenario: str | None = None
     description: str = ""
+    #: Another timeline (a shipped name or a file) whose changes this one adds to: a wrong
+    #: move is the historic moves plus the mistake.
+    base: str | None = None
     lever: list[LeverChange] = Field(default_factory=list)
 
 
-def load_levers(path: str | Path) -> LeverTimeline:
-    """Read a lever timeline TOML file; errors name the file and the key path."""
+#: Shipped wrong moves: `levers/wrong/<scenario>/<move>.toml`, each based on the history.
+WRONG_DIR = "wrong"
+
+
+def wrong_moves(scenario: str) -> list[tuple[str, LeverTimeline]]:
+    """The shipped wrong moves of a scenario, by name, each with its full timeline."""
+    folder = builtin_levers_dir() / WRONG_DIR / scenario
+    if not folder.is_dir():
+        return []
+    names = sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".toml"))
+    return [(name, load_levers(f"{WRONG_DIR}/{scenario}/{name}")) for name in names]
+
+
+def load_levers(path: str | Path, _depth: int = 0) -> LeverTimeline:
+    """Read a lever timeline TOML file; errors name the file and the key path.
+
+    A name without a suffix that is no file is looked up among the shipped timelines
+    (`aws-us-east-1-2025`, `wrong/att-2024/early-lift`); `base` changes come first.
+    """
     p = Path(path)
     if not p.exists() and not p.suffix:
-        shipped = builtin_levers_dir() / f"{p.name}.toml"
+        shipped = builtin_levers_dir().joinpath(*p.parts[:-1], f"{p.name}.toml")
         if shipped.is_file():
             p = Path(str(shipped))
     try:
@@ -67,11 +87,23 @@ def load_levers(path: str | Path) -> LeverTimeline:
     except tomllib.TOMLDecodeError as exc:
         raise WarroomError(f"{p}: invalid TOML: {exc}") from None
     try:
-        return LeverTimeline.model_validate(data)
+        timeline = LeverTimeline.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise WarroomError(f"{p}: {_format_error(dict(errors[0]))}{more}") from None
+    if timeline.base is None:
+        return timeline
+    if _depth >= 4:
+        raise WarroomError(f"{p}: base: timelines based on each other more than 4 deep")
+    base = timeline.base
+    if not Path(base).is_absolute() and (p.parent / base).is_file():
+        base = str(p.parent / base)
+    try:
+        under = load_levers(base, _depth + 1)
+    except WarroomError as exc:
+        raise WarroomError(f"{p}: base {timeline.base!r}: {exc}") from None
+    return timeline.model_copy(update={"lever": [*under.lever, *timeline.lever]})
 
 
 @dataclass

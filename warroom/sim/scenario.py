@@ -169,6 +169,17 @@ class ServiceSpec(_Strict):
     #: Callers' requests are served before the units' own re-attempts (a registered device can
     #: call while others are still attaching; 911 never queues behind re-registration).
     callers_first: bool = False
+    #: A caller's request is tied to one unit (a device's call, an app on its host): a retry
+    #: reaches the same broken unit, so retries cannot fix a failure the units cause.
+    sticky_units: bool = False
+    #: Classes of units by share of the population (FirstNet devices, hospital hosts); an
+    #: edge's `unit_class` depends on one class, and the `recover_first` lever (default
+    #: below, "none": proportional) brings one class back before the others.
+    classes: dict[str, float] = Field(default_factory=dict)
+    recover_first: str = "none"
+    #: Work a refusal at the rate limit costs, as a share of serving the request (a reject
+    #: still parses and answers): a storm of attempts eats capacity even when throttled.
+    reject_cost: float = Field(default=0.0, ge=0, le=1)
 
     @field_validator("remediation_ramp", mode="before")
     @classmethod
@@ -203,6 +214,8 @@ class EdgeSpec(_Strict):
     #: Background calls (state sync, heartbeats) per second per req/s of the caller's scaled
     #: capacity: scaling a service up loads what it depends on.
     per_capacity: float = Field(default=0.0, ge=0)
+    #: The caller depends only on this class of the callee's units (see `classes`).
+    unit_class: str | None = None
 
 
 class TimelineEntry(_Strict):
@@ -370,6 +383,13 @@ def _check_references(scenario: Scenario) -> list[str]:
             problems.append(f"edges[{i}]: a service cannot depend on itself")
         if edge.site is not None and edge.src in names and edge.site not in names[edge.src].sites:
             problems.append(f"edges[{i}].site: {edge.src!r} has no site {edge.site!r}")
+        callee = names.get(edge.dst)
+        if (
+            edge.unit_class is not None
+            and callee is not None
+            and edge.unit_class not in callee.classes
+        ):
+            problems.append(f"edges[{i}].unit_class: {edge.dst!r} has no class {edge.unit_class!r}")
     for name, svc in names.items():
         for key, ref in (
             ("poisoned_by", svc.poisoned_by),
@@ -393,6 +413,14 @@ def _check_references(scenario: Scenario) -> list[str]:
             for site in table:
                 if site not in svc.sites:
                     problems.append(f"services.{name}.{key}: no site {site!r}")
+        if svc.classes:
+            total = sum(svc.classes.values())
+            if svc.population <= 0:
+                problems.append(f"services.{name}.classes: needs a population")
+            elif any(v <= 0 for v in svc.classes.values()) or abs(total - 1.0) > 1e-6:
+                problems.append(f"services.{name}.classes: shares must be > 0 and sum to 1")
+        if svc.recover_first != "none" and svc.recover_first not in svc.classes:
+            problems.append(f"services.{name}.recover_first: no class {svc.recover_first!r}")
         if svc.population > 0 and svc.durable:
             problems.append(f"services.{name}: population and durable exclude each other")
     for i, entry in enumerate(scenario.timeline):
