@@ -138,6 +138,11 @@ def every_kind() -> list[ev.BaseEvent]:
         ev.ProbeSamples(samples=[sample, sample]),
         ev.ProbeSamples(samples=[sample]),
         ev.ProbeSamples(samples=[]),
+        # Long enough to be read without its samples, one hostile target among them.
+        ev.ProbeSamples(
+            samples=[sample] * 150
+            + [sample.model_copy(update={"target": PAYLOADS["osc52_clipboard"]})]
+        ),
         ev.ProbeEngineHealth(shard=1, shards=2, probes_per_s=12.5, lag_p99_ms=3.6, slots=9),
         ev.ProbeEngineHealth(),
         ev.RunbookOpened(runbook="dns", title="DNS failover", steps=["s1", "s2"]),

@@ -493,22 +493,24 @@ def decode(raw: bytes) -> Any:
     JSON an unescaped `"` is always a delimiter, so these key patterns cannot match inside a
     string; the array's entries are counted by their `"target"` keys.
     """
-    return _without_samples(raw) if _KIND_SAMPLES in raw else orjson.loads(raw)
+    return _without_samples(raw)[0] if _KIND_SAMPLES in raw else orjson.loads(raw)
 
 
-def _without_samples(raw: bytes) -> Any:
-    """`decode` of a line that holds `_KIND_SAMPLES`."""
+def _without_samples(raw: bytes) -> tuple[Any, bytes]:
+    """`decode` of a line that holds `_KIND_SAMPLES`, and the bytes it was decoded from (all
+    that its shown line can hold besides the count)."""
     start = raw.find(_SAMPLES_KEY)
     end = raw.rfind(_AFTER_SAMPLES)
     if 0 < start < end:
+        cut = raw[: start + len(_SAMPLES_KEY)] + raw[end:]
         try:
-            obj = orjson.loads(raw[: start + len(_SAMPLES_KEY)] + raw[end:])
+            obj = orjson.loads(cut)
         except orjson.JSONDecodeError:
-            return orjson.loads(raw)
+            return orjson.loads(raw), raw
         if type(obj) is dict and obj.get("samples") == []:
             obj["samples"] = _PLACEHOLDER * raw.count(_TARGET_KEY, start, end)
-            return obj
-    return orjson.loads(raw)
+            return obj, cut
+    return orjson.loads(raw), raw
 
 
 def summary(data: dict[str, Any]) -> str:
@@ -598,16 +600,22 @@ def _clean(raw: bytes) -> bool:
 
 #: Lines whose bytes are checked at once by `_clean_flags` (most groups of a log are clean).
 _CLEAN_GROUP = 32
+#: A line longer than this is checked on its own, when shown (a big probe_samples line only
+#: on the part of it that is shown).
+_CLEAN_ALONE = 4096
 
 
-def _clean_flags(lines: list[bytes]) -> list[bool]:
+def _clean_flags(lines: list[bytes]) -> list[bool | None]:
     """`_clean` of each line, checked a group of lines at a time (three scans of a group cost
-    far less than three calls per line); a group that is not clean is checked line by line."""
-    flags: list[bool] = []
+    far less than three calls per line); a group that is not clean is checked line by line.
+    None for a line left to be checked on its own (longer than `_CLEAN_ALONE`)."""
+    flags: list[bool | None] = []
     step = _CLEAN_GROUP
     for i in range(0, len(lines), step):
         group = lines[i : i + step]
-        if _clean(b"\n".join(group)):
+        if max(map(len, group)) > _CLEAN_ALONE:
+            flags += [None if len(raw) > _CLEAN_ALONE else _clean(raw) for raw in group]
+        elif _clean(b"\n".join(group)):
             flags += [True] * len(group)
         else:
             flags += [_clean(raw) for raw in group]
@@ -707,7 +715,9 @@ class Shower:
                 pending = None
             try:
                 if len(raw) > cut_min and kind_samples in raw:
-                    data = without_samples(raw)
+                    data, decoded = without_samples(raw)
+                    if clean is None:
+                        clean = _clean(decoded)
                 else:
                     data = loads(raw)
             except decode_error as exc:
@@ -741,6 +751,8 @@ class Shower:
                     continue
                 last_seq = seq
             shown = f"{seq:>6}  {clock(ts)}  {actor or '-'}  {text}"
+            if clean is None:
+                clean = _clean(raw)
             append(shown if clean else one_line(shown))
         self.last_seq, self._pending = last_seq, pending
         self.offset = offset + sum(map(len, lines)) + len(lines)
