@@ -530,10 +530,10 @@ def incident_clock() -> Callable[[str], str]:
     """`timefmt.clock` for a log read in order: local times, dated on days other than the
     day (local) of the first event it is given, the incident's start.
 
-    This runs for every line of a million-event log: a stamp as warroom writes it
-    (`2025-10-20T06:48:00.123456Z`) is looked up by its second, and a second not seen yet is
-    worked out from its UTC hour's local form (exact in every zone whose offset is whole
-    hours; the others are formatted, each second once). Any other text is formatted as is.
+    This runs for every line of a million-event log: a UTC stamp (`...Z`) is looked up by its
+    second (its first 19 characters), and a second not seen yet is worked out from its UTC
+    hour's local form (exact in every zone whose offset is whole hours; the others are
+    formatted, each second once). Any other text is formatted as it is.
     """
     hours: dict[str, str | None] = {}
     seconds: dict[str, str] = {}

@@ -7,7 +7,9 @@ lines around it tells an edit from a deletion, an insertion or a reordering, so 
 names the seq where the log stops being trustworthy and why.
 
 A line must be exactly the canonical encoding of its content (`codec.check_line_hash`): a
-duplicate key or any other spelling is refused, even when the content hashes right.
+duplicate key or any other spelling is refused, even when the content hashes right. Good
+lines are checked a block at a time by `codec.intact_run` (the same checks, inline); the
+first line it stops at gets the exact look below.
 
 Limits: a chain proves order and integrity, not authorship. Cutting whole events off the end,
 or rewriting the rest of the file with recomputed hashes, is only detected against an anchor
