@@ -12,6 +12,7 @@ from hostile import PAYLOADS, assert_terminal_safe
 
 from warroom import events as ev
 from warroom.log import codec
+from warroom.log.show import _ODD_VALUE as ODD_VALUE
 from warroom.log.show import (
     FAST_SUMMARIES,
     SUMMARIES,
@@ -318,7 +319,10 @@ def test_a_field_of_another_type_takes_the_typed_path_or_reads_the_same(tmp_path
                     typed: str | None = ev.parse_event(changed).summary()
                 except ev.EventError:
                     typed = None
-                fast = SUMMARIES[data["kind"]](changed)
+                try:
+                    fast = SUMMARIES[data["kind"]](changed)
+                except ODD_VALUE:
+                    fast = None  # stepping aside by raising is allowed too
                 if field == "samples" and type(value) is list:
                     continue  # show counts the entries of a samples list; verify checks them
                 assert fast is None or fast == typed, (data["kind"], field, value, fast, typed)

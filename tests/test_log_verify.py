@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -433,3 +434,28 @@ def test_the_fast_run_stops_at_the_first_line_that_is_not_the_next_event() -> No
     for bad in (b"junk", b"[1]", b"{}", raw[0], raw[2].replace(b'"kind":"x"', b'"kind":"y"')):
         assert codec.intact_run([raw[0], raw[1], bad], 0, 1, codec.GENESIS)[0] == 2, bad
     assert codec.intact_run(raw, 1, 1, codec.GENESIS)[0] == 1  # seq 2 where 1 is due
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+def test_line_blocks_yields_what_iter_lines_yields_whatever_the_block_size(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warroom.log.scan import iter_lines
+
+    monkeypatch.setattr(codec, "BLOCK", block)
+    rng = random.Random(block)
+    path = tmp_path / "lines"
+    data = b"".join(b"x" * rng.choice([0, 1, 5, 63, 64, 65, 300]) + b"\n" for _ in range(60))
+    path.write_bytes(data + b"partial, no newline")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, end in [(0, None), (0, len(data)), (5, len(data) - 3), (len(data), None)]:
+            want = list(iter_lines(fd, start, end))
+            got = [
+                (offset + sum(len(line) + 1 for line in lines[:i]), line)
+                for offset, lines in codec.line_blocks(fd, start, end)
+                for i, line in enumerate(lines)
+            ]
+            assert got == want, (start, end)
+    finally:
+        os.close(fd)

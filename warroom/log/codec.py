@@ -170,23 +170,42 @@ def line_blocks(
     step per line. An incomplete last line is not yielded.
     """
     pos = start
-    carry = b""
-    carry_offset = start
     while True:
         want = BLOCK if end is None else min(BLOCK, end - pos)
         if want <= 0:
-            break
+            return
+        # Each read starts at a line start (the partial line at the end of the last one is
+        # read again), so no block is copied to be joined to the bytes before it.
         chunk = os.pread(fd, want, pos)
         if not chunk:
-            break
-        pos += len(chunk)
-        data = carry + chunk if carry else chunk
-        last_nl = data.rfind(b"\n")
-        if last_nl < 0:
-            carry = data
+            return
+        if chunk.rfind(b"\n") < 0:
+            line = _long_line(fd, pos, chunk, end)
+            if line is None:
+                return
+            yield pos, [line]
+            pos += len(line) + 1
             continue
-        lines = data[:last_nl].split(b"\n")
-        offset = carry_offset
-        carry = data[last_nl + 1 :]
-        carry_offset += last_nl + 1
-        yield offset, lines
+        lines = chunk.split(b"\n")
+        tail = lines.pop()  # after the last newline: read again with the next block
+        yield pos, lines
+        pos += len(chunk) - len(tail)
+
+
+def _long_line(fd: int, pos: int, first: bytes, end: int | None) -> bytes | None:
+    """The line starting at `pos` that is longer than a block, or None if it has no end yet."""
+    parts = [first]
+    at = pos + len(first)
+    while True:
+        want = BLOCK if end is None else min(BLOCK, end - at)
+        if want <= 0:
+            return None
+        more = os.pread(fd, want, at)
+        if not more:
+            return None
+        index = more.find(b"\n")
+        if index >= 0:
+            parts.append(more[:index])
+            return b"".join(parts)
+        parts.append(more)
+        at += len(more)

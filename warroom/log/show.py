@@ -84,8 +84,9 @@ def _samples_ok(samples: Any) -> bool:
     return True
 
 
-# Each function returns what the kind's `summary()` returns for `data`, or None when a field
-# is missing or of another type than the model declares (the typed path then decides).
+# Each function returns what the kind's `summary()` returns for `data`, or None (or raises one
+# of `_ODD_VALUE`) when a field is missing or of another type than the model declares: the
+# typed path then decides.
 
 
 def _incident_opened(data: dict[str, Any]) -> str | None:
@@ -175,9 +176,7 @@ def _state_changed(data: dict[str, Any]) -> str | None:
     if (
         type(target) is not str
         or type(reason) is not str
-        or type(before) is not str
-        or type(after) is not str
-        or before not in _PROBE_STATES
+        or before not in _PROBE_STATES  # holds only str: a list or a dict raises TypeError
         or after not in _PROBE_STATES
         or type(data.get("service", "")) is not str
         or type(data.get("latency_ms")) not in _FLOAT_OR_NONE
@@ -614,7 +613,11 @@ def _clean_flags(lines: list[bytes]) -> list[bool | None]:
     for i in range(0, len(lines), step):
         group = lines[i : i + step]
         if max(map(len, group)) > _CLEAN_ALONE:
-            flags += [None if len(raw) > _CLEAN_ALONE else _clean(raw) for raw in group]
+            short = [raw for raw in group if len(raw) <= _CLEAN_ALONE]
+            if _clean(b"\n".join(short)):
+                flags += [None if len(raw) > _CLEAN_ALONE else True for raw in group]
+            else:
+                flags += [None if len(raw) > _CLEAN_ALONE else _clean(raw) for raw in group]
         elif _clean(b"\n".join(group)):
             flags += [True] * len(group)
         else:
