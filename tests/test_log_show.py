@@ -363,3 +363,20 @@ def test_junk_is_reported_by_line_and_a_torn_last_line_waits_for_more(tmp_path: 
     shower.show(out)
     assert errors[2:] == [f"{path}:6: not JSON (unexpected character, expected a string key)"]
     assert out.getvalue().decode().count("\n") == 3
+
+
+def test_show_prints_to_a_stdout_that_takes_only_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+
+    from warroom.cli import main
+
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many([ev.NoteAdded(text="café"), ev.NoteAdded(text="b")])
+    assert main(["log", "show", "--utc", str(path)]) == 0
+    via_bytes = capsys.readouterr().out
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert main(["log", "show", "--utc", str(path)]) == 0
+    assert text.getvalue() == via_bytes and via_bytes.count("\n") == 2 and "note: café" in via_bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
@@ -34,6 +35,19 @@ def _warn(message: object) -> None:
     print(f"warroom: {one_line(message)}", file=sys.stderr, flush=True)
 
 
+def _show(shower: Shower) -> None:
+    """Print what `shower` has to show: as bytes, or as text to a stdout that takes only text."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        shower.show(buffer)
+        return
+    sink = io.BytesIO()
+    shower.show(sink)
+    sys.stdout.write(sink.getvalue().decode())
+    sys.stdout.flush()
+
+
 def run_show(args: argparse.Namespace) -> int:
     """Print the log's events one safe line each; with --follow keep printing new ones.
 
@@ -58,12 +72,10 @@ def run_show(args: argparse.Namespace) -> int:
 
     clock = None if getattr(args, "utc", False) else incident_clock()
     shower = Shower(path, on_bad, clock, follow=args.follow)
-    sys.stdout.flush()
-    out = sys.stdout.buffer
-    shower.show(out)
+    _show(shower)
     while args.follow:
         time.sleep(FOLLOW_INTERVAL)
-        shower.show(out)
+        _show(shower)
     return 1 if skipped else 0
 
 
