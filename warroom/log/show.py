@@ -472,8 +472,6 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "scenario_event": _scenario,
     "alert_observed": _alert,
 }
-#: The earlier name of `SUMMARIES`.
-FAST_SUMMARIES = SUMMARIES
 
 
 _SAMPLES_KEY = b',"samples":['
