@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from pathlib import Path
+
 import orjson
 import pytest
 from hostile import PAYLOADS, assert_terminal_safe
 
 from warroom import events as ev
 from warroom.log import codec
-from warroom.log.show import FAST_SUMMARIES, decode, format_record, summary
+from warroom.log.show import _ODD_VALUE as ODD_VALUE
+from warroom.log.show import (
+    SUMMARIES,
+    Shower,
+    decode,
+    format_record,
+    incident_clock,
+    reference_line,
+    summary,
+)
+from warroom.log.store import IncidentLog
+from warroom.timefmt import clock, local_day
 
 ENVELOPE = {"v": 2, "seq": 7, "ts": "2025-10-20T06:48:00.000000Z", "actor": "a", "prev": "0" * 64}
 
@@ -38,7 +53,7 @@ def line_of(event: ev.BaseEvent) -> bytes:
 
 @pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.kind)
 def test_fast_summaries_equal_the_typed_ones(event: ev.BaseEvent) -> None:
-    assert event.kind in FAST_SUMMARIES
+    assert event.kind in SUMMARIES
     raw = line_of(event)
     typed = ev.parse_event(orjson.loads(raw)).summary()
     assert summary(orjson.loads(raw)) == typed
@@ -99,3 +114,269 @@ def test_incident_clock_matches_clock_in_every_zone_and_across_dst(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def every_kind() -> list[ev.BaseEvent]:
+    """One valid event of every kind the models know, with every optional field set."""
+    sample = ev.ProbeSample(target="dns", state="down", ok=1, count=3, latency_ms=9.5)
+    return [
+        ev.IncidentOpened(incident_id="inc-1", title="DNS down", severity="SEV1"),
+        ev.IncidentClosed(summary_text="all clear"),
+        ev.IncidentClosed(),
+        ev.TitleSet(title="DNS resolution failing"),
+        ev.SeveritySet(severity="SEV2"),
+        ev.StatusSet(status="monitoring"),
+        ev.RoleAssigned(role="commander", person="alice"),
+        ev.NoteAdded(text="paged the DNS team"),
+        ev.BookmarkAdded(label="first page"),
+        ev.TaskAdded(text="alert on empty records", owner="bob", priority="P1", type="prevent"),
+        ev.TaskAdded(text="no owner"),
+        ev.StatusUpdatePosted(conditions="DNS failing", actions="failover", needs="none"),
+        ev.ProbeStateChanged(
+            target="dns", service="dns", from_state="up", to_state="down", reason="NXDOMAIN"
+        ),
+        ev.ProbeStateChanged(target="dns", from_state="down", to_state="up", latency_ms=3.0),
+        ev.ProbeSamples(samples=[sample, sample]),
+        ev.ProbeSamples(samples=[sample]),
+        ev.ProbeSamples(samples=[]),
+        # Long enough to be read without its samples, one hostile target among them.
+        ev.ProbeSamples(
+            samples=[sample] * 150
+            + [sample.model_copy(update={"target": PAYLOADS["osc52_clipboard"]})]
+        ),
+        ev.ProbeEngineHealth(shard=1, shards=2, probes_per_s=12.5, lag_p99_ms=3.6, slots=9),
+        ev.ProbeEngineHealth(),
+        ev.RunbookOpened(runbook="dns", title="DNS failover", steps=["s1", "s2"]),
+        ev.RunbookOpened(runbook="dns"),
+        ev.StepSet(runbook="dns", step="s1", status="done", note="flushed"),
+        ev.StepSet(runbook="dns", step="s2", status="skipped"),
+        ev.StepVerified(runbook="dns", step="s1", condition="dns is up", holds=True),
+        ev.StepVerified(runbook="dns", step="s1", condition="dns is up", holds=False),
+        ev.CommandRun(
+            runbook="dns",
+            step="s1",
+            command="# flush\n  dig example.com  \nsecond " + "x" * 70,
+            exit_code=0,
+            output="ok",
+            truncated=True,
+            duration_s=1.5,
+        ),
+        ev.CommandRun(runbook="dns", step="s1", command="true", exit_code=None),
+        ev.ControlRequested(
+            request_id="r1",
+            service="web",
+            control="shed",
+            from_value=0,
+            to_value=40.0,
+            reason="overload",
+            unit="%",
+            needs_second=True,
+            auto_revert_s=300.0,
+            runbook="dns",
+            step="s1",
+        ),
+        ev.ControlRequested(request_id="r2", service="db", control="limit", to_value="none"),
+        ev.ControlRequested(request_id="r3", service="db", control="cache", to_value=True),
+        ev.ControlApplied(request_id="r1", service="web", control="shed", value=40, unit="%"),
+        ev.ControlApplied(request_id="r2", service="db", control="limit", value=None),
+        ev.ControlFailed(request_id="r1", service="web", control="shed", error="HTTP 503"),
+        ev.ControlEffect(
+            request_id="r1", service="web", control="shed", before=[sample], after=[], after_s=5
+        ),
+        ev.ControlAutoRevertExtended(
+            request_id="r1",
+            service="web",
+            control="shed",
+            until="2025-10-20T08:00:00Z",
+            extend_s=600,
+            reason="still hot",
+        ),
+        ev.ControlConfirmed(request_id="r1", reason="looks right"),
+        ev.PresenceHeartbeat(machine="laptop", session="abc", leaving=True),
+        ev.PresenceHeartbeat(machine="laptop"),
+        ev.ScenarioEvent(sim_seq=3, sim_time=12.6, scenario="aws", service="ec2", title="fault"),
+        ev.AlertObserved(
+            fingerprint="f1",
+            alertname="DNSDown",
+            status="firing",
+            service="dns",
+            labels={"team": "dns"},
+            annotations={"summary": "DNS is down"},
+            silenced_by=["s1"],
+            source="api",
+        ),
+        ev.AlertObserved(fingerprint="f2", status="resolved"),
+    ]
+
+
+def hostile_variants(event: ev.BaseEvent) -> list[ev.BaseEvent]:
+    """The event once per hostile payload in each of its text fields (and its actor)."""
+    out = []
+    data = event.model_dump(mode="json")
+    texts = [name for name, value in data.items() if type(value) is str and name != "kind"]
+    payloads = [p for name, p in PAYLOADS.items() if name != "huge_line" and utf8(p)]
+    for i, payload in enumerate(payloads):
+        field = texts[i % len(texts)]
+        if field in {"severity", "status", "from_state", "to_state", "source", "ts", "prev"}:
+            field = "actor"
+        if field == "hash":
+            continue
+        out.append(type(event).model_validate({**data, field: payload, "hash": ""}))
+    return out
+
+
+def utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def show_bytes(path: Path, clock: Callable[[str], str] | None) -> tuple[list[str], list[str]]:
+    errors: list[str] = []
+    out = io.BytesIO()
+    Shower(path, lambda error: errors.append(str(error)), clock).show(out)
+    return out.getvalue().decode().split("\n")[:-1], errors
+
+
+def test_every_kind_is_summarised_by_its_own_function() -> None:
+    assert set(SUMMARIES) == set(ev.EVENT_TYPES)
+    assert {e.kind for e in every_kind()} == set(ev.EVENT_TYPES)
+
+
+def test_the_fast_path_prints_what_the_typed_events_say_for_every_kind_and_payload(
+    tmp_path: Path,
+) -> None:
+    """The equivalence that lets the fast path exist: byte for byte the reference's lines."""
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    events: list[ev.BaseEvent] = []
+    for event in every_kind():
+        events += [event, *hostile_variants(event)]
+    unknown = {"kind": "pager_escalated", "policy": "tier-2", "note": PAYLOADS["osc52_clipboard"]}
+    for i, event in enumerate(events):
+        stamped = event.model_copy(update={"ts": f"2025-10-20T23:{i // 60 % 60:02d}:{i % 60:02d}Z"})
+        log.append(stamped)
+    log.close()
+    line, _ = codec.encode(
+        {
+            "v": 2,
+            "seq": len(events) + 1,
+            "ts": "2025-10-21T06:00:00.5Z",
+            "actor": "x",
+            "prev": log.head,
+            **unknown,
+        }
+    )
+    with path.open("ab") as fh:
+        fh.write(line)
+    datas = [orjson.loads(raw) for raw in path.read_bytes().splitlines()]
+    day = local_day(datas[0]["ts"])
+    for fast_clock, reference_clock in (
+        (incident_clock(), lambda ts: clock(ts, day)),
+        (None, None),
+    ):
+        shown, errors = show_bytes(path, fast_clock)
+        assert errors == []
+        expected = [reference_line(data, reference_clock) for data in datas]
+        assert len(shown) == len(expected) == len(events) + 1
+        for got, want in zip(shown, expected, strict=True):
+            assert got == want
+            assert_terminal_safe(got, one_line=True)
+        # format_record, the per-dict path the fast one falls back to, agrees as well.
+        assert [format_record(d, None, reference_clock) for d in datas] == expected
+
+
+JUNK_VALUES: list[object] = [
+    None,
+    5,
+    -1,
+    2.5,
+    10**400 // 10**300,
+    True,
+    "x",
+    "",
+    [],
+    [1],
+    {},
+    {"a": 1},
+]
+
+
+def test_a_field_of_another_type_takes_the_typed_path_or_reads_the_same(tmp_path: Path) -> None:
+    """Whatever a field holds, the fast summary is the typed one, or it steps aside."""
+    for event in every_kind():
+        data = {**event.model_dump(mode="json"), **ENVELOPE}
+        for field in [name for name in data if name not in ev.ENVELOPE_FIELDS]:
+            for value in [*JUNK_VALUES, "missing"]:
+                changed = dict(data)
+                if value == "missing":
+                    del changed[field]
+                else:
+                    changed[field] = value
+                try:
+                    typed: str | None = ev.parse_event(changed).summary()
+                except ev.EventError:
+                    typed = None
+                try:
+                    fast = SUMMARIES[data["kind"]](changed)
+                except ODD_VALUE:
+                    fast = None  # stepping aside by raising is allowed too
+                if field == "samples" and type(value) is list:
+                    continue  # show counts the entries of a samples list; verify checks them
+                assert fast is None or fast == typed, (data["kind"], field, value, fast, typed)
+                if typed is not None:
+                    assert summary(changed) == typed
+                else:
+                    with pytest.raises(ev.EventError):
+                        summary(changed)
+
+
+def test_a_del_character_is_shown_not_sent(tmp_path: Path) -> None:
+    """JSON carries DEL unescaped, so an ASCII line without a backslash can still hold one."""
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append(ev.NoteAdded(text="rub\x7bout\x7f", actor="a\x7f"))
+    assert b"\x7f" in path.read_bytes()
+    shown, _ = show_bytes(path, None)
+    assert shown[0].endswith("  a␡  note: rub{out␡")
+
+
+def test_junk_is_reported_by_line_and_a_torn_last_line_waits_for_more(tmp_path: Path) -> None:
+    path = tmp_path / "inc.jsonl"
+    log = IncidentLog.open(path)
+    log.append_many([ev.NoteAdded(text=f"n{i}") for i in range(3)])
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"junk\n" + lines[1] + b'{"kind":"x"}\n' + lines[2] + b"{tor\n")
+    errors: list[str] = []
+    out = io.BytesIO()
+    shower = Shower(path, lambda error: errors.append(str(error)), None, follow=True)
+    shower.show(out)
+    assert [line.split()[-1] for line in out.getvalue().decode().splitlines()] == ["n0", "n1", "n2"]
+    assert errors == [
+        f"{path}:2: not JSON (unexpected character, expected a JSON value)",
+        f"{path}:4: not an event: 'seq' is not a positive integer",
+    ]
+    # The last line may be a write in progress: not reported until a line follows it.
+    with path.open("ab") as fh:
+        fh.write(lines[1])  # an old seq again: not printed twice
+    shower.show(out)
+    assert errors[2:] == [f"{path}:6: not JSON (unexpected character, expected a string key)"]
+    assert out.getvalue().decode().count("\n") == 3
+
+
+def test_show_prints_to_a_stdout_that_takes_only_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+
+    from warroom.cli import main
+
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append_many([ev.NoteAdded(text="café"), ev.NoteAdded(text="b")])
+    assert main(["log", "show", "--utc", str(path)]) == 0
+    via_bytes = capsys.readouterr().out
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert main(["log", "show", "--utc", str(path)]) == 0
+    assert text.getvalue() == via_bytes and via_bytes.count("\n") == 2 and "note: café" in via_bytes

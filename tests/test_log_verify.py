@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -383,3 +384,82 @@ def test_verifying_a_log_while_it_is_written_never_sees_half_a_line(tmp_path: Pa
         results.append(verify_log(path, workers=1))
     writer.join()
     assert results and all(r.ok for r in results), next(r.message() for r in results if not r.ok)
+
+
+def signed_as_written(body: bytes) -> bytes:
+    """A line whose body is `body` as written, carrying the body's own hash (a forger's)."""
+    digest = codec.hashlib.sha256(body).hexdigest()
+    return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "respell"),
+    [
+        ("a duplicate key", lambda b: b.replace(b'{"actor"', b'{"seq":1,"actor"', 1)),
+        ("a space", lambda b: b.replace(b'","kind"', b'", "kind"', 1)),
+        ("an escaped letter", lambda b: b.replace(b'"note_added"', b'"note\\u005fadded"', 1)),
+        ("a longer number", lambda b: b.replace(b'"v":1', b'"v":1e0', 1)),
+        ("an escaped slash", lambda b: b.replace(b'"note 3"', b'"note\\/3"', 1)),
+        ("seq true", lambda b: b.replace(b'"seq":1,', b'"seq":true,', 1)),
+    ],
+)
+def test_every_other_spelling_of_a_line_is_refused_by_both_passes(
+    tmp_path: Path, name: str, respell: Callable[[bytes], bytes]
+) -> None:
+    """The fast per-block check must refuse exactly what `check_line_hash` refuses."""
+    path = tmp_path / "inc.jsonl"
+    lines = make_log(path, 4)
+    target = 0 if name == "seq true" else 3
+    obj = codec.decode(lines[target])
+    body = codec.canonical_json({k: v for k, v in obj.items() if k != "hash"})
+    changed = respell(body)
+    assert changed != body, name
+    forged_line = signed_as_written(changed)
+    why = codec.check_line_hash(forged_line.rstrip(b"\n"), codec.decode(forged_line))
+    reason = "not an event" if name == "seq true" else "not canonical"
+    assert (why is None) == (name == "seq true") and why != codec.MISMATCH
+    tampered = [*lines]
+    tampered[target] = forged_line
+    path.write_bytes(b"".join(tampered))
+    stop = codec.intact_run([line.rstrip(b"\n") for line in tampered], 0, 1, codec.GENESIS)[0]
+    assert stop == target
+    for workers in (1, 2):
+        result = verify_log(path, workers=workers)
+        assert (result.ok, result.reason, result.line) == (False, reason, target + 1)
+
+
+def test_the_fast_run_stops_at_the_first_line_that_is_not_the_next_event() -> None:
+    lines = [codec.encode({"v": 1, "seq": 1, "kind": "x", "prev": codec.GENESIS})[0]]
+    for seq in (2, 3):
+        lines.append(codec.encode({"v": 1, "seq": seq, "kind": "x", "prev": hash_of(lines[-1])})[0])
+    raw = [line.rstrip(b"\n") for line in lines]
+    stop, seq, head, before, last = codec.intact_run(raw, 0, 1, codec.GENESIS)
+    assert (stop, seq, head, before, last) == (3, 4, hash_of(lines[2]), raw[1], raw[2])
+    for bad in (b"junk", b"[1]", b"{}", raw[0], raw[2].replace(b'"kind":"x"', b'"kind":"y"')):
+        assert codec.intact_run([raw[0], raw[1], bad], 0, 1, codec.GENESIS)[0] == 2, bad
+    assert codec.intact_run(raw, 1, 1, codec.GENESIS)[0] == 1  # seq 2 where 1 is due
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+def test_line_blocks_yields_what_iter_lines_yields_whatever_the_block_size(
+    tmp_path: Path, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warroom.log.scan import iter_lines
+
+    monkeypatch.setattr(codec, "BLOCK", block)
+    rng = random.Random(block)
+    path = tmp_path / "lines"
+    data = b"".join(b"x" * rng.choice([0, 1, 5, 63, 64, 65, 300]) + b"\n" for _ in range(60))
+    path.write_bytes(data + b"partial, no newline")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, end in [(0, None), (0, len(data)), (5, len(data) - 3), (len(data), None)]:
+            want = list(iter_lines(fd, start, end))
+            got = [
+                (offset + sum(len(line) + 1 for line in lines[:i]), line)
+                for offset, lines in codec.line_blocks(fd, start, end)
+                for i, line in enumerate(lines)
+            ]
+            assert got == want, (start, end)
+    finally:
+        os.close(fd)

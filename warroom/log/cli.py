@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.log.anchor import parse_anchor
-from warroom.log.scan import LogError, RecordReader, where
-from warroom.log.show import decode, format_record, incident_clock
+from warroom.log.scan import LogError
+from warroom.log.show import Shower, incident_clock
 from warroom.log.store import IncidentLog
 from warroom.store import is_url, local_log, open_store, verify
 from warroom.store.url import parse_url
 from warroom.untrusted import one_line
 
 FOLLOW_INTERVAL = 0.2
-#: Lines joined per write to stdout.
-_WRITE_BATCH = 4096
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -38,24 +35,17 @@ def _warn(message: object) -> None:
     print(f"warroom: {one_line(message)}", file=sys.stderr, flush=True)
 
 
-def _print_records(
-    reader: RecordReader, out: TextIO, clock: Callable[[str], str] | None = None
-) -> None:
-    batch: list[str] = []
-    for record in reader.records(missing_ok=False):
-        try:
-            batch.append(format_record(record.data, record.raw, clock))
-        except ev.EventError as exc:
-            reader.on_bad(LogError(f"{where(reader.path, record.line)}: {exc}"))
-            continue
-        if len(batch) >= _WRITE_BATCH:
-            out.write("\n".join(batch))
-            out.write("\n")
-            batch.clear()
-    if batch:
-        out.write("\n".join(batch))
-        out.write("\n")
-    out.flush()
+def _show(shower: Shower) -> None:
+    """Print what `shower` has to show: as bytes, or as text to a stdout that takes only text."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        shower.show(buffer)
+        return
+    sink = io.BytesIO()
+    shower.show(sink)
+    sys.stdout.write(sink.getvalue().decode())
+    sys.stdout.flush()
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -80,12 +70,12 @@ def run_show(args: argparse.Namespace) -> int:
         skipped += 1
         _warn(f"{error} (line skipped)")
 
-    reader = RecordReader(path, from_seq=1 if args.follow else None, on_bad=on_bad, decode=decode)
     clock = None if getattr(args, "utc", False) else incident_clock()
-    _print_records(reader, sys.stdout, clock)
+    shower = Shower(path, on_bad, clock, follow=args.follow)
+    _show(shower)
     while args.follow:
         time.sleep(FOLLOW_INTERVAL)
-        _print_records(reader, sys.stdout, clock)
+        _show(shower)
     return 1 if skipped else 0
 
 

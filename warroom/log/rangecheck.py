@@ -15,7 +15,6 @@ import sys
 import orjson
 
 from warroom.log import codec
-from warroom.log.scan import iter_lines
 
 #: (count, first_seq, first_prev, last_seq, last_hash)
 RangeSummary = tuple[int, int, str, int, str]
@@ -31,43 +30,28 @@ def check_range(path: str, start: int, end: int) -> RangeSummary | None:
 
 
 def _check(fd: int, start: int, end: int) -> RangeSummary | None:
-    loads = orjson.loads
-    check_hash = codec.check_line_hash
-    decode_error = orjson.JSONDecodeError
     count = 0
     first_seq, first_prev = 0, ""
-    expected_seq = -1
-    head = ""
+    expected_seq, head = 0, ""
     done = start
-    for offset, raw in iter_lines(fd, start, end):
-        done = offset + len(raw) + 1
-        try:
-            obj = loads(raw)
-        except decode_error:
+    for offset, lines in codec.line_blocks(fd, start, end):
+        if count == 0 and lines:
+            # The range's first event links to whatever comes before it: take its word.
+            try:
+                first = orjson.loads(lines[0])
+            except orjson.JSONDecodeError:
+                return None
+            if type(first) is not dict:
+                return None
+            seq, prev = first.get("seq"), first.get("prev")
+            if type(seq) is not int or type(prev) is not str:
+                return None
+            first_seq, first_prev = expected_seq, head = seq, prev
+        stop, expected_seq, head, _before, _last = codec.intact_run(lines, 0, expected_seq, head)
+        if stop != len(lines):
             return None
-        if type(obj) is not dict:
-            return None
-        seq = obj.get("seq")
-        digest = obj.get("hash")
-        prev = obj.get("prev")
-        kind = obj.get("kind")
-        if (
-            type(seq) is not int
-            or type(digest) is not str
-            or type(prev) is not str
-            or type(kind) is not str
-            or not kind
-        ):
-            return None
-        if check_hash(raw, obj) is not None:
-            return None
-        if count == 0:
-            first_seq, first_prev = seq, prev
-        elif seq != expected_seq or prev != head:
-            return None
-        count += 1
-        expected_seq = seq + 1
-        head = digest
+        count += len(lines)
+        done = offset + sum(map(len, lines)) + len(lines)
     if done != end:
         return None  # an unterminated line: only the single pass can say what it is
     return count, first_seq, first_prev, expected_seq - 1, head

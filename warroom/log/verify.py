@@ -7,7 +7,9 @@ lines around it tells an edit from a deletion, an insertion or a reordering, so 
 names the seq where the log stops being trustworthy and why.
 
 A line must be exactly the canonical encoding of its content (`codec.check_line_hash`): a
-duplicate key or any other spelling is refused, even when the content hashes right.
+duplicate key or any other spelling is refused, even when the content hashes right. Good
+lines are checked a block at a time by `codec.intact_run` (the same checks, inline); the
+first line it stops at gets the exact look below.
 
 Limits: a chain proves order and integrity, not authorship. Cutting whole events off the end,
 or rewriting the rest of the file with recomputed hashes, is only detected against an anchor
@@ -267,65 +269,104 @@ def _verify_parallel(fd: int, path: str, size: int, workers: int) -> VerifyResul
 
 
 def _verify(fd: int, path: str, size: int, anchor: Anchor | None = None) -> VerifyResult:
-    loads = orjson.loads
-    check_hash = codec.check_line_hash
-    decode_error = orjson.JSONDecodeError
     expected_seq = 1
     head = codec.GENESIS
-    head_prev = ""
-    head_ts = ""
-    head_prev_ts = ""
+    # The last two good lines (the older first), decoded again only to describe a problem.
+    before = last = b""
     line_no = 0
     done = 0
-    it = iter_lines(fd, 0, size)
-    for offset, raw in it:
-        line_no += 1
-        done = offset + len(raw) + 1
-        try:
-            obj = loads(raw)
-        except decode_error:
-            return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
-        if type(obj) is not dict:
-            return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
-        seq = obj.get("seq")
-        digest = obj.get("hash")
-        prev = obj.get("prev")
-        kind = obj.get("kind")
-        ts = obj.get("ts", "")
-        if (
-            type(seq) is not int
-            or type(digest) is not str
-            or type(prev) is not str
-            or type(kind) is not str
-            or not kind
-        ):
-            return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
-        why = check_hash(raw, obj)
-        if why is not None and why != codec.MISMATCH:
-            return _fail(
-                path,
-                expected_seq - 1,
-                head,
-                expected_seq,
-                NON_CANONICAL,
-                line_no,
-                f"line {line_no}: {why}",
+    for offset, lines in codec.line_blocks(fd, 0, size):
+        i = 0
+        while i < len(lines):
+            stop, expected_seq, head, run_before, run_last = codec.intact_run(
+                lines, i, expected_seq, head
             )
-        intact = why is None
-        if not intact or seq != expected_seq or prev != head:
-            last = _Rec(line_no - 1, expected_seq - 1, head, head_prev, True, head_ts, head_prev_ts)
-            bad = _Rec(line_no, seq, digest, prev, intact, ts if type(ts) is str else "")
-            return _classify(path, fd, it, last, bad, anchor)
-        expected_seq = seq + 1
-        head_prev = prev
-        head = digest
-        head_prev_ts = head_ts
-        head_ts = ts
+            if stop - i >= 2:
+                before, last = run_before, run_last
+            elif stop - i == 1:
+                before, last = last, run_last
+            line_no += stop - i
+            if stop == len(lines):
+                break
+            raw = lines[stop]
+            line_no += 1
+            done = offset + sum(map(len, lines[: stop + 1])) + stop + 1
+            rest = _following(lines, stop + 1, done, size, fd)
+            result = _exact(path, fd, rest, size, done, line_no, raw, expected_seq, head, anchor)
+            if not isinstance(result, VerifyResult):
+                result = result(before, last)
+            return result
+        done = offset + sum(map(len, lines)) + len(lines)
     count = expected_seq - 1
     if done < size:
         partial = os.pread(fd, size - done, done)
         return _torn_or_garbage(path, line_no + 1, partial, count, head)
     return VerifyResult(path=path, ok=True, count=count, head=head)
+
+
+def _following(
+    lines: list[bytes], index: int, offset: int, size: int, fd: int
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for `lines[index:]`, which start at `offset`, then the rest of the file."""
+    for line in lines[index:]:
+        yield offset, line
+        offset += len(line) + 1
+    yield from iter_lines(fd, offset, size)
+
+
+def _exact(
+    path: str,
+    fd: int,
+    it: Iterator[tuple[int, bytes]],
+    size: int,
+    done: int,
+    line_no: int,
+    raw: bytes,
+    expected_seq: int,
+    head: str,
+    anchor: Anchor | None,
+) -> VerifyResult | Callable[[bytes, bytes], VerifyResult]:
+    """What is wrong with the line `codec.intact_run` stopped at: the result, or, when telling
+    an edit from an insertion or a reordering needs the last good events, a function of the
+    last two good lines that gives it."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
+    if type(obj) is not dict:
+        return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
+    seq, digest, prev, kind = obj.get("seq"), obj.get("hash"), obj.get("prev"), obj.get("kind")
+    ts = obj.get("ts", "")
+    if (
+        type(seq) is not int
+        or type(digest) is not str
+        or type(prev) is not str
+        or type(kind) is not str
+        or not kind
+    ):
+        return _bad_line(path, it, size, done, line_no, raw, expected_seq, head)
+    why = codec.check_line_hash(raw, obj)
+    if why is not None and why != codec.MISMATCH:
+        detail = f"line {line_no}: {why}"
+        return _fail(path, expected_seq - 1, head, expected_seq, NON_CANONICAL, line_no, detail)
+    bad = _Rec(line_no, seq, digest, prev, why is None, ts if type(ts) is str else "")
+
+    def classify(before: bytes, last_raw: bytes) -> VerifyResult:
+        last_obj = orjson.loads(last_raw) if last_raw else {}
+        before_ts = orjson.loads(before).get("ts", "") if before else ""
+        last_ts = last_obj.get("ts", "")
+        last = _Rec(
+            line_no - 1,
+            expected_seq - 1,
+            head,
+            last_obj.get("prev", ""),
+            True,
+            last_ts if type(last_ts) is str else "",
+            before_ts if type(before_ts) is str else "",
+        )
+        return _classify(path, fd, it, last, bad, anchor)
+
+    return classify
 
 
 def _fail(
