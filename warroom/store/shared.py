@@ -41,6 +41,8 @@ from warroom.store.url import StoreURL, parse_url
 #: Envelope keys a merged event carries: its seq and hash in the offline segment.
 OFFLINE_SEQ = "offline_seq"
 OFFLINE_HASH = "offline_hash"
+#: Where a batch for `follow()` comes from; MERGED says a merge is now mirrored.
+SHARED, OFFLINE, MERGED = "shared", "offline", "merged"
 
 
 def is_merged_offline(event: BaseEvent) -> bool:
@@ -132,8 +134,9 @@ class SharedIncident:
 
     `follow()` yields the shared events as the follower checks them, and the events this
     console wrote offline as they are written; once merged, their shared copies (same
-    `eid`) are not yielded again. `generation` goes up after each merge: a console that
-    wants the exact shared order then re-folds `read()`.
+    `eid`) are not yielded again. `generation` goes up after each merge, once the mirror
+    holds the merged events (so `read()` has the shared order by then), and `follow()` calls
+    its `on_merged`: a console that wants the exact shared order then re-folds `read()`.
     """
 
     def __init__(
@@ -158,8 +161,8 @@ class SharedIncident:
         self._error = ""
         self._tampered: int | None = None
         self._seen_offline: set[str] = set()
-        #: (written offline, events) batches for `follow()`.
-        self._queue: queue.SimpleQueue[tuple[bool, list[BaseEvent]]] = queue.SimpleQueue()
+        #: (where from, events) batches for `follow()`: SHARED, OFFLINE, or MERGED (no events).
+        self._queue: queue.SimpleQueue[tuple[str, list[BaseEvent]]] = queue.SimpleQueue()
         #: Only once `follow()` runs are events queued (what it reads first covers the rest).
         self._following = False
         self._follower = Follower(url, mirror=mirror, on_connection=self._on_follower)
@@ -168,6 +171,8 @@ class SharedIncident:
         self._seq, self._hash = self._follower.last_seq, self._follower.head
         #: The last shared event this console appended (seq, hash).
         self._acked = (0, codec.GENESIS)
+        #: The shared seq the last merge reached, until the mirror holds it (then 0).
+        self._merged_to = 0
         if self._segment.count:
             self._seq, self._hash = self._segment.last_seq, self._segment.head
             self._offline_since = time.time()
@@ -257,6 +262,7 @@ class SharedIncident:
             self._offline_since, self._error = None, ""
             if self._writer.last_seq >= self._seq:
                 self._seq, self._hash = self._writer.last_seq, self._writer.head
+            self._acked = max(self._acked, (self._writer.last_seq, self._writer.head))
         if was_offline:
             self._changed()
         return True
@@ -282,7 +288,7 @@ class SharedIncident:
             done = done.with_name(done.name.removesuffix(".jsonl") + f"-{n}.jsonl")
         os.replace(self._offline_path, done)
         self._segment = OfflineSegment(self._offline_path)
-        self.generation += 1
+        self._merged_to = writer.last_seq
 
     def _go_offline(self, why: str) -> None:
         first = self._offline_since is None
@@ -320,7 +326,7 @@ class SharedIncident:
             for event in stamped:
                 self._seen_offline.add(_eid_of(event))
             if self._following:
-                self._queue.put((True, stamped))
+                self._queue.put((OFFLINE, stamped))
         self._changed()
         return stamped
 
@@ -369,18 +375,31 @@ class SharedIncident:
                 continue
             fresh = [e for e in events if _eid_of(e) not in self._seen_offline]
             if fresh and self._following:
-                self._queue.put((False, fresh))
+                self._queue.put((SHARED, fresh))
+            if self._merged_to and self._follower.last_seq >= self._merged_to:
+                # Only now does `read()` hold the merged order; and the merged copies are not
+                # yielded, so without a word the consumer would not know to re-fold.
+                self._merged_to = 0
+                self.generation += 1
+                if self._following:
+                    self._queue.put((MERGED, []))
 
-    def _next(self, timeout: float) -> tuple[bool, list[BaseEvent]]:
+    def _next(self, timeout: float) -> tuple[str, list[BaseEvent]]:
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
-            return False, []
+            return SHARED, []
 
-    async def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
+    async def follow(
+        self,
+        from_seq: int = 1,
+        interval: float = 0.2,
+        on_merged: Callable[[], None] | None = None,
+    ) -> AsyncIterator[BaseEvent]:
         """The stored events from `from_seq`, then each new one, shared or offline.
 
-        One consumer at a time (the console session).
+        `on_merged` runs (in the caller's loop) each time `generation` went up. One consumer
+        at a time (the console session).
         """
         self._following = True
         shared_last = 0
@@ -394,9 +413,11 @@ class SharedIncident:
             if event.seq >= from_seq:
                 yield event
         while True:
-            offline, batch = await asyncio.to_thread(self._next, 1.0)
+            origin, batch = await asyncio.to_thread(self._next, 1.0)
+            if origin == MERGED and on_merged is not None:
+                on_merged()
             for event in batch:
-                if event.hash in offline_read or (not offline and event.seq <= shared_last):
+                if event.hash in offline_read or (origin == SHARED and event.seq <= shared_last):
                     continue
                 yield event
 
