@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from warroom.events import BaseEvent
 from warroom.log import codec
+from warroom.log.codec import line_of
 from warroom.log.scan import LogError, check_head, read_tail, scan, where
 from warroom.log.verify import DELETED, EDITED
 from warroom.store.base import StoreTampered, StoreUnavailable
-from warroom.store.chain import ChainChecker, line_of, parse_row
+from warroom.store.chain import ChainChecker, parse_row
 from warroom.store.pg import READ_PAGE, PgStore, connect, unavailable
 from warroom.store.schema import NOTIFY_CHANNEL
 from warroom.store.url import StoreURL, StoreURLError, parse_url

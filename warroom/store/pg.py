@@ -16,7 +16,6 @@ psycopg is imported here only: with a file log nothing needs a database driver.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -24,13 +23,14 @@ from pathlib import PurePath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from warroom import events as ev
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
-from warroom.log.store import Recovery, now_ts
+from warroom.log.codec import line_of
+from warroom.log.stamp import stamp
+from warroom.log.store import Recovery
 from warroom.store.base import StoreUnavailable
-from warroom.store.chain import ChainChecker, line_of, parse_row
+from warroom.store.chain import ChainChecker, parse_row
 from warroom.store.schema import SCHEMA_VERSION, SchemaError
 from warroom.store.url import StoreURL, StoreURLError, parse_url
 
@@ -243,18 +243,13 @@ class PgStore:
         if not batch:
             return []
         payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in batch]
-        now = now_ts()
         eids, retried = self._eids(batch)
-        for i, (event, data) in enumerate(zip(batch, payloads, strict=True)):
-            data[EID] = eids[i]
-            data["ts"] = event.ts or (times[i] if times is not None else "") or now
-            data["actor"] = event.actor or self.actor
-            data["v"] = ev.SCHEMA_VERSION
-            data.pop("hash", None)
+        for data, eid in zip(payloads, eids, strict=True):
+            data[EID] = eid
         with self._lock:
             self._unsure = list(zip(batch, eids, strict=True))
             try:
-                rows = self._cas(payloads)
+                rows = self._cas(payloads, times)
             except (psycopg.Error, _Lost) as exc:
                 # Lost the race, a stale head, a duplicate eid or a dropped connection:
                 # the locked path below settles all of them.
@@ -263,7 +258,7 @@ class PgStore:
                 # A lost race stored nothing; a failed statement, or an earlier attempt of a
                 # retried batch, may have.
                 unsure = retried or not isinstance(exc, _Lost)
-                rows = self._locked(payloads, unsure=unsure)
+                rows = self._locked(payloads, times, unsure=unsure)
             self._unsure = []
         return [
             parse_row({**data, "hash": h}) for data, h in zip(rows.datas, rows.hashes, strict=True)
@@ -299,29 +294,26 @@ class PgStore:
         self._conn = None
         self._connection()
 
-    def _stamp(self, payloads: list[dict[str, Any]], seq: int, prev: str) -> _Rows:
+    def _stamp(
+        self, payloads: list[dict[str, Any]], seq: int, prev: str, times: Sequence[str] | None
+    ) -> _Rows:
+        """The column arrays of `payloads` stamped after (`seq`, `prev`) (in place: a batch
+        stamped again after losing a race keeps its times and ids)."""
         rows = _Rows()
-        for payload in payloads:
-            seq += 1
-            data = dict(payload)
-            data["seq"] = seq
-            data["prev"] = prev
-            body = codec.canonical_json(data)
-            digest = hashlib.sha256(body).hexdigest()
-            rows.seqs.append(seq)
-            rows.prevs.append(prev)
-            rows.hashes.append(digest)
+        for body, envelope in stamp(payloads, seq, prev, self.actor, times):
             rows.bodies.append(body)
-            rows.eids.append(data[EID])
-            rows.datas.append(data)
-            prev = digest
+            rows.hashes.append(envelope["hash"])
+        rows.seqs = list(range(seq + 1, seq + 1 + len(payloads)))
+        rows.prevs = [prev, *rows.hashes[:-1]]
+        rows.eids = [data[EID] for data in payloads]
+        rows.datas = list(payloads)
         return rows
 
-    def _cas(self, payloads: list[dict[str, Any]]) -> _Rows:
+    def _cas(self, payloads: list[dict[str, Any]], times: Sequence[str] | None) -> _Rows:
         """The one-statement fast path; raises `_Lost` when another writer was first."""
         import psycopg
 
-        rows = self._stamp(payloads, self._seq, self._hash)
+        rows = self._stamp(payloads, self._seq, self._hash, times)
         params = rows.params(self.incident)
         params.update(
             last=rows.seqs[-1], head=rows.hashes[-1], base=self._seq, base_hash=self._hash
@@ -337,7 +329,11 @@ class PgStore:
         return rows
 
     def _locked(
-        self, payloads: list[dict[str, Any]], unsure: bool, trust_head: bool = True
+        self,
+        payloads: list[dict[str, Any]],
+        times: Sequence[str] | None,
+        unsure: bool,
+        trust_head: bool = True,
     ) -> _Rows:
         """The guaranteed path: lock the head row, skip events already stored (when an earlier
         attempt may have stored them), re-stamp, insert and move the head.
@@ -356,8 +352,10 @@ class PgStore:
                     tail = conn.execute(_TAIL, [self.incident]).fetchone()
                 seq, head = (int(tail[0]), str(tail[1])) if tail else (0, codec.GENESIS)
                 stored = self._stored(conn, [p[EID] for p in payloads]) if unsure else {}
-                fresh = [p for p in payloads if p[EID] not in stored]
-                rows = self._stamp(fresh, seq, head)
+                fresh_at = [i for i, p in enumerate(payloads) if p[EID] not in stored]
+                fresh = [payloads[i] for i in fresh_at]
+                fresh_times = None if times is None else [times[i] for i in fresh_at]
+                rows = self._stamp(fresh, seq, head, fresh_times)
                 if fresh:
                     seq, head = rows.seqs[-1], rows.hashes[-1]
                     params = rows.params(self.incident)
@@ -368,7 +366,7 @@ class PgStore:
             raise unavailable(self.url, exc) from None
         except psycopg.Error as exc:
             if trust_head and isinstance(exc, psycopg.IntegrityError):
-                return self._locked(payloads, unsure=True, trust_head=False)
+                return self._locked(payloads, times, unsure=True, trust_head=False)
             raise StoreURLError(f"{self.url.display}: append refused: {exc}") from None
         self._seq, self._hash = seq, head
         if not stored:

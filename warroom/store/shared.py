@@ -25,13 +25,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.scan import LogError, scan, where
-from warroom.log.store import Recovery, now_ts
+from warroom.log.stamp import stamp
+from warroom.log.store import Recovery
 from warroom.store.base import StoreTampered, StoreUnavailable
 from warroom.store.chain import parse_row
 from warroom.store.follow import Follower
@@ -74,25 +74,16 @@ class OfflineSegment:
         if self.count == 0:
             self.base_seq, self.base_hash = base_seq, base_hash
             self.last_seq, self.head = base_seq, base_hash
-        seq, prev = self.last_seq, self.head
+        payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in events]
+        for data in payloads:
+            data[EID] = data.get(EID) or uuid.uuid4().hex
         lines: list[bytes] = []
         stamped: list[BaseEvent] = []
-        now = now_ts()
-        for event in events:
-            seq += 1
-            data = event.__pydantic_serializer__.to_python(event, mode="json")
-            data.pop("hash", None)
-            data.update(
-                v=ev.SCHEMA_VERSION,
-                seq=seq,
-                ts=event.ts or now,
-                actor=event.actor or actor,
-                prev=prev,
-            )
-            data[EID] = (event.model_extra or {}).get(EID) or uuid.uuid4().hex
-            line, prev = codec.encode(data)
-            lines.append(line)
-            stamped.append(parse_row({**data, "hash": prev}))
+        chained = stamp(payloads, self.last_seq, self.head, actor)
+        for data, (body, envelope) in zip(payloads, chained, strict=True):
+            lines.append(codec.line_of(body, envelope["hash"]))
+            stamped.append(parse_row({**data, "hash": envelope["hash"]}))
+        seq, prev = stamped[-1].seq, stamped[-1].hash
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
