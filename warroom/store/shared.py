@@ -13,6 +13,7 @@ is then kept beside the mirror as `…offline-merged-<time>.jsonl`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import queue
@@ -303,6 +304,8 @@ class SharedIncident:
             return []
         with self._lock:
             if self._writer is not None and self._offline_since is None:
+                # What the follower saw others store: the compare-and-set then wins at once.
+                self._writer.saw(self._follower.last_seq, self._follower.head)
                 try:
                     stamped = self._writer.append_many(batch)
                 except StoreUnavailable as exc:
@@ -312,6 +315,10 @@ class SharedIncident:
                     self._acked = max(self._acked, (self._seq, self._hash))
                     return stamped
             base_seq, base_hash = self._shared_head()
+            if not self._segment.count and self._follower.mirror is not None:
+                # The segment chains on the mirror's head: keep that head through a crash.
+                with contextlib.suppress(OSError):
+                    self._follower.mirror.sync()
             stamped = self._segment.append(batch, base_seq, base_hash, self.actor)
             self._seq, self._hash = stamped[-1].seq, stamped[-1].hash
             for event in stamped:
