@@ -21,10 +21,19 @@ from warroom.store.shared import OFFLINE_HASH, OFFLINE_SEQ, SharedIncident, is_m
 from warroom.store.transfer import export, verify_url
 
 
-def _consume(shared: SharedIncident, into: list[ev.BaseEvent], stop: threading.Event) -> None:
+def _consume(
+    shared: SharedIncident,
+    into: list[ev.BaseEvent],
+    stop: threading.Event,
+    merges: list[tuple[int, list[ev.BaseEvent]]] | None = None,
+) -> None:
+    def merged() -> None:
+        if merges is not None:
+            merges.append((shared.generation, list(shared.read())))
+
     async def main() -> None:
         async def pump() -> None:
-            async for event in shared.follow():
+            async for event in shared.follow(on_merged=merged):
                 into.append(event)
 
         task = asyncio.create_task(pump())
@@ -41,9 +50,10 @@ def test_offline_events_and_levers_survive_an_outage_and_merge_into_one_verified
 ) -> None:
     mirror = tmp_path / "a.shared.jsonl"
     seen: list[ev.BaseEvent] = []
+    merges: list[tuple[int, list[ev.BaseEvent]]] = []
     stop = threading.Event()
     shared = SharedIncident.open(pg_url, mirror=mirror)
-    consumer = threading.Thread(target=_consume, args=(shared, seen, stop))
+    consumer = threading.Thread(target=_consume, args=(shared, seen, stop, merges))
     consumer.start()
     try:
         for i in range(3):
@@ -70,6 +80,13 @@ def test_offline_events_and_levers_survive_an_outage_and_merge_into_one_verified
         shared.append(ev.NoteAdded(text="back online"))
         assert wait_until(lambda: shared._follower.last_seq == 9, timeout=5)
         assert wait_until(lambda: len(seen) == 9, timeout=5)
+        # The merge was told to the consumer once, by which time `read()` held the shared
+        # order: what a console re-folds (the merged copies themselves are not yielded).
+        assert wait_until(lambda: merges, timeout=5)
+        ((generation, order),) = merges
+        assert generation == shared.generation == 1
+        assert [e.seq for e in order][:8] == list(range(1, 9))
+        assert [e.seq for e in order if is_merged_offline(e)] == [5, 6, 7, 8]
     finally:
         stop.set()
         consumer.join()

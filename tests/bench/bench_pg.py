@@ -5,9 +5,15 @@ seconds: `--responders` responders (spread over `--procs` processes) each append
 random (Poisson, `--rate` events per minute in total), one probe worker appends a batch of
 `--probe-batch` machine events every second, and one follower process follows the incident
 (LISTEN + poll, checking and mirroring each row). Then a short saturation phase: every
-responder appends back to back for `--saturate` seconds. Prints ONE JSON line: append
-p50/p99 (ms), follower lag p50/p99 (ms, from the writer's stamp to checked-and-mirrored in
-the follower), events/s, compare-and-set losses, and the load average.
+responder appends back to back for `--saturate` seconds. Each responder starts an append from
+its own last head (`--follow-head`: from what its process's follower saw, as a console's
+does; more CPU on this one machine). Prints ONE JSON line: append p50/p99 (ms), follower
+lag p50/p99 (ms, from the append's acknowledgement in the writer to checked-and-mirrored in
+the follower; `_from_stamp`: from the event's `ts`, stamped before the append was sent),
+events/s, compare-and-set losses, the CPU seconds the client processes spent after
+start-up, and the load average. The server keeps `fsync` and `synchronous_commit` on (an
+acknowledged append is on the server's disk) and PostgreSQL's default `commit_delay` 0: at
+a few commits in flight it would only add its delay to each.
 
     nice .venv/bin/python tests/bench/bench_pg.py --duration 60
 """
@@ -18,12 +24,14 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -40,38 +48,67 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
+
+
 def _ready() -> float:
     """Say this process has imported and connected; the main process answers `until`."""
     print("ready", flush=True)
     return float(sys.stdin.readline())
 
 
-def writer(url: str, threads: int, rate_per_thread: float, saturate: float) -> None:
-    """One process of responders; prints {"lat": [...], "sat": [...], "lost": n}."""
+def _follow_head(url: str, stores: list[Any], stop: threading.Event) -> None:
+    """What a console does: its follower's head is where its next append starts."""
+    from warroom.store.follow import Follower
+
+    follow = Follower(url, from_seq=stores[0].last_seq + 1)
+    while not stop.is_set():
+        follow.wait_and_poll(0.5)
+        for store in stores:
+            store.saw(follow.last_seq, follow.head)
+    follow.close()
+
+
+def writer(
+    url: str, threads: int, rate_per_thread: float, saturate: float, follow_head: bool
+) -> None:
+    """One process of responders; prints {"lat": [...], "sat": [...], "acks": [[seq, t]...],
+    "lost": n, "cpu": s}."""
     from warroom.store.pg import PgStore
 
     lat: list[float] = []
     sat: list[float] = []
-    lost = 0
+    acks: list[tuple[int, float]] = []
+    lost = sat_lost = 0
     lock = threading.Lock()
 
     stores = [PgStore.open(url) for _ in range(threads)]
+    stop = threading.Event()
+    heads = threading.Thread(target=_follow_head, args=(url, stores, stop), daemon=True)
+    if follow_head:
+        heads.start()
     until = _ready()
+    cpu0 = _cpu()
 
     def responder(i: int) -> None:
-        nonlocal lost
+        nonlocal lost, sat_lost
         store = stores[i % threads]
         rng = random.Random(i)
         mine: list[float] = []
+        mine_acks: list[tuple[int, float]] = []
         while True:
             pause = rng.expovariate(rate_per_thread)
             if time.time() + pause >= until:
                 break
             time.sleep(pause)
             t0 = time.perf_counter()
-            store.append(ev.NoteAdded(text=f"responder {i}: looked at the dashboards"))
+            stored = store.append(ev.NoteAdded(text=f"responder {i}: looked at the dashboards"))
             mine.append((time.perf_counter() - t0) * 1000)
+            mine_acks.append((stored.seq, time.time()))
         mine_sat: list[float] = []
+        steady_lost = store.cas_lost
         stop = time.time() + saturate
         while time.time() < stop:
             t0 = time.perf_counter()
@@ -79,8 +116,10 @@ def writer(url: str, threads: int, rate_per_thread: float, saturate: float) -> N
             mine_sat.append((time.perf_counter() - t0) * 1000)
         with lock:
             lat.extend(mine)
+            acks.extend(mine_acks)
             sat.extend(mine_sat)
-            lost += store.cas_lost
+            lost += steady_lost
+            sat_lost += store.cas_lost - steady_lost
         store.close()
 
     workers = [
@@ -90,7 +129,9 @@ def writer(url: str, threads: int, rate_per_thread: float, saturate: float) -> N
         thread.start()
     for thread in workers:
         thread.join()
-    print(json.dumps({"lat": lat, "sat": sat, "lost": lost}))
+    stop.set()
+    out = {"lat": lat, "sat": sat, "acks": acks, "lost": lost, "sat_lost": sat_lost}
+    print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
 def prober(url: str, batch: int) -> None:
@@ -98,7 +139,9 @@ def prober(url: str, batch: int) -> None:
 
     store = PgStore.open(url)
     lat: list[float] = []
+    acks: list[tuple[int, float]] = []
     until = _ready()
+    cpu0 = _cpu()
     while time.time() < until:
         events = [
             ev.ProbeSamples(
@@ -111,10 +154,11 @@ def prober(url: str, batch: int) -> None:
             for i in range(batch)
         ]
         t0 = time.perf_counter()
-        store.append_many(events)
+        stored = store.append_many(events)
         lat.append((time.perf_counter() - t0) * 1000)
+        acks += [(e.seq, time.time()) for e in stored]
         time.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
-    print(json.dumps({"lat": lat}))
+    print(json.dumps({"lat": lat, "acks": acks, "cpu": round(_cpu() - cpu0, 3)}))
 
 
 def follower(url: str, mirror: str) -> None:
@@ -123,14 +167,20 @@ def follower(url: str, mirror: str) -> None:
     follow = Follower(url, mirror=mirror)
     follow.poll()
     until = _ready()
+    cpu0 = _cpu()
     lags: list[float] = []
+    seen: list[tuple[int, float]] = []
     count = 0
     while time.time() < until:
-        for event in follow.wait_and_poll(1.0):
+        events = follow.wait_and_poll(1.0)
+        now = time.time()
+        for event in events:
             count += 1
-            lags.append((time.time() - ev.parse_ts(event.ts).timestamp()) * 1000)
+            lags.append((now - ev.parse_ts(event.ts).timestamp()) * 1000)
+            seen.append((event.seq, now))
     follow.close()
-    print(json.dumps({"lags": lags, "count": count}))
+    out = {"lags": lags, "seen": seen, "count": count}
+    print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
 def main() -> int:
@@ -144,11 +194,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=400.0, help="notes per minute, all told")
     parser.add_argument("--probe-batch", type=int, default=20)
     parser.add_argument("--saturate", type=float, default=5.0)
+    parser.add_argument(
+        "--follow-head",
+        action="store_true",
+        help="one follower per writer process feeds its responders the head, as in a console",
+    )
     args = parser.parse_args()
     per_proc = max(1, args.responders // args.procs)
     if args.role == "writer":
         rate = args.rate / 60.0 / args.responders
-        writer(args.url, per_proc, rate, args.saturate)
+        writer(args.url, per_proc, rate, args.saturate, args.follow_head)
         return 0
     if args.role == "prober":
         prober(args.url, args.probe_batch)
@@ -176,6 +231,7 @@ def main() -> int:
             "--rate", str(args.rate), "--probe-batch", str(args.probe_batch),
             "--duration", str(args.duration),
             "--saturate", str(args.saturate),
+            *(["--follow-head"] if args.follow_head else []),
         ]  # fmt: skip
         mirror = Path(tempfile.mkdtemp(prefix="warroom-bench-")) / "mirror.jsonl"
         procs = [
@@ -202,6 +258,8 @@ def main() -> int:
         follow, probe, writers = outs[0], outs[1], outs[2:]
         lat = [x for w in writers for x in w.get("lat", [])]
         sat = [x for w in writers for x in w.get("sat", [])]
+        acked = {seq: t for out in outs[1:] for seq, t in out.get("acks", [])}
+        from_ack = [(t - acked[seq]) * 1000 for seq, t in follow.get("seen", []) if seq in acked]
         total = PgStore.open(url, create=False)
         events = total.last_seq
         total.close()
@@ -215,8 +273,10 @@ def main() -> int:
             "append_p99_ms": _pct(lat, 0.99),
             "probe_batch_p50_ms": _pct(probe.get("lat", []), 0.50),
             "probe_batch_p99_ms": _pct(probe.get("lat", []), 0.99),
-            "follower_lag_p50_ms": _pct(follow.get("lags", []), 0.50),
-            "follower_lag_p99_ms": _pct(follow.get("lags", []), 0.99),
+            "follower_lag_p50_ms": _pct(from_ack, 0.50),
+            "follower_lag_p99_ms": _pct(from_ack, 0.99),
+            "follower_lag_from_stamp_p50_ms": _pct(follow.get("lags", []), 0.50),
+            "follower_lag_from_stamp_p99_ms": _pct(follow.get("lags", []), 0.99),
             "followed": follow.get("count"),
             "appends": len(lat),
             "events_per_s": round((events - len(sat)) / args.duration, 1),
@@ -224,8 +284,15 @@ def main() -> int:
             "saturated_p50_ms": _pct(sat, 0.50),
             "saturated_p99_ms": _pct(sat, 0.99),
             "cas_lost": sum(w.get("lost", 0) for w in writers),
+            "saturated_cas_lost": sum(w.get("sat_lost", 0) for w in writers),
             "events": events,
             "fsync": True,
+            "follow_head": args.follow_head,
+            "cpu_s": {
+                "writers": round(sum(w.get("cpu", 0) for w in writers), 2),
+                "prober": probe.get("cpu"),
+                "follower": follow.get("cpu"),
+            },
             "loadavg": [round(x, 2) for x in os.getloadavg()],
         }
         print(json.dumps(result))

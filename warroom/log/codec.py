@@ -39,7 +39,12 @@ def encode(obj_without_hash: dict[str, Any]) -> tuple[bytes, str]:
     """Return the line (with trailing newline) and its hash for an event dict without `hash`."""
     body = canonical_json(obj_without_hash)
     digest = hashlib.sha256(body).hexdigest()
-    return body[:-1] + _HASH_PREFIX + digest.encode() + b'"}\n', digest
+    return line_of(body, digest), digest
+
+
+def line_of(body: bytes, digest: str) -> bytes:
+    """The line for a canonical `body` and its hash (spliced in before the closing brace)."""
+    return body[:-1] + _HASH_PREFIX + digest.encode() + b'"}\n'
 
 
 def decode(line: bytes) -> dict[str, Any]:

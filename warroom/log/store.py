@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import os
 import stat
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +38,7 @@ from warroom.log.scan import (
     scan,
     where,
 )
+from warroom.log.stamp import now_ts, stamp
 
 __all__ = [
     "EventStore",
@@ -408,31 +407,15 @@ class IncidentLog:
     def _stamp(
         self, batch: list[BaseEvent], payloads: list[dict[str, Any]], times: list[str] | None
     ) -> tuple[list[bytes], list[BaseEvent], int, str]:
-        seq, prev = self._seq, self._hash
-        now = ""
+        line_of = codec.line_of
         lines: list[bytes] = []
         stamped: list[BaseEvent] = []
-        for i, (event, data) in enumerate(zip(batch, payloads, strict=True)):
-            seq += 1
-            ts = event.ts or (times[i] if times is not None else "")
-            if not ts:
-                now = now or ev.format_ts(ev.utc_now())
-                ts = now
-            envelope = {
-                "v": ev.SCHEMA_VERSION,
-                "seq": seq,
-                "ts": ts,
-                "actor": event.actor or self.actor,
-                "prev": prev,
-            }
-            data.update(envelope)
-            del data["hash"]
-            line, digest = codec.encode(data)
-            envelope["hash"] = digest
-            lines.append(line)
+        envelope: dict[str, Any] = {}
+        chained = stamp(payloads, self._seq, self._hash, self.actor, times)
+        for event, (body, envelope) in zip(batch, chained, strict=True):
+            lines.append(line_of(body, envelope["hash"]))
             stamped.append(_with_envelope(event, envelope))
-            prev = digest
-        return lines, stamped, seq, prev
+        return lines, stamped, envelope["seq"], envelope["hash"]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -472,17 +455,6 @@ _ENVELOPE_SET = frozenset(ev.ENVELOPE_FIELDS)
 
 #: Events stamped and written per lock/write/fsync by the group committer.
 _FLUSH_CHUNK = 1000
-
-
-def now_ts() -> str:
-    """`events.format_ts(events.utc_now())`, cheaper: the second's text is formatted once."""
-    second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
-    return f"{_second_text(second)}.{fraction:06d}Z"
-
-
-@functools.lru_cache(maxsize=4)
-def _second_text(second: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def read_events(

@@ -34,7 +34,12 @@ class SharedStore(Protocol):
 
     def status(self) -> Any: ...
 
-    def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]: ...
+    def follow(
+        self,
+        from_seq: int = 1,
+        interval: float = 0.2,
+        on_merged: Callable[[], None] | None = None,
+    ) -> AsyncIterator[BaseEvent]: ...
 
     def read(self, from_seq: int = 1) -> Iterator[BaseEvent]: ...
 
@@ -79,11 +84,15 @@ class SharedFeed:
         return out
 
     async def run(self) -> None:
-        """Follow the store until cancelled, waking the session after each event."""
-        async for event in self.store.follow():
+        """Follow the store until cancelled, waking the session after each event and after
+        each merge of offline events (whose shared copies are not yielded: it must re-fold)."""
+        async for event in self.store.follow(on_merged=self._woke):
             self._held.setdefault(event.seq, (time.monotonic(), event))
-            if self.on_events is not None:
-                self.on_events()
+            self._woke()
+
+    def _woke(self) -> None:
+        if self.on_events is not None:
+            self.on_events()
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,6 @@ from warroom.store.base import StoreTampered
 _HASH_PREFIX = b',"hash":"'
 
 
-def line_of(body: bytes, digest: str) -> bytes:
-    """The JSONL line for a stored body and its hash, as `codec.encode` writes it."""
-    return body[:-1] + _HASH_PREFIX + digest.encode() + b'"}\n'
-
-
 def body_of(line: bytes) -> tuple[bytes, dict[str, Any]]:
     """The hashed bytes of a verified log line (the fast layout, or re-canonicalised)."""
     raw = line.rstrip(b"\n")

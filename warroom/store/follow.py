@@ -11,6 +11,7 @@ since it always resumes from its last seq, a restart costs a reconnect and leave
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -21,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from warroom.events import BaseEvent
 from warroom.log import codec
+from warroom.log.codec import line_of
 from warroom.log.scan import LogError, check_head, read_tail, scan, where
 from warroom.log.verify import DELETED, EDITED
 from warroom.store.base import StoreTampered, StoreUnavailable
-from warroom.store.chain import ChainChecker, line_of, parse_row
+from warroom.store.chain import ChainChecker, parse_row
 from warroom.store.pg import READ_PAGE, PgStore, connect, unavailable
 from warroom.store.schema import NOTIFY_CHANNEL
 from warroom.store.url import StoreURL, StoreURLError, parse_url
@@ -37,7 +39,12 @@ MAX_BACKOFF = 2.0
 
 
 class Mirror:
-    """The local JSONL copy of a shared incident: only checked rows, appended in order."""
+    """The local JSONL copy of a shared incident: only checked rows, appended in order.
+
+    Not fsynced row by row: the database holds every row durably, and a tail a crash tore
+    off is cut on open and read again. It is synced when it matters on its own: before the
+    console chains offline events on its head (`sync`), and on close.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -72,11 +79,17 @@ class Mirror:
                 view = view[os.write(self._fd, view) :]
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.fdatasync(self._fd)
         self.last_seq, self.head = last_seq, head
+
+    def sync(self) -> None:
+        """Make what is mirrored durable (a crash keeps every row written so far)."""
+        if self._fd >= 0:
+            os.fdatasync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.fdatasync(self._fd)
             os.close(self._fd)
             self._fd = -1
 

@@ -1,10 +1,12 @@
 """The shared incident store on PostgreSQL: one total order per incident, for every machine.
 
-An append stamps its events against the head it knows and sends ONE statement: a
-compare-and-set of the incident's head row plus the insert of the rows, in autocommit (one
-round trip). When another writer got there first the statement inserts nothing; the append
-then takes the head row `FOR UPDATE`, re-stamps from the true tail and inserts, which always
-makes progress (compare-and-set alone livelocks with tens of writers). Every event carries an
+An append stamps its events against the head it knows (its own last one, or a newer one a
+follower saw: `saw`) and sends ONE statement: a compare-and-set of the incident's head row
+plus the insert of the rows, in autocommit (one round trip). When another writer got there
+first the statement inserts nothing and says which head it found; from there, once, the
+append tries again when it was merely behind, and otherwise takes the head row `FOR UPDATE`
+(two pipelined round trips), re-stamps from the true tail and inserts, which always makes
+progress (compare-and-set alone livelocks with tens of writers). Every event carries an
 idempotency id (`eid`) in its envelope: when the connection drops and the outcome is unknown,
 the retry first looks those ids up, so an event is never stored twice nor lost. A commit is
 durable on the server (`synchronous_commit`), so an acknowledged event survives a crash of
@@ -16,7 +18,6 @@ psycopg is imported here only: with a file log nothing needs a database driver.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -24,13 +25,14 @@ from pathlib import PurePath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from warroom import events as ev
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
-from warroom.log.store import Recovery, now_ts
+from warroom.log.codec import line_of
+from warroom.log.stamp import stamp
+from warroom.log.store import Recovery
 from warroom.store.base import StoreUnavailable
-from warroom.store.chain import ChainChecker, line_of, parse_row
+from warroom.store.chain import ChainChecker, parse_row
 from warroom.store.schema import SCHEMA_VERSION, SchemaError
 from warroom.store.url import StoreURL, StoreURLError, parse_url
 
@@ -45,17 +47,27 @@ READ_PAGE = 2000
 #: Envelope key of the idempotency id (an extra field: the file store never writes it).
 EID = "eid"
 
+#: The compare-and-set: (rows stored, the head as this statement found it). A statement that
+#: lost thus says which head it lost to, and the next try starts from there.
 _CAS_INSERT = """
 WITH head AS (
     UPDATE warroom.incidents SET seq = %(last)s, hash = %(head)s
     WHERE incident = %(incident)s AND seq = %(base)s AND hash = %(base_hash)s
     RETURNING incident
+), stored AS (
+    INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
+    SELECT head.incident, r.seq, r.prev, r.hash, r.body, r.eid
+    FROM head, unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
+                      %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
+    RETURNING 1
 )
-INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
-SELECT head.incident, r.seq, r.prev, r.hash, r.body, r.eid
-FROM head, unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
-                  %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
+SELECT (SELECT count(*) FROM stored), i.seq, i.hash
+FROM warroom.incidents AS i WHERE i.incident = %(incident)s
 """
+#: Compare-and-set tries before taking the head row's lock: a second one, from the head the
+#: first lost to, only when that head was newer than this writer's (it was merely behind);
+#: a loss to a writer still committing goes to the lock at once, which waits for it.
+CAS_TRIES = 2
 _INSERT_MOVE_HEAD = """
 WITH rows AS (
     INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
@@ -243,27 +255,30 @@ class PgStore:
         if not batch:
             return []
         payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in batch]
-        now = now_ts()
         eids, retried = self._eids(batch)
-        for i, (event, data) in enumerate(zip(batch, payloads, strict=True)):
-            data[EID] = eids[i]
-            data["ts"] = event.ts or (times[i] if times is not None else "") or now
-            data["actor"] = event.actor or self.actor
-            data["v"] = ev.SCHEMA_VERSION
-            data.pop("hash", None)
+        for data, eid in zip(payloads, eids, strict=True):
+            data[EID] = eid
         with self._lock:
             self._unsure = list(zip(batch, eids, strict=True))
-            try:
-                rows = self._cas(payloads)
-            except (psycopg.Error, _Lost) as exc:
-                # Lost the race, a stale head, a duplicate eid or a dropped connection:
-                # the locked path below settles all of them.
-                if isinstance(exc, psycopg.OperationalError) or self._conn_broken():
-                    self._reconnect()
-                # A lost race stored nothing; a failed statement, or an earlier attempt of a
-                # retried batch, may have.
-                unsure = retried or not isinstance(exc, _Lost)
-                rows = self._locked(payloads, unsure=unsure)
+            rows: _Rows | None = None
+            # A lost race stored nothing; a failed statement, or an earlier attempt of a
+            # retried batch, may have.
+            unsure = retried
+            for _ in range(CAS_TRIES):
+                try:
+                    rows = self._cas(payloads, times)
+                    break
+                except _Lost as lost:
+                    if lost.contended:
+                        break
+                except psycopg.Error as exc:
+                    # A duplicate eid or a dropped connection: the locked path settles both.
+                    if isinstance(exc, psycopg.OperationalError) or self._conn_broken():
+                        self._reconnect()
+                    unsure = True
+                    break
+            if rows is None:
+                rows = self._locked(payloads, times, unsure=unsure)
             self._unsure = []
         return [
             parse_row({**data, "hash": h}) for data, h in zip(rows.datas, rows.hashes, strict=True)
@@ -290,6 +305,12 @@ class PgStore:
             out.append(eid)
         return out, retried
 
+    def saw(self, seq: int, head: str) -> None:
+        """A newer head seen elsewhere (a follower): the next compare-and-set starts there."""
+        with self._lock:
+            if seq > self._seq:
+                self._seq, self._hash = seq, head
+
     def _conn_broken(self) -> bool:
         return self._conn is None or self._conn.closed or self._conn.broken
 
@@ -299,76 +320,89 @@ class PgStore:
         self._conn = None
         self._connection()
 
-    def _stamp(self, payloads: list[dict[str, Any]], seq: int, prev: str) -> _Rows:
+    def _stamp(
+        self, payloads: list[dict[str, Any]], seq: int, prev: str, times: Sequence[str] | None
+    ) -> _Rows:
+        """The column arrays of `payloads` stamped after (`seq`, `prev`) (in place: a batch
+        stamped again after losing a race keeps its times and ids)."""
         rows = _Rows()
-        for payload in payloads:
-            seq += 1
-            data = dict(payload)
-            data["seq"] = seq
-            data["prev"] = prev
-            body = codec.canonical_json(data)
-            digest = hashlib.sha256(body).hexdigest()
-            rows.seqs.append(seq)
-            rows.prevs.append(prev)
-            rows.hashes.append(digest)
+        for body, envelope in stamp(payloads, seq, prev, self.actor, times):
             rows.bodies.append(body)
-            rows.eids.append(data[EID])
-            rows.datas.append(data)
-            prev = digest
+            rows.hashes.append(envelope["hash"])
+        rows.seqs = list(range(seq + 1, seq + 1 + len(payloads)))
+        rows.prevs = [prev, *rows.hashes[:-1]]
+        rows.eids = [data[EID] for data in payloads]
+        rows.datas = list(payloads)
         return rows
 
-    def _cas(self, payloads: list[dict[str, Any]]) -> _Rows:
+    def _cas(self, payloads: list[dict[str, Any]], times: Sequence[str] | None) -> _Rows:
         """The one-statement fast path; raises `_Lost` when another writer was first."""
         import psycopg
 
-        rows = self._stamp(payloads, self._seq, self._hash)
+        rows = self._stamp(payloads, self._seq, self._hash, times)
         params = rows.params(self.incident)
         params.update(
             last=rows.seqs[-1], head=rows.hashes[-1], base=self._seq, base_hash=self._hash
         )
         try:
-            cur = self._connection().execute(_CAS_INSERT, params)
+            found = self._connection().execute(_CAS_INSERT, params).fetchone()
         except StoreUnavailable:
             raise psycopg.OperationalError("not connected") from None
-        if cur.rowcount != len(rows.seqs):
+        if found is None or found[0] != len(rows.seqs):
             self.cas_lost += 1
-            raise _Lost()
+            if found is None or (int(found[1]), str(found[2])) == (self._seq, self._hash):
+                raise _Lost(contended=True)
+            self._seq, self._hash = int(found[1]), str(found[2])
+            raise _Lost(contended=False)
         self._seq, self._hash = rows.seqs[-1], rows.hashes[-1]
         return rows
 
     def _locked(
-        self, payloads: list[dict[str, Any]], unsure: bool, trust_head: bool = True
+        self,
+        payloads: list[dict[str, Any]],
+        times: Sequence[str] | None,
+        unsure: bool,
+        trust_head: bool = True,
     ) -> _Rows:
         """The guaranteed path: lock the head row, skip events already stored (when an earlier
         attempt may have stored them), re-stamp, insert and move the head.
 
-        Four round trips (BEGIN, lock, insert + head, COMMIT). Should the head row disagree
-        with the events (edited by hand), the insert fails and it is done again from the
-        true tail.
+        Two round trips, pipelined by hand (BEGIN + lock, then insert + head + COMMIT: psycopg's
+        `transaction()` would wait for each), so the head row is held for one round trip and
+        the commit; one more to look up ids when `unsure`. Should the head row disagree with
+        the events (edited by hand), the insert fails and it is done again from the true tail.
         """
         import psycopg
 
+        conn: psycopg.Connection[Any] | None = None
         try:
             conn = self._connection()
-            with conn.transaction():
-                tail = conn.execute(_LOCK_HEAD, [self.incident]).fetchone()
+            with conn.pipeline() as pipeline:
+                conn.execute("BEGIN")
+                cur = conn.execute(_LOCK_HEAD, [self.incident])
                 if not trust_head:
-                    tail = conn.execute(_TAIL, [self.incident]).fetchone()
+                    cur = conn.execute(_TAIL, [self.incident])
+                pipeline.sync()
+                tail = cur.fetchone()
                 seq, head = (int(tail[0]), str(tail[1])) if tail else (0, codec.GENESIS)
                 stored = self._stored(conn, [p[EID] for p in payloads]) if unsure else {}
-                fresh = [p for p in payloads if p[EID] not in stored]
-                rows = self._stamp(fresh, seq, head)
+                fresh_at = [i for i, p in enumerate(payloads) if p[EID] not in stored]
+                fresh = [payloads[i] for i in fresh_at]
+                fresh_times = None if times is None else [times[i] for i in fresh_at]
+                rows = self._stamp(fresh, seq, head, fresh_times)
                 if fresh:
                     seq, head = rows.seqs[-1], rows.hashes[-1]
                     params = rows.params(self.incident)
                     params.update(last=seq, head=head)
                     conn.execute(_INSERT_MOVE_HEAD, params)
+                conn.execute("COMMIT")  # sent, and its answer read, as the pipeline ends
         except psycopg.OperationalError as exc:
             self._conn = None
             raise unavailable(self.url, exc) from None
         except psycopg.Error as exc:
+            self._roll_back(conn)
             if trust_head and isinstance(exc, psycopg.IntegrityError):
-                return self._locked(payloads, unsure=True, trust_head=False)
+                return self._locked(payloads, times, unsure=True, trust_head=False)
             raise StoreURLError(f"{self.url.display}: append refused: {exc}") from None
         self._seq, self._hash = seq, head
         if not stored:
@@ -383,6 +417,18 @@ class PgStore:
             merged.datas.append(data)
             merged.hashes.append(digest)
         return merged
+
+    def _roll_back(self, conn: psycopg.Connection[Any] | None) -> None:
+        """End a failed hand-made transaction, so the connection can be used again."""
+        import psycopg
+
+        if conn is None or conn.closed or conn.broken:
+            return
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:
+                conn.close()
 
     def _stored(
         self, conn: psycopg.Connection[Any], eids: list[str]
@@ -506,7 +552,12 @@ class PgStore:
 
 
 class _Lost(Exception):
-    """The compare-and-set found another head: take the locked path."""
+    """The compare-and-set found another head (`contended`: the one it expected, but being
+    moved by a writer still committing)."""
+
+    def __init__(self, contended: bool) -> None:
+        super().__init__()
+        self.contended = contended
 
 
 def check_schema(conn: psycopg.Connection[Any], url: StoreURL) -> None:

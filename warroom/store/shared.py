@@ -13,6 +13,7 @@ is then kept beside the mirror as `…offline-merged-<time>.jsonl`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import queue
@@ -25,13 +26,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.scan import LogError, scan, where
-from warroom.log.store import Recovery, now_ts
+from warroom.log.stamp import stamp
+from warroom.log.store import Recovery
 from warroom.store.base import StoreTampered, StoreUnavailable
 from warroom.store.chain import parse_row
 from warroom.store.follow import Follower
@@ -41,6 +42,8 @@ from warroom.store.url import StoreURL, parse_url
 #: Envelope keys a merged event carries: its seq and hash in the offline segment.
 OFFLINE_SEQ = "offline_seq"
 OFFLINE_HASH = "offline_hash"
+#: Where a batch for `follow()` comes from; MERGED says a merge is now mirrored.
+SHARED, OFFLINE, MERGED = "shared", "offline", "merged"
 
 
 def is_merged_offline(event: BaseEvent) -> bool:
@@ -72,25 +75,16 @@ class OfflineSegment:
         if self.count == 0:
             self.base_seq, self.base_hash = base_seq, base_hash
             self.last_seq, self.head = base_seq, base_hash
-        seq, prev = self.last_seq, self.head
+        payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in events]
+        for data in payloads:
+            data[EID] = data.get(EID) or uuid.uuid4().hex
         lines: list[bytes] = []
         stamped: list[BaseEvent] = []
-        now = now_ts()
-        for event in events:
-            seq += 1
-            data = event.__pydantic_serializer__.to_python(event, mode="json")
-            data.pop("hash", None)
-            data.update(
-                v=ev.SCHEMA_VERSION,
-                seq=seq,
-                ts=event.ts or now,
-                actor=event.actor or actor,
-                prev=prev,
-            )
-            data[EID] = (event.model_extra or {}).get(EID) or uuid.uuid4().hex
-            line, prev = codec.encode(data)
-            lines.append(line)
-            stamped.append(parse_row({**data, "hash": prev}))
+        chained = stamp(payloads, self.last_seq, self.head, actor)
+        for data, (body, envelope) in zip(payloads, chained, strict=True):
+            lines.append(codec.line_of(body, envelope["hash"]))
+            stamped.append(parse_row({**data, "hash": envelope["hash"]}))
+        seq, prev = stamped[-1].seq, stamped[-1].hash
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -132,8 +126,9 @@ class SharedIncident:
 
     `follow()` yields the shared events as the follower checks them, and the events this
     console wrote offline as they are written; once merged, their shared copies (same
-    `eid`) are not yielded again. `generation` goes up after each merge: a console that
-    wants the exact shared order then re-folds `read()`.
+    `eid`) are not yielded again. `generation` goes up after each merge, once the mirror
+    holds the merged events (so `read()` has the shared order by then), and `follow()` calls
+    its `on_merged`: a console that wants the exact shared order then re-folds `read()`.
     """
 
     def __init__(
@@ -158,8 +153,8 @@ class SharedIncident:
         self._error = ""
         self._tampered: int | None = None
         self._seen_offline: set[str] = set()
-        #: (written offline, events) batches for `follow()`.
-        self._queue: queue.SimpleQueue[tuple[bool, list[BaseEvent]]] = queue.SimpleQueue()
+        #: (where from, events) batches for `follow()`: SHARED, OFFLINE, or MERGED (no events).
+        self._queue: queue.SimpleQueue[tuple[str, list[BaseEvent]]] = queue.SimpleQueue()
         #: Only once `follow()` runs are events queued (what it reads first covers the rest).
         self._following = False
         self._follower = Follower(url, mirror=mirror, on_connection=self._on_follower)
@@ -168,6 +163,8 @@ class SharedIncident:
         self._seq, self._hash = self._follower.last_seq, self._follower.head
         #: The last shared event this console appended (seq, hash).
         self._acked = (0, codec.GENESIS)
+        #: The shared seq the last merge reached, until the mirror holds it (then 0).
+        self._merged_to = 0
         if self._segment.count:
             self._seq, self._hash = self._segment.last_seq, self._segment.head
             self._offline_since = time.time()
@@ -257,6 +254,7 @@ class SharedIncident:
             self._offline_since, self._error = None, ""
             if self._writer.last_seq >= self._seq:
                 self._seq, self._hash = self._writer.last_seq, self._writer.head
+            self._acked = max(self._acked, (self._writer.last_seq, self._writer.head))
         if was_offline:
             self._changed()
         return True
@@ -282,7 +280,7 @@ class SharedIncident:
             done = done.with_name(done.name.removesuffix(".jsonl") + f"-{n}.jsonl")
         os.replace(self._offline_path, done)
         self._segment = OfflineSegment(self._offline_path)
-        self.generation += 1
+        self._merged_to = writer.last_seq
 
     def _go_offline(self, why: str) -> None:
         first = self._offline_since is None
@@ -306,6 +304,8 @@ class SharedIncident:
             return []
         with self._lock:
             if self._writer is not None and self._offline_since is None:
+                # What the follower saw others store: the compare-and-set then wins at once.
+                self._writer.saw(self._follower.last_seq, self._follower.head)
                 try:
                     stamped = self._writer.append_many(batch)
                 except StoreUnavailable as exc:
@@ -315,12 +315,16 @@ class SharedIncident:
                     self._acked = max(self._acked, (self._seq, self._hash))
                     return stamped
             base_seq, base_hash = self._shared_head()
+            if not self._segment.count and self._follower.mirror is not None:
+                # The segment chains on the mirror's head: keep that head through a crash.
+                with contextlib.suppress(OSError):
+                    self._follower.mirror.sync()
             stamped = self._segment.append(batch, base_seq, base_hash, self.actor)
             self._seq, self._hash = stamped[-1].seq, stamped[-1].hash
             for event in stamped:
                 self._seen_offline.add(_eid_of(event))
             if self._following:
-                self._queue.put((True, stamped))
+                self._queue.put((OFFLINE, stamped))
         self._changed()
         return stamped
 
@@ -369,18 +373,31 @@ class SharedIncident:
                 continue
             fresh = [e for e in events if _eid_of(e) not in self._seen_offline]
             if fresh and self._following:
-                self._queue.put((False, fresh))
+                self._queue.put((SHARED, fresh))
+            if self._merged_to and self._follower.last_seq >= self._merged_to:
+                # Only now does `read()` hold the merged order; and the merged copies are not
+                # yielded, so without a word the consumer would not know to re-fold.
+                self._merged_to = 0
+                self.generation += 1
+                if self._following:
+                    self._queue.put((MERGED, []))
 
-    def _next(self, timeout: float) -> tuple[bool, list[BaseEvent]]:
+    def _next(self, timeout: float) -> tuple[str, list[BaseEvent]]:
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
-            return False, []
+            return SHARED, []
 
-    async def follow(self, from_seq: int = 1, interval: float = 0.2) -> AsyncIterator[BaseEvent]:
+    async def follow(
+        self,
+        from_seq: int = 1,
+        interval: float = 0.2,
+        on_merged: Callable[[], None] | None = None,
+    ) -> AsyncIterator[BaseEvent]:
         """The stored events from `from_seq`, then each new one, shared or offline.
 
-        One consumer at a time (the console session).
+        `on_merged` runs (in the caller's loop) each time `generation` went up. One consumer
+        at a time (the console session).
         """
         self._following = True
         shared_last = 0
@@ -394,9 +411,11 @@ class SharedIncident:
             if event.seq >= from_seq:
                 yield event
         while True:
-            offline, batch = await asyncio.to_thread(self._next, 1.0)
+            origin, batch = await asyncio.to_thread(self._next, 1.0)
+            if origin == MERGED and on_merged is not None:
+                on_merged()
             for event in batch:
-                if event.hash in offline_read or (not offline and event.seq <= shared_last):
+                if event.hash in offline_read or (origin == SHARED and event.seq <= shared_last):
                     continue
                 yield event
 
