@@ -386,3 +386,20 @@ async def test_a_key_before_the_first_probe_result_never_sticks_the_panel(tmp_pa
         await settle(pilot, until=lambda: "Mitigation · checkout" in screen_text(app))
         await settle(pilot, until=lambda: "No controls for checkout" in screen_text(app))
         assert "No controls for ." not in screen_text(app)
+
+
+async def test_the_probe_count_speaks_english(tmp_path: Path) -> None:
+    """One target is "1 target", not "1 targets"; filtered, "1 of 2 targets"."""
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path, []))
+    async with app.run_test(size=SIZE) as pilot:
+        other = IncidentLog.open(path)
+        up = {"from_state": "unknown", "to_state": "up"}
+        other.append(ev.ProbeStateChanged(target="checkout", service="checkout", **up))
+        await settle(pilot, until=lambda: "1 target · sort:" in screen_text(app))
+        other.append(ev.ProbeStateChanged(target="payments", service="payments", **up))
+        other.close()
+        await settle(pilot, until=lambda: "2 targets · sort:" in screen_text(app))
+        await pilot.press("slash")
+        await paste(pilot, "pay")
+        await settle(pilot, until=lambda: "1 of 2 targets · sort:" in screen_text(app))

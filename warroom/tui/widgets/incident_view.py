@@ -28,6 +28,7 @@ from warroom.tui.widgets.log_tail import LogTail
 from warroom.tui.widgets.probe_table import ProbeTable
 from warroom.tui.widgets.runbook_checklist import RunbookChecklist
 from warroom.untrusted import one_line
+from warroom.words import plural
 
 #: How long the probe cursor rests on a service before the mitigation panel shows it.
 CONTROLS_SETTLE_S = 0.08
@@ -38,7 +39,7 @@ def freshness_text(freshness: Freshness, total: int) -> str:
     if freshness.live:
         return ""
     count = len(freshness.stale)
-    which = "all probe data" if count == total else f"{count} of {total} targets"
+    which = "all probe data" if count == total else f"{count} of {plural(total, 'target')}"
     since = f" since {freshness.since:%H:%M:%S}" if freshness.since is not None else ""
     return f"⚠ STALE: {which} not live{since} — {one_line(freshness.reason)}"
 
@@ -157,7 +158,8 @@ class IncidentView(Vertical):
         table = self.probe_table
         shown = table.row_count
         total = len(self.state.probes)
-        text = f"{shown} of {total} targets" if table.filter_text else f"{total} targets"
+        counted = plural(total, "target")
+        text = f"{shown} of {counted}" if table.filter_text else counted
         text += f" · sort: {table.sort_mode}"
         if table.filter_text:
             text += f" · filter: {table.filter_text!r} (esc in filter clears)"
