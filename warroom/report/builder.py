@@ -943,45 +943,41 @@ class Appendix:
         self.runs = builder.runs.runs
         self.chunk_size = chunk_size
 
-    def walk(self) -> Iterator[tuple[str, TimelineEntry | EntryReport]]:
-        """("timeline", entry) in log order, with ("notes" or "bookmarks", entry) for each
-        note and bookmark right after its own line's."""
+    def walk(self) -> Iterator[tuple[str, _Row]]:
+        """("timeline", row) in log order, with ("notes" or "bookmarks", row) for each note
+        and bookmark right after its own line's (its text as written). Rows, not
+        `TimelineEntry`s: a million validated models would cost more than the rest."""
         collapser = flapping.Collapser(self.runs)
         wanted = self.lines
         if not wanted:
             return
         k, line_no, last = 0, 1, len(wanted)
-        make = TimelineEntry
         for block in iter_log_blocks(self.path, LineStop(), self.chunk_size):
             lines = block.split(b"\n")
             lines.pop()
             end = line_no + len(lines)
             while k < last and wanted[k] < end:
-                event = ev.parse_event(codec.decode(lines[wanted[k] - line_no]))
-                kind = event.kind
+                try:
+                    event = ev.parse_event(codec.decode(lines[wanted[k] - line_no]))
+                except (codec.CodecError, ev.EventError) as exc:
+                    raise WarroomError(
+                        f"{self.path}:{wanted[k]}: changed while the report was written ({exc})"
+                    ) from None
+                kind, seq, ts = event.kind, event.seq, event.ts
                 shown: flapping.Flapping | bool = True
                 if isinstance(event, ev.ProbeStateChanged):
                     shown = collapser.show(k, event.target)
                 if shown is True:
-                    yield (
-                        "timeline",
-                        make(
-                            seq=event.seq,
-                            ts=event.ts,
-                            actor=credit(kind, event.actor),
-                            kind=kind,
-                            category=_category(event),
-                            text=event.summary(),
-                            count=1,
-                            until="",
-                        ),
-                    )
+                    actor, category = credit(kind, event.actor), _category(event)
+                    yield "timeline", _Row(seq, ts, actor, kind, category, event.summary(), None)
                 elif shown is not False:
-                    yield "timeline", _flapping_entry(shown)
+                    text = shown.summary()
+                    yield "timeline", _Row(seq, ts, "probe", "flapping", "probe", text, None)
                 if isinstance(event, ev.NoteAdded):
-                    yield "notes", EntryReport(event.seq, event.ts, event.actor, event.text)
+                    yield "notes", _Row(seq, ts, event.actor, kind, "action", event.text, None)
                 elif isinstance(event, ev.BookmarkAdded):
-                    yield "bookmarks", EntryReport(event.seq, event.ts, event.actor, event.label)
+                    label = event.label
+                    yield "bookmarks", _Row(seq, ts, event.actor, kind, "action", label, None)
                 k += 1
             if k == last:
                 return
