@@ -1,5 +1,6 @@
-"""`PersistentMap`, the reducer's map of probes and services: it behaves like a read-only
-mapping, and no update ever changes an older version."""
+"""The reducer's persistent structures, `PersistentMap` (probes, services) and `Recent`
+(latency histories): they read like a mapping and a sequence, and no update ever changes an
+older version."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 import pytest
 
 from warroom import events as ev
-from warroom.state import CHUNK, PersistentMap, fold
+from warroom.state import CHUNK, PersistentMap, Recent, fold
 
 
 def test_it_reads_like_a_dict_in_insertion_order() -> None:
@@ -74,3 +75,33 @@ def test_the_reducer_shares_unchanged_probes_between_states() -> None:
     assert all(after.probes[t] is before.probes[t] for t in before.probes if t != "t42")
     assert after.services["s4"].state == "down" and before.services["s4"].state == "up"
     assert after.services["s3"] is before.services["s3"]
+
+
+def test_recent_keeps_the_last_values_and_never_changes_older_versions() -> None:
+    versions = [Recent((), limit=5)]
+    for i in range(40):
+        versions.append(versions[-1].append(None if i % 7 == 3 else float(i)))
+    for n, version in enumerate(versions):
+        model = [None if i % 7 == 3 else float(i) for i in range(n)][-5:]
+        assert list(version) == model and len(version) == len(model)
+        assert version == tuple(model) and version[-2:] == tuple(model[-2:])
+        if model:
+            assert version[-1] == model[-1] and version[0] == model[0]
+    # Appending to an old version (history diverges) leaves the newer ones as they were.
+    fork = versions[10].append(99.0)
+    assert list(fork)[-1] == 99.0 and list(versions[12])[-1] == 11.0
+    with pytest.raises(IndexError):
+        versions[2][2]
+
+
+def test_recent_versions_share_one_buffer_and_a_refold_reuses_it() -> None:
+    a = Recent((1.0, 2.0), limit=60)
+    b = a.append(3.0)
+    c = b.append(4.0)
+    assert a._buf is b._buf is c._buf  # no copy per sample
+    again = b.append(4.0)  # the same value again, from an older version: reused
+    assert again._buf is c._buf and again == c
+    long = Recent((), limit=3)
+    for i in range(Recent._SPAN + 10):
+        long = long.append(float(i))
+    assert len(long._buf) < Recent._SPAN and list(long) == [float(i) for i in range(1031, 1034)]

@@ -8,7 +8,9 @@ unchanged parts with their predecessors, so keeping many of them (replay checkpo
 from __future__ import annotations
 
 import functools
+import math
 import threading
+from array import array
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -222,6 +224,87 @@ class PersistentMap(Mapping[_K, _V]):
         return f"PersistentMap({dict(self.items())!r})"
 
 
+_NONE = math.nan
+
+
+class Recent(Sequence[float | None]):
+    """The last `limit` values of a probe's latency series, as a sequence (None for a
+    failed sample). Successive versions share one append-only buffer of 8-byte floats, so a
+    sample costs a small object, not a new 60-value tuple: replay checkpoints of 1,000 probes
+    were mostly copies of their histories.
+
+    Like `Chain`, appending to an older version reuses the buffer when the value is the same
+    one already there (a re-fold from a checkpoint) and copies the window otherwise; a buffer
+    grown to `_SPAN` values starts afresh with the window, so the live console stays bounded.
+    """
+
+    __slots__ = ("_buf", "_end", "_limit")
+    _SPAN = 1024
+    _lock = threading.Lock()
+
+    def __init__(self, values: Iterable[float | None] = (), limit: int = 60) -> None:
+        kept = list(values)[-limit:] if limit > 0 else []
+        self._buf = array("d", (_NONE if v is None else float(v) for v in kept))
+        self._end = len(self._buf)
+        self._limit = limit
+
+    def append(self, value: float | None) -> Recent:
+        """A new series with `value` last (this one is unchanged)."""
+        raw = _NONE if value is None else float(value)
+        with Recent._lock:
+            buf, end = self._buf, self._end
+            if end == len(buf) and end < self._SPAN:
+                buf.append(raw)
+            elif end == len(buf) or not _same(buf[end], raw):
+                start = max(0, end - self._limit + 1)
+                buf = array("d", buf[start:end])
+                buf.append(raw)
+                end = len(buf) - 1
+        new: Recent = object.__new__(Recent)
+        new._buf, new._end, new._limit = buf, end + 1, self._limit
+        return new
+
+    def __len__(self) -> int:
+        return min(self._end, self._limit)
+
+    @overload
+    def __getitem__(self, i: int) -> float | None: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[float | None, ...]: ...
+    def __getitem__(self, i: int | slice) -> float | tuple[float | None, ...] | None:
+        start = self._end - len(self)
+        if isinstance(i, slice):
+            return tuple(_value(v) for v in self._buf[start : self._end][i])
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("Recent index out of range")
+        return _value(self._buf[start + i])
+
+    def __iter__(self) -> Iterator[float | None]:
+        return (_value(v) for v in self._buf[self._end - len(self) : self._end])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Recent({list(self)!r})"
+
+
+def _value(raw: float) -> float | None:
+    return None if raw != raw else raw  # NaN stands for a failed sample
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+
+
 class _Values(ValuesView[_V]):
     """A `PersistentMap`'s values, iterated chunk by chunk (no lookup per key)."""
 
@@ -276,7 +359,8 @@ class ProbeView:
     since: str = ""
     reason: str = ""
     latency_ms: float | None = None
-    history: tuple[float | None, ...] = ()
+    #: Recent latencies for the sparkline (a `Recent` once sampled).
+    history: Sequence[float | None] = ()
     ok: int = 0
     count: int = 0
     #: Seconds spent down / degraded, closed intervals only (the report adds the open one).
@@ -637,9 +721,9 @@ def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentStat
         fields.update(old.__dict__)
         history = old.history
         fields["latency_ms"] = latency = sample.latency_ms
-        fields["history"] = (
-            (*history[1:], latency) if len(history) >= HISTORY_LEN else (*history, latency)
-        )
+        if history.__class__ is not Recent:
+            history = Recent(history, HISTORY_LEN)
+        fields["history"] = history.append(latency)  # type: ignore[attr-defined]
         fields["ok"] = sample.ok
         fields["count"] = sample.count
         fields["last_result_at"] = event.ts or old.last_result_at
