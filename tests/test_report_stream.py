@@ -144,3 +144,12 @@ def test_report_command_writes_the_streamed_draft(tmp_path: Path) -> None:
     out = tmp_path / "draft.md"
     assert main(["report", str(path), "-o", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render_markdown(report_from_log(path))
+
+
+@pytest.mark.parametrize("name", ["aws-drill", "reopen-drill", "hostile"])
+def test_the_streamed_report_is_each_golden(name: str) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    report, appendix = stream_report(fixtures / f"incident-{name}.jsonl")
+    parts: list[str] = []
+    write_markdown(report, parts.append, appendix)
+    assert "".join(parts) == (fixtures / f"report-{name}.md").read_text(encoding="utf-8")

@@ -970,6 +970,17 @@ class Appendix:
                         )
                         k += 1
                         continue
+                    change = _plain_change(data)
+                    if change is not None:
+                        # Most of a long outage's timeline, drawn the same way.
+                        target, row = change
+                        placed = collapser.show(k, target)
+                        if placed is True:
+                            yield "timeline", row
+                        elif placed is not False:
+                            yield "timeline", _flapping_row(placed, row.seq, row.ts)
+                        k += 1
+                        continue
                     event = ev.parse_event(data)
                 except (codec.CodecError, ev.EventError) as exc:
                     raise WarroomError(
@@ -983,8 +994,7 @@ class Appendix:
                     actor, category = credit(kind, event.actor), _category(event)
                     yield "timeline", _Row(seq, ts, actor, kind, category, event.summary(), None)
                 elif shown is not False:
-                    text = shown.summary()
-                    yield "timeline", _Row(seq, ts, "probe", "flapping", "probe", text, None)
+                    yield "timeline", _flapping_row(shown, seq, ts)
                 if isinstance(event, ev.NoteAdded):
                     yield "notes", _Row(seq, ts, event.actor, kind, "action", event.text, None)
                 elif isinstance(event, ev.BookmarkAdded):
@@ -1020,6 +1030,34 @@ def _plain_entry(data: dict[str, Any]) -> tuple[str, str, _Row] | None:
     ):
         return None
     return section, text, _Row(seq, ts, actor, data["kind"], "action", prefix + text, None)
+
+
+def _flapping_row(run: flapping.Flapping, seq: int, ts: str) -> _Row:
+    """The timeline row of a flapping run, at its first change (`seq`, `ts`)."""
+    return _Row(seq, ts, "probe", "flapping", "probe", run.summary(), None)
+
+
+_CHANGE_KIND = ev.ProbeStateChanged.model_fields["kind"].default
+
+
+def _plain_change(data: dict[str, Any]) -> tuple[str, _Row] | None:
+    """A probe state change line as (its target, its timeline row, as
+    `ProbeStateChanged.summary()` words it), without building the event; None otherwise."""
+    if data.get("kind") != _CHANGE_KIND:
+        return None
+    seq, ts, target = data.get("seq"), data.get("ts"), data.get("target")
+    frm, to, reason = data.get("from_state"), data.get("to_state"), data.get("reason", "")
+    if not (
+        isinstance(seq, int)
+        and isinstance(ts, str)
+        and isinstance(target, str)
+        and isinstance(frm, str)
+        and isinstance(to, str)
+        and isinstance(reason, str)
+    ):
+        return None
+    text = f"{target} {frm} -> {to}" + (f" ({reason})" if reason else "")
+    return target, _Row(seq, ts, "probe", _CHANGE_KIND, "probe", text, None)
 
 
 def stream_report(
