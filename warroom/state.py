@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import threading
 from array import array
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
@@ -614,7 +615,9 @@ def _push(items: tuple[Any, ...], item: Any, limit: int) -> tuple[Any, ...]:
 
 
 def _entry(event: BaseEvent, text: str, owner: str = "", **extra: str) -> Entry:
-    return Entry(seq=event.seq, ts=event.ts, actor=event.actor, text=text, owner=owner, **extra)
+    # A handful of people write a million notes: one copy of each name, not one per note.
+    actor = sys.intern(event.actor)
+    return Entry(seq=event.seq, ts=event.ts, actor=actor, text=text, owner=owner, **extra)
 
 
 _DOWN = ProbeState.DOWN.value
