@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 from pathlib import Path
 
@@ -160,3 +161,23 @@ def test_rewritten_tail_is_reindexed(tmp_path: Path, events: list[ev.BaseEvent])
         source.refresh()
         assert source.generation == 1 and source.bad_line is None
         assert cursor.seek(93) == fold(events)
+
+
+def test_a_long_log_gets_at_most_max_checkpoints_and_seeks_stay_exact(
+    events: list[ev.BaseEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warroom.replay import cursor as cursor_module
+
+    # The fixture stands in for a long log: 93 events, room for 9 checkpoints of 5.
+    monkeypatch.setattr(cursor_module, "CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(cursor_module, "MAX_CHECKPOINTS", 9)
+    monkeypatch.setattr(cursor_module, "FREEZE_AFTER", 3)
+    expected = _prefix_states(events)
+    with ReplaySource(LOG) as source:
+        cursor = ReplayCursor(source)
+        assert cursor.every == 11  # ceil(93 / 9), not 5
+        assert cursor.build_checkpoints() == 93
+        assert cursor.checkpoint_count <= 9 + 1  # with the empty state at 0
+        for k in (92, 0, 45, 11, 12, 93, 33):
+            assert cursor.seek(k) == expected[k], k
+    gc.unfreeze()  # the built checkpoints were frozen; the test process goes on

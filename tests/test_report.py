@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.report_sections import SECTIONS, headings
 from warroom import events as ev
 from warroom.cli import main
 from warroom.errors import WarroomError
@@ -119,27 +120,7 @@ def test_timeline_has_actions_changes_and_scenario_but_no_samples() -> None:
 
 def test_markdown_sections_and_no_wall_clock() -> None:
     text = render_markdown(report_from_log(LOG))
-    headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == [
-        "## Summary",
-        "## Impact",
-        "## Root causes",
-        "## Trigger",
-        "## Detection",
-        "## Resolution",
-        "## Key times",
-        "## Action items",
-        "## Lessons learned",
-        "## Timeline",
-        "## Levers pulled",
-        "## Runbooks",
-        "## Status updates",
-        "## Participants",
-        "## Appendix: full timeline",
-        "## Appendix: notes",
-        "## Appendix: bookmarks",
-        "## Log integrity",
-    ]
+    assert headings(text) == list(SECTIONS)
     assert "- [ ] failover-checkout: skipped by alice@drill" in text
     assert "The hash chain verifies: 93 events" in text
     assert render_markdown(report_from_log(LOG)) == text

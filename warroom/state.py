@@ -7,10 +7,14 @@ unchanged parts with their predecessors, so keeping many of them (replay checkpo
 
 from __future__ import annotations
 
+import functools
+import math
+import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from array import array
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from warroom import events as ev
@@ -90,6 +94,236 @@ class Chain(Sequence[_T]):
         return f"Chain({list(self)!r})"
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+#: Values per chunk of a `PersistentMap`: an update copies one chunk and the chunk list.
+CHUNK = 32
+
+
+class PersistentMap(Mapping[_K, _V]):
+    """An insertion-ordered mapping whose updates return a new map sharing what did not
+    change: setting one of n keys copies about 2·sqrt(n) references, not n, so a reducer step
+    over 1,000 probes stays cheap and replay checkpoints hold each unchanged view once.
+
+    Keys live in one index shared by every version that has the same keys; values in chunks
+    of `CHUNK`. A version is never modified once built.
+    """
+
+    __slots__ = ("_chunks", "_index", "_keys")
+
+    def __init__(self, items: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        index: dict[_K, int] = {}
+        values: list[_V] = []
+        for key, value in pairs:
+            at = index.get(key)
+            if at is None:
+                index[key] = len(values)
+                values.append(value)
+            else:
+                values[at] = value
+        self._index = index
+        self._keys: tuple[_K, ...] = tuple(index)
+        self._chunks: tuple[tuple[_V, ...], ...] = tuple(
+            tuple(values[i : i + CHUNK]) for i in range(0, len(values), CHUNK)
+        )
+
+    def _new(
+        self, index: dict[_K, int], keys: tuple[_K, ...], chunks: tuple[tuple[_V, ...], ...]
+    ) -> PersistentMap[_K, _V]:
+        new: PersistentMap[_K, _V] = object.__new__(PersistentMap)
+        new._index, new._keys, new._chunks = index, keys, chunks
+        return new
+
+    def set(self, key: _K, value: _V) -> PersistentMap[_K, _V]:
+        """A map with `key` set to `value` (this one is unchanged; itself when already so)."""
+        at = self._index.get(key)
+        chunks = self._chunks
+        if at is None:
+            n = len(self._keys)
+            index = dict(self._index)
+            index[key] = n
+            chunks = (*chunks[:-1], (*chunks[-1], value)) if n % CHUNK else (*chunks, (value,))
+            return self._new(index, (*self._keys, key), chunks)
+        c, j = divmod(at, CHUNK)
+        chunk = chunks[c]
+        if chunk[j] is value:
+            return self
+        chunk = (*chunk[:j], value, *chunk[j + 1 :])
+        return self._new(self._index, self._keys, (*chunks[:c], chunk, *chunks[c + 1 :]))
+
+    def update(self, pairs: Iterable[tuple[_K, _V]]) -> PersistentMap[_K, _V]:
+        """A map with every (key, value) of `pairs` set, in one copy of the touched chunks."""
+        index = self._index
+        chunks: list[tuple[_V, ...] | list[_V]] = list(self._chunks)
+        touched: set[int] = set()
+        added: list[tuple[_K, _V]] = []
+        for key, value in pairs:
+            at = index.get(key)
+            if at is None:
+                added.append((key, value))
+                continue
+            c, j = divmod(at, CHUNK)
+            chunk = chunks[c]
+            if chunk[j] is value:
+                continue
+            if c not in touched:
+                touched.add(c)
+                chunk = chunks[c] = list(chunk)
+            chunk[j] = value  # type: ignore[index]
+        if not touched and not added:
+            return self
+        for c in touched:
+            chunks[c] = tuple(chunks[c])
+        new = self._new(index, self._keys, tuple(chunks))  # type: ignore[arg-type]
+        for key, value in added:
+            new = new.set(key, value)
+        return new
+
+    def __getitem__(self, key: _K) -> _V:
+        at = self._index[key]
+        return self._chunks[at // CHUNK][at % CHUNK]
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        at = self._index.get(key)
+        return default if at is None else self._chunks[at // CHUNK][at % CHUNK]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._keys)
+
+    def values(self) -> _Values[_V]:
+        """The values in insertion order (a view, like a dict's)."""
+        return _Values(self)
+
+    def items(self) -> _Items[_K, _V]:
+        """(key, value) pairs in insertion order (a view, like a dict's)."""
+        return _Items(self)
+
+    def _iter_values(self) -> Iterator[_V]:
+        for chunk in self._chunks:
+            yield from chunk
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PersistentMap):
+            if other._chunks is self._chunks:
+                return True
+            if self._keys == other._keys:
+                return self._chunks == other._chunks
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PersistentMap({dict(self.items())!r})"
+
+
+_NONE = math.nan
+
+
+class Recent(Sequence[float | None]):
+    """The last `limit` values of a probe's latency series, as a sequence (None for a
+    failed sample). Successive versions share one append-only buffer of 8-byte floats, so a
+    sample costs a small object, not a new 60-value tuple: replay checkpoints of 1,000 probes
+    were mostly copies of their histories.
+
+    Like `Chain`, appending to an older version reuses the buffer when the value is the same
+    one already there (a re-fold from a checkpoint) and copies the window otherwise; a buffer
+    grown to `_SPAN` values starts afresh with the window, so the live console stays bounded.
+    """
+
+    __slots__ = ("_buf", "_end", "_limit")
+    _SPAN = 1024
+    _lock = threading.Lock()
+
+    def __init__(self, values: Iterable[float | None] = (), limit: int = 60) -> None:
+        kept = list(values)[-limit:] if limit > 0 else []
+        self._buf = array("d", (_NONE if v is None else float(v) for v in kept))
+        self._end = len(self._buf)
+        self._limit = limit
+
+    def append(self, value: float | None) -> Recent:
+        """A new series with `value` last (this one is unchanged)."""
+        raw = _NONE if value is None else float(value)
+        with Recent._lock:
+            buf, end = self._buf, self._end
+            if end == len(buf) and end < self._SPAN:
+                buf.append(raw)
+            elif end == len(buf) or not _same(buf[end], raw):
+                start = max(0, end - self._limit + 1)
+                buf = array("d", buf[start:end])
+                buf.append(raw)
+                end = len(buf) - 1
+        new: Recent = object.__new__(Recent)
+        new._buf, new._end, new._limit = buf, end + 1, self._limit
+        return new
+
+    def __len__(self) -> int:
+        return min(self._end, self._limit)
+
+    @overload
+    def __getitem__(self, i: int) -> float | None: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[float | None, ...]: ...
+    def __getitem__(self, i: int | slice) -> float | tuple[float | None, ...] | None:
+        start = self._end - len(self)
+        if isinstance(i, slice):
+            return tuple(_value(v) for v in self._buf[start : self._end][i])
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("Recent index out of range")
+        return _value(self._buf[start + i])
+
+    def __iter__(self) -> Iterator[float | None]:
+        return (_value(v) for v in self._buf[self._end - len(self) : self._end])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Recent({list(self)!r})"
+
+
+def _value(raw: float) -> float | None:
+    return None if raw != raw else raw  # NaN stands for a failed sample
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+
+
+class _Values(ValuesView[_V]):
+    """A `PersistentMap`'s values, iterated chunk by chunk (no lookup per key)."""
+
+    _mapping: PersistentMap[Any, _V]
+
+    def __iter__(self) -> Iterator[_V]:
+        return self._mapping._iter_values()
+
+
+class _Items(ItemsView[_K, _V]):
+    """A `PersistentMap`'s items, iterated chunk by chunk (no lookup per key)."""
+
+    _mapping: PersistentMap[_K, _V]
+
+    def __iter__(self) -> Iterator[tuple[_K, _V]]:
+        return zip(self._mapping._keys, self._mapping._iter_values(), strict=True)
+
+
 def _append(items: Sequence[_T], item: _T) -> Chain[_T]:
     return items.append(item) if isinstance(items, Chain) else Chain(items).append(item)
 
@@ -126,7 +360,8 @@ class ProbeView:
     since: str = ""
     reason: str = ""
     latency_ms: float | None = None
-    history: tuple[float | None, ...] = ()
+    #: Recent latencies for the sparkline (a `Recent` once sampled).
+    history: Sequence[float | None] = ()
     ok: int = 0
     count: int = 0
     #: Seconds spent down / degraded, closed intervals only (the report adds the open one).
@@ -301,7 +536,8 @@ class IncidentState:
     bookmarks: Sequence[Entry] = ()
     tasks: Sequence[Entry] = ()
     status_updates: Sequence[StatusUpdate] = ()
-    probes: dict[str, ProbeView] = field(default_factory=dict)
+    #: Persistent maps: a step copies a chunk, not every probe (see `PersistentMap`).
+    probes: Mapping[str, ProbeView] = field(default_factory=PersistentMap)
     runbooks: dict[str, RunbookProgress] = field(default_factory=dict)
     controls: dict[str, ControlView] = field(default_factory=dict)
     changes: dict[str, ControlChange] = field(default_factory=dict)
@@ -315,7 +551,7 @@ class IncidentState:
     event_count: int = 0
     unknown_kinds: tuple[str, ...] = ()
     probing: ProbingHealth = field(default_factory=ProbingHealth)
-    services: dict[str, ServiceView] = field(default_factory=dict)
+    services: Mapping[str, ServiceView] = field(default_factory=PersistentMap)
     #: How many targets are down or degraded right now.
     bad_targets: int = 0
 
@@ -354,10 +590,22 @@ def control_key(service: str, control: str) -> str:
     return f"{service}/{control}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_ts(ts: str) -> datetime:
+    # Cached: a probe's `since` is parsed again at each of its changes, and a fold of a long
+    # log parses each timestamp several times.
+    return ev.parse_ts(ts)
+
+
 def _seconds_between(start: str, end: str) -> float:
     if not start or not end:
         return 0.0
-    return max(0.0, (ev.parse_ts(end) - ev.parse_ts(start)).total_seconds())
+    return max(0.0, (_parse_ts(end) - _parse_ts(start)).total_seconds())
+
+
+def _map(items: Mapping[_K, _V]) -> PersistentMap[_K, _V]:
+    """`items` as a `PersistentMap` (a state built by hand may hold a plain dict)."""
+    return items if isinstance(items, PersistentMap) else PersistentMap(items)
 
 
 def _push(items: tuple[Any, ...], item: Any, limit: int) -> tuple[Any, ...]:
@@ -367,10 +615,14 @@ def _push(items: tuple[Any, ...], item: Any, limit: int) -> tuple[Any, ...]:
 
 
 def _entry(event: BaseEvent, text: str, owner: str = "", **extra: str) -> Entry:
-    return Entry(seq=event.seq, ts=event.ts, actor=event.actor, text=text, owner=owner, **extra)
+    # A handful of people write a million notes: one copy of each name, not one per note.
+    actor = sys.intern(event.actor)
+    return Entry(seq=event.seq, ts=event.ts, actor=actor, text=text, owner=owner, **extra)
 
 
-_COUNTED = (ProbeState.DOWN.value, ProbeState.DEGRADED.value, ProbeState.UP.value)
+_DOWN = ProbeState.DOWN.value
+_DEGRADED = ProbeState.DEGRADED.value
+_COUNTED = (_DOWN, _DEGRADED, ProbeState.UP.value)
 
 
 def _worst(counts: dict[str, int]) -> str:
@@ -378,9 +630,14 @@ def _worst(counts: dict[str, int]) -> str:
 
 
 def _move_target(
-    services: dict[str, ServiceView], service: str, old: str | None, new: str | None, ts: str
-) -> None:
-    """Count a target out of state `old` and into `new` of `service`, running its clock."""
+    services: PersistentMap[str, ServiceView],
+    service: str,
+    old: str | None,
+    new: str | None,
+    ts: str,
+) -> PersistentMap[str, ServiceView]:
+    """`services` with a target counted out of state `old` and into `new` of `service`,
+    running the service's clock."""
     view = services.get(service) or ServiceView(service=service)
     counts = dict(view.counts)
     if old in _COUNTED:
@@ -390,30 +647,32 @@ def _move_target(
     worst = _worst(counts)
     packed = tuple(sorted((s, n) for s, n in counts.items() if n))
     if worst == view.state:
-        services[service] = _evolve(view, counts=packed)
-        return
+        return services.set(service, _evolve(view, counts=packed))
     elapsed = _seconds_between(view.since, ts)
-    services[service] = _evolve(
-        view,
-        state=worst,
-        since=ts,
-        counts=packed,
-        down_s=view.down_s + (elapsed if view.state == ProbeState.DOWN.value else 0.0),
-        degraded_s=view.degraded_s + (elapsed if view.state == ProbeState.DEGRADED.value else 0.0),
+    return services.set(
+        service,
+        _evolve(
+            view,
+            state=worst,
+            since=ts,
+            counts=packed,
+            down_s=view.down_s + (elapsed if view.state == _DOWN else 0.0),
+            degraded_s=view.degraded_s + (elapsed if view.state == _DEGRADED else 0.0),
+        ),
     )
 
 
 def _retarget(
     state: IncidentState, old: ProbeView, new: ProbeView, ts: str
-) -> tuple[dict[str, ServiceView], int]:
+) -> tuple[PersistentMap[str, ServiceView], int]:
     """The service views and bad-target count after a target moved from `old` to `new`."""
-    services = dict(state.services)
+    services = _map(state.services)
     old_service, new_service = old.service or old.target, new.service or new.target
     if old_service == new_service:
-        _move_target(services, new_service, old.state, new.state, ts)
+        services = _move_target(services, new_service, old.state, new.state, ts)
     else:
-        _move_target(services, old_service, old.state, None, ts)
-        _move_target(services, new_service, None, new.state, ts)
+        services = _move_target(services, old_service, old.state, None, ts)
+        services = _move_target(services, new_service, None, new.state, ts)
     bad = state.bad_targets - (old.state in BAD_STATES) + (new.state in BAD_STATES)
     return services, bad
 
@@ -422,9 +681,9 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
     old = state.probes.get(event.target) or ProbeView(target=event.target)
     down_s, degraded_s = old.down_s, old.degraded_s
     elapsed = _seconds_between(old.since, event.ts)
-    if old.state == ProbeState.DOWN.value:
+    if old.state == _DOWN:
         down_s += elapsed
-    elif old.state == ProbeState.DEGRADED.value:
+    elif old.state == _DEGRADED:
         degraded_s += elapsed
     view = _evolve(
         old,
@@ -437,8 +696,7 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
         degraded_s=degraded_s,
         last_result_at=event.ts or old.last_result_at,
     )
-    probes = dict(state.probes)
-    probes[event.target] = view
+    probes = _map(state.probes).set(event.target, view)
     services, bad = _retarget(state, old, view, event.ts)
     timings = state.timings
     if event.to_state in BAD_STATES:
@@ -450,27 +708,33 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
 
 
 def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentState:
-    probes = dict(state.probes)
+    probes = _map(state.probes)
+    updated: dict[str, ProbeView] = {}
     adopted: list[tuple[ProbeView, ProbeView]] = []
     new_view = object.__new__
     for sample in event.samples:
-        old = probes.get(sample.target) or ProbeView(target=sample.target, since=event.ts)
+        old = (
+            updated.get(sample.target)
+            or probes.get(sample.target)
+            or ProbeView(target=sample.target, since=event.ts)
+        )
         # `_evolve` inlined: this loop runs once per target per sample period.
         new = new_view(ProbeView)
         fields = new.__dict__
         fields.update(old.__dict__)
         history = old.history
         fields["latency_ms"] = latency = sample.latency_ms
-        fields["history"] = (
-            (*history[1:], latency) if len(history) >= HISTORY_LEN else (*history, latency)
-        )
+        if history.__class__ is not Recent:
+            history = Recent(history, HISTORY_LEN)
+        fields["history"] = history.append(latency)  # type: ignore[attr-defined]
         fields["ok"] = sample.ok
         fields["count"] = sample.count
         fields["last_result_at"] = event.ts or old.last_result_at
-        probes[sample.target] = new
+        updated[sample.target] = new
         if old.state == _UNKNOWN and sample.state != _UNKNOWN:
             fields["state"] = sample.state
             adopted.append((old, new))
+    probes = probes.update(updated.items())
     if not adopted:
         return _evolve(state, probes=probes)
     for old, new in adopted:

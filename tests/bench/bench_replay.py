@@ -15,7 +15,9 @@ Each measurement runs in a fresh subprocess so its peak RSS (which includes the 
 it touched) is its own. Replay is measured at the cursor/source level: `first_frame_s` counts
 from the measuring process's start (imports included) to the state at the first position
 shown, `indexed_s` to when the position bar knows N; seeks are measured after the background
-checkpoint build (`checkpoints_s`). `--tui` also times the replay screen's first paint.
+checkpoint build (`checkpoints_s`). Each time has a CPU twin (`*_cpu_*`; the report's counts
+its forked chain check too), and `ok_cpu` judges the targets on those. `--tui` also times the
+replay screen's first paint.
 """
 
 from __future__ import annotations
@@ -367,6 +369,8 @@ def measure_replay(path: Path) -> dict[str, object]:
     cursor = ReplayCursor(source)
     cursor.seek(min(len(source), 1))
     figures["first_frame_s"] = round(time.perf_counter() - PROCESS_START, 3)
+    # CPU figures too: on a shared machine the wall clock mostly measures the others.
+    figures["first_frame_cpu_s"] = round(time.process_time(), 3)
     figures["events"] = len(source)
     started = time.perf_counter()
     cursor.scan_marks()  # the screen does this in the background, after its first frame
@@ -378,20 +382,25 @@ def measure_replay(path: Path) -> dict[str, object]:
     cold.seek(rng.randrange(cold.every * 4))  # near the start: no build yet
     figures["near_start_seek_ms"] = round((time.perf_counter() - started) * 1000, 1)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     cursor.build_checkpoints()
     figures["checkpoints_s"] = round(time.perf_counter() - started, 2)
+    figures["checkpoints_cpu_s"] = round(time.process_time() - cpu, 2)
     figures["checkpoints"] = cursor.checkpoint_count
 
-    timings = []
+    timings, cpu_timings = [], []
     for _ in range(200):
         target = rng.randrange(len(source) + 1)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         cursor.seek(target)
         timings.append((time.perf_counter() - started) * 1000)
+        cpu_timings.append((time.process_time() - cpu) * 1000)
     timings.sort()
+    cpu_timings.sort()
     figures["seek_ms_p50"] = round(timings[len(timings) // 2], 1)
     figures["seek_ms_max"] = round(timings[-1], 1)
+    figures["seek_cpu_ms_p50"] = round(cpu_timings[len(cpu_timings) // 2], 1)
+    figures["seek_cpu_ms_max"] = round(cpu_timings[-1], 1)
 
     started = time.perf_counter()
     cursor.seek_fraction(0.5)
@@ -477,6 +486,14 @@ def run_shape(shape: str, path: Path, events: int, tui: bool) -> dict[str, objec
         and figures["seek_ms_max"] < 100  # type: ignore[operator]
         and figures["replay_peak_rss_mb"] < 500  # type: ignore[operator]
         and figures["report_s"] < 10  # type: ignore[operator]
+        and figures["report_peak_rss_mb"] < 300  # type: ignore[operator]
+    )
+    # The same targets on CPU time (what a loaded, shared machine can still measure).
+    figures["ok_cpu"] = bool(
+        figures["first_frame_cpu_s"] < 2.0  # type: ignore[operator]
+        and figures["seek_cpu_ms_max"] < 100  # type: ignore[operator]
+        and figures["replay_peak_rss_mb"] < 500  # type: ignore[operator]
+        and figures["report_cpu_s"] < 10  # type: ignore[operator]
         and figures["report_peak_rss_mb"] < 300  # type: ignore[operator]
     )
     return figures

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import gc
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -22,8 +23,13 @@ from warroom import events as ev
 from warroom.replay.source import BOOKMARK_KIND, OPERATOR_KINDS, ReplaySource, line_kind
 from warroom.state import TAIL_LEN, IncidentState, reduce
 
-#: Events between checkpoints: a seek reduces at most this many events.
+#: Events between checkpoints: a seek reduces at most this many events...
 CHECKPOINT_EVERY = 500
+#: ...unless the log is so long that more checkpoints than this would be needed: a
+#: checkpoint of a 1,000-target log holds ~300 kB of probe views, so their count is bounded.
+MAX_CHECKPOINTS = 1000
+#: With more checkpoints than this, the built ones are moved out of the collector's sight.
+FREEZE_AFTER = 100
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,9 @@ class Bookmark:
 class ReplayCursor:
     """Seek / step / jump over a `ReplaySource`, yielding the reducer's state at each position."""
 
-    def __init__(self, source: ReplaySource, *, every: int = CHECKPOINT_EVERY) -> None:
+    def __init__(self, source: ReplaySource, *, every: int | None = None) -> None:
         self.source = source
-        self.every = every
+        self.every = every or max(CHECKPOINT_EVERY, -(-len(source) // MAX_CHECKPOINTS))
         self._checkpoints: list[IncidentState] = [IncidentState()]
         #: Per checkpoint, the line indices of the events in its tail (its tail is kept empty).
         self._tails: list[tuple[int, ...]] = [()]
@@ -160,11 +166,19 @@ class ReplayCursor:
         state, lines = self._restore(slot)
         while True:
             if start + self.every > len(self) or (stop is not None and stop()):
-                return min(start + self.every, len(self))
+                reached = min(start + self.every, len(self))
+                break
             state, lines = self._fold(start, state, start + self.every, lines)
             if len(self._checkpoints) - 1 == slot:
-                return len(self)  # a bad line ended the replayable part
+                reached = len(self)  # a bad line ended the replayable part
+                break
             slot, start = slot + 1, start + self.every
+        if reached == len(self) and len(self._checkpoints) > FREEZE_AFTER:
+            # The checkpoints are built and stay: keep the collector from walking their
+            # millions of objects again at each full collection (a 200 ms pause mid-seek).
+            gc.collect()
+            gc.freeze()
+        return reached
 
     def scan_marks(self) -> None:
         """Find operator actions and bookmarks in lines not scanned yet (kinds from bytes)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,8 @@ HIGHLIGHT_KINDS = frozenset(
 HIGHLIGHTS_MAX = 200
 #: Beyond this many relapses (impact back after it ended), they leave the highlights.
 RELAPSES_MAX = 20
+#: What a streamed report's appendix reads again rather than hold (see `Appendix`).
+_APPENDIX_KINDS = frozenset({"note_added", "bookmark_added"})
 #: Kinds that count as acting on the system (the "first action" milestone).
 ACTION_KINDS = frozenset({"control_requested", "command_run"})
 
@@ -132,6 +135,8 @@ class _Row:
     category: TimelineCategory
     text: str
     change: flapping.StateChange | None
+    #: Its place among the timeline's rows (a streamed report keeps only some rows).
+    index: int = 0
 
 
 @dataclass
@@ -154,12 +159,26 @@ class _Moments:
 
 
 class ReportBuilder:
-    """Feed events (or decoded log lines) in log order, then call `report()`."""
+    """Feed events (or decoded log lines) in log order, then call `report()`.
 
-    def __init__(self, *, exact: bool = False) -> None:
+    With `keep_timeline=False` (a streamed report) it keeps only the rows the highlights
+    need, finds flapping runs as they come and leaves notes and bookmarks to the appendix's
+    second pass (`Appendix`): memory no longer grows with the log.
+    """
+
+    def __init__(self, *, exact: bool = False, keep_timeline: bool = True) -> None:
         self.exact = exact
+        self.keep_timeline = keep_timeline
         self.state = IncidentState()
+        #: Every timeline row, or with `keep_timeline=False` the highlight candidates only.
         self.rows: list[_Row] = []
+        self.row_count = 0
+        #: The line number of the event being fed (set by the log reader), and of every row's.
+        self.line = 0
+        self.row_lines = array("q")
+        #: Rows of a kind the highlights show (they leave out notes beyond `HIGHLIGHTS_MAX`).
+        self.highlight_kinds = 0
+        self.runs = flapping.RunFinder()
         self.logged_effects: dict[str, ev.ControlEffect] = {}
         self.change_context: dict[str, tuple[str | None, str | None]] = {}
         self.applied_at: dict[str, str] = {}
@@ -173,10 +192,12 @@ class ReportBuilder:
         self.first_bad: dict[str, _Row] = {}
         self.last_good: dict[str, _Row] = {}
         self.moments = _Moments()
-        #: Failures that brought impact back after it had ended.
+        #: Failures that brought impact back after it had ended (the first few, and how many).
         self.relapses: list[_Row] = []
+        self.relapse_count = 0
         #: The changes after which every probe was healthy again.
         self.healthy: list[_Row] = []
+        self._service_targets: dict[str, list[str]] = {}
         self.actions: dict[str, list[int | str]] = {}
         self._settled: set[bytes] = set()
         #: How many times a target lost its state (its samples must be reduced again).
@@ -220,7 +241,11 @@ class ReportBuilder:
             _category(event),
             event.summary(),
             None,
+            self.row_count,
         )
+        self.row_count += 1
+        if not self.keep_timeline:
+            self.row_lines.append(self.line)
         moments = self.moments
         match event:
             case ev.ProbeStateChanged():
@@ -252,6 +277,8 @@ class ReportBuilder:
                 moments.alert = moments.alert or event.ts
             case _:
                 pass
+        if row.change is not None and not self.keep_timeline:
+            self.runs.add(row.index, row.seq, row.change)
         if ev.is_operator_action(event):
             if not moments.acknowledged and (self.state.bad_targets or moments.alert):
                 moments.acknowledged = event.ts
@@ -259,9 +286,23 @@ class ReportBuilder:
                 moments.first_action = event.ts
             tally = self.actions.setdefault(event.actor, [0, event.ts])
             tally[0] = int(tally[0]) + 1
-        self.rows.append(row)
+        self._keep(row)
+        if not self.keep_timeline and kind in _APPENDIX_KINDS:
+            # Nothing the report shows but the appendix, which reads them again: not held.
+            return
         touched = (event.target,) if isinstance(event, ev.ProbeStateChanged) else ()
         self._reduce(event, row, touched)
+
+    def _keep(self, row: _Row) -> None:
+        if row.kind in HIGHLIGHT_KINDS:
+            self.highlight_kinds += 1
+            if self.highlight_kinds == HIGHLIGHTS_MAX + 1 and not self.keep_timeline:
+                self.rows = [r for r in self.rows if r.kind != "note_added"]
+        if self.keep_timeline or (
+            row.kind in HIGHLIGHT_KINDS
+            and (row.kind != "note_added" or self.highlight_kinds <= HIGHLIGHTS_MAX)
+        ):
+            self.rows.append(row)
 
     def _status(self, status: str, ts: str) -> None:
         moments = self.moments
@@ -283,7 +324,9 @@ class ReportBuilder:
         moments = self.moments
         if after.bad_targets and not before.bad_targets:
             if moments.first_failure and row is not None:
-                self.relapses.append(row)
+                self.relapse_count += 1
+                if len(self.relapses) <= RELAPSES_MAX:
+                    self.relapses.append(row)
             moments.impact_start = moments.impact_start or event.ts
             moments.first_failure = moments.first_failure or event.ts
             moments.impact_end = ""
@@ -367,7 +410,8 @@ class ReportBuilder:
         integrity = (integrity or Integrity()).model_copy(
             update={"head_seq": self.last_seq, "head_hash": self.last_hash}
         )
-        timeline = self._timeline()
+        timeline = self._timeline() if self.keep_timeline else []
+        self._service_targets = _service_targets(state)
         return Report(
             source=source,
             incident_id=state.incident_id,
@@ -407,8 +451,8 @@ class ReportBuilder:
                 )
                 for rb in state.runbooks.values()
             ],
-            notes=[_entry(e) for e in state.notes],
-            bookmarks=[_entry(e) for e in state.bookmarks],
+            notes=[_entry(e) for e in state.notes] if self.keep_timeline else [],
+            bookmarks=[_entry(e) for e in state.bookmarks] if self.keep_timeline else [],
             tasks=[_entry(e) for e in state.tasks],
             status_updates=[
                 StatusUpdateReport(
@@ -567,11 +611,7 @@ class ReportBuilder:
         if start is None:
             return None
         logged = self.logged_effects.get(change.request_id)
-        targets = {
-            name
-            for name, probe in self.state.probes.items()
-            if (probe.service or name) == change.service
-        }
+        targets = set(self._service_targets.get(change.service, ()))
         if logged is not None:
             targets |= {s.target for s in logged.before}
         targets &= set(self.history)
@@ -632,18 +672,7 @@ class ReportBuilder:
         make = TimelineEntry
         for item in flapping.collapse(self.rows, _change_of, seq_of=_seq_of):
             if isinstance(item, flapping.Flapping):
-                entries.append(
-                    make(
-                        seq=item.first_seq,
-                        ts=item.first_ts,
-                        actor="probe",
-                        kind="flapping",
-                        category="probe",
-                        text=item.summary(),
-                        count=item.count,
-                        until=item.last_ts,
-                    )
-                )
+                entries.append(_flapping_entry(item))
             else:
                 entries.append(
                     make(
@@ -666,7 +695,7 @@ class ReportBuilder:
         for name, row in self.first_bad.items():
             marks[row.seq] = marks.get(row.seq, "") + f"{name} failing; "
         # A long flappy outage relapses often: then only the final recovery is a highlight.
-        few = len(self.relapses) <= RELAPSES_MAX
+        few = self.relapse_count <= RELAPSES_MAX
         for row in self.relapses if few else ():
             if row.seq not in marks and row.change is not None:
                 marks[row.seq] = f"{row.change.target} failing again; "
@@ -685,10 +714,18 @@ class ReportBuilder:
             + (f": {c.error}" if c.error else "")
             for c in self.state.changes.values()
         }
-        notes_too = sum(1 for row in self.rows if row.kind in HIGHLIGHT_KINDS) <= HIGHLIGHTS_MAX
+        notes_too = self.highlight_kinds <= HIGHLIGHTS_MAX
         found: list[TimelineEntry] = []
         make = TimelineEntry
         rows = self.rows
+        if not self.keep_timeline:
+            marked = [*self.first_bad.values(), *self.relapses, *self.last_good.values()]
+            marked += self.healthy
+            by_index = {row.index: row for row in (*rows, *marked)}
+            rows = [by_index[i] for i in sorted(by_index)]
+        request_ids: dict[int, str] = {}
+        for c in self.state.changes.values():
+            request_ids.setdefault(c.seq, c.request_id)
         i = 0
         while i < len(rows):
             row = rows[i]
@@ -705,6 +742,7 @@ class ReportBuilder:
                     # A burst of role assignments by one person reads as one line.
                     while (
                         i + 1 < len(rows)
+                        and rows[i + 1].index == rows[i].index + 1
                         and rows[i + 1].kind == "role_assigned"
                         and rows[i + 1].actor == row.actor
                         and (_seconds(row.ts, rows[i + 1].ts) or 0.0) <= 60
@@ -713,7 +751,7 @@ class ReportBuilder:
                         text += ", " + rows[i].text
                     text = "roles: " + text
                 elif row.kind == "control_requested":
-                    rid = _request_id(self.state, row.seq)
+                    rid = request_ids.get(row.seq, "")
                     if rid in outcome:
                         text += f": {outcome[rid]}"
             if text:
@@ -762,8 +800,25 @@ def _seq_of(row: _Row) -> int:
     return row.seq
 
 
-def _request_id(state: IncidentState, seq: int) -> str:
-    return next((c.request_id for c in state.changes.values() if c.seq == seq), "")
+def _flapping_entry(run: flapping.Flapping) -> TimelineEntry:
+    return TimelineEntry(
+        seq=run.first_seq,
+        ts=run.first_ts,
+        actor="probe",
+        kind="flapping",
+        category="probe",
+        text=run.summary(),
+        count=run.count,
+        until=run.last_ts,
+    )
+
+
+def _service_targets(state: IncidentState) -> dict[str, list[str]]:
+    """service -> its targets, as the reducer last saw them."""
+    found: dict[str, list[str]] = {}
+    for name, probe in state.probes.items():
+        found.setdefault(probe.service or name, []).append(name)
+    return found
 
 
 def _entry(entry: Any) -> EntryReport:
@@ -846,6 +901,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
             done = i
             if not line.strip():
                 continue
+            builder.line = first_line + i
             try:
                 builder.feed_line(codec.decode(line))
             except (codec.CodecError, ev.EventError) as exc:
@@ -868,6 +924,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
             continue
         if not line.strip():
             continue
+        builder.line = first_line + i
         try:
             builder.feed_line(codec.decode(line))
         except (codec.CodecError, ev.EventError) as exc:
@@ -875,17 +932,162 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
     return len(lines)
 
 
+class Appendix:
+    """A streamed report's second pass: the full timeline (flapping collapsed), the notes and
+    the bookmarks, read again from the log's lines that made timeline rows in the first."""
+
+    def __init__(self, path: Path, builder: ReportBuilder, chunk_size: int = 1 << 20) -> None:
+        self.path = path
+        self.lines = builder.row_lines
+        builder.runs.finish()
+        self.runs = builder.runs.runs
+        self.chunk_size = chunk_size
+
+    def walk(self) -> Iterator[tuple[str, _Row]]:
+        """("timeline", row) in log order, with ("notes" or "bookmarks", row) for each note
+        and bookmark right after its own line's (its text as written). Rows, not
+        `TimelineEntry`s: a million validated models would cost more than the rest."""
+        collapser = flapping.Collapser(self.runs)
+        wanted = self.lines
+        if not wanted:
+            return
+        k, line_no, last = 0, 1, len(wanted)
+        for block in iter_log_blocks(self.path, LineStop(), self.chunk_size):
+            lines = block.split(b"\n")
+            lines.pop()
+            end = line_no + len(lines)
+            while k < last and wanted[k] < end:
+                try:
+                    data = codec.decode(lines[wanted[k] - line_no])
+                    entry = _plain_entry(data)
+                    if entry is not None:
+                        # Most of a log of notes: drawn from the line the first pass validated.
+                        section, text, row = entry
+                        yield "timeline", row
+                        yield (
+                            section,
+                            _Row(row.seq, row.ts, row.actor, row.kind, "action", text, None),
+                        )
+                        k += 1
+                        continue
+                    change = _plain_change(data)
+                    if change is not None:
+                        # Most of a long outage's timeline, drawn the same way.
+                        target, row = change
+                        placed = collapser.show(k, target)
+                        if placed is True:
+                            yield "timeline", row
+                        elif placed is not False:
+                            yield "timeline", _flapping_row(placed, row.seq, row.ts)
+                        k += 1
+                        continue
+                    event = ev.parse_event(data)
+                except (codec.CodecError, ev.EventError) as exc:
+                    raise WarroomError(
+                        f"{self.path}:{wanted[k]}: changed while the report was written ({exc})"
+                    ) from None
+                kind, seq, ts = event.kind, event.seq, event.ts
+                shown: flapping.Flapping | bool = True
+                if isinstance(event, ev.ProbeStateChanged):
+                    shown = collapser.show(k, event.target)
+                if shown is True:
+                    actor, category = credit(kind, event.actor), _category(event)
+                    yield "timeline", _Row(seq, ts, actor, kind, category, event.summary(), None)
+                elif shown is not False:
+                    yield "timeline", _flapping_row(shown, seq, ts)
+                if isinstance(event, ev.NoteAdded):
+                    yield "notes", _Row(seq, ts, event.actor, kind, "action", event.text, None)
+                elif isinstance(event, ev.BookmarkAdded):
+                    label = event.label
+                    yield "bookmarks", _Row(seq, ts, event.actor, kind, "action", label, None)
+                k += 1
+            if k == last:
+                return
+            line_no = end
+
+
+#: The kinds `_plain_entry` draws: their section, text field and timeline line's prefix
+#: (`NoteAdded.summary()`, `BookmarkAdded.summary()`; the stream test holds them equal).
+_PLAIN_ENTRIES = {
+    "note_added": ("notes", "text", "note: "),
+    "bookmark_added": ("bookmarks", "label", "bookmark: "),
+}
+
+
+def _plain_entry(data: dict[str, Any]) -> tuple[str, str, _Row] | None:
+    """A note or bookmark line as (section, its text, its timeline row), without building
+    the event; None for any other line or an unexpected shape (then the event is built)."""
+    plain = _PLAIN_ENTRIES.get(data.get("kind"))  # type: ignore[arg-type]
+    if plain is None:
+        return None
+    section, field_name, prefix = plain
+    seq, ts, actor, text = data.get("seq"), data.get("ts"), data.get("actor"), data.get(field_name)
+    if not (
+        isinstance(seq, int)
+        and isinstance(ts, str)
+        and isinstance(actor, str)
+        and isinstance(text, str)
+    ):
+        return None
+    return section, text, _Row(seq, ts, actor, data["kind"], "action", prefix + text, None)
+
+
+def _flapping_row(run: flapping.Flapping, seq: int, ts: str) -> _Row:
+    """The timeline row of a flapping run, at its first change (`seq`, `ts`)."""
+    return _Row(seq, ts, "probe", "flapping", "probe", run.summary(), None)
+
+
+_CHANGE_KIND = ev.ProbeStateChanged.model_fields["kind"].default
+
+
+def _plain_change(data: dict[str, Any]) -> tuple[str, _Row] | None:
+    """A probe state change line as (its target, its timeline row, as
+    `ProbeStateChanged.summary()` words it), without building the event; None otherwise."""
+    if data.get("kind") != _CHANGE_KIND:
+        return None
+    seq, ts, target = data.get("seq"), data.get("ts"), data.get("target")
+    frm, to, reason = data.get("from_state"), data.get("to_state"), data.get("reason", "")
+    if not (
+        isinstance(seq, int)
+        and isinstance(ts, str)
+        and isinstance(target, str)
+        and isinstance(frm, str)
+        and isinstance(to, str)
+        and isinstance(reason, str)
+    ):
+        return None
+    text = f"{target} {frm} -> {to}" + (f" ({reason})" if reason else "")
+    return target, _Row(seq, ts, "probe", _CHANGE_KIND, "probe", text, None)
+
+
+def stream_report(
+    path: Path, *, verify: bool = True, chunk_size: int = 1 << 20
+) -> tuple[Report, Appendix]:
+    """The report of a log without its full timeline, notes and bookmarks, and the
+    `Appendix` that reads them again: what `warroom report` writes, in memory that does not
+    grow with the log. `write_markdown(report, write, appendix)` renders it."""
+    builder = ReportBuilder(keep_timeline=False)
+    report = _report_from_log(path, builder, verify=verify, chunk_size=chunk_size)
+    return report, Appendix(path, builder, chunk_size)
+
+
 def report_from_log(
     path: Path, *, exact: bool = False, verify: bool = True, chunk_size: int = 1 << 20
 ) -> Report:
-    """Stream a log file into a report; reading stops at the first line that is not an event.
+    """Stream a log file into a report; reading stops at the first line that is not an event."""
+    return _report_from_log(path, ReportBuilder(exact=exact), verify=verify, chunk_size=chunk_size)
+
+
+def _report_from_log(
+    path: Path, builder: ReportBuilder, *, verify: bool, chunk_size: int
+) -> Report:
+    """Feed the log to `builder` and build the report.
 
     The chain check reads the whole file too, so on a big log it runs in a second process
     while this one builds the report (verify is CPU-bound; a thread would not overlap).
     """
     pending = VerifyJob(path) if verify else None
     try:
-        builder = ReportBuilder(exact=exact)
         stop = LineStop()
         first_line = 1
         for block in iter_log_blocks(path, stop, chunk_size):

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from warroom.errors import WarroomError
 from warroom.report.brief import render_brief
-from warroom.report.builder import report_from_log
+from warroom.report.builder import Appendix, report_from_log, stream_report
 from warroom.report.model import Report
 from warroom.report.render import render_json, write_markdown
 from warroom.store import local_log
@@ -21,7 +21,10 @@ from warroom.store import local_log
 def _report(path: Path, *, verify: bool = True) -> Report:
     if not path.is_file():
         raise WarroomError(f"{path}: no such log file")
-    report = report_from_log(path, verify=verify)
+    return _checked(path, report_from_log(path, verify=verify))
+
+
+def _checked(path: Path, report: Report) -> Report:
     if report.event_count == 0 and report.integrity.stopped_at_line == 1:
         # Nothing of an incident in it: a log of another tool, or not a log at all.
         why = report.integrity.stop_reason
@@ -41,13 +44,21 @@ def run_brief(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Build the report for `args.log` and print it (or write it to `args.output`)."""
     path = local_log(args.log)
-    report = _report(path)
+    appendix: Appendix | None = None
+    if args.json:
+        report = _report(path)
+    else:
+        # The draft streams its appendix from a second pass: memory does not grow with the log.
+        if not path.is_file():
+            raise WarroomError(f"{path}: no such log file")
+        report, appendix = stream_report(path)
+        _checked(path, report)
 
     def emit(handle: TextIO) -> None:
         if args.json:
             handle.write(render_json(report))
         else:
-            write_markdown(report, handle.write)
+            write_markdown(report, handle.write, appendix)
 
     if args.output:
         out = Path(args.output)

@@ -43,9 +43,22 @@ def visible(text: str, *, newlines: bool = False) -> str:
     return _INVISIBLE.sub(show, text)
 
 
+# Text made only of these needs no escaping at all (most notes): one scan instead of five.
+_PLAIN = re.compile(r"[^\x00-\x1f\x7f-\xff\\`*_\[\]|~&<>]*")
+
+
 def inline(text: object) -> str:
     """Text for anywhere inside a Markdown line: list items, headings, link text, prose."""
-    line = visible(str(text)).strip().replace(" -> ", " → ")
+    line = str(text)
+    if (
+        line.isascii()
+        and _PLAIN.fullmatch(line)
+        and " -> " not in line
+        and not _LEADING.match(line)
+        and line == line.strip()
+    ):
+        return line
+    line = visible(line).strip().replace(" -> ", " → ")
     line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     line = _INLINE.sub(r"\\\1", line)
     return _LEADING.sub(_escape_leading, line)

@@ -9,7 +9,7 @@ at the place of its first change, with the count and the span. Everything else i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from warroom.durations import format_duration
@@ -58,6 +58,100 @@ class Flapping:
         )
 
 
+@dataclass
+class Run:
+    """A run of one target's state changes, by the positions of its first and last."""
+
+    first: int
+    last: int
+    flapping: Flapping
+
+
+@dataclass
+class _Open:
+    target: str
+    first: int
+    first_seq: int
+    first_ts: str
+    t: float
+    last: int = 0
+    last_seq: int = 0
+    last_ts: str = ""
+    count: int = 0
+    final_state: str = ""
+    states: list[str] = field(default_factory=list)
+
+
+class RunFinder:
+    """Finds the flapping runs of a stream of state changes, holding only each target's open
+    run and the runs found: a million-change log is collapsed without keeping its changes."""
+
+    def __init__(self, *, gap_s: float = GAP_S, min_changes: int = MIN_CHANGES) -> None:
+        self.gap_s = gap_s
+        self.min_changes = min_changes
+        self._open: dict[str, _Open] = {}
+        #: target -> its runs of at least `min_changes`, in order.
+        self.runs: dict[str, list[Run]] = {}
+
+    def add(self, position: int, seq: int, change: StateChange) -> None:
+        """Take the change at `position` (increasing) of the item stream."""
+        t = parse_ts(change.ts).timestamp()
+        run = self._open.get(change.target)
+        if run is None or t - run.t > self.gap_s:
+            if run is not None:
+                self._close(run)
+            run = self._open[change.target] = _Open(change.target, position, seq, change.ts, t)
+        run.t, run.last, run.last_seq, run.last_ts = t, position, seq, change.ts
+        run.count += 1
+        run.final_state = change.to_state
+        for state in (change.from_state, change.to_state):
+            if state not in run.states:
+                run.states.append(state)
+
+    def _close(self, run: _Open) -> None:
+        if run.count >= self.min_changes:
+            found = Flapping(
+                target=run.target,
+                count=run.count,
+                first_ts=run.first_ts,
+                last_ts=run.last_ts,
+                states=tuple(run.states),
+                final_state=run.final_state,
+                first_seq=run.first_seq,
+                last_seq=run.last_seq,
+            )
+            self.runs.setdefault(run.target, []).append(Run(run.first, run.last, found))
+
+    def finish(self) -> Collapser:
+        """Close the open runs; what tells, position by position, how to show each change."""
+        for run in self._open.values():
+            self._close(run)
+        self._open.clear()
+        return Collapser(self.runs)
+
+
+class Collapser:
+    """Walks the items again in order and says, for each state change, what to show."""
+
+    def __init__(self, runs: dict[str, list[Run]]) -> None:
+        self._runs = runs
+        self._next: dict[str, int] = {}
+
+    def show(self, position: int, target: str) -> Flapping | bool:
+        """The run starting at `position`, True to show the change as it is, or False when it
+        is inside a run (shown by the run's line)."""
+        runs = self._runs.get(target)
+        if not runs:
+            return True
+        i = self._next.get(target, 0)
+        while i < len(runs) and runs[i].last < position:
+            i += 1
+        self._next[target] = i
+        if i == len(runs) or position < runs[i].first:
+            return True
+        return runs[i].flapping if position == runs[i].first else False
+
+
 def collapse(
     items: Sequence[T],
     change_of: Callable[[T], StateChange | None],
@@ -67,61 +161,21 @@ def collapse(
     seq_of: Callable[[T], int] | None = None,
 ) -> list[T | Flapping]:
     """`items` with every flapping run replaced by one `Flapping` where the run began."""
-    runs: dict[str, list[int]] = {}
-    last_time: dict[str, float] = {}
-    member: dict[int, int] = {}  # item index -> index of the first item of its run
-    groups: dict[int, list[int]] = {}
-    for i, item in enumerate(items):
-        change = change_of(item)
-        if change is None:
-            continue
-        t = parse_ts(change.ts).timestamp()
-        run = runs.get(change.target)
-        if run is None or t - last_time[change.target] > gap_s:
-            _close(run, min_changes, member, groups)
-            run = runs[change.target] = []
-        run.append(i)
-        last_time[change.target] = t
-    for run in runs.values():
-        _close(run, min_changes, member, groups)
+    finder = RunFinder(gap_s=gap_s, min_changes=min_changes)
+    changes = [change_of(item) for item in items]
+    for i, change in enumerate(changes):
+        if change is not None:
+            finder.add(i, seq_of(items[i]) if seq_of else 0, change)
+    collapser = finder.finish()
     out: list[T | Flapping] = []
     for i, item in enumerate(items):
-        head = member.get(i)
-        if head is None:
+        change = changes[i]
+        shown = True if change is None else collapser.show(i, change.target)
+        if shown is True:
             out.append(item)
-        elif head == i:
-            out.append(_flapping([items[j] for j in groups[i]], change_of, seq_of))
+        elif shown is not False:
+            out.append(shown)
     return out
-
-
-def _close(
-    run: list[int] | None, min_changes: int, member: dict[int, int], groups: dict[int, list[int]]
-) -> None:
-    if run and len(run) >= min_changes:
-        groups[run[0]] = run
-        for j in run:
-            member[j] = run[0]
-
-
-def _flapping(
-    run: list[T], change_of: Callable[[T], StateChange | None], seq_of: Callable[[T], int] | None
-) -> Flapping:
-    changes = [c for c in map(change_of, run) if c is not None]
-    states: list[str] = []
-    for c in changes:
-        for s in (c.from_state, c.to_state):
-            if s not in states:
-                states.append(s)
-    return Flapping(
-        target=changes[0].target,
-        count=len(changes),
-        first_ts=changes[0].ts,
-        last_ts=changes[-1].ts,
-        states=tuple(states),
-        final_state=changes[-1].to_state,
-        first_seq=seq_of(run[0]) if seq_of else 0,
-        last_seq=seq_of(run[-1]) if seq_of else 0,
-    )
 
 
 def event_change(event: BaseEvent) -> StateChange | None:

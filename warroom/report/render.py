@@ -9,15 +9,19 @@ for the context it lands in, so no note can forge a section, a row, a link or a 
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from warroom import events as ev
 from warroom.controls.words import value_words
 from warroom.durations import format_duration
 from warroom.report.escape import cell, code, inline, link
 from warroom.report.model import ControlChangeReport, Report, TimelineEntry
+
+if TYPE_CHECKING:
+    from warroom.report.builder import Appendix
 
 _ROLE_ORDER = ("commander", "scribe", "comms")
 
@@ -73,7 +77,9 @@ def _origin(origin: str) -> datetime:
 def _offset(ts: str, origin: str) -> str:
     if not ts or not origin:
         return ""
-    delta = round((ev.parse_ts(ts) - _origin(origin)).total_seconds())
+    # The log's own form (UTC, "Z") parses directly, several times faster than `parse_ts`.
+    when = datetime.fromisoformat(ts) if ts.endswith("Z") else ev.parse_ts(ts)
+    delta = round((when - _origin(origin)).total_seconds())
     return "T+0" if delta == 0 else ("T+" if delta > 0 else "T-") + format_duration(abs(delta))
 
 
@@ -104,17 +110,59 @@ def _result(c: ControlChangeReport) -> str:
     return c.outcome
 
 
+_TIMELINE_HEAD = ("| time | | who | what |", "|---|---|---|---|")
+
+
 def _timeline_table(entries: list[TimelineEntry], day: str, origin: str) -> list[str]:
-    out = ["| time | | who | what |", "|---|---|---|---|"]
-    for entry in entries:
-        text = cell(entry.text)
-        if entry.category == "action":
-            text = f"**{text}**"
-        out.append(
-            f"| {_clock(entry.ts, day)} | {_offset(entry.ts, origin)} | "
-            f"{cell(entry.actor)} | {text} |"
-        )
-    return out
+    return [*_TIMELINE_HEAD, *(_timeline_row(entry, day, origin) for entry in entries)]
+
+
+class _Entry(Protocol):
+    """What an appendix entry (a note, a bookmark) is drawn from."""
+
+    @property
+    def ts(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+class _Line(_Entry, Protocol):
+    """What a timeline line is drawn from."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+
+
+@functools.lru_cache(maxsize=256)
+def _actor(actor: str) -> str:
+    # Few people write a long log: each name is escaped once.
+    return inline(actor)
+
+
+def _timeline_row(entry: _Line, day: str, origin: str) -> str:
+    text = cell(entry.text)
+    if entry.category == "action":
+        text = f"**{text}**"
+    when = f"{_clock(entry.ts, day)} | {_offset(entry.ts, origin)}"
+    return f"| {when} | {_actor(entry.actor) or '-'} | {text} |"
+
+
+def _entry_line(entry: _Entry, day: str) -> str:
+    return f"- {_clock(entry.ts, day)} ({_actor(entry.actor)}): {inline(entry.text)}"
+
+
+def _copy(spool: TextIO, out: _Lines) -> bool:
+    """Copy a spooled section into the draft; False when it was empty."""
+    if not spool.tell():
+        return False
+    spool.seek(0)
+    while block := spool.read(1 << 20):
+        out.write(block)
+    return True
 
 
 class _Lines:
@@ -122,6 +170,7 @@ class _Lines:
 
     def __init__(self, write: Callable[[str], object]) -> None:
         self._write = write
+        self.write = write
 
     def append(self, line: str) -> None:
         self._write(line + "\n")
@@ -138,13 +187,82 @@ def render_markdown(report: Report) -> str:
     return "".join(parts)
 
 
-def write_markdown(report: Report, write: Callable[[str], object]) -> None:
-    """Write the draft line by line through `write` (each call gets one line and its newline)."""
+class _Found:
+    """The timeline entries the draft's prose quotes, found in one look at each entry."""
+
+    def __init__(self, report: Report) -> None:
+        self.times = report.times
+        self.scenario: _Line | None = None
+        self.change: _Line | None = None
+        self.failing: _Line | None = None
+        self.detected: _Line | None = None
+        self.acknowledged: _Line | None = None
+
+    def see(self, e: _Line) -> None:
+        times = self.times
+        if self.scenario is None and e.kind == "scenario_event":
+            self.scenario = e
+        if self.change is None and e.kind == "probe_state_changed":
+            self.change = e
+        if self.failing is None and e.ts == times.first_failure and e.category == "probe":
+            self.failing = e
+        if (
+            self.detected is None
+            and e.ts == times.first_detection
+            and e.category in ("probe", "other")
+        ):
+            self.detected = e
+        if self.acknowledged is None and e.ts == times.acknowledged:
+            self.acknowledged = e
+
+
+def write_markdown(
+    report: Report, write: Callable[[str], object], appendix: Appendix | None = None
+) -> None:
+    """Write the draft line by line through `write` (each call gets one line and its newline).
+
+    With `appendix` (a streamed report), the full timeline, notes and bookmarks come from
+    its second pass over the log: written to temporary files first, since the prose before
+    them quotes entries found on the way, then copied after it.
+    """
+    if appendix is None:
+        found = _Found(report)
+        for entry in report.timeline:
+            found.see(entry)
+        _write_markdown(report, write, found, None)
+        return
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8") as timeline,
+        tempfile.TemporaryFile("w+", encoding="utf-8") as notes,
+        tempfile.TemporaryFile("w+", encoding="utf-8") as bookmarks,
+    ):
+        found = _Found(report)
+        day, origin = _day_origin(report)
+        for section, item in appendix.walk():
+            if section == "timeline":
+                found.see(item)
+                timeline.write(_timeline_row(item, day, origin) + "\n")
+            else:
+                (notes if section == "notes" else bookmarks).write(_entry_line(item, day) + "\n")
+        _write_markdown(report, write, found, (timeline, notes, bookmarks))
+
+
+def _day_origin(report: Report) -> tuple[str, str]:
+    times = report.times
+    day = (times.opened or times.impact_start or times.last_event)[:10]
+    return day, times.opened or times.impact_start
+
+
+def _write_markdown(
+    report: Report,
+    write: Callable[[str], object],
+    found: _Found,
+    spooled: tuple[TextIO, TextIO, TextIO] | None,
+) -> None:
     out = _Lines(write)
     add = out.append
     times = report.times
-    day = (times.opened or times.impact_start or times.last_event)[:10]
-    origin = times.opened or times.impact_start
+    day, origin = _day_origin(report)
     down = [s for s in report.impact if s.down_s > 0]
     hit = [s for s in report.impact if s.down_s > 0 or s.degraded_s > 0]
 
@@ -211,7 +329,7 @@ def write_markdown(report: Report, write: Callable[[str], object]) -> None:
 
     add("## Trigger")
     add("")
-    trigger = _trigger(report, day)
+    trigger = _trigger(report, found, day)
     if trigger:
         add(trigger)
         add("")
@@ -220,7 +338,7 @@ def write_markdown(report: Report, write: Callable[[str], object]) -> None:
 
     add("## Detection")
     add("")
-    add(_detection(report, day))
+    add(_detection(report, found, day))
     add("")
     add(_prompt("Would we have noticed without these probes? What would have told us sooner?"))
     add("")
@@ -404,19 +522,28 @@ def write_markdown(report: Report, write: Callable[[str], object]) -> None:
         "Machine events are credited to `probe`, `sim` or `lever`."
     )
     add("")
-    out.extend(_timeline_table(report.timeline, day, origin))
+    if spooled is None:
+        out.extend(_timeline_table(report.timeline, day, origin))
+    else:
+        out.extend(_TIMELINE_HEAD)
+        _copy(spooled[0], out)
     add("")
 
-    for heading, entries, empty in (
-        ("Appendix: notes", report.notes, "No notes."),
-        ("Appendix: bookmarks", report.bookmarks, "No bookmarks."),
+    for i, (heading, entries, empty) in enumerate(
+        (
+            ("Appendix: notes", report.notes, "No notes."),
+            ("Appendix: bookmarks", report.bookmarks, "No bookmarks."),
+        ),
+        start=1,
     ):
         add(f"## {heading}")
         add("")
-        if not entries:
+        if spooled is None:
+            if not entries:
+                add(empty)
+            out.extend(_entry_line(entry, day) for entry in entries)
+        elif not _copy(spooled[i], out):
             add(empty)
-        for entry in entries:
-            add(f"- {_clock(entry.ts, day)} ({inline(entry.actor)}): {inline(entry.text)}")
         add("")
 
     if report.probing_degraded:
@@ -497,33 +624,23 @@ def _summary(report: Report, down: list[Any], hit: list[Any]) -> str:
     return " ".join(parts)
 
 
-def _trigger(report: Report, day: str) -> str:
+def _trigger(report: Report, found: _Found, day: str) -> str:
     times = report.times
-    first = next((e for e in report.timeline if e.kind == "scenario_event"), None)
+    first = found.scenario
     if first is not None:
         return f"- The simulator at {_clock(first.ts, day)}: {inline(first.text)}"
-    bad = next((e for e in report.timeline if e.kind == "probe_state_changed"), None)
+    bad = found.change
     if times.first_failure and bad is not None:
-        failing = next(
-            (e for e in report.timeline if e.ts == times.first_failure and e.category == "probe"),
-            bad,
-        )
+        failing = found.failing or bad
         return f"- First failing probe at {_clock(failing.ts, day)}: {inline(failing.text)}"
     return ""
 
 
-def _detection(report: Report, day: str) -> str:
+def _detection(report: Report, found: _Found, day: str) -> str:
     times = report.times
     lines = []
     if times.first_detection:
-        what = next(
-            (
-                e
-                for e in report.timeline
-                if e.ts == times.first_detection and e.category in ("probe", "other")
-            ),
-            None,
-        )
+        what = found.detected
         how = f": {inline(what.text)}" if what is not None else ""
         lines.append(
             f"- Detected at {_clock(times.first_detection, day)} "
@@ -533,7 +650,7 @@ def _detection(report: Report, day: str) -> str:
     else:
         lines.append("- No alert or failing probe in the log.")
     if times.acknowledged:
-        who = next((e.actor for e in report.timeline if e.ts == times.acknowledged), "")
+        who = found.acknowledged.actor if found.acknowledged is not None else ""
         lines.append(
             f"- Acknowledged at {_clock(times.acknowledged, day)} by {inline(who or '-')} "
             f"({_dur(times.time_to_acknowledge_s)} after detection)."

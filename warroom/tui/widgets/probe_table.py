@@ -10,7 +10,7 @@ written with theme variables so themes apply.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from itertools import count
 from operator import attrgetter
@@ -198,7 +198,7 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.sort_mode = SORT_MODES[0]
         self.sort_reverse = False
         self.filter_text = ""
-        self._probes: dict[str, ProbeView] | None = None
+        self._probes: Mapping[str, ProbeView] | None = None
         self._views: dict[str, ProbeView] = {}
         #: Bumped whenever a target's view or staleness changes: part of its lines' cache key.
         self._versions: dict[str, int] = {}
