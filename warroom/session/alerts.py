@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from warroom.alerts.intake import AlertIntake
 from warroom.alerts.silences import SilenceError, silence_control_for
 from warroom.config import AlertsSettings
 from warroom.controls.model import ControlSpec
@@ -24,6 +23,7 @@ from warroom.events import AlertObserved
 from warroom.state import AlertView
 
 if TYPE_CHECKING:
+    from warroom.alerts.intake import AlertIntake
     from warroom.session.core import ConsoleSession
     from warroom.session.levers import SessionJob
 
@@ -62,6 +62,9 @@ def alert_intake(settings: AlertsSettings, known_services: Iterable[str] = ()) -
     async def alert_intake_job(session: ConsoleSession) -> None:
         def sink(events: list[AlertObserved]) -> None:
             session.record_machine(events)
+
+        # imported here: its web server (aiohttp) loads only when [alerts] is configured
+        from warroom.alerts.intake import AlertIntake
 
         intake = AlertIntake(
             settings,

@@ -27,7 +27,6 @@ from warroom.config import (
 from warroom.errors import WarroomError
 from warroom.events import utc_now
 from warroom.log.store import EventStore, IncidentLog
-from warroom.probe.promql import verification_targets
 from warroom.runbooks.library import default_dirs, load_library
 from warroom.runbooks.model import Runbook
 from warroom.session.alerts import alert_intake
@@ -213,6 +212,9 @@ def with_verification_targets(
     """`config` plus a promql target for each `verify: promql …` of the runbooks' steps, so
     such a verification turns green by itself (a problem, not a target, without Prometheus)."""
     conditions = [s.verify for rb in runbooks.values() for s in rb.steps if s.verify is not None]
+    # imported here: the probe package (aiohttp) is the worker's, not the console's, to load
+    from warroom.probe.promql import verification_targets
+
     extra = verification_targets(conditions, existing=[t.name for t in config.targets])
     if not extra:
         return config
