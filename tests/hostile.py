@@ -61,6 +61,15 @@ _TERMINAL_ACTIVE = re.compile(
 )
 
 
+def utf8(text: str) -> bool:
+    """Whether a payload can be written as UTF-8 at all (lone surrogates cannot)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def assert_terminal_safe(output: str, *, one_line: bool = False) -> None:
     """Fail unless `output` holds nothing a terminal acts on (and no line break if one-line)."""
     bad = _TERMINAL_ACTIVE.search(output)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile import PAYLOADS, assert_terminal_safe
+from hostile import PAYLOADS, assert_terminal_safe, utf8
 
 from warroom import events as ev
 from warroom.cli import main
@@ -21,14 +21,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def one_line_error(err: str) -> str:

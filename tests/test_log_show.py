@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hostile import PAYLOADS, assert_terminal_safe
+from hostile import PAYLOADS, assert_terminal_safe, utf8
 
 from warroom import events as ev
 from warroom.log import codec
@@ -223,14 +223,6 @@ def hostile_variants(event: ev.BaseEvent) -> list[ev.BaseEvent]:
             continue
         out.append(type(event).model_validate({**data, field: payload, "hash": ""}))
     return out
-
-
-def utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def show_bytes(path: Path, clock: Callable[[str], str] | None) -> tuple[list[str], list[str]]:

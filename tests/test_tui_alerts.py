@@ -138,8 +138,10 @@ async def test_a_malformed_webhook_is_refused_counted_and_the_console_carries_on
         # the count and the last reason may reach the screen one repaint apart
         await settle(
             pilot,
-            until=lambda: "2 refused" in screen_text(app)
-            and "last refused: 401 wrong token" in screen_text(app),
+            until=lambda: (
+                "2 refused" in screen_text(app)
+                and "last refused: 401 wrong token" in screen_text(app)
+            ),
         )
         assert not [e for e in logged(tmp_path / "i.jsonl") if isinstance(e, ev.AlertObserved)]
         assert await post(app, webhook()) == 200  # still serving
