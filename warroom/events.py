@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from warroom.controls.words import value_words
 from warroom.words import plural
@@ -66,7 +66,7 @@ def parse_ts(text: str) -> datetime:
 class BaseEvent(BaseModel):
     """The envelope. `seq`, `ts`, `prev` and `hash` are filled in by the log on append."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, use_enum_values=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_enum_values=True, defer_build=True)
 
     #: True for operator actions: fsynced before `append` returns. Machine events
     #: (probe samples, state changes, scenario feed) may be group-committed.
@@ -217,7 +217,7 @@ class ProbeStateChanged(BaseEvent):
 class ProbeSample(BaseModel):
     """A compact summary of one target's results over one sample period."""
 
-    model_config = ConfigDict(frozen=True, use_enum_values=True)
+    model_config = ConfigDict(frozen=True, use_enum_values=True, defer_build=True)
 
     target: str
     state: ProbeState
@@ -558,8 +558,6 @@ KnownEvent = Annotated[
 
 Event = BaseEvent
 
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(KnownEvent)
-
 EVENT_TYPES: dict[str, type[BaseEvent]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
@@ -606,7 +604,7 @@ def parse_event(data: dict[str, Any]) -> BaseEvent:
         raise EventError("missing 'kind'")
     try:
         if kind in EVENT_TYPES:
-            return _ADAPTER.validate_python(data)
+            return EVENT_TYPES[kind].model_validate(data)
         return UnknownEvent.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
