@@ -410,3 +410,15 @@ def test_timeline_becomes_the_event_feed_at_its_times() -> None:
     assert faults[0].service == "core-network"
     assert any(e.title.startswith("history: AT&T rolled back") for e in fleet.events)
     assert [e.seq for e in fleet.events] == list(range(1, len(fleet.events) + 1))
+
+
+def test_lever_descriptions_speak_the_panels_words() -> None:
+    """A description names values as the dialog and the panel do (on/off, none), not as
+    JSON (true/false/null): one vocabulary per lever value."""
+    import re
+
+    json_words = re.compile(r"\b(true|false|null|True|False|None)\b")
+    for name in builtin_names():
+        for control in Fleet(load_scenario(name)).controls():
+            description = control.get("description") or ""
+            assert not json_words.search(description), (name, control["control"], description)

@@ -436,7 +436,7 @@ class Fleet:
                 min=0.0,
                 max=round(spec.capacity * 10, 3),
                 unit="req/s",
-                description="Admit at most this many requests per second (null: no limit).",
+                description="Admit at most this many requests per second (none: no limit).",
             )
         elif control == "load_shed":
             d.update(
@@ -495,26 +495,26 @@ class Fleet:
             d.update(
                 label="DNS automation",
                 kind="toggle",
-                description="DNS management automation (false: paused).",
+                description="DNS management automation (off: paused).",
             )
         elif control == "rollback":
             d.update(
                 label="Roll back",
                 kind="toggle",
                 dangerous=True,
-                description="Revert the last change (true: rolled back).",
+                description="Revert the last change (on: rolled back).",
             )
         elif control == "automation":
             d.update(
                 label="Automation",
                 kind="toggle",
-                description="Automated changes/updates (false: paused).",
+                description="Automated changes/updates (off: paused).",
             )
         elif control == "health_check_removal":
             d.update(
                 label="Health-check removal",
                 kind="toggle",
-                description="Let health checks remove capacity (false: hold off removal).",
+                description="Let health checks remove capacity (off: hold off removal).",
             )
         elif control == "removal_velocity":
             d.update(
@@ -523,7 +523,7 @@ class Fleet:
                 min=0.0,
                 max=100.0,
                 unit="%/h",
-                description="Remove at most this share of capacity per hour (null: no limit).",
+                description="Remove at most this share of capacity per hour (none: no limit).",
             )
         elif control == "admission":
             d.update(
