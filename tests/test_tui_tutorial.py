@@ -76,3 +76,18 @@ async def test_the_fleet_says_its_speed(tmp_path: Path) -> None:
     async with running_fleet("tutorial", speed=125.0, seed=1) as fleet:
         assert await asyncio.to_thread(sim_speed, fleet.admin_url) == 125.0
     assert sim_speed("http://127.0.0.1:9") is None  # nothing there: no speed, no error
+
+
+@pytest.mark.slow
+async def test_the_speed_survives_a_long_title_at_80_columns(tmp_path: Path) -> None:
+    opened = ev.IncidentOpened(
+        incident_id="demo",
+        title="AWS us-east-1, 20 Oct 2025: DynamoDB DNS record emptied",
+        severity=ev.Severity.SEV2,
+        ts=ev.format_ts(NOW),
+    )
+    app = make_app(write_log(tmp_path / "i.jsonl", [opened]))
+    app.sim_speed = 120.0
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "sim ×120" in screen_text(app).splitlines()[0]

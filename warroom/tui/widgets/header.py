@@ -87,14 +87,15 @@ class IncidentHeader(Static):
         else:
             text.append(f" {state.severity or '-'} ", style=SEVERITY_STYLES.get(state.severity, ""))
             text.append("  ")
+            if self.sim_speed:  # first: a long title must not cut it at 80 columns
+                text.append(f"sim ×{self.sim_speed:g}", style="bold magenta")
+                text.append("  ")
             text.append(one_line(state.title), style="bold")
             text.append("  ")
             text.append(state.status.upper(), style=STATUS_STYLES.get(state.status, "bold"))
             if state.timings.opened:
                 elapsed = max(0.0, (now - parse_ts(state.timings.opened)).total_seconds())
                 text.append(f"  elapsed {format_duration(elapsed)}", style="bold")
-            if self.sim_speed:
-                text.append(f"  sim ×{self.sim_speed:g}", style="bold magenta")
             text.append(f"  {one_line(state.incident_id)}\n", style="dim")
         roles = state.roles
         commander = roles.get("commander")
