@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -525,36 +525,6 @@ class UnknownEvent(BaseEvent):
         extra = {k: v for k, v in (self.model_extra or {}).items()}
         return f"{self.kind} {extra}"
 
-
-KnownEvent = Annotated[
-    IncidentOpened
-    | IncidentClosed
-    | TitleSet
-    | SeveritySet
-    | StatusSet
-    | RoleAssigned
-    | NoteAdded
-    | BookmarkAdded
-    | TaskAdded
-    | StatusUpdatePosted
-    | ProbeStateChanged
-    | ProbeSamples
-    | ProbeEngineHealth
-    | RunbookOpened
-    | StepSet
-    | StepVerified
-    | CommandRun
-    | ControlRequested
-    | ControlApplied
-    | ControlFailed
-    | ControlEffect
-    | ControlAutoRevertExtended
-    | ControlConfirmed
-    | PresenceHeartbeat
-    | ScenarioEvent
-    | AlertObserved,
-    Field(discriminator="kind"),
-]
 
 Event = BaseEvent
 
