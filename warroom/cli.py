@@ -90,6 +90,18 @@ class _ServeFlag(argparse.Action):
         )
 
 
+def _add_fleet_options(parser: argparse.ArgumentParser, scenario: str, scenario_help: str) -> None:
+    """The options of a simulated fleet, the same for `demo` and `sim serve`."""
+    parser.add_argument("--scenario", default=scenario, help=scenario_help)
+    parser.add_argument(
+        "--speed",
+        type=_finite,
+        default=None,
+        help="simulated seconds per second (default: the scenario's)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
+
+
 def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
@@ -170,16 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "warroom demo --log incidents/drill.jsonl --as alice",
         actor=True,
     )
-    demo.add_argument(
-        "--scenario", default="aws-us-east-1-2025", help=f"scenario name: {scenarios}"
-    )
-    demo.add_argument(
-        "--speed",
-        type=_finite,
-        default=None,
-        help="simulated seconds per second (default: the scenario's)",
-    )
-    demo.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
+    _add_fleet_options(demo, "aws-us-east-1-2025", f"scenario name: {scenarios}")
     demo.add_argument("--log", metavar="LOG", help="incident log (default: new one in ./incidents)")
     demo.set_defaults(entry="warroom.tui.cli:run_demo")
 
@@ -203,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--token",
         metavar="PATH",
-        help="with --sim: the admin token file `warroom sim` printed (enables its levers)",
+        help="with --sim: the admin token file `warroom sim serve` printed (enables its levers)",
     )
     console.add_argument(
         "--dry-run",
@@ -239,16 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "warroom sim serve --scenario aws-us-east-1-2025 --token-file /tmp/sim.token",
         "warroom sim serve --scenario scale-1000 --speed 1",
     )
-    sim_serve.add_argument(
-        "--scenario", default="tutorial", help=f"scenario name or TOML file: {scenarios}"
-    )
-    sim_serve.add_argument(
-        "--speed",
-        type=_finite,
-        default=None,
-        help="simulated seconds per second (default: the scenario's)",
-    )
-    sim_serve.add_argument("--seed", type=int, default=1, help="random seed of the fleet")
+    _add_fleet_options(sim_serve, "tutorial", f"scenario name or TOML file: {scenarios}")
     sim_serve.add_argument(
         "--admin-port", type=_port, default=0, help="admin port (default: any free)"
     )
