@@ -233,7 +233,9 @@ def run_console(args: argparse.Namespace) -> int:
     if token and not sim_url:
         raise WarroomError("--token goes with --sim URL (the admin token of that fleet)")
     if token and not Path(token).is_file():
-        raise WarroomError(f"{token}: no such token file (use the path `warroom sim serve` printed)")
+        raise WarroomError(
+            f"{token}: no such token file (use the path `warroom sim serve` printed)"
+        )
     inputs = gather_inputs(getattr(args, "config", None), sim_url)
     if sim_url:
         os.environ["WARROOM_SIM"] = sim_url.rstrip("/")
