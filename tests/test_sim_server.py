@@ -222,3 +222,22 @@ async def test_root_targets_and_timeline_feed(tmp_path: Any) -> None:
 
 async def test_sim_fleet_fixture(sim_fleet: RunningFleet) -> None:
     assert (await health(sim_fleet.service_ports["web"]))[:2] == ("answered", 200)
+
+
+async def test_a_taken_admin_port_is_one_plain_line() -> None:
+    """The OS's reason, not asyncio's 'error while attempting to bind on address' wrapper."""
+    import socket
+
+    from warroom.errors import WarroomError
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(WarroomError) as caught:
+            async with running_fleet(admin_port=port):
+                pass
+        assert str(caught.value) == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+    finally:
+        taken.close()

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from warroom.errors import WarroomError
+from warroom.errors import WarroomError, os_reason
 from warroom.sim import prometheus
 from warroom.sim.dns import DnsServer
 from warroom.sim.model import Fleet, SimEvent
@@ -295,13 +295,13 @@ class SimServer:
             await self.dns.start(dns_port)
         except OSError as exc:
             await self.stop()
-            raise WarroomError(f"cannot listen on 127.0.0.1: {exc.strerror or exc}") from None
+            raise WarroomError(f"cannot listen on 127.0.0.1: {os_reason(exc)}") from None
         try:
             self._runner, self.admin_port = await start_admin(self, admin_port)
         except OSError as exc:
             await self.stop()
             raise WarroomError(
-                f"cannot listen on 127.0.0.1:{admin_port}: {exc.strerror or exc}"
+                f"cannot listen on 127.0.0.1:{admin_port}: {os_reason(exc)}"
             ) from None
         self._sync_listeners()
         self._last_tick = time.monotonic()
