@@ -33,14 +33,17 @@ def only_in_history(value: str, text: str) -> bool:
     return all(re.search(r" #\d+ ", line) for line in text.splitlines() if value in line)
 
 
-def level(server: FlagServer, name: str = "load_shed", url: str | None = None) -> ControlConfig:
+def level(
+    server: FlagServer, name: str = "load_shed", url: str | None = None, timeout: str = "5s"
+) -> ControlConfig:
+    """A level lever; `timeout` is short only where a test waits for it to pass."""
     return ControlConfig.model_validate(
         {
             "service": "checkout",
             "control": name,
             "label": name.replace("_", " ").capitalize(),
             "kind": "level",
-            "timeout": "0.5s",
+            "timeout": timeout,
             "apply": {
                 "url": url or server.url(name),
                 "headers": {"Authorization": "Bearer ${FLAG_TOKEN}"},
@@ -224,7 +227,7 @@ async def test_failed_calls_leave_the_log_and_the_panel_true(tmp_path: Path) -> 
             level(server, "refused", url=broken),
             level(server, "error"),
             level(locked, "locked"),
-            level(slow, "hang"),
+            level(slow, "hang", timeout="0.5s"),
         ]
         app = console(tmp_path, configs)
         async with app.run_test(size=SIZE) as pilot:
