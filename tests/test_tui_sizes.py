@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from controls_harness import show_checkout_levers
 from textual.widgets import Button, Input
-from tui_harness import make_app, screen_text, settle, write_log
+from tui_harness import make_app, open_runbook_then, screen_text, settle, write_log
 
 #: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def test_main_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -
 @pytest.mark.parametrize("size", SIZES)
 def test_runbook_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     app = make_app(write_log(tmp_path / "i.jsonl"))
-    assert snap_compare(app, press=["o", "down"], terminal_size=size)
+    assert snap_compare(app, run_before=open_runbook_then("down"), terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input
-from tui_harness import SIZE, make_app, paste, write_log
+from tui_harness import SIZE, make_app, open_runbook_then, paste, write_log
 
 #: Pilot and snapshot tests (each starts the console): the full suite, not the quick loop.
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ def test_main_screen_mid_incident(snap_compare: Any, tmp_path: Path) -> None:
 
 def test_runbook_in_progress(snap_compare: Any, tmp_path: Path) -> None:
     app = make_app(write_log(tmp_path / "i.jsonl"))
-    assert snap_compare(app, press=["o", "down", "down"], terminal_size=SIZE)
+    assert snap_compare(app, run_before=open_runbook_then("down", "down"), terminal_size=SIZE)
 
 
 def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:

@@ -135,6 +135,9 @@ async def test_the_tutorial_drill_goes_green_before_the_scenarios_repair(
                 await palette(pilot, "cache", "Open runbook: Cache node failure")
                 await _wait(pilot, lambda: isinstance(app.screen, RunbookScreen), "opened", 5)
             steps = app.screen.query_one("#steps", OptionList)
+            # The control service starts in the background; on a busy machine it can come
+            # after the runbook screen.
+            await _wait(pilot, lambda: app.session.controls is not None, "levers loaded", 20)
             controls = app.session.controls
             assert controls is not None
             for n, step in enumerate(runbook.steps, 1):

@@ -337,3 +337,20 @@ async def paste(pilot: Any, text: str) -> None:
     assert focused is not None, "nothing focused to paste into"
     focused.post_message(events.Paste(text))
     await pilot.pause()
+
+
+def open_runbook_then(*keys: str) -> Any:
+    """A snapshot's `run_before`: `o`, wait until the runbook screen is up, then `keys`.
+
+    `o` records the opening off the event loop first, so a key pressed at once can still
+    reach the main screen; a snapshot must show the runbook screen's answer to `keys`."""
+
+    async def run_before(pilot: Any) -> None:
+        from warroom.tui.screens.runbook import RunbookScreen
+
+        await pilot.press("o")
+        await settle(pilot, until=lambda: isinstance(pilot.app.screen, RunbookScreen), timeout=10)
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
