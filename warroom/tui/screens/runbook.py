@@ -128,7 +128,9 @@ class RunbookScreen(Screen[None]):
         self._initial = (state, now)
         self.progress: RunbookProgress | None = None
         self._step_ids: list[str] = []
-        self._shown_body = block(runbook.body) if runbook else ""
+        # Composed with the checkboxes already marked: a Markdown document is a widget per
+        # block, so mounting it a second time in on_mount would double the cost of opening.
+        self._shown_body = block(self._marked(state.runbooks.get(runbook_id))) if runbook else ""
 
     def compose(self) -> ComposeResult:
         # The incident stays in view while walking a checklist: headline facts, failing probes.
@@ -141,9 +143,7 @@ class RunbookScreen(Screen[None]):
         with Horizontal(id="runbook-body"):
             with VerticalScroll(id="runbook-doc"):
                 # A runbook file is hostile like any other text: its escapes are shown, not sent.
-                yield Markdown(
-                    block(self.runbook.body) if self.runbook else "*(runbook file not loaded)*"
-                )
+                yield Markdown(self._shown_body or "*(runbook file not loaded)*")
             with Vertical(id="runbook-side"):
                 yield Label("Checklist", classes="pane-title")
                 yield OptionList(id="steps")
@@ -205,10 +205,17 @@ class RunbookScreen(Screen[None]):
         self.query_one("#runbook-title", Label).update(header)
         self._show_detail()
         if self.runbook is not None:
-            body = block(marked_body(self.runbook.body, ids, views))
+            body = block(self._marked(progress))
             if body != self._shown_body:
                 self._shown_body = body
                 self.query_one("#runbook-doc Markdown", Markdown).update(body)
+
+    def _marked(self, progress: RunbookProgress | None) -> str:
+        """The runbook's Markdown with the checkboxes `progress` has logged."""
+        assert self.runbook is not None
+        steps = self.runbook.steps
+        ids = [s.id for s in steps] or list(progress.step_order if progress else ())
+        return marked_body(self.runbook.body, ids, progress.steps if progress else {})
 
     def _show_detail(self) -> None:
         step_id = self.selected_step
