@@ -206,3 +206,42 @@ async def test_a_held_key_handed_over_reaches_a_field_as_a_real_press(tmp_path: 
     handed = await _typed_into_note(tmp_path, "handed", hand_over=True)
     assert pressed == ("xbc z", 5, 0)
     assert handed == pressed
+
+
+async def test_fast_typing_in_an_open_form_lands_each_word_in_its_own_field(
+    tmp_path: Path,
+) -> None:
+    """Enter moves on at once for keys already on their way: what is typed after it is the
+    next field's, even when the whole burst arrives before the screen has caught up."""
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f")
+        await settle(pilot, until=lambda: isinstance(app.screen, FormDialog) and app.screen.ready)
+        burst(pilot, [*"guard plans", "enter", *"bob", "enter", *"P1", "tab", *"prevent"])
+        await settle(pilot, until=lambda: app.screen.focused is app.screen.query_one("#field-type"))
+        await settle(pilot)
+        values = {box.id: box.value for box in app.screen.query("Input")}
+        assert values["field-text"] == "guard plans"
+        assert values["field-owner"] == "bob"
+        assert values["field-priority"] == "P1"
+        assert values["field-type"] == "prevent"
+
+
+async def test_a_lever_typed_in_one_burst_applies_what_was_typed(tmp_path: Path) -> None:
+    """Value, reason, past the empty auto-revert onto Apply, and Apply: typed faster than
+    the screen repaints, each lands where it was meant (the last field's Enter included)."""
+    from controls_servers import flag_server
+    from test_controls_tui import TOKEN, console, control_events, level, open_panel
+
+    async with flag_server(TOKEN, load_shed=0) as server:
+        app = console(tmp_path, [level(server)])
+        async with app.run_test(size=SIZE) as pilot:
+            await open_panel(pilot, "load_shed")
+            await pilot.press("enter")
+            await settle(pilot, until=lambda: getattr(app.screen, "ready", False))
+            burst(pilot, [*"10", "enter", *"shed load", "enter", "enter", "enter"])
+            await settle(pilot, until=lambda: len(control_events(app.log_path)) == 2, timeout=5)
+    requested, applied = control_events(app.log_path)
+    assert isinstance(requested, ev.ControlRequested) and isinstance(applied, ev.ControlApplied)
+    assert (requested.to_value, requested.reason, applied.value) == (10, "shed load", 10)

@@ -267,6 +267,8 @@ class WarroomApp(App[int]):
         if self._holding_keys():
             self._held_keys.append(Key(key.key, key.character))
             return True
+        if not key.is_forwarded and self._moved_focus_now(key):
+            return True
         if not key.is_forwarded:
             self._key_screens[id(key)] = self.screen
             while len(self._key_screens) > 64:
@@ -279,6 +281,30 @@ class WarroomApp(App[int]):
         self._held_keys.append(Key(key.key, key.character))
         if dialog.ready:
             self.release_held_keys(dialog)
+        return True
+
+    def _moved_focus_now(self, key: Key) -> bool:
+        """Enter in a dialog's field and Tab move the focus before the next key is routed;
+        True when `key` was that move.
+
+        Keys arrive faster than a screen handles them: left to the field's own Submitted
+        message (or the app's Tab binding), the move happens after the keys behind it were
+        already forwarded to the field being left, so a burst of "10⏎shed load" all landed
+        in the first field. What Enter does is the dialog's (`Dialog.field_entered`).
+        """
+        dialog = self.screen if self.screen_stack else None
+        if not isinstance(dialog, Dialog) or not dialog.ready:
+            return False
+        target = dialog.focused
+        if key.key in ("tab", "shift+tab"):
+            if key.key == "tab":
+                dialog.focus_next()
+            else:
+                dialog.focus_previous()
+            return True
+        if key.key != "enter" or not isinstance(target, Input):
+            return False
+        dialog.field_entered(target)
         return True
 
     def _holding_keys(self) -> bool:

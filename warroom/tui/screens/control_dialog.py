@@ -228,14 +228,10 @@ class ControlDialog(Dialog[ChangeRequest | None]):
             return
         self.dismiss(result)
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        """Enter moves to the next field; after the last one, to the Apply button: a change
-        is made only from the explicit button, never by Enter in a field."""
-        event.stop()
-        if not self.focus_next_field(event.input):
-            # The last field: on to the confirm button, which alone applies (never a field).
-            self.query_one("#apply", Button).focus()
+    def last_field_entered(self, field: Input) -> None:
+        """On to the Apply button: a change is made only from the explicit button, never by
+        Enter in a field (at once, so an Enter typed right behind presses it)."""
+        self.set_focus(self.query_one("#apply", Button))
 
     @on(RadioSet.Changed)
     def _picked(self, event: RadioSet.Changed) -> None:
@@ -299,12 +295,9 @@ class ExtendDialog(Dialog[tuple[float, str] | None]):
             return
         self.dismiss((seconds, self.query_one("#extend-reason", Input).value.strip()))
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        """Enter moves on, to the Extend button last: only the button extends."""
-        event.stop()
-        if not self.focus_next_field(event.input):
-            self.query_one("#extend", Button).focus()
+    def last_field_entered(self, field: Input) -> None:
+        """On to the Extend button: only the button extends."""
+        self.set_focus(self.query_one("#extend", Button))
 
     @on(Button.Pressed, "#extend")
     def _pressed(self) -> None:

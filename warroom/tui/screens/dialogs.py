@@ -85,6 +85,22 @@ class Dialog(ModalScreen[ResultT]):
             return True
         return False
 
+    def field_entered(self, field: Input) -> None:
+        """Enter in a field: on to the next field; in the last one, `last_field_entered`.
+
+        The app calls this as the key arrives (see `WarroomApp._moved_focus_now`), so keys
+        typed right behind the Enter reach the field it moved to."""
+        if not self.focus_next_field(field):
+            self.last_field_entered(field)
+
+    def last_field_entered(self, field: Input) -> None:
+        """Enter in the last field: submit, or on to the button that alone acts."""
+
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.field_entered(event.input)
+
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         app = self.app
@@ -167,11 +183,8 @@ class FormDialog(Dialog[dict[str, str] | None]):
             return
         self.dismiss(values)
 
-    @on(Input.Submitted)
-    def _next_or_submit(self, event: Input.Submitted) -> None:
-        event.stop()
-        if not self.focus_next_field(event.input):
-            self._submit()
+    def last_field_entered(self, field: Input) -> None:
+        self._submit()
 
     @on(Button.Pressed, "#submit")
     def _pressed_submit(self) -> None:
@@ -283,9 +296,7 @@ class ConfirmDialog(Dialog[bool]):
                 return
         self.dismiss(True)
 
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
+    def last_field_entered(self, field: Input) -> None:
         self._confirm()
 
     @on(Button.Pressed, "#confirm")
