@@ -11,10 +11,13 @@ is timed around `PgStore.append`, what a console waits for before it shows the n
 `SharedStore` adds a lock and no round trip). Prints ONE JSON line: append p50/p99 (ms), follower
 lag p50/p99 (ms, from the append's acknowledgement in the writer to checked-and-mirrored in
 the follower; `_from_stamp`: from the event's `ts`, stamped before the append was sent),
-events/s, compare-and-set losses, the CPU seconds the client processes spent after
-start-up, and the load average. The server keeps `fsync` and `synchronous_commit` on (an
-acknowledged append is on the server's disk) and PostgreSQL's default `commit_delay` 0: at
-a few commits in flight it would only add its delay to each.
+events/s, the CPU seconds the client processes spent after start-up, the load average,
+and with `--sample-server S` where the writers' backends were (lock wait, WAL sync, ...).
+The server keeps `fsync` and `synchronous_commit` on (an acknowledged append is on the
+server's disk; `--no-fsync` only for a side figure of what the disk costs) and PostgreSQL's
+default `commit_delay` 0: at a few commits in flight it would only add its delay to each.
+Every process of the benchmark, the server included, shares this machine's cores: on two
+cores, a loaded machine's scheduling shows in the p99 (`--procs` fewer for a side figure).
 
     nice .venv/bin/python tests/bench/bench_pg.py --duration 60
 """
@@ -220,6 +223,11 @@ def main() -> int:
         help="each writer process also follows the incident, as every console does",
     )
     parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="a side figure: the server without fsync (what the disk costs; not a target)",
+    )
+    parser.add_argument(
         "--sample-server",
         type=float,
         default=0.0,
@@ -243,7 +251,7 @@ def main() -> int:
     if bindir is None:
         print(json.dumps({"bench": "pg", "error": "no PostgreSQL binaries"}))
         return 1
-    server = PgServer(bindir, fsync=True)
+    server = PgServer(bindir, fsync=not args.no_fsync)
     try:
         server.init()
         from warroom.store.pg import PgStore
@@ -320,7 +328,7 @@ def main() -> int:
             "saturated_p50_ms": _pct(sat, 0.50),
             "saturated_p99_ms": _pct(sat, 0.99),
             "events": events,
-            "fsync": True,
+            "fsync": not args.no_fsync,
             "follow_each": args.follow_each,
             "cpu_s": {
                 "writers": round(sum(w.get("cpu", 0) for w in writers), 2),
