@@ -233,6 +233,20 @@ def test_init_upgrades_a_v1_database_and_its_incident_goes_on(pg: PgServer) -> N
     assert verify_url(url).ok
 
 
+def test_an_append_the_server_stored_otherwise_than_sent_is_refused(pg: PgServer) -> None:
+    from warroom.store.schema import MIGRATIONS, init_schema
+
+    pg.psql("CREATE DATABASE odd_db")
+    init_schema(pg.url(db="odd_db", user="postgres"), grant_to="warroom_app")
+    function = MIGRATIONS[1][1].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    with psycopg.connect(pg.url(db="odd_db", user="postgres")) as conn:
+        # A function that chains other bytes (here one space more) than the client sent.
+        conn.execute(function.replace("|| p_post[n];", "|| p_post[n] || ' '::bytea;"))  # type: ignore[arg-type]
+    refused = pytest.raises(StoreURLError, match="seq 1 stored other bytes than sent")
+    with open_store(pg.url("odd", db="odd_db")) as store, refused:
+        store.append(ev.NoteAdded(text="n"))
+
+
 def test_init_is_idempotent_and_errors_are_one_line(pg: PgServer) -> None:
     from warroom.store.schema import SCHEMA_VERSION, init_schema
 
