@@ -12,6 +12,7 @@ from pg import PgServer
 from warroom.cli import main
 from warroom.events import IncidentOpened, NoteAdded
 from warroom.log.store import IncidentLog
+from warroom.store.schema import SCHEMA_VERSION
 from warroom.store.url import parse_url
 
 
@@ -19,7 +20,7 @@ def test_db_init_note_verify_show_export_import_and_report_take_a_url(
     pg: PgServer, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["db", "init", pg.admin_url(), "--grant", "warroom_app"]) == 0
-    assert "warroom schema already at v1" in capsys.readouterr().out
+    assert f"warroom schema already at v{SCHEMA_VERSION}" in capsys.readouterr().out
     assert main(["--as", "alice@db1", "note", "--create", pg_url, "failover", "started"]) == 0
     assert main(["--as", "bob@net2", "note", pg_url, "dns", "ok"]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -10,11 +10,12 @@ from pg import PgServer
 
 from warroom import events as ev
 from warroom.events import ProbeState
+from warroom.log import codec
 from warroom.log.store import IncidentLog
 from warroom.log.verify import verify_log
 from warroom.store import IncidentStore, StoreURLError, open_store, read_events
 from warroom.store.follow import Follower
-from warroom.store.pg import PgStore
+from warroom.store.pg import PgStore, template
 from warroom.store.transfer import export, import_file, verify_url
 
 
@@ -191,6 +192,59 @@ def test_tampering_by_a_superuser_is_found_at_the_right_seq(
         live.audit()
     live.close()
     assert (caught.value.seq, caught.value.reason) == (5, "edited")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"kind": "note_added", "text": 'ünï ✓ "prev":"x" \n', "v": 1},
+        # Keys just around "prev" and "seq", and nested ones of the same names.
+        {"pre": 1, "prev_x": {"prev": "n", "seq": 9}, "prevz": [], "sep": None, "seq_": 2},
+        {"a": [{"seq": 1}], "s": "", "z": {"b": 1, "a": 2}, "ä": "non-ASCII key"},
+    ],
+)
+def test_a_template_filled_in_is_the_canonical_body(data: dict[str, object]) -> None:
+    pre, mid, post = template(data)
+    prev, seq = "ab" * 32, 1234567
+    body = pre + prev.encode() + mid + str(seq).encode() + post
+    assert body == codec.canonical_json({**data, "prev": prev, "seq": seq})
+
+
+def test_init_upgrades_a_v1_database_and_its_incident_goes_on(pg: PgServer) -> None:
+    from warroom.store.schema import MIGRATIONS, SCHEMA_VERSION, init_schema
+
+    pg.psql("CREATE DATABASE v1_db")
+    with psycopg.connect(pg.url(db="v1_db", user="postgres")) as conn:
+        conn.execute("CREATE SCHEMA warroom")
+        conn.execute("CREATE TABLE warroom.schema_version (version int PRIMARY KEY)")
+        conn.execute(MIGRATIONS[0][1])  # type: ignore[arg-type]
+        conn.execute("INSERT INTO warroom.schema_version VALUES (1)")
+    admin = pg.url(db="v1_db", user="postgres")
+    source = _file_log(pg.base / "v1.jsonl", 2)
+    with pytest.raises(StoreURLError, match="needs v2: run `warroom db init URL`"):
+        open_store(pg.url("old", db="v1_db", user="postgres"))
+    assert init_schema(admin, grant_to="warroom_app") == (1, SCHEMA_VERSION)
+    assert init_schema(admin, grant_to="warroom_app") == (SCHEMA_VERSION, SCHEMA_VERSION)
+    url = pg.url("old", db="v1_db")
+    assert import_file(source, url) == 3
+    with open_store(url) as store:
+        assert store.append(ev.NoteAdded(text="after the upgrade")).seq == 4
+    assert verify_url(url).ok
+
+
+def test_an_append_the_server_stored_otherwise_than_sent_is_refused(pg: PgServer) -> None:
+    from warroom.store.schema import MIGRATIONS, init_schema
+
+    pg.psql("CREATE DATABASE odd_db")
+    init_schema(pg.url(db="odd_db", user="postgres"), grant_to="warroom_app")
+    function = MIGRATIONS[1][1].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    with psycopg.connect(pg.url(db="odd_db", user="postgres")) as conn:
+        # A function that chains other bytes (here one space more) than the client sent.
+        conn.execute(function.replace("|| p_post[n];", "|| p_post[n] || ' '::bytea;"))  # type: ignore[arg-type]
+    refused = pytest.raises(StoreURLError, match="seq 1 stored other bytes than sent")
+    with open_store(pg.url("odd", db="odd_db")) as store, refused:
+        store.append(ev.NoteAdded(text="n"))
 
 
 def test_init_is_idempotent_and_errors_are_one_line(pg: PgServer) -> None:

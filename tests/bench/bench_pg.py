@@ -5,15 +5,19 @@ seconds: `--responders` responders (spread over `--procs` processes) each append
 random (Poisson, `--rate` events per minute in total), one probe worker appends a batch of
 `--probe-batch` machine events every second, and one follower process follows the incident
 (LISTEN + poll, checking and mirroring each row). Then a short saturation phase: every
-responder appends back to back for `--saturate` seconds. Each responder starts an append from
-its own last head (`--follow-head`: from what its process's follower saw, as a console's
-does; more CPU on this one machine). Prints ONE JSON line: append p50/p99 (ms), follower
+responder appends back to back for `--saturate` seconds (`--follow-each`: each writer process
+also follows the incident, as every console does; more CPU on this one machine). An append
+is timed around `PgStore.append`, what a console waits for before it shows the note (its
+`SharedStore` adds a lock and no round trip). Prints ONE JSON line: append p50/p99 (ms), follower
 lag p50/p99 (ms, from the append's acknowledgement in the writer to checked-and-mirrored in
 the follower; `_from_stamp`: from the event's `ts`, stamped before the append was sent),
-events/s, compare-and-set losses, the CPU seconds the client processes spent after
-start-up, and the load average. The server keeps `fsync` and `synchronous_commit` on (an
-acknowledged append is on the server's disk) and PostgreSQL's default `commit_delay` 0: at
-a few commits in flight it would only add its delay to each.
+events/s, the CPU seconds the client processes spent after start-up, the load average,
+and with `--sample-server S` where the writers' backends were (lock wait, WAL sync, ...).
+The server keeps `fsync` and `synchronous_commit` on (an acknowledged append is on the
+server's disk; `--no-fsync` only for a side figure of what the disk costs) and PostgreSQL's
+default `commit_delay` 0: at a few commits in flight it would only add its delay to each.
+Every process of the benchmark, the server included, shares this machine's cores: on two
+cores, a loaded machine's scheduling shows in the p99 (`--procs` fewer for a side figure).
 
     nice .venv/bin/python tests/bench/bench_pg.py --duration 60
 """
@@ -31,7 +35,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -59,41 +62,37 @@ def _ready() -> float:
     return float(sys.stdin.readline())
 
 
-def _follow_head(url: str, stores: list[Any], stop: threading.Event) -> None:
-    """What a console does: its follower's head is where its next append starts."""
+def _follow(url: str, from_seq: int, stop: threading.Event) -> None:
+    """What a console does besides appending: follow (check and parse) every new row."""
     from warroom.store.follow import Follower
 
-    follow = Follower(url, from_seq=stores[0].last_seq + 1)
+    follow = Follower(url, from_seq=from_seq)
     while not stop.is_set():
         follow.wait_and_poll(0.5)
-        for store in stores:
-            store.saw(follow.last_seq, follow.head)
     follow.close()
 
 
 def writer(
-    url: str, threads: int, rate_per_thread: float, saturate: float, follow_head: bool
+    url: str, threads: int, rate_per_thread: float, saturate: float, follow_each: bool
 ) -> None:
     """One process of responders; prints {"lat": [...], "sat": [...], "acks": [[seq, t]...],
-    "lost": n, "cpu": s}."""
+    "cpu": s}."""
     from warroom.store.pg import PgStore
 
     lat: list[float] = []
     sat: list[float] = []
     acks: list[tuple[int, float]] = []
-    lost = sat_lost = 0
     lock = threading.Lock()
 
     stores = [PgStore.open(url) for _ in range(threads)]
     stop = threading.Event()
-    heads = threading.Thread(target=_follow_head, args=(url, stores, stop), daemon=True)
-    if follow_head:
+    heads = threading.Thread(target=_follow, args=(url, stores[0].last_seq + 1, stop), daemon=True)
+    if follow_each:
         heads.start()
     until = _ready()
     cpu0 = _cpu()
 
     def responder(i: int) -> None:
-        nonlocal lost, sat_lost
         store = stores[i % threads]
         rng = random.Random(i)
         mine: list[float] = []
@@ -108,7 +107,6 @@ def writer(
             mine.append((time.perf_counter() - t0) * 1000)
             mine_acks.append((stored.seq, time.time()))
         mine_sat: list[float] = []
-        steady_lost = store.cas_lost
         stop = time.time() + saturate
         while time.time() < stop:
             t0 = time.perf_counter()
@@ -118,8 +116,6 @@ def writer(
             lat.extend(mine)
             acks.extend(mine_acks)
             sat.extend(mine_sat)
-            lost += steady_lost
-            sat_lost += store.cas_lost - steady_lost
         store.close()
 
     workers = [
@@ -130,7 +126,7 @@ def writer(
     for thread in workers:
         thread.join()
     stop.set()
-    out = {"lat": lat, "sat": sat, "acks": acks, "lost": lost, "sat_lost": sat_lost}
+    out = {"lat": lat, "sat": sat, "acks": acks}
     print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
@@ -183,6 +179,33 @@ def follower(url: str, mirror: str) -> None:
     print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
+def sample_server(url: str, until: float, every: float, out: dict[str, int]) -> None:
+    """Where the writers' backends are in the steady phase, sampled from `pg_stat_activity`
+    (`--sample-server`): waiting for the head row's lock, holding a transaction open while
+    the client works (`idle in transaction`), writing or syncing WAL at commit, or running."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.time() < until:
+            time.sleep(every)
+            for state, wait_type, wait in conn.execute(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                "WHERE application_name = 'warroom' AND state <> 'idle'"
+            ):
+                if state == "idle in transaction":
+                    key = "idle_in_transaction"
+                elif wait_type == "Lock":
+                    key = f"lock_wait:{wait}"
+                elif wait_type in ("IO", "LWLock") and wait and "WAL" in wait:
+                    key = f"wal:{wait}"
+                elif wait_type is None:
+                    key = "running"
+                else:
+                    key = f"{wait_type}:{wait}"
+                out[key] = out.get(key, 0) + 1
+            out["samples"] = out.get("samples", 0) + 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--role", default="main", help=argparse.SUPPRESS)
@@ -195,15 +218,27 @@ def main() -> int:
     parser.add_argument("--probe-batch", type=int, default=20)
     parser.add_argument("--saturate", type=float, default=5.0)
     parser.add_argument(
-        "--follow-head",
+        "--follow-each",
         action="store_true",
-        help="one follower per writer process feeds its responders the head, as in a console",
+        help="each writer process also follows the incident, as every console does",
+    )
+    parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="a side figure: the server without fsync (what the disk costs; not a target)",
+    )
+    parser.add_argument(
+        "--sample-server",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="sample pg_stat_activity every S seconds (where the appends wait)",
     )
     args = parser.parse_args()
     per_proc = max(1, args.responders // args.procs)
     if args.role == "writer":
         rate = args.rate / 60.0 / args.responders
-        writer(args.url, per_proc, rate, args.saturate, args.follow_head)
+        writer(args.url, per_proc, rate, args.saturate, args.follow_each)
         return 0
     if args.role == "prober":
         prober(args.url, args.probe_batch)
@@ -216,7 +251,7 @@ def main() -> int:
     if bindir is None:
         print(json.dumps({"bench": "pg", "error": "no PostgreSQL binaries"}))
         return 1
-    server = PgServer(bindir, fsync=True)
+    server = PgServer(bindir, fsync=not args.no_fsync)
     try:
         server.init()
         from warroom.store.pg import PgStore
@@ -231,7 +266,7 @@ def main() -> int:
             "--rate", str(args.rate), "--probe-batch", str(args.probe_batch),
             "--duration", str(args.duration),
             "--saturate", str(args.saturate),
-            *(["--follow-head"] if args.follow_head else []),
+            *(["--follow-each"] if args.follow_each else []),
         ]  # fmt: skip
         mirror = Path(tempfile.mkdtemp(prefix="warroom-bench-")) / "mirror.jsonl"
         procs = [
@@ -249,11 +284,20 @@ def main() -> int:
         ]
         for proc in procs:  # all imported and connected: the clock starts now
             assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        until = f"{time.time() + 0.2 + args.duration}\n".encode()
+        steady_end = time.time() + 0.2 + args.duration
+        until = f"{steady_end}\n".encode()
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(until)
             proc.stdin.flush()
+        samples: dict[str, int] = {}
+        if args.sample_server > 0:
+            sampler = threading.Thread(
+                target=sample_server,
+                args=(server.admin_url(), steady_end, args.sample_server, samples),
+                daemon=True,
+            )
+            sampler.start()
         outs = [json.loads(p.communicate()[0] or b"{}") for p in procs]
         follow, probe, writers = outs[0], outs[1], outs[2:]
         lat = [x for w in writers for x in w.get("lat", [])]
@@ -283,17 +327,16 @@ def main() -> int:
             "saturated_appends_per_s": round(len(sat) / args.saturate, 1) if sat else None,
             "saturated_p50_ms": _pct(sat, 0.50),
             "saturated_p99_ms": _pct(sat, 0.99),
-            "cas_lost": sum(w.get("lost", 0) for w in writers),
-            "saturated_cas_lost": sum(w.get("sat_lost", 0) for w in writers),
             "events": events,
-            "fsync": True,
-            "follow_head": args.follow_head,
+            "fsync": not args.no_fsync,
+            "follow_each": args.follow_each,
             "cpu_s": {
                 "writers": round(sum(w.get("cpu", 0) for w in writers), 2),
                 "prober": probe.get("cpu"),
                 "follower": follow.get("cpu"),
             },
             "loadavg": [round(x, 2) for x in os.getloadavg()],
+            **({"server_samples": samples} if samples else {}),
         }
         print(json.dumps(result))
     finally:

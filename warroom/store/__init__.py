@@ -8,7 +8,7 @@ imported only when a URL is given: with a file, nothing needs a database.
 - `base`: the `IncidentStore` protocol both stores satisfy, and the store errors.
 - `url`: parsing the URL (everything but `incident` is libpq's).
 - `schema`: the versioned schema and `init_schema` (`warroom db init`).
-- `pg`: `PgStore`, appends (compare-and-set, then `FOR UPDATE`), reads, the probing lease.
+- `pg`: `PgStore`, appends (one statement: `warroom.append_events`), reads, the probing lease.
 - `chain`: the client-side check of every row read; rows as file-store lines.
 - `follow`: `Follower` (LISTEN + 1 s poll, checked rows into a local JSONL mirror).
 - `shared`: `SharedIncident`, the console's store: follower + mirror + offline segment.

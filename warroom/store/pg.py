@@ -1,16 +1,17 @@
 """The shared incident store on PostgreSQL: one total order per incident, for every machine.
 
-An append stamps its events against the head it knows (its own last one, or a newer one a
-follower saw: `saw`) and sends ONE statement: a compare-and-set of the incident's head row
-plus the insert of the rows, in autocommit (one round trip). When another writer got there
-first the statement inserts nothing and says which head it found; from there, once, the
-append tries again when it was merely behind, and otherwise takes the head row `FOR UPDATE`
-(two pipelined round trips), re-stamps from the true tail and inserts, which always makes
-progress (compare-and-set alone livelocks with tens of writers). Every event carries an
-idempotency id (`eid`) in its envelope: when the connection drops and the outcome is unknown,
-the retry first looks those ids up, so an event is never stored twice nor lost. A commit is
-durable on the server (`synchronous_commit`), so an acknowledged event survives a crash of
-this process; machine batches are one statement however many events they hold.
+An append is ONE statement, in autocommit (one round trip): `warroom.append_events` locks the
+incident's head row, chains the batch after the true tail, inserts the rows and moves the
+head. The client sends each event enveloped but for its place in the chain, as a template
+(its canonical body cut where the values of `prev` and `seq` go: `template`), so the lock is
+held only for server-side work and the commit, never across a round trip to a client that
+may be descheduled; writers queue on the lock in turn (no compare-and-set to lose, no retry
+storm), and the client checks that each returned hash is the sha256 of the bytes it sent.
+Every event carries an idempotency id (`eid`) in its envelope: when the connection drops and
+the outcome is unknown, the retry has the function look those ids up first, so an event is
+never stored twice nor lost. A commit is durable on the server (`synchronous_commit`), so an
+acknowledged event survives a crash of this process; machine batches are one statement
+however many events they hold.
 
 psycopg is imported here only: with a file log nothing needs a database driver.
 """
@@ -18,6 +19,7 @@ psycopg is imported here only: with a file log nothing needs a database driver.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -25,11 +27,12 @@ from pathlib import PurePath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from warroom import events as ev
 from warroom.events import BaseEvent
 from warroom.identity import default_actor
 from warroom.log import codec
 from warroom.log.codec import line_of
-from warroom.log.stamp import stamp
+from warroom.log.stamp import now_ts
 from warroom.log.store import Recovery
 from warroom.store.base import StoreUnavailable
 from warroom.store.chain import ChainChecker, parse_row
@@ -47,42 +50,13 @@ READ_PAGE = 2000
 #: Envelope key of the idempotency id (an extra field: the file store never writes it).
 EID = "eid"
 
-#: The compare-and-set: (rows stored, the head as this statement found it). A statement that
-#: lost thus says which head it lost to, and the next try starts from there.
-_CAS_INSERT = """
-WITH head AS (
-    UPDATE warroom.incidents SET seq = %(last)s, hash = %(head)s
-    WHERE incident = %(incident)s AND seq = %(base)s AND hash = %(base_hash)s
-    RETURNING incident
-), stored AS (
-    INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
-    SELECT head.incident, r.seq, r.prev, r.hash, r.body, r.eid
-    FROM head, unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
-                      %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
-    RETURNING 1
+#: The append, one statement (schema v2's function): one row per event, in the batch's order.
+_APPEND = (
+    "SELECT r_seq, r_prev, r_hash, r_stored FROM warroom.append_events("
+    "%s, %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s)"
 )
-SELECT (SELECT count(*) FROM stored), i.seq, i.hash
-FROM warroom.incidents AS i WHERE i.incident = %(incident)s
-"""
-#: Compare-and-set tries before taking the head row's lock: a second one, from the head the
-#: first lost to, only when that head was newer than this writer's (it was merely behind);
-#: a loss to a writer still committing goes to the lock at once, which waits for it.
-CAS_TRIES = 2
-_INSERT_MOVE_HEAD = """
-WITH rows AS (
-    INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
-    SELECT %(incident)s, r.seq, r.prev, r.hash, r.body, r.eid
-    FROM unnest(%(seqs)s::bigint[], %(prevs)s::text[], %(hashes)s::text[],
-                %(bodies)s::bytea[], %(eids)s::text[]) AS r(seq, prev, hash, body, eid)
-    RETURNING 1
-)
-UPDATE warroom.incidents SET seq = %(last)s, hash = %(head)s
-WHERE incident = %(incident)s AND (SELECT count(*) FROM rows) > 0
-"""
-#: Lock the head row; FOR UPDATE returns its latest committed version even after a wait.
-_LOCK_HEAD = "SELECT seq, hash FROM warroom.incidents WHERE incident = %s FOR UPDATE"
-#: The true tail, read by a statement of its own (a fresh snapshot, after the lock).
-_TAIL = "SELECT seq, hash FROM warroom.events WHERE incident = %s ORDER BY seq DESC LIMIT 1"
+#: Where the values of "prev" and "seq" go in a body with sorted keys.
+_PREV_KEY, _SEQ_KEY = "prev", "seq"
 
 
 def connect(url: StoreURL, autocommit: bool = True) -> psycopg.Connection[Any]:
@@ -111,28 +85,18 @@ def unavailable(url: StoreURL, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"{url.display}: database unavailable: {text[:300]}")
 
 
-class _Rows:
-    """One stamped batch: the column arrays for the insert and the events as dicts."""
-
-    __slots__ = ("bodies", "datas", "eids", "hashes", "prevs", "seqs")
-
-    def __init__(self) -> None:
-        self.seqs: list[int] = []
-        self.prevs: list[str] = []
-        self.hashes: list[str] = []
-        self.bodies: list[bytes] = []
-        self.eids: list[str] = []
-        self.datas: list[dict[str, Any]] = []
-
-    def params(self, incident: str) -> dict[str, Any]:
-        return {
-            "incident": incident,
-            "seqs": self.seqs,
-            "prevs": self.prevs,
-            "hashes": self.hashes,
-            "bodies": self.bodies,
-            "eids": self.eids,
-        }
+def template(data: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """`data`'s canonical body cut where the values of "prev" and "seq" go: the body after
+    (`seq`, `prev`) is `pre + prev + mid + str(seq) + post`, exactly `codec.canonical_json`
+    of `data` with them set (keys sorted, so the top-level pieces are serialised apart)."""
+    dumps = codec.canonical_json
+    before = dumps({k: v for k, v in data.items() if k < _PREV_KEY})[1:-1]
+    between = dumps({k: v for k, v in data.items() if _PREV_KEY < k < _SEQ_KEY})[1:-1]
+    after = dumps({k: v for k, v in data.items() if k > _SEQ_KEY})[1:-1]
+    pre = b"{" + before + b"," + b'"prev":"' if before else b'{"prev":"'
+    mid = b'",' + between + b',"seq":' if between else b'","seq":'
+    post = b"," + after + b"}" if after else b"}"
+    return pre, mid, post
 
 
 class PgStore:
@@ -155,8 +119,6 @@ class PgStore:
         self._lock = threading.Lock()
         self._seq = 0
         self._hash = codec.GENESIS
-        #: Fast-path appends that lost the compare-and-set (for the benchmark and tests).
-        self.cas_lost = 0
         #: (event, eid) of a batch whose outcome is unknown: the same event objects retried
         #: at the same places (what `GroupCommitter` does) get the same ids.
         self._unsure: list[tuple[BaseEvent, str]] = []
@@ -256,33 +218,74 @@ class PgStore:
             return []
         payloads = [event.__pydantic_serializer__.to_python(event, mode="json") for event in batch]
         eids, retried = self._eids(batch)
-        for data, eid in zip(payloads, eids, strict=True):
-            data[EID] = eid
+        templates = self._templates(payloads, eids, times)
+        cols = [list(col) for col in zip(*templates, strict=True)]
         with self._lock:
             self._unsure = list(zip(batch, eids, strict=True))
-            rows: _Rows | None = None
-            # A lost race stored nothing; a failed statement, or an earlier attempt of a
-            # retried batch, may have.
+            # An earlier attempt of a retried batch, or a failed statement, may have stored
+            # some of it: the function then looks the ids up first.
             unsure = retried
-            for _ in range(CAS_TRIES):
+            for attempt in range(2):
                 try:
-                    rows = self._cas(payloads, times)
+                    conn = self._connection()
+                    found = conn.execute(_APPEND, [self.incident, *cols, eids, unsure]).fetchall()
                     break
-                except _Lost as lost:
-                    if lost.contended:
-                        break
+                except psycopg.OperationalError as exc:
+                    self._drop_connection()
+                    if attempt:
+                        raise unavailable(self.url, exc) from None
                 except psycopg.Error as exc:
-                    # A duplicate eid or a dropped connection: the locked path settles both.
-                    if isinstance(exc, psycopg.OperationalError) or self._conn_broken():
-                        self._reconnect()
-                    unsure = True
-                    break
-            if rows is None:
-                rows = self._locked(payloads, times, unsure=unsure)
+                    # A duplicate eid (stored by an attempt whose answer was lost): look up.
+                    if self._conn_broken():
+                        self._drop_connection()
+                    if attempt or unsure:
+                        raise StoreURLError(f"{self.url.display}: append refused: {exc}") from None
+                unsure = True
             self._unsure = []
-        return [
-            parse_row({**data, "hash": h}) for data, h in zip(rows.datas, rows.hashes, strict=True)
-        ]
+            stamped = [
+                self._stored_event(data, template, row)
+                for data, template, row in zip(payloads, templates, found, strict=True)
+            ]
+            last = stamped[-1]
+            if last.seq > self._seq:
+                self._seq, self._hash = last.seq, last.hash
+        return stamped
+
+    def _templates(
+        self, payloads: list[dict[str, Any]], eids: list[str], times: Sequence[str] | None
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        """Envelope each payload (`stamp`'s rules for `v`, `ts`, `actor`) but for its place
+        in the chain, which the server fills in; its template."""
+        now = ""
+        out: list[tuple[bytes, bytes, bytes]] = []
+        for i, (data, eid) in enumerate(zip(payloads, eids, strict=True)):
+            ts = data.get("ts") or (times[i] if times is not None else "")
+            if not ts:
+                now = now or now_ts()
+                ts = now
+            data.pop("hash", None)
+            data.update(v=ev.SCHEMA_VERSION, ts=ts, actor=data.get("actor") or self.actor)
+            data[EID] = eid
+            out.append(template(data))
+        return out
+
+    def _stored_event(
+        self,
+        data: dict[str, Any],
+        parts: tuple[bytes, bytes, bytes],
+        row: tuple[int, str, str, bytes | None],
+    ) -> BaseEvent:
+        """The event as the server stored it, its hash checked against what was sent."""
+        import orjson
+
+        seq, prev, digest, stored = row
+        if stored is not None:  # stored by an earlier attempt
+            return parse_row({**orjson.loads(stored), "hash": digest})
+        pre, mid, post = parts
+        body = b"".join((pre, prev.encode(), mid, str(seq).encode(), post))
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise StoreURLError(f"{self.url.display}: seq {seq} stored other bytes than sent")
+        return parse_row({**data, "seq": seq, "prev": prev, "hash": digest})
 
     def _eids(self, batch: Sequence[BaseEvent]) -> tuple[list[str], bool]:
         """Each event's idempotency id (its own, the one of an unsure attempt, or a new one),
@@ -305,143 +308,13 @@ class PgStore:
             out.append(eid)
         return out, retried
 
-    def saw(self, seq: int, head: str) -> None:
-        """A newer head seen elsewhere (a follower): the next compare-and-set starts there."""
-        with self._lock:
-            if seq > self._seq:
-                self._seq, self._hash = seq, head
-
     def _conn_broken(self) -> bool:
         return self._conn is None or self._conn.closed or self._conn.broken
 
-    def _reconnect(self) -> None:
+    def _drop_connection(self) -> None:
         if self._conn is not None:
             self._conn.close()
         self._conn = None
-        self._connection()
-
-    def _stamp(
-        self, payloads: list[dict[str, Any]], seq: int, prev: str, times: Sequence[str] | None
-    ) -> _Rows:
-        """The column arrays of `payloads` stamped after (`seq`, `prev`) (in place: a batch
-        stamped again after losing a race keeps its times and ids)."""
-        rows = _Rows()
-        for body, envelope in stamp(payloads, seq, prev, self.actor, times):
-            rows.bodies.append(body)
-            rows.hashes.append(envelope["hash"])
-        rows.seqs = list(range(seq + 1, seq + 1 + len(payloads)))
-        rows.prevs = [prev, *rows.hashes[:-1]]
-        rows.eids = [data[EID] for data in payloads]
-        rows.datas = list(payloads)
-        return rows
-
-    def _cas(self, payloads: list[dict[str, Any]], times: Sequence[str] | None) -> _Rows:
-        """The one-statement fast path; raises `_Lost` when another writer was first."""
-        import psycopg
-
-        rows = self._stamp(payloads, self._seq, self._hash, times)
-        params = rows.params(self.incident)
-        params.update(
-            last=rows.seqs[-1], head=rows.hashes[-1], base=self._seq, base_hash=self._hash
-        )
-        try:
-            found = self._connection().execute(_CAS_INSERT, params).fetchone()
-        except StoreUnavailable:
-            raise psycopg.OperationalError("not connected") from None
-        if found is None or found[0] != len(rows.seqs):
-            self.cas_lost += 1
-            if found is None or (int(found[1]), str(found[2])) == (self._seq, self._hash):
-                raise _Lost(contended=True)
-            self._seq, self._hash = int(found[1]), str(found[2])
-            raise _Lost(contended=False)
-        self._seq, self._hash = rows.seqs[-1], rows.hashes[-1]
-        return rows
-
-    def _locked(
-        self,
-        payloads: list[dict[str, Any]],
-        times: Sequence[str] | None,
-        unsure: bool,
-        trust_head: bool = True,
-    ) -> _Rows:
-        """The guaranteed path: lock the head row, skip events already stored (when an earlier
-        attempt may have stored them), re-stamp, insert and move the head.
-
-        Two round trips, pipelined by hand (BEGIN + lock, then insert + head + COMMIT: psycopg's
-        `transaction()` would wait for each), so the head row is held for one round trip and
-        the commit; one more to look up ids when `unsure`. Should the head row disagree with
-        the events (edited by hand), the insert fails and it is done again from the true tail.
-        """
-        import psycopg
-
-        conn: psycopg.Connection[Any] | None = None
-        try:
-            conn = self._connection()
-            with conn.pipeline() as pipeline:
-                conn.execute("BEGIN")
-                cur = conn.execute(_LOCK_HEAD, [self.incident])
-                if not trust_head:
-                    cur = conn.execute(_TAIL, [self.incident])
-                pipeline.sync()
-                tail = cur.fetchone()
-                seq, head = (int(tail[0]), str(tail[1])) if tail else (0, codec.GENESIS)
-                stored = self._stored(conn, [p[EID] for p in payloads]) if unsure else {}
-                fresh_at = [i for i, p in enumerate(payloads) if p[EID] not in stored]
-                fresh = [payloads[i] for i in fresh_at]
-                fresh_times = None if times is None else [times[i] for i in fresh_at]
-                rows = self._stamp(fresh, seq, head, fresh_times)
-                if fresh:
-                    seq, head = rows.seqs[-1], rows.hashes[-1]
-                    params = rows.params(self.incident)
-                    params.update(last=seq, head=head)
-                    conn.execute(_INSERT_MOVE_HEAD, params)
-                conn.execute("COMMIT")  # sent, and its answer read, as the pipeline ends
-        except psycopg.OperationalError as exc:
-            self._conn = None
-            raise unavailable(self.url, exc) from None
-        except psycopg.Error as exc:
-            self._roll_back(conn)
-            if trust_head and isinstance(exc, psycopg.IntegrityError):
-                return self._locked(payloads, times, unsure=True, trust_head=False)
-            raise StoreURLError(f"{self.url.display}: append refused: {exc}") from None
-        self._seq, self._hash = seq, head
-        if not stored:
-            return rows
-        # Some were stored by an earlier attempt whose answer was lost: return every event
-        # of the batch as stored, in the batch's order.
-        merged = _Rows()
-        by_eid = {data[EID]: (data, h) for data, h in zip(rows.datas, rows.hashes, strict=True)}
-        by_eid.update(stored)
-        for payload in payloads:
-            data, digest = by_eid[payload[EID]]
-            merged.datas.append(data)
-            merged.hashes.append(digest)
-        return merged
-
-    def _roll_back(self, conn: psycopg.Connection[Any] | None) -> None:
-        """End a failed hand-made transaction, so the connection can be used again."""
-        import psycopg
-
-        if conn is None or conn.closed or conn.broken:
-            return
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            try:
-                conn.execute("ROLLBACK")
-            except psycopg.Error:
-                conn.close()
-
-    def _stored(
-        self, conn: psycopg.Connection[Any], eids: list[str]
-    ) -> dict[str, tuple[dict[str, Any], str]]:
-        import orjson
-
-        found: dict[str, tuple[dict[str, Any], str]] = {}
-        for eid, digest, body in conn.execute(
-            "SELECT eid, hash, body FROM warroom.events WHERE incident = %s AND eid = ANY(%s)",
-            [self.incident, eids],
-        ):
-            found[eid] = (orjson.loads(body), digest)
-        return found
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -549,15 +422,6 @@ class PgStore:
             except psycopg.OperationalError as exc:
                 self._conn = None
                 raise unavailable(self.url, exc) from None
-
-
-class _Lost(Exception):
-    """The compare-and-set found another head (`contended`: the one it expected, but being
-    moved by a writer still committing)."""
-
-    def __init__(self, contended: bool) -> None:
-        super().__init__()
-        self.contended = contended
 
 
 def check_schema(conn: psycopg.Connection[Any], url: StoreURL) -> None:

@@ -5,9 +5,11 @@ One row per event keyed (incident, seq) holds the exact canonical bytes that are
 The database itself enforces the chain: the primary key, a foreign key from (incident, seq-1,
 prev) to (incident, seq, hash) (no gap, no wrong predecessor), a CHECK that hash =
 sha256(body), and triggers that refuse UPDATE, DELETE and TRUNCATE even to the table's owner.
-Appends take no SEQUENCE (it leaves gaps on rollback): the per-incident head row in
-`incidents` is the compare-and-set token. Each insert statement NOTIFYs `warroom_events` with
-the incident, a wake-up for followers (the table stays the truth).
+Appends take no SEQUENCE (it leaves gaps on rollback): `warroom.append_events` (v2) locks the
+per-incident head row, chains the client's templates after the true tail (server-side, so the
+lock is never held across a round trip to a client), inserts and moves the head, in one
+statement. Each insert statement NOTIFYs `warroom_events` with the incident, a wake-up for
+followers (the table stays the truth).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from warroom.log import codec
 from warroom.store.url import StoreURLError
 
 #: The schema version this warroom writes and reads.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NOTIFY_CHANNEL = "warroom_events"
 _ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -72,8 +74,73 @@ CREATE TRIGGER events_notify AFTER INSERT ON warroom.events
     FOR EACH STATEMENT EXECUTE FUNCTION warroom.notify_events();
 """
 
+# The append in one statement. Each event comes as a template (its canonical body split
+# where the values of "prev" and "seq" go); the chain is continued from the true tail, read
+# after the head row's lock (so a head row edited by hand cannot fork it). With `unsure`
+# (a retry after an unknown outcome) an event whose eid is already stored is returned as
+# stored, not stored twice. Returns one row per event, in the batch's order.
+_V2 = f"""
+CREATE FUNCTION warroom.append_events(
+    p_incident text, p_pre bytea[], p_mid bytea[], p_post bytea[], p_eids text[],
+    p_unsure boolean
+) RETURNS TABLE (r_seq bigint, r_prev text, r_hash text, r_stored bytea)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq bigint := 0;
+    v_hash text := '{codec.GENESIS}';
+    v_body bytea;
+    v_old record;
+    seqs bigint[] := '{{}}';
+    prevs text[] := '{{}}';
+    hashes text[] := '{{}}';
+    bodies bytea[] := '{{}}';
+    eids text[] := '{{}}';
+BEGIN
+    PERFORM 1 FROM warroom.incidents AS i WHERE i.incident = p_incident FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such incident: %', p_incident USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT e.seq, e.hash INTO v_seq, v_hash FROM warroom.events AS e
+        WHERE e.incident = p_incident ORDER BY e.seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        v_seq := 0;
+        v_hash := '{codec.GENESIS}';
+    END IF;
+    FOR n IN 1 .. coalesce(array_length(p_pre, 1), 0) LOOP
+        IF p_unsure THEN
+            SELECT e.seq, e.prev, e.hash, e.body INTO v_old FROM warroom.events AS e
+                WHERE e.incident = p_incident AND e.eid = p_eids[n];
+            IF FOUND THEN
+                r_seq := v_old.seq; r_prev := v_old.prev; r_hash := v_old.hash;
+                r_stored := v_old.body;
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+        END IF;
+        r_prev := v_hash;
+        v_seq := v_seq + 1;
+        v_body := p_pre[n] || convert_to(v_hash, 'UTF8') || p_mid[n]
+            || convert_to(v_seq::text, 'UTF8') || p_post[n];
+        v_hash := encode(sha256(v_body), 'hex');
+        seqs := seqs || v_seq;
+        prevs := prevs || r_prev;
+        hashes := hashes || v_hash;
+        bodies := bodies || v_body;
+        eids := eids || p_eids[n];
+        r_seq := v_seq; r_hash := v_hash; r_stored := NULL;
+        RETURN NEXT;
+    END LOOP;
+    IF cardinality(seqs) > 0 THEN
+        INSERT INTO warroom.events (incident, seq, prev, hash, body, eid)
+            SELECT p_incident, r.seq, r.prev, r.hash, r.body, r.eid
+            FROM unnest(seqs, prevs, hashes, bodies, eids) AS r(seq, prev, hash, body, eid);
+        UPDATE warroom.incidents SET seq = v_seq, hash = v_hash WHERE incident = p_incident;
+    END IF;
+END $$;
+"""
+
 #: (version, SQL) in order; a new version is a new entry, never an edit of an old one.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
 
 
 class SchemaError(StoreURLError):
@@ -128,6 +195,7 @@ def _migrate(conninfo: str, grant_to: str | None) -> tuple[int, int]:
                 'GRANT SELECT, INSERT ON warroom.events TO "{r}"',
                 'GRANT SELECT, INSERT, UPDATE ON warroom.incidents, warroom.leases TO "{r}"',
                 'REVOKE UPDATE, DELETE, TRUNCATE ON warroom.events FROM "{r}"',
+                'GRANT EXECUTE ON FUNCTION warroom.append_events TO "{r}"',
             ):
                 conn.execute(sql.format(r=grant_to))  # type: ignore[arg-type]
     return before, SCHEMA_VERSION

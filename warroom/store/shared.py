@@ -304,8 +304,6 @@ class SharedIncident:
             return []
         with self._lock:
             if self._writer is not None and self._offline_since is None:
-                # What the follower saw others store: the compare-and-set then wins at once.
-                self._writer.saw(self._follower.last_seq, self._follower.head)
                 try:
                     stamped = self._writer.append_many(batch)
                 except StoreUnavailable as exc:
