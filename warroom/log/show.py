@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -575,6 +575,9 @@ def incident_clock() -> Callable[[str], str]:
             return text
         return slow(ts)
 
+    # For `showranges.clock_ready`: a copy of this clock in a worker reads the same stamps
+    # the same way once the incident's day is fixed.
+    one.started = lambda: day is not None  # type: ignore[attr-defined]
     return one
 
 
@@ -665,6 +668,7 @@ class Shower:
         on_bad: OnBad,
         clock: Callable[[str], str] | None = None,
         follow: bool = False,
+        workers: int | None = None,
     ) -> None:
         self.path = path
         self.on_bad = on_bad
@@ -673,9 +677,16 @@ class Shower:
         self.offset = 0
         self.line = 1
         self.last_seq: int | None = 0 if follow else None
+        #: Processes to show a log with (None: the cores, on a log big enough to pay).
+        self.workers = workers
+        #: Where `report` puts (line, why) instead of calling `on_bad` (a worker's range).
+        self.problems: list[tuple[int, str]] | None = None
+        #: Ranges of the log that worker processes showed, so far.
+        self.forked = 0
         self._inode: int | None = None
-        #: A line that is not JSON, reported once a line follows it; where it starts.
-        self._pending: LogError | None = None
+        #: A line that is not JSON (its line and why), reported once a line follows it;
+        #: where it starts.
+        self._pending: tuple[int, str] | None = None
         self._pending_at = (0, 1)
 
     def show(self, out: BinaryIO) -> None:
@@ -688,10 +699,15 @@ class Shower:
             ):
                 self.offset, self.line = 0, 1
             self._inode = info.st_ino
-            for offset, lines in codec.line_blocks(fd, self.offset, info.st_size):
-                text = self._block(offset, lines)
-                if text:
-                    out.write(text.encode())
+            from warroom.log import showranges
+
+            workers = self.workers
+            if workers is None:
+                workers = showranges.workers_for(info.st_size - self.offset)
+            if workers > 1 and self.last_seq is None:
+                showranges.show_in_ranges(self, fd, info.st_size, out, workers)
+            else:
+                self.show_range(fd, info.st_size, out)
         finally:
             os.close(fd)
         if self._pending is not None:
@@ -699,6 +715,31 @@ class Shower:
             self._pending = None
             self.offset, self.line = self._pending_at
         out.flush()
+
+    def show_range(
+        self, fd: int, end: int, out: IO[bytes], stop: Callable[[], bool] | None = None
+    ) -> None:
+        """Write the lines from `self.offset` up to `end` (a line boundary) to `out`; with
+        `stop`, return early after the first block for which it is true."""
+        for offset, lines in codec.line_blocks(fd, self.offset, end):
+            text = self._block(offset, lines)
+            if text:
+                out.write(text.encode())
+            if stop is not None and stop():
+                return
+
+    def report(self, line_no: int, why: str) -> None:
+        """A line that is not shown: to `on_bad` with its file:line (or kept, in a worker)."""
+        if self.problems is not None:
+            self.problems.append((line_no, why))
+        else:
+            self.on_bad(LogError(f"{where(self.path, line_no)}: {why}"))
+
+    def flush_pending(self) -> None:
+        """Report a last line that is not JSON now that a line follows it."""
+        if self._pending is not None:
+            self.report(*self._pending)
+            self._pending = None
 
     def _block(self, offset: int, lines: list[bytes]) -> str:
         """The output for one block of whole lines starting at `offset`, and the reading
@@ -712,7 +753,7 @@ class Shower:
         for raw, clean in zip(lines, _clean_flags(lines), strict=True):
             line_no += 1
             if pending is not None:
-                self.on_bad(pending)
+                self.report(*pending)
                 pending = None
             try:
                 if len(raw) > cut_min and kind_samples in raw:
@@ -723,7 +764,7 @@ class Shower:
                     data = loads(raw)
             except decode_error as exc:
                 why = exc.args[0].split(":")[0]
-                pending = LogError(f"{where(self.path, line_no)}: not JSON ({why})")
+                pending = (line_no, f"not JSON ({why})")
                 continue
             try:
                 text = summaries[data["kind"]](data)
@@ -769,7 +810,7 @@ class Shower:
         data = decode(raw)
         why = envelope_error(data)
         if why is not None:
-            self.on_bad(LogError(f"{where(self.path, line_no)}: {why}"))
+            self.report(line_no, why)
             return last_seq
         seq = data["seq"]
         if last_seq is not None:
@@ -781,5 +822,5 @@ class Shower:
         try:
             append(format_record(data, raw, None if self.clock is utc_clock else self.clock))
         except EventError as exc:
-            self.on_bad(LogError(f"{where(self.path, line_no)}: {exc}"))
+            self.report(line_no, str(exc))
         return last_seq
