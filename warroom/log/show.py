@@ -716,17 +716,12 @@ class Shower:
             self.offset, self.line = self._pending_at
         out.flush()
 
-    def show_range(
-        self, fd: int, end: int, out: IO[bytes], stop: Callable[[], bool] | None = None
-    ) -> None:
-        """Write the lines from `self.offset` up to `end` (a line boundary) to `out`; with
-        `stop`, return early after the first block for which it is true."""
+    def show_range(self, fd: int, end: int, out: IO[bytes]) -> None:
+        """Write the lines from `self.offset` up to `end` (a line boundary) to `out`."""
         for offset, lines in codec.line_blocks(fd, self.offset, end):
-            text = self._block(offset, lines)
+            text = self.show_lines(offset, lines)
             if text:
                 out.write(text.encode())
-            if stop is not None and stop():
-                return
 
     def report(self, line_no: int, why: str) -> None:
         """A line that is not shown: to `on_bad` with its file:line (or kept, in a worker)."""
@@ -741,7 +736,7 @@ class Shower:
             self.report(*self._pending)
             self._pending = None
 
-    def _block(self, offset: int, lines: list[bytes]) -> str:
+    def show_lines(self, offset: int, lines: list[bytes]) -> str:
         """The output for one block of whole lines starting at `offset`, and the reading
         position moved past them (a last line that is not JSON stays pending)."""
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
@@ -792,7 +787,8 @@ class Shower:
                 if seq <= last_seq:
                     continue
                 last_seq = seq
-            shown = f"{seq:>6}  {clock(ts)}  {actor or '-'}  {text}"
+            # str.rjust: what the format spec `>6` does to an int, at a third of its cost.
+            shown = f"{str(seq).rjust(6)}  {clock(ts)}  {actor or '-'}  {text}"
             if clean is None:
                 clean = _clean(raw)
             append(shown if clean else one_line(shown))

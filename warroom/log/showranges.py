@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 #: Bytes copied per write from a worker's file to the output.
 COPY_CHUNK = 1 << 20
+#: Bytes read at a time while the first lines are shown before the workers fork.
+PRIME_CHUNK = 1 << 16
 
 
 def available_cores() -> int:
@@ -93,14 +95,17 @@ class _Worker:
 
 def show_in_ranges(shower: Shower, fd: int, size: int, out: BinaryIO, workers: int) -> None:
     """`shower.show_range(fd, size, out)` on up to `workers` processes (see the module)."""
-    start = shower.offset
-    # The first range is the parent's; its first blocks run before any fork (the day).
-    bounds = line_bounds(fd, start, size, workers)
-    ready = clock_ready(shower.clock)
-    if not ready:
-        shower.show_range(fd, bounds[1], out, stop=lambda: clock_ready(shower.clock))
-        ready = clock_ready(shower.clock)
-    if not ready or len(bounds) < 3 or threading.active_count() > 1:
+    bounds = line_bounds(fd, shower.offset, size, workers)
+    # The first range is the parent's: its first lines are shown before any fork, until the
+    # clock has fixed the incident's day (the first event shown does).
+    while not clock_ready(shower.clock) and shower.offset < bounds[1]:
+        chunk = os.pread(fd, min(PRIME_CHUNK, bounds[1] - shower.offset), shower.offset)
+        if chunk.rfind(b"\n") < 0:
+            break  # a longer line: `show_range` reads it whole
+        text = shower.show_lines(shower.offset, chunk[: chunk.rfind(b"\n")].split(b"\n"))
+        if text:
+            out.write(text.encode())
+    if not clock_ready(shower.clock) or len(bounds) < 3 or threading.active_count() > 1:
         shower.show_range(fd, size, out)  # forking a process with threads is not safe
         return
     out.flush()
