@@ -279,6 +279,10 @@ def test_the_fast_path_prints_what_the_typed_events_say_for_every_kind_and_paylo
             assert_terminal_safe(got, one_line=True)
         # format_record, the per-dict path the fast one falls back to, agrees as well.
         assert [format_record(d, None, reference_clock) for d in datas] == expected
+        # And so do worker processes showing the log in ranges.
+        fresh = incident_clock() if fast_clock is not None else None
+        shower, by_ranges, errors = show_with(path, fresh, 3)
+        assert by_ranges.decode().split("\n")[:-1] == expected and shower.forked == 2
 
 
 JUNK_VALUES: list[object] = [
@@ -458,3 +462,16 @@ def test_a_closed_pipe_stops_the_workers_too(tmp_path: Path) -> None:
         Shower(path, lambda error: None, None, workers=3).show(out)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_where_no_worker_can_start_the_parent_shows_every_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    path = tmp_path / "inc.jsonl"
+    ranged_log(path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    shower, shown, errors = show_with(path, incident_clock(), 3)
+    assert shower.forked == 0
+    assert (shown, errors) == show_with(path, incident_clock(), 1)[1:]

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from warroom.controls.words import value_words
-from warroom.log import codec
+from warroom.log import codec, showranges
 from warroom.log.scan import LogError, OnBad, envelope_error, open_for_reading, where
 from warroom.timefmt import clock, local_day, local_time
 from warroom.untrusted import one_line
@@ -699,8 +699,6 @@ class Shower:
             ):
                 self.offset, self.line = 0, 1
             self._inode = info.st_ino
-            from warroom.log import showranges
-
             workers = self.workers
             if workers is None:
                 workers = showranges.workers_for(info.st_size - self.offset)
