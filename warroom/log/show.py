@@ -563,12 +563,17 @@ def incident_clock() -> Callable[[str], str]:
         return text
 
     def one(ts: str) -> str:
-        # What `slow` makes of a stamp ending in Z depends on its first 19 characters only.
+        # What `slow` makes of a stamp ending in Z depends on its first 19 characters only;
+        # its hour's local form, when known, is taken here (a call costs more than this).
         if len(ts) > 19 and ts[-1] == "Z":
             second = ts[:19]
             text = seconds.get(second)
             if text is None:
-                text = slow(ts)
+                prefix = hours.get(ts[:13])
+                if prefix is not None and ts[13] == ":" and ts[16] == ":":
+                    text = prefix + ts[13:19]
+                else:
+                    text = slow(ts)
                 if len(seconds) >= 100_000:
                     seconds.clear()  # a log is read in order: old seconds do not come back
                 seconds[second] = text
