@@ -475,3 +475,18 @@ def test_where_no_worker_can_start_the_parent_shows_every_range(
     shower, shown, errors = show_with(path, incident_clock(), 3)
     assert shower.forked == 0
     assert (shown, errors) == show_with(path, incident_clock(), 1)[1:]
+
+
+def test_a_first_line_longer_than_a_read_still_lets_the_workers_start(tmp_path: Path) -> None:
+    """The workers wait for the first event shown: here one of 2,000 samples (140 kB)."""
+    path = tmp_path / "inc.jsonl"
+    sample = ev.ProbeSample(target="dns", state="up", ok=3, count=3, latency_ms=1.5)
+    log = IncidentLog.open(path)
+    log.append_many(
+        [ev.ProbeSamples(samples=[sample] * 2000), *[ev.NoteAdded(text=f"n{i}") for i in range(50)]]
+    )
+    log.close()
+    shower, shown, errors = show_with(path, incident_clock(), 2)
+    assert shower.forked == 1 and errors == []
+    assert shown == show_with(path, incident_clock(), 1)[1]
+    assert shown.split(b"\n")[0].endswith(b"probe samples (2000 targets)")

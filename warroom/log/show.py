@@ -11,7 +11,8 @@ summarised by its kind's function in `SUMMARIES`, timed through a per-second cac
 unsanitised only when its raw bytes prove there is nothing to sanitise (ASCII with no
 backslash and no DEL: JSON holds control characters only as escapes). A kind without a
 function, or a dict whose fields do not have the types the event model declares, takes the
-typed path, which also names a bad field. The output goes out in blocks of bytes.
+typed path, which also names a bad field. The output goes out in blocks of bytes; a big
+log is shown by one process per core, each a byte range (`showranges`).
 """
 
 from __future__ import annotations
@@ -664,7 +665,8 @@ class Shower:
     `on_bad` with its file:line and is skipped; a last line that is not JSON is left unread
     (it may be a write in progress), and reported once a line follows it; a file replaced or
     cut below what was read is read again from the start. With `follow`, a seq already
-    printed is not printed again.
+    printed is not printed again; without it, a big log is shown in ranges by `workers`
+    processes (`showranges`), with the same output.
     """
 
     def __init__(
@@ -690,9 +692,9 @@ class Shower:
         self.forked = 0
         self._inode: int | None = None
         #: A line that is not JSON (its line and why), reported once a line follows it;
-        #: where it starts.
-        self._pending: tuple[int, str] | None = None
-        self._pending_at = (0, 1)
+        #: the offset where it starts and its line.
+        self.pending: tuple[int, str] | None = None
+        self.pending_at = (0, 1)
 
     def show(self, out: BinaryIO) -> None:
         """Write the lines for the events appended since the last call to `out`."""
@@ -713,10 +715,10 @@ class Shower:
                 self.show_range(fd, info.st_size, out)
         finally:
             os.close(fd)
-        if self._pending is not None:
+        if self.pending is not None:
             # The last line is not JSON: leave it unread, it may be a write in progress.
-            self._pending = None
-            self.offset, self.line = self._pending_at
+            self.pending = None
+            self.offset, self.line = self.pending_at
         out.flush()
 
     def show_range(self, fd: int, end: int, out: IO[bytes]) -> None:
@@ -735,15 +737,15 @@ class Shower:
 
     def flush_pending(self) -> None:
         """Report a last line that is not JSON now that a line follows it."""
-        if self._pending is not None:
-            self.report(*self._pending)
-            self._pending = None
+        if self.pending is not None:
+            self.report(*self.pending)
+            self.pending = None
 
     def show_lines(self, offset: int, lines: list[bytes]) -> str:
         """The output for one block of whole lines starting at `offset`, and the reading
         position moved past them (a last line that is not JSON stays pending)."""
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        summaries, clock, last_seq, pending = SUMMARIES, self.clock, self.last_seq, self._pending
+        summaries, clock, last_seq, pending = SUMMARIES, self.clock, self.last_seq, self.pending
         cut_min, kind_samples, without_samples = _SAMPLES_CUT_MIN, _KIND_SAMPLES, _without_samples
         out: list[str] = []
         append = out.append
@@ -795,11 +797,11 @@ class Shower:
             if clean is None:
                 clean = _clean(raw)
             append(shown if clean else one_line(shown))
-        self.last_seq, self._pending = last_seq, pending
+        self.last_seq, self.pending = last_seq, pending
         self.offset = offset + sum(map(len, lines)) + len(lines)
         self.line = line_no + 1
         if pending is not None:
-            self._pending_at = (self.offset - len(lines[-1]) - 1, line_no)
+            self.pending_at = (self.offset - len(lines[-1]) - 1, line_no)
         return "\n".join(out) + "\n" if out else ""
 
     def _slow(

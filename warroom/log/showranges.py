@@ -96,17 +96,27 @@ class _Worker:
 def show_in_ranges(shower: Shower, fd: int, size: int, out: BinaryIO, workers: int) -> None:
     """`shower.show_range(fd, size, out)` on up to `workers` processes (see the module)."""
     bounds = line_bounds(fd, shower.offset, size, workers)
+    # Forking a process that runs other threads is not safe (a lock may be held forever).
+    if len(bounds) < 3 or threading.active_count() > 1:
+        shower.show_range(fd, size, out)
+        return
     # The first range is the parent's: its first lines are shown before any fork, until the
     # clock has fixed the incident's day (the first event shown does).
+    want = PRIME_CHUNK
     while not clock_ready(shower.clock) and shower.offset < bounds[1]:
-        chunk = os.pread(fd, min(PRIME_CHUNK, bounds[1] - shower.offset), shower.offset)
-        if chunk.rfind(b"\n") < 0:
-            break  # a longer line: `show_range` reads it whole
-        text = shower.show_lines(shower.offset, chunk[: chunk.rfind(b"\n")].split(b"\n"))
+        chunk = os.pread(fd, min(want, bounds[1] - shower.offset), shower.offset)
+        cut = chunk.rfind(b"\n")
+        if not chunk:
+            break  # cut short while being read
+        if cut < 0:
+            want *= 2  # a longer line (bounds[1] ends one): read it whole
+            continue
+        text = shower.show_lines(shower.offset, chunk[:cut].split(b"\n"))
         if text:
             out.write(text.encode())
-    if not clock_ready(shower.clock) or len(bounds) < 3 or threading.active_count() > 1:
-        shower.show_range(fd, size, out)  # forking a process with threads is not safe
+        want = PRIME_CHUNK
+    if not clock_ready(shower.clock):
+        shower.show_range(fd, size, out)
         return
     out.flush()
     sys.stdout.flush()
@@ -155,14 +165,15 @@ def _work(
     shower.show_range(fd, end, lines)
     if end < size:
         shower.flush_pending()  # the next range's first line follows it
-    pending = shower._pending_at if shower._pending is not None else None
-    why = shower._pending[1] if shower._pending is not None else None
+    pending = None
+    if shower.pending is not None:  # the log's torn last line: left for the parent
+        pending = [*shower.pending_at, shower.pending[1]]
     lines.flush()
     summary = {
         "offset": shower.offset,
         "line": shower.line,
         "problems": shower.problems,
-        "pending": [*pending, why] if pending is not None else None,
+        "pending": pending,
     }
     state.write(orjson.dumps(summary))
     state.flush()
@@ -197,5 +208,5 @@ def _collect(shower: Shower, fd: int, worker: _Worker, out: BinaryIO) -> None:
     shower.forked += 1
     if summary["pending"] is not None:
         offset, line_no, why = summary["pending"]
-        shower._pending = (first - 1 + line_no, why)
-        shower._pending_at = (offset, first - 1 + line_no)
+        shower.pending = (first - 1 + line_no, why)
+        shower.pending_at = (offset, first - 1 + line_no)
