@@ -490,3 +490,17 @@ def test_a_first_line_longer_than_a_read_still_lets_the_workers_start(tmp_path: 
     assert shower.forked == 1 and errors == []
     assert shown == show_with(path, incident_clock(), 1)[1]
     assert shown.split(b"\n")[0].endswith(b"probe samples (2000 targets)")
+
+
+def test_a_pipe_out_is_widened_and_carries_the_same_lines(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / "inc.jsonl"
+    ranged_log(path)
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe:
+        with os.fdopen(write_end, "wb") as out:
+            Shower(path, lambda error: None, None, workers=2).show(out)
+            if hasattr(fcntl, "F_GETPIPE_SZ"):
+                assert fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) == 1 << 20
+        assert pipe.read() == show_with(path, None, 1)[1]
