@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -278,6 +279,10 @@ def test_the_fast_path_prints_what_the_typed_events_say_for_every_kind_and_paylo
             assert_terminal_safe(got, one_line=True)
         # format_record, the per-dict path the fast one falls back to, agrees as well.
         assert [format_record(d, None, reference_clock) for d in datas] == expected
+        # And so do worker processes showing the log in ranges.
+        fresh = incident_clock() if fast_clock is not None else None
+        shower, by_ranges, errors = show_with(path, fresh, 3)
+        assert by_ranges.decode().split("\n")[:-1] == expected and shower.forked == 2
 
 
 JUNK_VALUES: list[object] = [
@@ -372,3 +377,139 @@ def test_show_prints_to_a_stdout_that_takes_only_text(
     with contextlib.redirect_stdout(text):
         assert main(["log", "show", "--utc", str(path)]) == 0
     assert text.getvalue() == via_bytes and via_bytes.count("\n") == 2 and "note: café" in via_bytes
+
+
+def ranged_log(path: Path) -> list[bytes]:
+    """A log over two days with hostile payloads, a junk line in the middle, a line of the
+    wrong type and a torn last line: what splitting into ranges must not change."""
+    log = IncidentLog.open(path)
+    payloads = [p for name, p in PAYLOADS.items() if name != "huge_line" and utf8(p)]
+    notes = []
+    for i in range(400):
+        text = payloads[i % len(payloads)] if i % 7 == 0 else f"note {i}"
+        stamp = f"2025-10-{20 + i // 200}T23:{i // 60 % 60:02d}:{i % 60:02d}.{i:06d}Z"
+        notes.append(ev.NoteAdded(text=text, ts=stamp, actor=f"r{i % 5}"))
+    log.append_many(notes)
+    log.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[150:150] = [b"junk\n"]
+    lines[260] = lines[260].replace(b'"text":"', b'"text":5,"x":"')
+    lines.append(b'{"actor":"x","kin\n')
+    path.write_bytes(b"".join(lines))
+    return lines
+
+
+def show_with(
+    path: Path, clock: Callable[[str], str] | None, workers: int
+) -> tuple[Shower, bytes, list[str]]:
+    errors: list[str] = []
+    out = io.BytesIO()
+    shower = Shower(path, lambda error: errors.append(str(error)), clock, workers=workers)
+    shower.show(out)
+    return shower, out.getvalue(), errors
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+def test_ranges_shown_by_workers_print_what_one_process_prints(
+    tmp_path: Path, workers: int
+) -> None:
+    path = tmp_path / "inc.jsonl"
+    ranged_log(path)
+    outputs = []
+    for count in (1, workers):
+        shower, shown, errors = show_with(path, incident_clock(), count)
+        outputs.append((shown, errors, shower.offset, shower.line))
+        assert shower.forked == count - 1
+    assert outputs[0] == outputs[1]
+    shown, errors, _, line = outputs[0]
+    assert shown.count(b"\n") == 399 and line == 402
+    assert b"  Oct 21 23:06:39  r4  note: " in shown  # the incident's day, known to the workers
+    assert errors == [
+        f"{path}:151: not JSON (unexpected character, expected a JSON value)",
+        f"{path}:261: note_added: field 'text': Input should be a valid string",
+    ]
+
+
+def test_a_line_that_is_not_json_at_a_range_end_is_reported_once_in_order(tmp_path: Path) -> None:
+    from warroom.log.showranges import line_bounds
+
+    path = tmp_path / "inc.jsonl"
+    lines = ranged_log(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        bound = line_bounds(fd, 0, path.stat().st_size, 2)[1]
+    finally:
+        os.close(fd)
+    # The line that ends at the boundary becomes junk of the same length: the same ranges.
+    index = next(i for i in range(len(lines)) if sum(map(len, lines[: i + 1])) == bound)
+    lines[index] = b"x" * (len(lines[index]) - 1) + b"\n"
+    path.write_bytes(b"".join(lines))
+    results = [show_with(path, None, workers)[1:] for workers in (1, 2)]
+    assert results[0] == results[1]
+    assert (
+        results[0][1][1]
+        == f"{path}:{index + 1}: not JSON (unexpected character, expected a JSON value)"
+    )
+
+
+def children() -> set[int]:
+    """This process's child processes, zombies included (Linux)."""
+    found: set[int] = set()
+    for listing in Path("/proc/self/task").glob("*/children"):
+        found.update(int(pid) for pid in listing.read_text().split())
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_a_closed_pipe_stops_the_workers_too(tmp_path: Path) -> None:
+    """`log show | head`: the write fails, and no worker is left running or unreaped."""
+    path = tmp_path / "inc.jsonl"
+    ranged_log(path)
+    before = children()
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "wb") as out, pytest.raises(BrokenPipeError):
+        Shower(path, lambda error: None, None, workers=3).show(out)
+    assert children() <= before
+
+
+def test_where_no_worker_can_start_the_parent_shows_every_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    path = tmp_path / "inc.jsonl"
+    ranged_log(path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no such folder"))
+    shower, shown, errors = show_with(path, incident_clock(), 3)
+    assert shower.forked == 0
+    assert (shown, errors) == show_with(path, incident_clock(), 1)[1:]
+
+
+def test_a_first_line_longer_than_a_read_still_lets_the_workers_start(tmp_path: Path) -> None:
+    """The workers wait for the first event shown: here one of 2,000 samples (140 kB)."""
+    path = tmp_path / "inc.jsonl"
+    sample = ev.ProbeSample(target="dns", state="up", ok=3, count=3, latency_ms=1.5)
+    log = IncidentLog.open(path)
+    log.append_many(
+        [ev.ProbeSamples(samples=[sample] * 2000), *[ev.NoteAdded(text=f"n{i}") for i in range(50)]]
+    )
+    log.close()
+    shower, shown, errors = show_with(path, incident_clock(), 2)
+    assert shower.forked == 1 and errors == []
+    assert shown == show_with(path, incident_clock(), 1)[1]
+    assert shown.split(b"\n")[0].endswith(b"probe samples (2000 targets)")
+
+
+def test_a_pipe_out_is_widened_and_carries_the_same_lines(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / "inc.jsonl"
+    ranged_log(path)
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe:
+        with os.fdopen(write_end, "wb") as out:
+            Shower(path, lambda error: None, None, workers=2).show(out)
+            if hasattr(fcntl, "F_GETPIPE_SZ"):
+                assert fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) == 1 << 20
+        assert pipe.read() == show_with(path, None, 1)[1]

@@ -8,6 +8,11 @@ verifications, notes, levers, the simulator). Each log is shown by a fresh
 from the process start (imports included) to its exit, by wall clock and by the child's CPU
 time (less sensitive to other load on the machine). Target: >= 200,000 lines/s.
 
+A log this big is shown by one process per core (`warroom/log/showranges.py`), so the CPU
+rate counts all of them: on an idle machine the wall-clock rate is up to `cores` times it.
+Set BENCH_DIR to put the generated logs (up to 750 MB each) somewhere other than the
+system's temporary folder.
+
 `--baseline DIR` also runs the `warroom` package found in DIR (e.g. a `git worktree` of an
 earlier commit) on the same logs, for a before/after ratio from one run. `python_loop_10m_s`
 is a yardstick for the machine's speed (about 0.4 s on an idle current desktop core).
@@ -76,6 +81,7 @@ def main() -> None:
     shapes = list(GENERATORS) if args.shape == "all" else [args.shape]
     result: dict[str, object] = {"bench": "log_show", "events": args.events}
     result["python_loop_10m_s"] = round(python_speed(), 2)
+    result["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     with tempfile.TemporaryDirectory(prefix="bench_show_", dir=os.environ.get("BENCH_DIR")) as d:
         for shape in shapes:
             path = Path(d) / f"{shape}.jsonl"

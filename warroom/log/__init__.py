@@ -15,5 +15,6 @@
 - `anchor`: `format_head` / `head_before` / `parse_anchor`, the `log head #N sha256:…` text.
 - `show`: `log show`'s sanitised one-line format: `Shower` streams blocks through a summary
   function per kind, held to `reference_line` (the typed events) by its tests.
+- `showranges`: a big log shown on every core, byte ranges by forked workers, printed in order.
 - `cli`: `warroom log verify [--head]`, `warroom log show`, `warroom note [--create]`.
 """
