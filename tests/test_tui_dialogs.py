@@ -245,3 +245,20 @@ async def test_a_lever_typed_in_one_burst_applies_what_was_typed(tmp_path: Path)
     requested, applied = control_events(app.log_path)
     assert isinstance(requested, ev.ControlRequested) and isinstance(applied, ev.ControlApplied)
     assert (requested.to_value, requested.reason, applied.value) == (10, "shed load", 10)
+
+
+async def test_the_last_fields_enter_waits_for_the_text_typed_before_it(tmp_path: Path) -> None:
+    """A note typed and entered in one burst into an open dialog is stored whole: the Enter
+    that submits reads the field only after the keys sent before it have reached it."""
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        for n in range(3):
+            await pilot.press("n")
+            await settle(pilot, until=lambda: getattr(app.screen, "ready", False))
+            before = len(notes(path))
+            text = f"note {n}: the db primary is down"
+            burst(pilot, [*text, "enter", *"jj"])  # and on: hotkeys for the main screen
+            await settle(pilot, until=lambda b=before: len(notes(path)) > b)
+            assert notes(path)[-1].text == text
+            await settle(pilot, until=lambda: app.screen is app.main_screen)

@@ -184,6 +184,9 @@ class WarroomApp(App[int]):
         self._replayed: set[int] = set()
         #: Since when keys are held for a requested dialog (None: not holding).
         self._holding_since: float | None = None
+        #: The dialog whose last field's Enter is on its way through the field, and the key.
+        self._enter_pending: Dialog[Any] | None = None
+        self._enter_key: int | None = None
         #: Held keys are being handed to a dialog one handled key at a time.
         self._draining = False
         #: The screen each key was first forwarded on (by id; the last few keys only).
@@ -264,6 +267,8 @@ class WarroomApp(App[int]):
             return False
         if not key.is_forwarded:
             self.last_input_at = monotonic()
+        elif id(key) == self._enter_key:
+            return False  # the last field's Enter, back for the field's own binding
         if self._holding_keys():
             self._held_keys.append(Key(key.key, key.character))
             return True
@@ -290,7 +295,7 @@ class WarroomApp(App[int]):
         Keys arrive faster than a screen handles them: left to the field's own Submitted
         message (or the app's Tab binding), the move happens after the keys behind it were
         already forwarded to the field being left, so a burst of "10⏎shed load" all landed
-        in the first field. What Enter does is the dialog's (`Dialog.field_entered`).
+        in the first field.
         """
         dialog = self.screen if self.screen_stack else None
         if not isinstance(dialog, Dialog) or not dialog.ready:
@@ -304,8 +309,23 @@ class WarroomApp(App[int]):
             return True
         if key.key != "enter" or not isinstance(target, Input):
             return False
-        dialog.field_entered(target)
-        return True
+        if dialog.focus_next_field(target):
+            return True
+        # The last field's Enter reads what was typed (submit, confirm), so it goes through
+        # the field, behind the keys already sent there; the keys after it wait until the
+        # dialog has acted on it (`field_enter_handled`).
+        self._enter_pending, self._enter_key = dialog, id(key)
+        self._holding_since = monotonic()
+        return False
+
+    def field_enter_handled(self, dialog: Dialog[Any]) -> None:
+        """`dialog` has acted on its last field's Enter: hand on the keys typed behind it
+        (to the button it moved to, or to the screen that is now on top)."""
+        if self._enter_pending is not dialog:
+            return
+        self._enter_pending, self._enter_key = None, None
+        self._holding_since = None
+        self._drain_held_keys(dialog)
 
     def _holding_keys(self) -> bool:
         if self._draining:
@@ -368,6 +388,7 @@ class WarroomApp(App[int]):
     def drop_held_keys(self) -> None:
         """The dialog the keys were typed for did not open: they must not become hotkeys."""
         self._holding_since = None
+        self._enter_pending, self._enter_key = None, None
         self._held_keys = []
         self._draining = False
 

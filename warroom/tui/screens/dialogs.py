@@ -85,21 +85,19 @@ class Dialog(ModalScreen[ResultT]):
             return True
         return False
 
-    def field_entered(self, field: Input) -> None:
-        """Enter in a field: on to the next field; in the last one, `last_field_entered`.
-
-        The app calls this as the key arrives (see `WarroomApp._moved_focus_now`), so keys
-        typed right behind the Enter reach the field it moved to."""
-        if not self.focus_next_field(field):
-            self.last_field_entered(field)
-
     def last_field_entered(self, field: Input) -> None:
         """Enter in the last field: submit, or on to the button that alone acts."""
 
     @on(Input.Submitted)
     def _field_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field: on to the next field; in the last one, `last_field_entered`
+        (the app moves the focus itself as the key arrives, see `_moved_focus_now`)."""
         event.stop()
-        self.field_entered(event.input)
+        if not self.focus_next_field(event.input):
+            self.last_field_entered(event.input)
+        handled = getattr(self.app, "field_enter_handled", None)
+        if handled is not None:
+            handled(self)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
