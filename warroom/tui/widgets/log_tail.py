@@ -6,6 +6,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.events import Resize
@@ -203,8 +205,8 @@ class LogTail(RichLog):
     def _write(self, lines: Iterable[Text], following: bool) -> None:
         # One write for the batch: RichLog's per-write cost (options, measuring, scrolling,
         # refreshing) is paid once, not per event, when hundreds of probe changes land.
-        batch = Text("\n", end="").join(lines)
-        if not batch.plain:
+        batch = _Lines(list(lines))
+        if not any(text.plain for text in batch.texts):
             return
         # Wrapped to the pane's own width (RichLog would measure against the terminal's).
         width = self.scrollable_content_region.width or None
@@ -232,3 +234,25 @@ class LogTail(RichLog):
         text = f"▼ {self.unseen} new below · End follows" if self.unseen else ""
         if self.border_subtitle != text:
             self.border_subtitle = text
+
+
+class _Lines:
+    """Event lines as one renderable, one line each: a line that fits the width is rendered
+    as it is, and only a longer one goes through Rich's wrapping (which costs several times
+    more, and at thousands of targets hundreds of lines land at every refresh)."""
+
+    def __init__(self, texts: list[Text]) -> None:
+        self.texts = texts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        newline = Segment.line()
+        last = len(self.texts) - 1
+        for i, text in enumerate(self.texts):
+            if text.cell_len <= width and "\n" not in text.plain:
+                yield from text.render(console)
+            else:
+                yield from console.render(text, options)
+                continue  # the wrapped lines end with their own newline
+            if i < last:
+                yield newline
