@@ -136,5 +136,6 @@ async def test_worker_restarts_are_one_problem_line_that_clears_once_healthy(
         assert screen_text(app).count("probe engine restarted") == 1
         # The restarted worker keeps running: the problem is resolved and the line goes.
         await settle(pilot, until=lambda: not app.problems, timeout=15)
+        await pilot.pause()  # the next frame, the one a responder sees
         assert "probe engine restarted" not in screen_text(app)
         assert app.session.freshness.live
