@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.events import Resize
@@ -237,9 +238,10 @@ class LogTail(RichLog):
 
 
 class _Lines:
-    """Event lines as one renderable, one line each: a line that fits the width is rendered
-    as it is, and only a longer one goes through Rich's wrapping (which costs several times
-    more, and at thousands of targets hundreds of lines land at every refresh)."""
+    """Event lines as one renderable, one line each: a line that fits the width is cut into
+    segments at its spans directly, and only a longer one goes through Rich's wrapping
+    (which costs several times more, and at thousands of targets hundreds of lines land at
+    every refresh). Both give the strips Rich gives for the lines joined into one Text."""
 
     def __init__(self, texts: list[Text]) -> None:
         self.texts = texts
@@ -249,10 +251,34 @@ class _Lines:
         newline = Segment.line()
         last = len(self.texts) - 1
         for i, text in enumerate(self.texts):
-            if text.cell_len <= width and "\n" not in text.plain:
-                yield from text.render(console)
-            else:
+            segments = _fitting_segments(text, width, console)
+            if segments is None:
                 yield from console.render(text, options)
                 continue  # the wrapped lines end with their own newline
+            yield from segments
             if i < last:
                 yield newline
+
+
+def _fitting_segments(text: Text, width: int, console: Console) -> list[Segment] | None:
+    """`text` as segments when it fits `width` on one line with spans in order and apart
+    (what `event_line` builds); None otherwise."""
+    plain = text.plain
+    if text.cell_len > width or "\n" in plain:
+        return None
+    null = Style.null()
+    base = console.get_style(text.style, default=null) if text.style else null
+    segments: list[Segment] = []
+    at = 0
+    for span in text.spans:
+        if span.start < at:
+            return None
+        if span.start > at:
+            segments.append(Segment(plain[at : span.start], base))
+        if span.end > span.start:
+            style = console.get_style(span.style, default=null)
+            segments.append(Segment(plain[span.start : span.end], base + style))
+        at = max(at, span.end)
+    if at < len(plain):
+        segments.append(Segment(plain[at:], base))
+    return segments
