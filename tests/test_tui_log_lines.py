@@ -29,6 +29,8 @@ def lines() -> list[Text]:
     return [
         Text("… 12 more events (see the log or replay)", style="dim"),  # a base style
         *(event_line(e) for e in stamped),
+        Text("a long line without a newline at its end " * 4, end=""),
+        Text("tab\tseparated"),
         Text(""),
     ]
 
@@ -42,10 +44,11 @@ def painted(renderable: Any, width: int) -> list[list[tuple[str, Any]]]:
     ):
         runs: list[tuple[str, Any]] = []
         for segment in line:
-            if runs and runs[-1][1] == segment.style:
-                runs[-1] = (runs[-1][0] + segment.text, segment.style)
+            style = segment.style or None  # no style and the null style paint alike
+            if runs and runs[-1][1] == style:
+                runs[-1] = (runs[-1][0] + segment.text, style)
             elif segment.text:
-                runs.append((segment.text, segment.style))
+                runs.append((segment.text, style))
         out.append(runs)
     return out
 

@@ -254,8 +254,10 @@ class _Lines:
             segments = _fitting_segments(text, width, console)
             if segments is None:
                 yield from console.render(text, options)
-                continue  # the wrapped lines end with their own newline
-            yield from segments
+                if text.end.endswith("\n"):
+                    continue  # the wrapped lines end with their own newline
+            else:
+                yield from segments
             if i < last:
                 yield newline
 
@@ -264,7 +266,7 @@ def _fitting_segments(text: Text, width: int, console: Console) -> list[Segment]
     """`text` as segments when it fits `width` on one line with spans in order and apart
     (what `event_line` builds); None otherwise."""
     plain = text.plain
-    if text.cell_len > width or "\n" in plain:
+    if text.cell_len > width or "\n" in plain or "\t" in plain:
         return None
     null = Style.null()
     base = console.get_style(text.style, default=null) if text.style else null
