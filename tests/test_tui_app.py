@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
+from textual.events import Key
 from tui_harness import SIZE, logged, make_app, paste, screen_text, settle, write_log
 
 from warroom import events as ev
@@ -299,6 +302,27 @@ async def test_quit_asks_first(tmp_path: Path) -> None:
         await pilot.press("q", "enter")
         await settle(pilot)
     assert app.return_value == 0
+
+
+async def test_keys_held_down_never_keep_other_writers_events_off_screen(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        other = IncidentLog.open(path)
+        other.append(ev.NoteAdded(text="from the other terminal"))
+        other.close()
+        written = time.monotonic()
+        # Keys go first, but an arrow key held down (auto-repeat, a key every 20 ms: as the
+        # terminal sends them) must not hold the catch-up for ever.
+        key = 0
+        while "from the other terminal" not in screen_text(app):
+            assert time.monotonic() - written < 1.0, "the note never appeared while typing"
+            key += 1
+            app.post_message(Key("down" if key % 20 < 10 else "up", None))
+            await asyncio.sleep(0.02)
 
 
 async def test_events_from_another_writer_appear_within_a_second(tmp_path: Path) -> None:

@@ -314,6 +314,29 @@ async def test_only_rows_on_screen_are_redrawn_when_every_target_changes() -> No
         assert table.rows_built == built
 
 
+async def test_focus_leaving_and_coming_back_rebuilds_no_row() -> None:
+    app = ListApp(incident())
+    async with app.run_test(size=(100, HEIGHT)) as pilot:
+        table = app.query_one(ProbeTable)
+        cursor = table.selected_target
+        assert cursor is not None
+        focused = line(table, cursor)
+        table.blur()  # as when a dialog opens over the list
+        await pilot.pause()
+        blurred = line(table, cursor)
+        assert blurred.text == focused.text and list(blurred) != list(focused)
+        table.focus()
+        await pilot.pause()
+        built = table.rows_built
+        for _ in range(2):
+            table.blur()
+            await pilot.pause()
+            table.focus()
+            await pilot.pause()
+        assert table.rows_built == built  # each look's rows were kept
+        assert list(line(table, cursor)) == list(focused)
+
+
 async def test_a_theme_change_repaints_in_the_themes_colours() -> None:
     app = ListApp(incident())
     async with app.run_test(size=(100, HEIGHT)) as pilot:

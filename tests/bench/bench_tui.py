@@ -5,12 +5,13 @@ Run `.venv/bin/python tests/bench/bench_tui.py [--targets 1000 5000] [--presses 
 screen in under 50 ms at p95 while 1,000 targets change state, and the first frame appears
 in under 1.5 s.
 
-`keys_N`, synthetic churn through the real path (GroupCommitter -> log file ->
-`app.ingest`, no network): every 100 ms 2 % of the targets change state, and every second a
-`ProbeSamples` for all of them lands. `live_N`, the console as `warroom console --sim` runs
-it: its probe engine (a worker process writing to the log the console follows) probes N real
-HTTP targets (20 per service) of a `scale-50` fleet in another process every second, while
-every 100 ms a service's health flips (2 % of the targets).
+`keys_N`, synthetic churn through the probe worker's path (another process writes to the log
+through a GroupCommitter; the console follows the file, no network): every 100 ms 2 % of the
+targets change state, and every second a `ProbeSamples` for all of them lands. `live_N`, the
+console as `warroom console --sim` runs it: its probe engine (a worker process writing to
+the log the console follows) probes N real HTTP targets (20 per service) of a `scale-50`
+fleet in another process every second, while every 100 ms a service's health flips (2 % of
+the targets).
 
 Key latency: the key event is handed to the app the way the terminal driver does, and the
 clock stops at the first screen refresh (compositor update, the frame handed to the
@@ -18,6 +19,9 @@ terminal) that shows its effect, checked inside that refresh: `cursor_*` moves t
 table cursor, `dialog_*` opens the note dialog (then escape), `typing_*` is a letter typed
 into that dialog's field; `--presses` cursor moves and dialogs, 3 letters in every third.
 `key_p95_ms` is the worst p95 of every `keys_N` and `live_N` (5,000 targets must hold too).
+`*_cpu_p95_ms`: the p95 of the console's main-thread CPU time over the same spans (waits for
+the next frame excluded), which a loaded machine does not inflate as it does the wall clock;
+`console_cpu_share`: the console process's CPU seconds per second while the keys were timed.
 
 `first_frame_s` is measured in a fresh process, from spawning it (wall clock, so the
 interpreter's start-up counts) to the first painted frame of the main screen (Textual's
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
@@ -77,19 +82,18 @@ def fixture(path: Path, targets: int) -> IncidentLog:
 
 
 class Churn:
-    """Feeds synthetic probe events through a GroupCommitter into the running app."""
+    """Synthetic probe churn written to the log by a `GroupCommitter`, as the probe worker
+    writes its results: every 100 ms 2 % of the targets change state, every second a
+    `ProbeSamples` for all of them."""
 
-    def __init__(self, app: WarroomApp, targets: int, seed: int = 7) -> None:
-        self.app = app
+    def __init__(self, log: IncidentLog, targets: int, seed: int = 7) -> None:
+        self.log = log
         self.targets = targets
         self.rng = random.Random(seed)
         self.states = {f"t{i:05d}": "up" for i in range(targets)}
-        self.events = 0
 
     async def run(self) -> None:
-        committer = GroupCommitter(
-            self.app.incident_log, interval=0.1, on_committed=self.app.ingest, sync=False
-        )
+        committer = GroupCommitter(self.log, interval=0.1, sync=False)
         flusher = asyncio.create_task(committer.run())
         tick = 0
         try:
@@ -111,7 +115,6 @@ class Churn:
                             latency_ms=self.rng.uniform(5, 900),
                         )
                     )
-                    self.events += 1
                 if tick % 10 == 0:
                     committer.submit(
                         ev.ProbeSamples(
@@ -127,10 +130,36 @@ class Churn:
                             ]
                         )
                     )
-                    self.events += 1
         finally:
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
+
+
+def churn_child(path: str, targets: int) -> None:
+    """`--churn LOG N`: write `Churn` to LOG until stdin closes (the parent went)."""
+    loop = asyncio.new_event_loop()
+    churn = loop.create_task(Churn(IncidentLog.open(path), targets).run())
+    loop.add_reader(sys.stdin.fileno(), lambda: sys.stdin.buffer.read1() or churn.cancel())
+    with contextlib.suppress(asyncio.CancelledError):
+        loop.run_until_complete(churn)
+
+
+def start_churn(path: Path, targets: int) -> subprocess.Popen[bytes]:
+    """The churn in another process, as the probe worker is: the console pays for reading
+    and folding what it writes, not for building and encoding the events."""
+    return subprocess.Popen(
+        [sys.executable, __file__, "--churn", str(path), str(targets)], stdin=subprocess.PIPE
+    )
+
+
+def stop_churn(child: subprocess.Popen[bytes]) -> None:
+    assert child.stdin is not None
+    child.stdin.close()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def p95(values: list[float]) -> float:
@@ -154,81 +183,92 @@ async def presses_timed(
         # Churn re-sorts rows under the cursor (which keeps its target), so "moved"
         # means the cursor is on another target.
         before = table.selected_target
-        cursor.append(await press(key, lambda b=before: table.selected_target != b))
+        cursor.append(await press(key, lambda b=before: table.selected_target != b, "cursor"))
     dialog: list[float] = []
     typing: list[float] = []
     for i in range(presses):
         latency = await press(
-            "n", lambda: isinstance(app.screen, FormDialog) and app.screen.is_mounted
+            "n", lambda: isinstance(app.screen, FormDialog) and app.screen.is_mounted, "dialog"
         )
         dialog.append(latency)
         if i % 3 == 0:  # a few letters of a note, typed while the probes keep changing
             field = app.screen.query_one(Input)
             for letter in "dns":
                 typed = field.value + letter
-                typing.append(await press(letter, lambda t=typed, f=field: f.value == t))
+                typing.append(await press(letter, lambda t=typed, f=field: f.value == t, "typing"))
         await pilot.press("escape")
         await pilot.pause()
     return cursor, dialog, typing
 
 
 async def time_keys(app: WarroomApp, pilot: Any, presses: int) -> dict[str, Any]:
-    """Key-to-screen latencies (ms) of `presses_timed` on the running `app`."""
+    """Key-to-screen latencies (ms) of `presses_timed` on the running `app`, wall clock and
+    the main thread's CPU time over the same span (what a loaded machine does not inflate)."""
     # The clock stops inside the first screen refresh (the frame handed to the terminal) of
     # the screen on top at which the key's effect holds.
     pending: dict[str, Any] = {}
     original_refresh = Screen._compositor_refresh
+    cpu: dict[str, list[float]] = {}
 
     def refreshed(screen: Screen) -> None:
         original_refresh(screen)
-        if pending and "at" not in pending and screen is app.screen and pending["done"]():
-            pending["at"] = time.perf_counter()
+        if "shown" in pending and screen is app.screen and pending["done"]():
+            pending.pop("shown").set_result((time.perf_counter(), time.thread_time()))
 
-    async def press(key: str, done: Any) -> float:
+    async def press(key: str, done: Any, kind: str) -> float:
         await asyncio.sleep(0.02 + random.random() * 0.05)
-        pending.clear()
-        pending["done"] = done
-        start = time.perf_counter()
+        shown = asyncio.get_running_loop().create_future()
+        pending.update(done=done, shown=shown)
+        start, start_cpu = time.perf_counter(), time.thread_time()
         app._driver.send_message(events.Key(key, None))  # type: ignore[union-attr]
-        while "at" not in pending:
-            await asyncio.sleep(0.0005)
-            if time.perf_counter() - start > 5:
-                raise SystemExit(f"key {key!r} had no visible effect within 5 s")
-        latency = (pending["at"] - start) * 1000
-        pending.clear()
-        return latency
+        try:
+            at, at_cpu = await asyncio.wait_for(shown, 5)
+        except TimeoutError:
+            raise SystemExit(f"key {key!r} had no visible effect within 5 s") from None
+        finally:
+            pending.clear()
+        cpu.setdefault(kind, []).append((at_cpu - start_cpu) * 1000)
+        return (at - start) * 1000
 
     Screen._compositor_refresh = refreshed  # type: ignore[method-assign]
     try:
         cursor, dialog, typing = await presses_timed(app, pilot, press, presses)
     finally:
         Screen._compositor_refresh = original_refresh  # type: ignore[method-assign]
-    return {
-        "cursor_p50_ms": round(statistics.median(cursor), 1),
-        "cursor_p95_ms": round(p95(cursor), 1),
-        "dialog_p50_ms": round(statistics.median(dialog), 1),
-        "dialog_p95_ms": round(p95(dialog), 1),
-        "typing_p50_ms": round(statistics.median(typing), 1),
-        "typing_p95_ms": round(p95(typing), 1),
-    }
+    figures: dict[str, Any] = {}
+    for kind, wall in (("cursor", cursor), ("dialog", dialog), ("typing", typing)):
+        figures[f"{kind}_p50_ms"] = round(statistics.median(wall), 1)
+        figures[f"{kind}_p95_ms"] = round(p95(wall), 1)
+        figures[f"{kind}_cpu_p95_ms"] = round(p95(cpu[kind]), 1)
+    return figures
 
 
 async def measure_keys(targets: int, presses: int) -> dict[str, Any]:
-    """Synthetic churn fed through the log (no network): the console's own cost."""
+    """Synthetic churn written by another process (no network): the console's own cost."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = WarroomApp(fixture(Path(tmp) / "bench.jsonl", targets), idle_gc=IDLE_GC)
+        path = Path(tmp) / "bench.jsonl"
+        app = WarroomApp(fixture(path, targets), idle_gc=IDLE_GC)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            churn = Churn(app, targets)
-            feeder = asyncio.create_task(churn.run())
-            await asyncio.sleep(1.5)  # let the churn reach steady state
+            child = start_churn(path, targets)
             try:
+                await asyncio.sleep(1.5)  # let the churn reach steady state
+                seq_before, started = app.state.last_seq, time.perf_counter()
+                cpu_before = time.process_time()
                 figures = await time_keys(app, pilot, presses)
+                elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu_before
+                churned = app.state.last_seq - seq_before
             finally:
-                feeder.cancel()
-                await asyncio.gather(feeder, return_exceptions=True)
+                stop_churn(child)
         rows = app.main_screen.view.probe_table.row_count
-    return {"targets": targets, **figures, "churn_events": churn.events, "rows": rows}
+    return {
+        "targets": targets,
+        **figures,
+        "events_per_s": round(churned / elapsed),
+        "console_cpu_share": round(cpu / elapsed, 2),
+        "rows": rows,
+    }
 
 
 def spread_config(config: Any, count: int) -> Any:
@@ -371,7 +411,11 @@ def main() -> None:
     parser.add_argument(
         "--no-idle-gc", action="store_true", help="leave Python's cycle collector as it is"
     )
+    parser.add_argument("--churn", nargs=2, metavar=("LOG", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.churn:
+        churn_child(args.churn[0], int(args.churn[1]))
+        return
     global IDLE_GC
     IDLE_GC = not args.no_idle_gc
     result: dict[str, Any] = {"bench": "tui", "idle_gc": IDLE_GC}

@@ -38,7 +38,6 @@ from warroom.runbooks.shell import run_command
 from warroom.runbooks.tracking import opened_event
 from warroom.session import Change, ConsoleSession, EventStore, Follower
 from warroom.session.alerts import intake_status, silence_lever
-from warroom.session.handoff import handoff_brief
 from warroom.session.levers import SessionJob, shows_load
 from warroom.session.status import status_update_text
 from warroom.state import IncidentState, active_alerts
@@ -715,6 +714,8 @@ class WarroomApp(App[int]):
     @work(group="brief", exclusive=True, exit_on_error=False)
     async def action_handoff_brief(self) -> None:
         """Build the brief from the log off the event loop, then show it."""
+        # Imported here: the report builder behind it is not needed for the first frame.
+        from warroom.session.handoff import handoff_brief
         from warroom.tui.screens.brief import BriefScreen
 
         await self.session.idle()  # what this console recorded is in it

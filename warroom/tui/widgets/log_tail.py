@@ -6,6 +6,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.events import Resize
@@ -203,8 +206,8 @@ class LogTail(RichLog):
     def _write(self, lines: Iterable[Text], following: bool) -> None:
         # One write for the batch: RichLog's per-write cost (options, measuring, scrolling,
         # refreshing) is paid once, not per event, when hundreds of probe changes land.
-        batch = Text("\n", end="").join(lines)
-        if not batch.plain:
+        batch = _Lines(list(lines))
+        if not any(text.plain for text in batch.texts):
             return
         # Wrapped to the pane's own width (RichLog would measure against the terminal's).
         width = self.scrollable_content_region.width or None
@@ -232,3 +235,52 @@ class LogTail(RichLog):
         text = f"▼ {self.unseen} new below · End follows" if self.unseen else ""
         if self.border_subtitle != text:
             self.border_subtitle = text
+
+
+class _Lines:
+    """Event lines as one renderable, one line each: a line that fits the width is cut into
+    segments at its spans directly, and only a longer one goes through Rich's wrapping
+    (which costs several times more, and at thousands of targets hundreds of lines land at
+    every refresh). Both give the strips Rich gives for the lines joined into one Text."""
+
+    def __init__(self, texts: list[Text]) -> None:
+        self.texts = texts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        newline = Segment.line()
+        last = len(self.texts) - 1
+        for i, text in enumerate(self.texts):
+            segments = _fitting_segments(text, width, console)
+            if segments is None:
+                yield from console.render(text, options)
+                if text.end.endswith("\n"):
+                    continue  # the wrapped lines end with their own newline
+            else:
+                yield from segments
+            if i < last:
+                yield newline
+
+
+def _fitting_segments(text: Text, width: int, console: Console) -> list[Segment] | None:
+    """`text` as segments when it fits `width` on one line with spans in order and apart
+    (what `event_line` builds); None otherwise."""
+    plain = text.plain
+    if text.cell_len > width or "\n" in plain or "\t" in plain:
+        return None
+    null = Style.null()
+    base = console.get_style(text.style, default=null) if text.style else null
+    segments: list[Segment] = []
+    at = 0
+    for span in text.spans:
+        if span.start < at:
+            return None
+        if span.start > at:
+            segments.append(Segment(plain[at : span.start], base))
+        if span.end > span.start:
+            style = console.get_style(span.style, default=null)
+            segments.append(Segment(plain[span.start : span.end], base + style))
+        at = max(at, span.end)
+    if at < len(plain):
+        segments.append(Segment(plain[at:], base))
+    return segments

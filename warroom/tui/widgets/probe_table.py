@@ -214,6 +214,9 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._columns_width = -1
         self._lines: LRUCache[tuple[object, ...], Strip] = LRUCache(LINE_CACHE_SIZE)
         self._looks: _Looks | None = None
+        #: Which look the lines are painted in (part of their cache key), by its styles.
+        self._look = 0
+        self._look_ids: dict[tuple[object, ...], int] = {}
         self._paint_width: int | None = None
         #: Targets were added, removed or filtered since the last re-sort.
         self._members_changed = True
@@ -230,9 +233,9 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        # A theme, focus or hover change: every look may differ.
+        # A theme, focus or hover change: every look may differ. Lines are cached per look
+        # (see `_paint_looks`), so focus leaving for a dialog and coming back rebuilds none.
         self._looks = None
-        self._lines.clear()
         self.refresh()
 
     def _paint_looks(self) -> _Looks:
@@ -258,6 +261,8 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
                 hover=style("probe-list--hover"),
                 states={state: style(f"probe-list--{state}") for state in _STATES},
             )
+            signature = (*looks[:5], *looks.states.items())
+            self._look = self._look_ids.setdefault(signature, len(self._look_ids))
         return looks
 
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -292,11 +297,12 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
     def _header_strip(self) -> Strip:
         columns = self._layout()
         width = self._width()
-        key = ("header", width, self.sort_mode, self.sort_reverse)
+        looks = self._paint_looks()
+        key = ("header", self._look, width, self.sort_mode, self.sort_reverse)
         strip = self._lines.get(key)
         if strip is None:
             texts = [pl.header_text(p.column, self.sort_mode, self.sort_reverse) for p in columns]
-            strip = self._strip(columns, texts, width, self._paint_looks().header, None)
+            strip = self._strip(columns, texts, width, looks.header, None)
             self._lines.set(key, strip)
         return strip
 
@@ -310,7 +316,8 @@ class ProbeTable(ScrollView, can_focus=True, inherit_bindings=False):
         width = self._width()
         cursor = row == self._cursor
         hover = row == self._hover
-        key = (target, self._versions[target], width, cursor, hover, age, in_state)
+        self._paint_looks()
+        key = (target, self._versions[target], self._look, width, cursor, hover, age, in_state)
         strip = self._lines.get(key)
         if strip is None:
             self.rows_built += 1
