@@ -48,6 +48,24 @@ def test_updates_never_change_older_versions() -> None:
         assert list(version) == list(model)  # insertion order, like a dict
 
 
+def test_adding_keys_shares_one_index_and_older_versions_never_see_the_new_keys() -> None:
+    base = PersistentMap((f"k{i}", i) for i in range(3 * CHUNK))
+    grown = base.set("new", 1).set("newer", 2)
+    assert grown._keys is base._keys  # appended in place, not copied
+    assert "new" not in base and base.get("new") is None and len(base) == 3 * CHUNK
+    with pytest.raises(KeyError):
+        base["newer"]
+    assert list(base) == [f"k{i}" for i in range(3 * CHUNK)]
+    # The same key added again from the older version (a re-fold) reuses the index...
+    again = base.set("new", 5)
+    assert again._keys is base._keys and dict(again) == {**dict(base), "new": 5}
+    # ...while another key there diverges: the newer versions keep theirs.
+    other = base.set("other", 3)
+    assert list(other)[-1] == "other" and "new" not in other and "other" not in grown
+    assert dict(grown) == {**dict(base), "new": 1, "newer": 2}
+    assert grown.update([("k0", -1), ("third", 3)])["third"] == 3 and "third" not in grown
+
+
 def test_unchanged_values_are_shared_not_copied() -> None:
     values = [object() for _ in range(10 * CHUNK)]
     old = PersistentMap((i, v) for i, v in enumerate(values))
