@@ -233,19 +233,8 @@ class ReportBuilder:
             return
         self._envelope(event.seq, event.ts, event.hash)
         kind = event.kind
-        row = _Row(
-            event.seq,
-            event.ts,
-            credit(kind, event.actor),
-            kind,
-            _category(event),
-            event.summary(),
-            None,
-            self.row_count,
-        )
-        self.row_count += 1
-        if not self.keep_timeline:
-            self.row_lines.append(self.line)
+        row = self._row(event.seq, event.ts, credit(kind, event.actor), kind, _category(event))
+        row.text = event.summary()
         moments = self.moments
         match event:
             case ev.ProbeStateChanged():
@@ -280,18 +269,50 @@ class ReportBuilder:
         if row.change is not None and not self.keep_timeline:
             self.runs.add(row.index, row.seq, row.change)
         if ev.is_operator_action(event):
-            if not moments.acknowledged and (self.state.bad_targets or moments.alert):
-                moments.acknowledged = event.ts
-            if kind in ACTION_KINDS and not moments.first_action:
-                moments.first_action = event.ts
-            tally = self.actions.setdefault(event.actor, [0, event.ts])
-            tally[0] = int(tally[0]) + 1
+            self._acted(event.actor, kind, event.ts)
         self._keep(row)
         if not self.keep_timeline and kind in _APPENDIX_KINDS:
             # Nothing the report shows but the appendix, which reads them again: not held.
             return
         touched = (event.target,) if isinstance(event, ev.ProbeStateChanged) else ()
         self._reduce(event, row, touched)
+
+    def _row(self, seq: int, ts: str, actor: str, kind: str, category: TimelineCategory) -> _Row:
+        """A new timeline row (its text set by the caller), its line noted when streaming."""
+        row = _Row(seq, ts, actor, kind, category, "", None, self.row_count)
+        self.row_count += 1
+        if not self.keep_timeline:
+            self.row_lines.append(self.line)
+        return row
+
+    def _acted(self, actor: str, kind: str, ts: str) -> None:
+        """An operator action: the acknowledged and first-action moments, and its tally."""
+        moments = self.moments
+        if not moments.acknowledged and (self.state.bad_targets or moments.alert):
+            moments.acknowledged = ts
+        if kind in ACTION_KINDS and not moments.first_action:
+            moments.first_action = ts
+        tally = self.actions.setdefault(actor, [0, ts])
+        tally[0] = int(tally[0]) + 1
+
+    def _feed_entry(self, data: dict[str, Any]) -> bool:
+        """A note or bookmark line of a streamed report taken from its decoded dict, without
+        building the event (most of a log of notes); False when its shape is not exactly what
+        its model declares, so the model judges it (and names what is wrong)."""
+        plain = _PLAIN_ENTRIES.get(data.get("kind"))  # type: ignore[arg-type]
+        if plain is None or not _plain_envelope(data):
+            return False
+        text = data.get(plain[1])
+        if text.__class__ is not str:
+            return False
+        seq, ts, actor, kind = data["seq"], data["ts"], data.get("actor", ""), data["kind"]
+        self._envelope(seq, ts, data.get("hash", ""))
+        row = self._row(seq, ts, actor, kind, "action")
+        row.text = plain[2] + text
+        # An operator action (`NoteAdded.operator`, `BookmarkAdded.operator`), never a lever.
+        self._acted(actor, kind, ts)
+        self._keep(row)
+        return True
 
     def _keep(self, row: _Row) -> None:
         if row.kind in HIGHLIGHT_KINDS:
@@ -358,6 +379,8 @@ class ReportBuilder:
             fast = self._fast_samples(data)
             if fast:
                 return
+        if not self.keep_timeline and self._feed_entry(data):
+            return
         self.feed(ev.parse_event(data))
 
     def _fast_samples(self, data: dict[str, Any]) -> bool:
@@ -1012,6 +1035,29 @@ _PLAIN_ENTRIES = {
     "note_added": ("notes", "text", "note: "),
     "bookmark_added": ("bookmarks", "label", "bookmark: "),
 }
+
+
+#: The envelope's fields and the one type each has in a line as written (`BaseEvent`).
+_ENVELOPE_TYPES = (
+    ("v", int),
+    ("seq", int),
+    ("ts", str),
+    ("actor", str),
+    ("prev", str),
+    ("hash", str),
+)
+
+
+def _plain_envelope(data: dict[str, Any]) -> bool:
+    """True when seq and ts are there and every envelope field present has exactly the type
+    `BaseEvent` declares: validating it would accept each value unchanged."""
+    if "seq" not in data or "ts" not in data:
+        return False
+    for name, kind in _ENVELOPE_TYPES:
+        value = data.get(name, kind())
+        if value.__class__ is not kind:
+            return False
+    return True
 
 
 def _plain_entry(data: dict[str, Any]) -> tuple[str, str, _Row] | None:
