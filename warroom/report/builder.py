@@ -11,6 +11,7 @@ the tests check both give the same report.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from array import array
 from collections.abc import Iterable, Iterator
@@ -637,7 +638,7 @@ class ReportBuilder:
         targets = set(self._service_targets.get(change.service, ()))
         if logged is not None:
             targets |= {s.target for s in logged.before}
-        targets &= set(self.history)
+        targets = {t for t in targets if t in self.history}
         if not targets:
             return None
         levers = self.lever_times.get(change.service, [])
@@ -651,7 +652,7 @@ class ReportBuilder:
             j = bisect.bisect_right(seen, (start, "\uffff"))
             before[target] = seen[j - 1][1] if j else _UNKNOWN
             prev = before[target]
-            for ts, state in seen[j:]:
+            for ts, state in itertools.islice(seen, j, None):
                 if limit and ts >= limit:
                     break
                 changes.append((ts, target, prev, state))
