@@ -55,6 +55,16 @@ def _time(ts: str) -> str:
 
 def _clock(ts: str, day: str) -> str:
     """Time of day when on `day`, else the full date and time."""
+    if (
+        len(ts) == 27
+        and ts[:10] == day
+        and ts[10] == "T"
+        and ts[19] == "."
+        and ts[26] == "Z"
+        and "T" not in day
+        and "." not in ts[11:19]
+    ):
+        return ts[11:19] + "Z"  # the log's own form (`format_ts`): what `_time` would cut
     full = _time(ts)
     return full[11:] if full.startswith(day + " ") else full
 
@@ -238,13 +248,35 @@ def write_markdown(
     ):
         found = _Found(report)
         day, origin = _day_origin(report)
+        rows: list[str] = []
+        entries: dict[str, list[str]] = {"notes": [], "bookmarks": []}
+        spools = {"notes": notes, "bookmarks": bookmarks}
         for section, item in appendix.walk():
             if section == "timeline":
                 found.see(item)
-                timeline.write(_timeline_row(item, day, origin) + "\n")
+                rows.append(_timeline_row(item, day, origin))
+                if len(rows) >= _SPOOL_LINES:
+                    _spool(timeline, rows)
             else:
-                (notes if section == "notes" else bookmarks).write(_entry_line(item, day) + "\n")
+                lines = entries[section]
+                lines.append(_entry_line(item, day))
+                if len(lines) >= _SPOOL_LINES:
+                    _spool(spools[section], lines)
+        _spool(timeline, rows)
+        for section, lines in entries.items():
+            _spool(spools[section], lines)
         _write_markdown(report, write, found, (timeline, notes, bookmarks))
+
+
+#: Lines gathered before they are written to a spool in one call.
+_SPOOL_LINES = 4096
+
+
+def _spool(spool: TextIO, lines: list[str]) -> None:
+    """Write `lines` (each without its newline) to `spool` and empty the list."""
+    if lines:
+        spool.write("\n".join(lines) + "\n")
+        lines.clear()
 
 
 def _day_origin(report: Report) -> tuple[str, str]:
