@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -104,20 +104,21 @@ def _seconds(start: str, end: str) -> float | None:
     return max(0.0, (ev.parse_ts(end) - ev.parse_ts(start)).total_seconds())
 
 
+#: The timeline category of each machine kind's model (operator actions are "action").
+_CATEGORIES: dict[type[ev.BaseEvent], TimelineCategory] = {
+    ev.ProbeStateChanged: "probe",
+    ev.ScenarioEvent: "scenario",
+    ev.ControlApplied: "control",
+    ev.ControlFailed: "control",
+    ev.ControlEffect: "control",
+    ev.StepVerified: "runbook",
+}
+
+
 def _category(event: ev.BaseEvent) -> TimelineCategory:
-    if ev.is_operator_action(event):
+    if event.operator:
         return "action"
-    match event:
-        case ev.ProbeStateChanged():
-            return "probe"
-        case ev.ScenarioEvent():
-            return "scenario"
-        case ev.ControlApplied() | ev.ControlFailed() | ev.ControlEffect():
-            return "control"
-        case ev.StepVerified():
-            return "runbook"
-        case _:
-            return "other"
+    return _CATEGORIES.get(event.__class__, "other")
 
 
 def credit(kind: str, actor: str) -> str:
@@ -215,7 +216,9 @@ class ReportBuilder:
 
     def feed(self, event: ev.BaseEvent) -> None:
         """Take one event."""
-        if isinstance(event, ev.ProbeSamples):
+        cls = event.__class__
+        if cls is ev.ProbeSamples:
+            event = cast(ev.ProbeSamples, event)
             self._envelope(event.seq, event.ts, event.hash)
             fresh = [
                 (s.target, s.state)
@@ -227,7 +230,7 @@ class ReportBuilder:
             for target, state in fresh:
                 self._target_state(target, state, event.ts)
             return
-        if isinstance(event, ev.ProbeEngineHealth):
+        if cls is ev.ProbeEngineHealth:
             # The prober's own health, every few seconds per shard: state, not story.
             self._envelope(event.seq, event.ts, event.hash)
             self.state = reduce(self.state, event)
@@ -237,45 +240,49 @@ class ReportBuilder:
         row = self._row(event.seq, event.ts, credit(kind, event.actor), kind, _category(event))
         row.text = event.summary()
         moments = self.moments
-        match event:
-            case ev.ProbeStateChanged():
-                row.change = flapping.StateChange(
-                    event.target, event.ts, event.from_state, event.to_state
-                )
-                self._target_state(event.target, event.to_state, event.ts)
-            case ev.ControlEffect():
-                self.logged_effects[event.request_id] = event
-            case ev.ControlRequested():
-                self.change_context[event.request_id] = (event.runbook, event.step)
-                self.lever_times.setdefault(event.service, []).append(event.ts)
-            case ev.ControlApplied():
-                self.applied_at[event.request_id] = event.ts
-                self.lever_times.setdefault(event.service, []).append(event.ts)
-            case ev.ScenarioEvent():
-                moments.trigger = moments.trigger or event.ts
-            case ev.StatusSet():
-                self._status(event.status, event.ts)
-            case ev.IncidentClosed():
-                moments.closed = event.ts
-                self._status(_RESOLVED, event.ts)
-            case ev.AlertObserved() if event.status == "firing":
-                moments.alert = moments.alert or event.ts
+        # By class, not `match`: a class pattern costs a few µs per event on a million.
+        if cls is ev.ProbeStateChanged:
+            change = cast(ev.ProbeStateChanged, event)
+            row.change = flapping.StateChange(
+                change.target, change.ts, change.from_state, change.to_state
+            )
+            self._target_state(change.target, change.to_state, change.ts)
+        elif cls is ev.ControlEffect:
+            effect = cast(ev.ControlEffect, event)
+            self.logged_effects[effect.request_id] = effect
+        elif cls is ev.ControlRequested:
+            request = cast(ev.ControlRequested, event)
+            self.change_context[request.request_id] = (request.runbook, request.step)
+            self.lever_times.setdefault(request.service, []).append(request.ts)
+        elif cls is ev.ControlApplied:
+            applied = cast(ev.ControlApplied, event)
+            self.applied_at[applied.request_id] = applied.ts
+            self.lever_times.setdefault(applied.service, []).append(applied.ts)
+        elif cls is ev.ScenarioEvent:
+            moments.trigger = moments.trigger or event.ts
+        elif cls is ev.StatusSet:
+            self._status(cast(ev.StatusSet, event).status, event.ts)
+        elif cls is ev.IncidentClosed:
+            moments.closed = event.ts
+            self._status(_RESOLVED, event.ts)
+        elif cls is ev.AlertObserved:
+            alert = cast(ev.AlertObserved, event)
+            if alert.status == "firing":
+                moments.alert = moments.alert or alert.ts
                 # An alert's startsAt is when its condition began: impact began then at latest.
-                began = event.starts_at or event.ts
+                began = alert.starts_at or alert.ts
                 moments.alert_began = min(filter(None, (moments.alert_began, began)))
-            case ev.UnknownEvent() if "alert" in kind:
-                moments.alert = moments.alert or event.ts
-            case _:
-                pass
+        elif cls is ev.UnknownEvent and "alert" in kind:
+            moments.alert = moments.alert or event.ts
         if row.change is not None and not self.keep_timeline:
             self.runs.add(row.index, row.seq, row.change)
-        if ev.is_operator_action(event):
+        if event.operator:
             self._acted(event.actor, kind, event.ts)
         self._keep(row)
         if not self.keep_timeline and kind in _APPENDIX_KINDS:
             # Nothing the report shows but the appendix, which reads them again: not held.
             return
-        touched = (event.target,) if isinstance(event, ev.ProbeStateChanged) else ()
+        touched = (cast(ev.ProbeStateChanged, event).target,) if cls is ev.ProbeStateChanged else ()
         self._reduce(event, row, touched)
 
     def _row(self, seq: int, ts: str, actor: str, kind: str, category: TimelineCategory) -> _Row:
