@@ -146,9 +146,9 @@ class PersistentMap(Mapping[_K, _V]):
 
     def set(self, key: _K, value: _V) -> PersistentMap[_K, _V]:
         """A map with `key` set to `value` (this one is unchanged; itself when already so)."""
-        at = self._at(key)
+        at = self._index.get(key)
         chunks = self._chunks
-        if at is None:
+        if at is None or at >= self._n:
             n = self._n
             index, keys = self._index, self._keys
             with PersistentMap._lock:
