@@ -15,6 +15,7 @@ import bisect
 import dataclasses
 import gc
 import threading
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ class ReplayCursor:
         self.state = self._checkpoints[0]
         self._tail_lines: tuple[int, ...] = ()
         #: Line indices of operator actions and bookmarks, scanned up to `_marks_until`.
-        self._actions: list[int] = []
-        self._bookmarks: list[int] = []
+        #: (8-byte arrays: in a log of notes nearly every line is an action)
+        self._actions = array("q")
+        self._bookmarks = array("q")
         self._marks_until = 0
         self._marks_lock = threading.Lock()
         self._generation = source.generation
@@ -95,8 +97,8 @@ class ReplayCursor:
                 self._generation = self.source.generation
                 del self._checkpoints[1:]
                 del self._tails[1:]
-                self._actions.clear()
-                self._bookmarks.clear()
+                del self._actions[:]
+                del self._bookmarks[:]
                 self._marks_until = 0
             self.position, self.state = 0, self._checkpoints[0]
             self._tail_lines = ()
