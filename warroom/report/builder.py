@@ -918,14 +918,20 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
     lines.pop()  # after the final newline
     mark = _SAMPLES_MARK
     settled = builder._settled
-    block_settled = (
-        not builder.exact
-        and builder.first_seq
-        and settled.issuperset(block_targets := set(_TARGET_RE.findall(data)))
-    )
+    block_settled = False
+    if not builder.exact and builder.first_seq:
+        # Only the samples lines' targets matter (every other line is fed): on a long
+        # outage's log the other lines are most of the block's targets.
+        others: list[tuple[int, bytes]] = []
+        block_targets: set[bytes] = set()
+        for i, line in enumerate(lines):
+            if mark in line:
+                block_targets.update(_TARGET_RE.findall(line))
+            else:
+                others.append((i, line))
+        block_settled = settled.issuperset(block_targets)
     if block_settled:
         unsettled = builder.unsettled
-        others = [(i, line) for i, line in enumerate(lines) if mark not in line]
         done = -1
         for i, line in others:
             builder.count += i - done - 1  # the samples lines in between
