@@ -278,3 +278,17 @@ def test_a_row_time_reads_the_same_whatever_shape_a_hostile_ts_has() -> None:
         for day in ("2025-10-20", ts[:10], "2025-T0-20"):
             full = _time(ts)
             assert _clock(ts, day) == (full[11:] if full.startswith(day + " ") else full)
+
+
+def test_a_plain_note_stays_plain_behind_its_timeline_prefix() -> None:
+    """The appendix draws a plain note's timeline cell without escaping it again."""
+    from warroom.report.builder import ENTRY_PREFIXES
+    from warroom.report.escape import inline, is_plain
+
+    rng = random.Random(2)
+    alphabet = "ab -#>=+1.)|*\t\n:"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        for _section, prefix in ENTRY_PREFIXES.values():
+            if text and is_plain(text):
+                assert inline(text) == text and inline(prefix + text) == prefix + text

@@ -984,8 +984,10 @@ class Appendix:
 
     def walk(self) -> Iterator[tuple[str, _Row]]:
         """("timeline", row) in log order, with ("notes" or "bookmarks", row) for each note
-        and bookmark right after its own line's (its text as written). Rows, not
-        `TimelineEntry`s: a million validated models would cost more than the rest."""
+        and bookmark right after its own line's (its text as written), or instead of both
+        ("entry", row) for one read from its dict (its text as written: the timeline's line
+        is `ENTRY_PREFIXES[row.kind]` and the text). Rows, not `TimelineEntry`s: a million
+        validated models would cost more than the rest."""
         collapser = flapping.Collapser(self.runs)
         wanted = self.lines
         if not wanted:
@@ -1001,12 +1003,7 @@ class Appendix:
                     entry = _plain_entry(data)
                     if entry is not None:
                         # Most of a log of notes: drawn from the line the first pass validated.
-                        section, text, row = entry
-                        yield "timeline", row
-                        yield (
-                            section,
-                            _Row(row.seq, row.ts, row.actor, row.kind, "action", text, None),
-                        )
+                        yield "entry", entry
                         k += 1
                         continue
                     change = _plain_change(data)
@@ -1051,6 +1048,8 @@ _PLAIN_ENTRIES = {
     "note_added": ("notes", "text", "note: "),
     "bookmark_added": ("bookmarks", "label", "bookmark: "),
 }
+#: kind -> (its appendix section, its timeline line's prefix), for the renderer.
+ENTRY_PREFIXES = {kind: (section, prefix) for kind, (section, _f, prefix) in _PLAIN_ENTRIES.items()}
 
 
 def _plain_envelope(data: dict[str, Any]) -> bool:
@@ -1068,14 +1067,13 @@ def _plain_envelope(data: dict[str, Any]) -> bool:
     )
 
 
-def _plain_entry(data: dict[str, Any]) -> tuple[str, str, _Row] | None:
-    """A note or bookmark line as (section, its text, its timeline row), without building
-    the event; None for any other line or an unexpected shape (then the event is built)."""
+def _plain_entry(data: dict[str, Any]) -> _Row | None:
+    """A note or bookmark line as its row (the text as written), without building the
+    event; None for any other line or an unexpected shape (then the event is built)."""
     plain = _PLAIN_ENTRIES.get(data.get("kind"))  # type: ignore[arg-type]
     if plain is None:
         return None
-    section, field_name, prefix = plain
-    seq, ts, actor, text = data.get("seq"), data.get("ts"), data.get("actor"), data.get(field_name)
+    seq, ts, actor, text = data.get("seq"), data.get("ts"), data.get("actor"), data.get(plain[1])
     if not (
         isinstance(seq, int)
         and isinstance(ts, str)
@@ -1083,7 +1081,7 @@ def _plain_entry(data: dict[str, Any]) -> tuple[str, str, _Row] | None:
         and isinstance(text, str)
     ):
         return None
-    return section, text, _Row(seq, ts, actor, data["kind"], "action", prefix + text, None)
+    return _Row(seq, ts, actor, data["kind"], "action", text, None)
 
 
 def _flapping_row(run: flapping.Flapping, seq: int, ts: str) -> _Row:

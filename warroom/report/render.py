@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from warroom import events as ev
 from warroom.controls.words import value_words
 from warroom.durations import format_duration
-from warroom.report.escape import cell, code, inline, link
+from warroom.report.escape import cell, code, inline, is_plain, link
 from warroom.report.model import ControlChangeReport, Report, TimelineEntry
 
 if TYPE_CHECKING:
@@ -246,6 +246,8 @@ def write_markdown(
         tempfile.TemporaryFile("w+", encoding="utf-8") as notes,
         tempfile.TemporaryFile("w+", encoding="utf-8") as bookmarks,
     ):
+        from warroom.report.builder import ENTRY_PREFIXES  # loaded with the appendix
+
         found = _Found(report)
         day, origin = _day_origin(report)
         rows: list[str] = []
@@ -257,6 +259,25 @@ def write_markdown(
                 rows.append(_timeline_row(item, day, origin))
                 if len(rows) >= _SPOOL_LINES:
                     _spool(timeline, rows)
+            elif section == "entry":
+                # A note or bookmark: its timeline row and its appendix line, as
+                # `_timeline_row` and `_entry_line` draw them, with the text looked at once.
+                found.see(item)
+                section, prefix = ENTRY_PREFIXES[item.kind]
+                text, clock, actor = item.text, _clock(item.ts, day), _actor(item.actor)
+                if text and is_plain(text):  # then so is the prefixed text
+                    shown, written = prefix + text, text
+                else:
+                    shown, written = cell(prefix + text), inline(text)
+                rows.append(
+                    f"| {clock} | {_offset(item.ts, origin)} | {actor or '-'} | **{shown}** |"
+                )
+                lines = entries[section]
+                lines.append(f"- {clock} ({actor}): {written}")
+                if len(rows) >= _SPOOL_LINES:
+                    _spool(timeline, rows)
+                if len(lines) >= _SPOOL_LINES:
+                    _spool(spools[section], lines)
             else:
                 lines = entries[section]
                 lines.append(_entry_line(item, day))
