@@ -706,12 +706,14 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
         down_s += elapsed
     elif old.state == _DEGRADED:
         degraded_s += elapsed
+    # The old strings when equal: replay checkpoints keep every version of a view.
+    service = event.service or old.service
     view = _evolve(
         old,
-        service=event.service or old.service,
+        service=old.service if service == old.service else service,
         state=event.to_state,
         since=event.ts,
-        reason=event.reason,
+        reason=old.reason if event.reason == old.reason else event.reason,
         latency_ms=event.latency_ms if event.latency_ms is not None else old.latency_ms,
         down_s=down_s,
         degraded_s=degraded_s,

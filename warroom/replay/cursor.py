@@ -51,7 +51,8 @@ class ReplayCursor:
         self.every = every or max(CHECKPOINT_EVERY, -(-len(source) // MAX_CHECKPOINTS))
         self._checkpoints: list[IncidentState] = [IncidentState()]
         #: Per checkpoint, the line indices of the events in its tail (its tail is kept empty).
-        self._tails: list[tuple[int, ...]] = [()]
+        #: (8-byte arrays: a thousand checkpoints of 200 Python ints each add up)
+        self._tails: list[array[int]] = [array("q")]
         self._lock = threading.Lock()
         self.position = 0
         self.state = self._checkpoints[0]
@@ -122,7 +123,7 @@ class ReplayCursor:
 
     def _restore(self, slot: int) -> tuple[IncidentState, tuple[int, ...]]:
         """Checkpoint `slot` with its tail events read back from their lines."""
-        state, lines = self._checkpoints[slot], self._tails[slot]
+        state, lines = self._checkpoints[slot], tuple(self._tails[slot])
         if not lines:
             return state, lines
         tail = tuple(e for i in lines if (e := self.source.event(i)) is not None)
@@ -154,7 +155,7 @@ class ReplayCursor:
         with self._lock:
             if slot == len(self._checkpoints):
                 self._checkpoints.append(dataclasses.replace(state, tail=()))
-                self._tails.append(lines)
+                self._tails.append(array("q", lines))
 
     def build_checkpoints(self, stop: Callable[[], bool] | None = None) -> int:
         """Fold forward from the last checkpoint to the end, recording checkpoints.
