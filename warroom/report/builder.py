@@ -925,12 +925,13 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
         # Only the samples lines' targets matter (every other line is fed): on a long
         # outage's log the other lines are most of the block's targets.
         others: list[tuple[int, bytes]] = []
-        block_targets: set[bytes] = set()
+        samples: list[bytes] = []
         for i, line in enumerate(lines):
             if mark in line:
-                block_targets.update(_TARGET_RE.findall(line))
+                samples.append(line)
             else:
                 others.append((i, line))
+        block_targets = set(_TARGET_RE.findall(b"\n".join(samples)))
         block_settled = settled.issuperset(block_targets)
     if block_settled:
         unsettled = builder.unsettled
