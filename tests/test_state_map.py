@@ -123,3 +123,22 @@ def test_recent_versions_share_one_buffer_and_a_refold_reuses_it() -> None:
     for i in range(Recent._SPAN + 10):
         long = long.append(float(i))
     assert len(long._buf) < Recent._SPAN and list(long) == [float(i) for i in range(1031, 1034)]
+
+
+def test_lever_changes_share_one_index_between_states_and_each_state_sees_its_own() -> None:
+    requests = [
+        ev.ControlRequested(
+            seq=i + 1, request_id=f"r{i}", service="web", control="rate", to_value=i
+        )
+        for i in range(3 * CHUNK)
+    ]
+    states = [fold(requests[:1])]
+    for event in requests[1:]:
+        states.append(fold([event], states[-1]))
+    early, late = states[CHUNK], states[-1]
+    assert len(early.changes) == CHUNK + 1 and len(late.changes) == 3 * CHUNK
+    assert "r80" in late.changes and "r80" not in early.changes
+    assert early.changes["r3"].to_value == 3 and early.changes.get("r80") is None
+    assert early.changes._keys is late.changes._keys  # type: ignore[attr-defined]
+    assert late.controls["web/rate"].pending == f"r{3 * CHUNK - 1}"
+    assert early.controls["web/rate"].pending == f"r{CHUNK}"
