@@ -187,8 +187,9 @@ class ReportBuilder:
         #: service -> times a lever of it was requested or applied, in order (what closes the
         #: effect window of the one before: only its own service's levers act on its probes).
         self.lever_times: dict[str, list[str]] = {}
-        #: target -> [(ts, state)] every state it took, for lever effects.
-        self.history: dict[str, list[tuple[str, str]]] = {}
+        #: target -> ([ts], [state]) every state it took, for lever effects (two lists, not
+        #: a tuple per change: a long outage has 800,000 changes).
+        self.history: dict[str, tuple[list[str], list[str]]] = {}
         self.target_state: dict[str, str] = {}
         #: service -> the row of its first failure and of its last recovery.
         self.first_bad: dict[str, _Row] = {}
@@ -419,7 +420,9 @@ class ReportBuilder:
 
     def _target_state(self, target: str, to_state: str, ts: str) -> None:
         self.target_state[target] = to_state
-        self.history.setdefault(target, []).append((ts, to_state))
+        times, states = self.history.setdefault(target, ([], []))
+        times.append(ts)
+        states.append(to_state)
         # Targets whose samples can be skipped, as their names appear in canonical JSON.
         if to_state == _UNKNOWN:
             self.unsettled += 1
@@ -655,11 +658,13 @@ class ReportBuilder:
         changes: list[tuple[str, str, str, str]] = []  # ts, target, from, to
         before: dict[str, str] = {}
         for target in sorted(targets):
-            seen = self.history[target]
-            j = bisect.bisect_right(seen, (start, "\uffff"))
-            before[target] = seen[j - 1][1] if j else _UNKNOWN
+            times, states = self.history[target]
+            j = bisect.bisect_right(times, start)
+            before[target] = states[j - 1] if j else _UNKNOWN
             prev = before[target]
-            for ts, state in itertools.islice(seen, j, None):
+            for ts, state in zip(
+                itertools.islice(times, j, None), itertools.islice(states, j, None), strict=True
+            ):
                 if limit and ts >= limit:
                     break
                 changes.append((ts, target, prev, state))
