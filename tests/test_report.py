@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import stat
 import threading
 from pathlib import Path
@@ -262,3 +263,32 @@ def test_report_of_another_tools_log_is_a_one_line_error(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"warroom: {other}:1: not a warroom incident log")
     assert len(err.splitlines()) == 1
+
+
+def test_a_row_time_reads_the_same_whatever_shape_a_hostile_ts_has() -> None:
+    """The fast cut of the log's own ts form gives what the general one gives, on any ts."""
+    from warroom.report.render import _clock, _time
+
+    rng = random.Random(1)
+    for _ in range(5000):
+        chars = list("2025-10-20T06:48:00.123456Z")
+        for _ in range(rng.randint(0, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice("0123456789T.Z:- ")
+        ts = "".join(chars)
+        for day in ("2025-10-20", ts[:10], "2025-T0-20"):
+            full = _time(ts)
+            assert _clock(ts, day) == (full[11:] if full.startswith(day + " ") else full)
+
+
+def test_a_plain_note_stays_plain_behind_its_timeline_prefix() -> None:
+    """The appendix draws a plain note's timeline cell without escaping it again."""
+    from warroom.report.builder import ENTRY_PREFIXES
+    from warroom.report.escape import inline, is_plain
+
+    rng = random.Random(2)
+    alphabet = "ab -#>=+1.)|*\t\n:"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        for _section, prefix in ENTRY_PREFIXES.values():
+            if text and is_plain(text):
+                assert inline(text) == text and inline(prefix + text) == prefix + text

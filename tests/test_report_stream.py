@@ -7,6 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from warroom import events as ev
@@ -153,3 +154,32 @@ def test_the_streamed_report_is_each_golden(name: str) -> None:
     parts: list[str] = []
     write_markdown(report, parts.append, appendix)
     assert "".join(parts) == (fixtures / f"report-{name}.md").read_text(encoding="utf-8")
+
+
+#: Note lines of other shapes: whether the model refuses them (so reading stops there).
+_OTHER_SHAPES = [
+    ({"text": 5}, True),
+    ({"actor": None}, True),
+    ({"hash": 3}, True),
+    ({"v": "x"}, True),
+    ({"seq": "7"}, False),  # the model reads "7" as 7: the fast path leaves it to the model
+    ({"seq": True}, False),
+    ({"extra": [1]}, False),
+]
+
+
+@pytest.mark.slow
+def test_a_note_line_of_another_shape_is_judged_by_its_model_in_the_streamed_report(
+    tmp_path: Path,
+) -> None:
+    lines = _log(tmp_path / "good.jsonl", 120).read_bytes().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if b'"kind":"note_added"' in line and i > 60)
+    path = tmp_path / "bad.jsonl"
+    for bad, stops in _OTHER_SHAPES:
+        changed = orjson.dumps({**orjson.loads(lines[at]), **bad}) + b"\n"
+        path.write_bytes(b"".join([*lines[:at], changed, *lines[at + 1 :]]))
+        streamed, _ = stream_report(path, verify=False)
+        assert streamed.integrity.stopped_at_line == (at + 1 if stops else None), bad
+        if stops:
+            assert streamed.integrity.stop_reason.startswith("note_added: field"), bad
+        assert _streamed(path) == render_markdown(report_from_log(path, verify=False)), bad

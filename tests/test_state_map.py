@@ -48,6 +48,24 @@ def test_updates_never_change_older_versions() -> None:
         assert list(version) == list(model)  # insertion order, like a dict
 
 
+def test_adding_keys_shares_one_index_and_older_versions_never_see_the_new_keys() -> None:
+    base = PersistentMap((f"k{i}", i) for i in range(3 * CHUNK))
+    grown = base.set("new", 1).set("newer", 2)
+    assert grown._keys is base._keys  # appended in place, not copied
+    assert "new" not in base and base.get("new") is None and len(base) == 3 * CHUNK
+    with pytest.raises(KeyError):
+        base["newer"]
+    assert list(base) == [f"k{i}" for i in range(3 * CHUNK)]
+    # The same key added again from the older version (a re-fold) reuses the index...
+    again = base.set("new", 5)
+    assert again._keys is base._keys and dict(again) == {**dict(base), "new": 5}
+    # ...while another key there diverges: the newer versions keep theirs.
+    other = base.set("other", 3)
+    assert list(other)[-1] == "other" and "new" not in other and "other" not in grown
+    assert dict(grown) == {**dict(base), "new": 1, "newer": 2}
+    assert grown.update([("k0", -1), ("third", 3)])["third"] == 3 and "third" not in grown
+
+
 def test_unchanged_values_are_shared_not_copied() -> None:
     values = [object() for _ in range(10 * CHUNK)]
     old = PersistentMap((i, v) for i, v in enumerate(values))
@@ -105,3 +123,22 @@ def test_recent_versions_share_one_buffer_and_a_refold_reuses_it() -> None:
     for i in range(Recent._SPAN + 10):
         long = long.append(float(i))
     assert len(long._buf) < Recent._SPAN and list(long) == [float(i) for i in range(1031, 1034)]
+
+
+def test_lever_changes_share_one_index_between_states_and_each_state_sees_its_own() -> None:
+    requests = [
+        ev.ControlRequested(
+            seq=i + 1, request_id=f"r{i}", service="web", control="rate", to_value=i
+        )
+        for i in range(3 * CHUNK)
+    ]
+    states = [fold(requests[:1])]
+    for event in requests[1:]:
+        states.append(fold([event], states[-1]))
+    early, late = states[CHUNK], states[-1]
+    assert len(early.changes) == CHUNK + 1 and len(late.changes) == 3 * CHUNK
+    assert "r80" in late.changes and "r80" not in early.changes
+    assert early.changes["r3"].to_value == 3 and early.changes.get("r80") is None
+    assert early.changes._keys is late.changes._keys  # type: ignore[attr-defined]
+    assert late.controls["web/rate"].pending == f"r{3 * CHUNK - 1}"
+    assert early.controls["web/rate"].pending == f"r{CHUNK}"

@@ -8,6 +8,7 @@ unchanged parts with their predecessors, so keeping many of them (replay checkpo
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import sys
 import threading
@@ -105,11 +106,14 @@ class PersistentMap(Mapping[_K, _V]):
     change: setting one of n keys copies about 2·sqrt(n) references, not n, so a reducer step
     over 1,000 probes stays cheap and replay checkpoints hold each unchanged view once.
 
-    Keys live in one index shared by every version that has the same keys; values in chunks
-    of `CHUNK`. A version is never modified once built.
+    Keys live in one append-only index shared by every version of a lineage (a version sees
+    its first `len` keys, like `Chain`), so adding a key costs a chunk too, not a copy of the
+    index: 20,000 lever changes fold in linear time. Values live in chunks of `CHUNK`. A
+    version is never modified once built.
     """
 
-    __slots__ = ("_chunks", "_index", "_keys")
+    __slots__ = ("_chunks", "_index", "_keys", "_n")
+    _lock = threading.Lock()
 
     def __init__(self, items: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
         pairs = list(items.items() if isinstance(items, Mapping) else items)
@@ -123,43 +127,54 @@ class PersistentMap(Mapping[_K, _V]):
             else:
                 values[at] = value
         self._index = index
-        self._keys: tuple[_K, ...] = tuple(index)
+        self._keys: list[_K] = list(index)
+        self._n = len(self._keys)
         self._chunks: tuple[tuple[_V, ...], ...] = tuple(
             tuple(values[i : i + CHUNK]) for i in range(0, len(values), CHUNK)
         )
 
     def _new(
-        self, index: dict[_K, int], keys: tuple[_K, ...], chunks: tuple[tuple[_V, ...], ...]
+        self, index: dict[_K, int], keys: list[_K], n: int, chunks: tuple[tuple[_V, ...], ...]
     ) -> PersistentMap[_K, _V]:
         new: PersistentMap[_K, _V] = object.__new__(PersistentMap)
-        new._index, new._keys, new._chunks = index, keys, chunks
+        new._index, new._keys, new._n, new._chunks = index, keys, n, chunks
         return new
+
+    def _at(self, key: _K) -> int | None:
+        at = self._index.get(key)
+        return None if at is None or at >= self._n else at
 
     def set(self, key: _K, value: _V) -> PersistentMap[_K, _V]:
         """A map with `key` set to `value` (this one is unchanged; itself when already so)."""
         at = self._index.get(key)
         chunks = self._chunks
-        if at is None:
-            n = len(self._keys)
-            index = dict(self._index)
-            index[key] = n
+        if at is None or at >= self._n:
+            n = self._n
+            index, keys = self._index, self._keys
+            with PersistentMap._lock:
+                if n == len(keys) and key not in index:
+                    keys.append(key)
+                    index[key] = n
+                elif not (n < len(keys) and keys[n] == key):
+                    # An older version grows another way (history diverged): copy its keys.
+                    keys = [*keys[:n], key]
+                    index = {k: i for i, k in enumerate(keys)}
             chunks = (*chunks[:-1], (*chunks[-1], value)) if n % CHUNK else (*chunks, (value,))
-            return self._new(index, (*self._keys, key), chunks)
+            return self._new(index, keys, n + 1, chunks)
         c, j = divmod(at, CHUNK)
         chunk = chunks[c]
         if chunk[j] is value:
             return self
         chunk = (*chunk[:j], value, *chunk[j + 1 :])
-        return self._new(self._index, self._keys, (*chunks[:c], chunk, *chunks[c + 1 :]))
+        return self._new(self._index, self._keys, self._n, (*chunks[:c], chunk, *chunks[c + 1 :]))
 
     def update(self, pairs: Iterable[tuple[_K, _V]]) -> PersistentMap[_K, _V]:
         """A map with every (key, value) of `pairs` set, in one copy of the touched chunks."""
-        index = self._index
         chunks: list[tuple[_V, ...] | list[_V]] = list(self._chunks)
         touched: set[int] = set()
         added: list[tuple[_K, _V]] = []
         for key, value in pairs:
-            at = index.get(key)
+            at = self._at(key)
             if at is None:
                 added.append((key, value))
                 continue
@@ -175,27 +190,32 @@ class PersistentMap(Mapping[_K, _V]):
             return self
         for c in touched:
             chunks[c] = tuple(chunks[c])
-        new = self._new(index, self._keys, tuple(chunks))  # type: ignore[arg-type]
+        new = self._new(self._index, self._keys, self._n, tuple(chunks))  # type: ignore[arg-type]
         for key, value in added:
             new = new.set(key, value)
         return new
 
     def __getitem__(self, key: _K) -> _V:
-        at = self._index[key]
+        at = self._at(key)
+        if at is None:
+            raise KeyError(key)
         return self._chunks[at // CHUNK][at % CHUNK]
 
     def get(self, key: _K, default: Any = None) -> Any:
         at = self._index.get(key)
-        return default if at is None else self._chunks[at // CHUNK][at % CHUNK]
+        if at is None or at >= self._n:
+            return default
+        return self._chunks[at // CHUNK][at % CHUNK]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._index
+        at = self._index.get(key)  # type: ignore[arg-type]
+        return at is not None and at < self._n
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._n
 
     def __iter__(self) -> Iterator[_K]:
-        return iter(self._keys)
+        return itertools.islice(self._keys, self._n)
 
     def values(self) -> _Values[_V]:
         """The values in insertion order (a view, like a dict's)."""
@@ -213,7 +233,7 @@ class PersistentMap(Mapping[_K, _V]):
         if isinstance(other, PersistentMap):
             if other._chunks is self._chunks:
                 return True
-            if self._keys == other._keys:
+            if self._n == other._n and list(self) == list(other):
                 return self._chunks == other._chunks
         if isinstance(other, Mapping):
             return dict(self.items()) == dict(other.items())
@@ -321,7 +341,7 @@ class _Items(ItemsView[_K, _V]):
     _mapping: PersistentMap[_K, _V]
 
     def __iter__(self) -> Iterator[tuple[_K, _V]]:
-        return zip(self._mapping._keys, self._mapping._iter_values(), strict=True)
+        return zip(self._mapping, self._mapping._iter_values(), strict=True)
 
 
 def _append(items: Sequence[_T], item: _T) -> Chain[_T]:
@@ -539,8 +559,9 @@ class IncidentState:
     #: Persistent maps: a step copies a chunk, not every probe (see `PersistentMap`).
     probes: Mapping[str, ProbeView] = field(default_factory=PersistentMap)
     runbooks: dict[str, RunbookProgress] = field(default_factory=dict)
-    controls: dict[str, ControlView] = field(default_factory=dict)
-    changes: dict[str, ControlChange] = field(default_factory=dict)
+    #: Persistent too: a long outage logs tens of thousands of lever changes.
+    controls: Mapping[str, ControlView] = field(default_factory=PersistentMap)
+    changes: Mapping[str, ControlChange] = field(default_factory=PersistentMap)
     scenario_events: Sequence[ev.ScenarioEvent] = ()
     #: Alertmanager alerts by fingerprint (resolved ones stay, for the report).
     alerts: dict[str, AlertView] = field(default_factory=dict)
@@ -685,12 +706,14 @@ def _probe_changed(state: IncidentState, event: ev.ProbeStateChanged) -> Inciden
         down_s += elapsed
     elif old.state == _DEGRADED:
         degraded_s += elapsed
+    # The old strings when equal: replay checkpoints keep every version of a view.
+    service = event.service or old.service
     view = _evolve(
         old,
-        service=event.service or old.service,
+        service=old.service if service == old.service else service,
         state=event.to_state,
         since=event.ts,
-        reason=event.reason,
+        reason=old.reason if event.reason == old.reason else event.reason,
         latency_ms=event.latency_ms if event.latency_ms is not None else old.latency_ms,
         down_s=down_s,
         degraded_s=degraded_s,
@@ -868,10 +891,8 @@ def _control_requested(state: IncidentState, event: ev.ControlRequested) -> Inci
     old = state.controls.get(key) or ControlView(
         service=event.service, control=event.control, value=event.from_value
     )
-    controls = dict(state.controls)
-    controls[key] = _evolve(old, pending=event.request_id, error="")
-    changes = dict(state.changes)
-    changes[event.request_id] = ControlChange(
+    controls = _map(state.controls).set(key, _evolve(old, pending=event.request_id, error=""))
+    change = ControlChange(
         request_id=event.request_id,
         seq=event.seq,
         ts=event.ts,
@@ -885,6 +906,7 @@ def _control_requested(state: IncidentState, event: ev.ControlRequested) -> Inci
         auto_revert_s=event.auto_revert_s,
         unit=event.unit,
     )
+    changes = _map(state.changes).set(event.request_id, change)
     return _evolve(state, controls=controls, changes=changes)
 
 
@@ -893,7 +915,7 @@ def _control_result(
 ) -> IncidentState:
     key = control_key(event.service, event.control)
     old = state.controls.get(key) or ControlView(service=event.service, control=event.control)
-    changes = dict(state.changes)
+    changes = _map(state.changes)
     change = changes.get(event.request_id)
     applied = isinstance(event, ev.ControlApplied)
     failure = event.error if isinstance(event, ev.ControlFailed) else ""
@@ -917,14 +939,14 @@ def _control_result(
         )
     view = _auto_revert_after(view, change, event.ts, applied)
     if change is not None:
-        changes[event.request_id] = _evolve(
+        outcome = _evolve(
             change,
             outcome="applied" if applied else "failed",
             result_value=event.value,
             error=failure,
         )
-    controls = dict(state.controls)
-    controls[key] = view
+        changes = changes.set(event.request_id, outcome)
+    controls = _map(state.controls).set(key, view)
     return _evolve(state, controls=controls, changes=changes)
 
 
@@ -949,8 +971,7 @@ def _auto_revert_extended(
     view = state.controls.get(key)
     if view is None or view.auto_revert_of != event.request_id:
         return state
-    controls = dict(state.controls)
-    controls[key] = _evolve(view, auto_revert_at=event.until)
+    controls = _map(state.controls).set(key, _evolve(view, auto_revert_at=event.until))
     return _evolve(state, controls=controls)
 
 

@@ -15,6 +15,7 @@ import bisect
 import dataclasses
 import gc
 import threading
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,14 +51,16 @@ class ReplayCursor:
         self.every = every or max(CHECKPOINT_EVERY, -(-len(source) // MAX_CHECKPOINTS))
         self._checkpoints: list[IncidentState] = [IncidentState()]
         #: Per checkpoint, the line indices of the events in its tail (its tail is kept empty).
-        self._tails: list[tuple[int, ...]] = [()]
+        #: (8-byte arrays: a thousand checkpoints of 200 Python ints each add up)
+        self._tails: list[array[int]] = [array("q")]
         self._lock = threading.Lock()
         self.position = 0
         self.state = self._checkpoints[0]
         self._tail_lines: tuple[int, ...] = ()
         #: Line indices of operator actions and bookmarks, scanned up to `_marks_until`.
-        self._actions: list[int] = []
-        self._bookmarks: list[int] = []
+        #: (8-byte arrays: in a log of notes nearly every line is an action)
+        self._actions = array("q")
+        self._bookmarks = array("q")
         self._marks_until = 0
         self._marks_lock = threading.Lock()
         self._generation = source.generation
@@ -95,8 +98,8 @@ class ReplayCursor:
                 self._generation = self.source.generation
                 del self._checkpoints[1:]
                 del self._tails[1:]
-                self._actions.clear()
-                self._bookmarks.clear()
+                del self._actions[:]
+                del self._bookmarks[:]
                 self._marks_until = 0
             self.position, self.state = 0, self._checkpoints[0]
             self._tail_lines = ()
@@ -120,7 +123,7 @@ class ReplayCursor:
 
     def _restore(self, slot: int) -> tuple[IncidentState, tuple[int, ...]]:
         """Checkpoint `slot` with its tail events read back from their lines."""
-        state, lines = self._checkpoints[slot], self._tails[slot]
+        state, lines = self._checkpoints[slot], tuple(self._tails[slot])
         if not lines:
             return state, lines
         tail = tuple(e for i in lines if (e := self.source.event(i)) is not None)
@@ -152,7 +155,7 @@ class ReplayCursor:
         with self._lock:
             if slot == len(self._checkpoints):
                 self._checkpoints.append(dataclasses.replace(state, tail=()))
-                self._tails.append(lines)
+                self._tails.append(array("q", lines))
 
     def build_checkpoints(self, stop: Callable[[], bool] | None = None) -> int:
         """Fold forward from the last checkpoint to the end, recording checkpoints.

@@ -47,16 +47,21 @@ def visible(text: str, *, newlines: bool = False) -> str:
 _PLAIN = re.compile(r"[^\x00-\x1f\x7f-\xff\\`*_\[\]|~&<>]*")
 
 
-def inline(text: object) -> str:
-    """Text for anywhere inside a Markdown line: list items, headings, link text, prose."""
-    line = str(text)
-    if (
+def is_plain(line: str) -> bool:
+    """True when `inline` leaves `line` as it is (no character in it means anything)."""
+    return bool(
         line.isascii()
         and _PLAIN.fullmatch(line)
         and " -> " not in line
         and not _LEADING.match(line)
         and line == line.strip()
-    ):
+    )
+
+
+def inline(text: object) -> str:
+    """Text for anywhere inside a Markdown line: list items, headings, link text, prose."""
+    line = str(text)
+    if is_plain(line):
         return line
     line = visible(line).strip().replace(" -> ", " → ")
     line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -90,7 +90,10 @@ class ServiceImpact(_Model):
     since: str = ""
 
 
-class ProbeChange(_Model):
+@dataclass(frozen=True, slots=True)
+class ProbeChange:
+    """One probe's move after a lever (a slotted dataclass: a long outage has 800,000)."""
+
     target: str
     from_state: str
     to_state: str

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from warroom import events as ev
 from warroom.controls.words import value_words
 from warroom.durations import format_duration
-from warroom.report.escape import cell, code, inline, link
+from warroom.report.escape import cell, code, inline, is_plain, link
 from warroom.report.model import ControlChangeReport, Report, TimelineEntry
 
 if TYPE_CHECKING:
@@ -55,6 +55,16 @@ def _time(ts: str) -> str:
 
 def _clock(ts: str, day: str) -> str:
     """Time of day when on `day`, else the full date and time."""
+    if (
+        len(ts) == 27
+        and ts[:10] == day
+        and ts[10] == "T"
+        and ts[19] == "."
+        and ts[26] == "Z"
+        and "T" not in day
+        and "." not in ts[11:19]
+    ):
+        return ts[11:19] + "Z"  # the log's own form (`format_ts`): what `_time` would cut
     full = _time(ts)
     return full[11:] if full.startswith(day + " ") else full
 
@@ -236,15 +246,58 @@ def write_markdown(
         tempfile.TemporaryFile("w+", encoding="utf-8") as notes,
         tempfile.TemporaryFile("w+", encoding="utf-8") as bookmarks,
     ):
+        from warroom.report.builder import ENTRY_PREFIXES  # loaded with the appendix
+
         found = _Found(report)
         day, origin = _day_origin(report)
+        rows: list[str] = []
+        entries: dict[str, list[str]] = {"notes": [], "bookmarks": []}
+        spools = {"notes": notes, "bookmarks": bookmarks}
         for section, item in appendix.walk():
             if section == "timeline":
                 found.see(item)
-                timeline.write(_timeline_row(item, day, origin) + "\n")
+                rows.append(_timeline_row(item, day, origin))
+                if len(rows) >= _SPOOL_LINES:
+                    _spool(timeline, rows)
+            elif section == "entry":
+                # A note or bookmark: its timeline row and its appendix line, as
+                # `_timeline_row` and `_entry_line` draw them, with the text looked at once.
+                found.see(item)
+                section, prefix = ENTRY_PREFIXES[item.kind]
+                text, clock, actor = item.text, _clock(item.ts, day), _actor(item.actor)
+                if text and is_plain(text):  # then so is the prefixed text
+                    shown, written = prefix + text, text
+                else:
+                    shown, written = cell(prefix + text), inline(text)
+                rows.append(
+                    f"| {clock} | {_offset(item.ts, origin)} | {actor or '-'} | **{shown}** |"
+                )
+                lines = entries[section]
+                lines.append(f"- {clock} ({actor}): {written}")
+                if len(rows) >= _SPOOL_LINES:
+                    _spool(timeline, rows)
+                if len(lines) >= _SPOOL_LINES:
+                    _spool(spools[section], lines)
             else:
-                (notes if section == "notes" else bookmarks).write(_entry_line(item, day) + "\n")
+                lines = entries[section]
+                lines.append(_entry_line(item, day))
+                if len(lines) >= _SPOOL_LINES:
+                    _spool(spools[section], lines)
+        _spool(timeline, rows)
+        for section, lines in entries.items():
+            _spool(spools[section], lines)
         _write_markdown(report, write, found, (timeline, notes, bookmarks))
+
+
+#: Lines gathered before they are written to a spool in one call.
+_SPOOL_LINES = 4096
+
+
+def _spool(spool: TextIO, lines: list[str]) -> None:
+    """Write `lines` (each without its newline) to `spool` and empty the list."""
+    if lines:
+        spool.write("\n".join(lines) + "\n")
+        lines.clear()
 
 
 def _day_origin(report: Report) -> tuple[str, str]:
