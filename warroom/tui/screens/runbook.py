@@ -9,6 +9,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Label, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
@@ -172,7 +173,11 @@ class RunbookScreen(Screen[None]):
     def update_from(
         self, state: IncidentState, now: datetime, suggested: Sequence[tuple[str, str]] = ()
     ) -> None:
-        self.query_one("#runbook-incident", IncidentHeader).update_from(state, now)
+        try:
+            incident = self.query_one("#runbook-incident", IncidentHeader)
+        except NoMatches:
+            return  # its widgets are being taken down (the console is quitting)
+        incident.update_from(state, now)
         self.query_one("#runbook-failing", Static).update(failing_text(state))
         progress = state.runbooks.get(self.runbook_id)
         if progress is self.progress and self._step_ids:
