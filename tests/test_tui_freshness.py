@@ -111,7 +111,8 @@ async def test_a_full_disk_under_the_worker_is_shown(tmp_path: Path, listener: i
         )
         assert "File too large" in problem
         assert any(went_stale)
-        assert "File too large" in screen_text(app)
+        # On the screen's next frame (the session has it first).
+        await settle(pilot, until=lambda: "File too large" in screen_text(app), timeout=2)
     assert not alive(pid)
 
 
