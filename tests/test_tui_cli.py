@@ -238,7 +238,10 @@ async def test_a_probe_worker_that_dies_is_shown_and_the_console_carries_on(
             and ": exit 2: " in problem
             and "i.jsonl" in problem
         )
-        assert "probe engine restarted 1×" in screen_text(app)
+        # On the screen's next frame (the session has it first).
+        await settle(
+            pilot, until=lambda: "probe engine restarted 1×" in screen_text(app), timeout=2
+        )
         (tmp_path / "moved.jsonl").rename(path)  # appends need the log back at its path
         await pilot.press("n")
         await paste(pilot, "still here")

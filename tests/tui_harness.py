@@ -327,6 +327,9 @@ async def settle(pilot: Any, until: Any = None, timeout: float = 2.0) -> None:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
         await pilot.pause(0)
+    # What made `until` true may still be on its way to the widgets: let them take it and
+    # paint once, so the screen a test reads next is the one a responder would see.
+    await pilot.pause(0)
 
 
 async def paste(pilot: Any, text: str) -> None:
