@@ -74,6 +74,7 @@ async def test_a_note_and_a_severity_change_in_one_console_appear_in_the_other_w
         a.tick()
         b.tick()
         await until(lambda: len(a.shared_view().team) == 2)  # type: ignore[union-attr]
+        await until(lambda: len(b.shared_view().team) == 2)  # type: ignore[union-attr]
         view = b.shared_view()
         assert view is not None and view.online and view.team == (ANA, BOB)
         assert "team (2): ana@alpha, bob@bravo" in "".join(t for t, _ in shared_line(view))
