@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warroom import events as ev
 from warroom.config import (
@@ -36,7 +36,10 @@ from warroom.session.supervisor import ProbeSupervisor
 from warroom.sim.feed import FEED_INTERVAL, follow_feed, sim_speed, sim_title
 from warroom.sim.process import start_sim
 from warroom.store import open_for_console
-from warroom.tui.app import BackgroundTask, WarroomApp
+
+if TYPE_CHECKING:
+    # The app (and Textual) load when a console is built: an argument error says so first.
+    from warroom.tui.app import BackgroundTask, WarroomApp
 
 INCIDENTS_DIR = Path("incidents")
 
@@ -165,6 +168,8 @@ def build_app(
     """The console on `log` with the gathered config, runbooks and problems; `probes` runs
     the config's targets in a supervised worker, `feed` = (admin URL, scenario) follows a
     simulated fleet's scenario events."""
+    from warroom.tui.app import WarroomApp
+
     intervals = status_intervals(inputs.config.incident.status_update_interval)
     app = WarroomApp(
         log,
