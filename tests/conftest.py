@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pg import APP_ROLE, PgServer, find_bindir
 
+from warroom.processes import usable_cores
 from warroom.sim.server import RunningFleet, running_fleet
 
 
@@ -22,7 +23,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     PostgreSQL, sockets, terminals, a fleet's clock); one more worker fills those waits.
     Measured on 2 cores: 2 workers 291 s, 3 workers 231 s, 4 workers 235 s (and timing
     tests start to feel the load)."""
-    return len(os.sched_getaffinity(0)) + 1
+    return usable_cores() + 1
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 
 import orjson
 
+from warroom.processes import usable_cores
+
 if TYPE_CHECKING:
     from warroom.log.show import Shower
 
@@ -42,19 +44,12 @@ PRIME_CHUNK = 1 << 16
 PIPE_BYTES = 1 << 20
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def workers_for(size: int) -> int:
     """How many processes show `size` bytes of log: one below PARALLEL_MIN_BYTES, where
     forking cannot pay, or where this process cannot fork safely."""
     if size < PARALLEL_MIN_BYTES or not hasattr(os, "fork"):
         return 1
-    return min(available_cores(), 8)
+    return min(usable_cores(), 8)
 
 
 def clock_ready(clock: Callable[[str], str]) -> bool:

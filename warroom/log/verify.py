@@ -36,6 +36,7 @@ from warroom.log import codec, rangecheck
 from warroom.log.anchor import Anchor, format_head
 from warroom.log.rangecheck import RangeSummary
 from warroom.log.scan import envelope_error, iter_lines, open_for_reading, where
+from warroom.processes import usable_cores
 from warroom.words import plural
 
 #: How many lines after the first bad one are examined to classify it.
@@ -193,11 +194,7 @@ def _line_with_hash(fd: int, digest: str, size: int) -> tuple[int, int] | None:
 def available_cores() -> int:
     """The cores this process may run on (the affinity mask where the OS has one); 1 when
     the interpreter cannot run `-m warroom.log.rangecheck` (a frozen executable)."""
-    if getattr(sys, "frozen", False):
-        return 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return 1 if getattr(sys, "frozen", False) else usable_cores()
 
 
 def _next_newline(fd: int, pos: int, size: int) -> int:

@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from warroom.config import Target, WarroomConfig, describe_validation_error
 from warroom.errors import WarroomError
 from warroom.probe.engine import ProbeEngine
+from warroom.processes import usable_cores
 from warroom.signals import stop_on_signals
 from warroom.store import group_committer, open_store
 
@@ -50,13 +51,6 @@ COMMIT_INTERVAL = 0.2
 #: probe at 1,000 a second (tests/bench/bench_probe_nginx.py --mode scale --shards 1 / 2).
 SHARD_RATE = 1000.0
 SHARDS_ENV = "WARROOM_PROBE_SHARDS"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def default_shards(targets: Sequence[Target], cores: int | None = None) -> int:
