@@ -184,7 +184,7 @@ class RunbookScreen(Screen[None]):
             return
         self.progress = progress
         steps = self.runbook.steps if self.runbook else []
-        ids = [s.id for s in steps] or list(progress.step_order if progress else ())
+        ids = self._ids(progress)
         by_id = {s.id: s for s in steps}
         views = progress.steps if progress else {}
         options = [
@@ -218,12 +218,16 @@ class RunbookScreen(Screen[None]):
                 self._shown_body = body
                 self.query_one("#runbook-doc Markdown", Markdown).update(body)
 
+    def _ids(self, progress: RunbookProgress | None) -> list[str]:
+        """The checklist's step ids: the runbook file's, else the order the log recorded."""
+        steps = self.runbook.steps if self.runbook else []
+        return [s.id for s in steps] or list(progress.step_order if progress else ())
+
     def _marked(self, progress: RunbookProgress | None) -> str:
         """The runbook's Markdown with the checkboxes `progress` has logged."""
         assert self.runbook is not None
-        steps = self.runbook.steps
-        ids = [s.id for s in steps] or list(progress.step_order if progress else ())
-        return marked_body(self.runbook.body, ids, progress.steps if progress else {})
+        views = progress.steps if progress else {}
+        return marked_body(self.runbook.body, self._ids(progress), views)
 
     def _show_detail(self) -> None:
         step_id = self.selected_step
