@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -159,6 +160,14 @@ class ConsoleSession:
             self.add_job("shared incident", self.feed.run)
         #: Why nothing more can be recorded (the log file was replaced or deleted), or "".
         self.log_gone = ""
+        #: Reads and folds other writers' events off the event loop (`poll_soon`).
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warroom-reader")
+        self._reading: Future[_Folded] | None = None
+        #: Serialises the follower between the reader thread and a poll on the loop.
+        self._follow_lock = threading.Lock()
+        #: Bad lines the reader thread met, said on the loop (listeners paint).
+        self._bad_lines: list[LogError] = []
+        self._on_reader = threading.local()
 
     # -- subscribers --------------------------------------------------------------------------
 
@@ -193,7 +202,11 @@ class ConsoleSession:
             self._tell(Change("problem"))
 
     def _bad_line(self, error: LogError) -> None:
-        """A junk line among other writers' events: said once (file:line), then skipped."""
+        """A junk line among other writers' events: said once (file:line), then skipped; met
+        on the reader thread, it is said on the loop when the fold is committed."""
+        if getattr(self._on_reader, "active", False):
+            self._bad_lines.append(error)
+            return
         text = f"skipped a bad log line: {error}"
         if text not in self.problems:
             self.report_problem(text)
@@ -288,7 +301,11 @@ class ConsoleSession:
         return task
 
     async def idle(self) -> None:
-        """Wait until every write submitted so far is stored and folded."""
+        """Wait until every write submitted so far, and the read in flight, is folded."""
+        while self._reading is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(self._reading)
+            await asyncio.sleep(0)  # its commit, scheduled from the reader thread
         while self._tasks or (self._last_write is not None and not self._last_write.done()):
             if self._last_write is not None:
                 with contextlib.suppress(Exception):
@@ -309,6 +326,66 @@ class ConsoleSession:
             self._tell(Change("state"))
         return changed
 
+    def poll_soon(self) -> None:
+        """Read, parse and fold what other writers stored on the reader thread, and commit
+        the result on the loop (then settle and tell, as `poll` does).
+
+        A 5,000-target console parses and folds tens of milliseconds of probe results a
+        second; done on the loop, a key pressed meanwhile waits for all of it. The reducer
+        is pure and its structures are shared safely between threads, so the fold starts
+        from the state as it is now; if this console folded its own events in the meantime,
+        the commit folds the batch again onto the newer state (seqs already there are
+        skipped). A shared incident's feed keeps its own order, so it is polled here.
+        """
+        if self.feed is not None or self.follower is None:
+            self.poll()
+            return
+        if self._reading is not None:
+            return  # one read at a time: the next tick reads what this one did not
+        loop = asyncio.get_running_loop()
+        future = self._reader.submit(self._read_and_fold, self.state, self.team)
+        self._reading = future
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(self._read_done, done))
+
+    def _read_and_fold(self, state: IncidentState, team: Team) -> _Folded:
+        """On the reader thread: the follower's new events folded onto (`state`, `team`)."""
+        self._on_reader.active = True
+        try:
+            with self._follow_lock:
+                events = self.follower.poll() if self.follower is not None else []
+        finally:
+            self._on_reader.active = False
+        return _fold_events(state, team, events)
+
+    def _read_done(self, future: Future[_Folded]) -> None:
+        if self._reading is not future:
+            return  # a poll on the loop took it already
+        before = self.state
+        self._take_read()
+        self.settle()
+        if self.state is not before:
+            self._tell(Change("state"))
+
+    def _take_read(self) -> None:
+        """Commit the reader thread's fold (waiting for it if it is still running)."""
+        future, self._reading = self._reading, None
+        if future is None:
+            return
+        try:
+            folded = future.result()
+        except Exception as exc:
+            self.report_problem(str(exc))
+            folded = None
+        bad, self._bad_lines = self._bad_lines, []
+        for error in bad:
+            self._bad_line(error)
+        if folded is None:
+            return
+        if folded.base is self.state and folded.base_team is self.team:
+            self._commit(folded)
+        else:
+            self._fold(folded.events)  # this console folded its own events meanwhile
+
     def ingest(self, events: Iterable[BaseEvent]) -> None:
         """Fold stored events into the state (skipping any already folded)."""
         batch = list(events)
@@ -322,42 +399,32 @@ class ConsoleSession:
         self._fold(batch)
 
     def _drain(self) -> None:
+        self._take_read()  # what the reader thread read comes first
         if self.follower is None:
             return
         if self.feed is not None:
             self._refold_if_merged()
         try:
-            events = self.follower.poll()
+            with self._follow_lock:
+                events = self.follower.poll()
         except Exception as exc:
             self.report_problem(str(exc))
             return
         self._fold(events)
 
     def _fold(self, events: Iterable[BaseEvent]) -> None:
-        before = self.state
-        state = before
-        seen = self.seen
-        team = self.team
-        named: set[str] = set()
-        sampled = False
-        for event in events:
-            if event.seq and event.seq <= state.last_seq:
-                continue
-            state = reduce(state, event)
-            team = reduce_team(team, event)
-            if isinstance(event, ev.ProbeSamples):
-                at = ev.parse_ts(event.ts)
-                seen.update({sample.target: at for sample in event.samples if sample.count})
-                sampled = True
-            elif isinstance(event, ev.ProbeStateChanged):
-                seen[event.target] = ev.parse_ts(event.ts)
-                named.add(event.target)
-        self.team = team
+        self._commit(_fold_events(self.state, self.team, events))
+
+    def _commit(self, folded: _Folded) -> None:
+        """Make `folded` (computed from the current state) the session's state."""
+        before, state = self.state, folded.state
+        self.team = folded.team
+        self.seen.update(folded.seen)
         if state is before:
             return
         self.state = state
         if state.probes is not before.probes:
-            self._index_probes(before, state, named, sampled)
+            self._index_probes(before, state, folded.named, folded.sampled)
         if self.controls is not None and state.controls is not before.controls:
             self.controls.sync_auto_reverts(state)  # changes another console made, too
         if (
@@ -635,6 +702,48 @@ class ConsoleSession:
         self._running = []
         await self.idle()
         self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        self._reading = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Folded:
+    """Events folded onto a state, and what the session keeps besides the state."""
+
+    base: IncidentState
+    base_team: Team
+    events: list[BaseEvent]
+    state: IncidentState
+    team: Team
+    #: When each target named in `events` last had a result.
+    seen: dict[str, datetime]
+    #: Targets whose state changed (a `probe_state_changed`).
+    named: set[str]
+    #: Whether a `probe_samples` was among `events`.
+    sampled: bool
+
+
+def _fold_events(state: IncidentState, team: Team, events: Iterable[BaseEvent]) -> _Folded:
+    """Pure: `events` (those after `state.last_seq`) folded onto `state` and `team`."""
+    base, base_team = state, team
+    batch = list(events)
+    seen: dict[str, datetime] = {}
+    named: set[str] = set()
+    sampled = False
+    parse_ts = ev.parse_ts
+    for event in batch:
+        if event.seq and event.seq <= state.last_seq:
+            continue
+        state = reduce(state, event)
+        team = reduce_team(team, event)
+        if isinstance(event, ev.ProbeSamples):
+            at = parse_ts(event.ts)
+            seen.update({sample.target: at for sample in event.samples if sample.count})
+            sampled = True
+        elif isinstance(event, ev.ProbeStateChanged):
+            seen[event.target] = parse_ts(event.ts)
+            named.add(event.target)
+    return _Folded(base, base_team, batch, state, team, seen, named, sampled)
 
 
 def _machine(actor: str) -> str:

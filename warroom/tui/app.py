@@ -459,9 +459,10 @@ class WarroomApp(App[int]):
             view.log_tail.restart()
 
     def _tick(self) -> None:
-        self.session.poll()
+        # What the last read folded is painted; the next read runs off the loop meanwhile.
         if self._dirty:
             self.render_state()
+        self.session.poll_soon()
 
     def _tick_clock(self) -> None:
         if self._gc is not None:
