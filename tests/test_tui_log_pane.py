@@ -78,3 +78,32 @@ async def test_scrolled_back_counts_new_events_and_end_follows_again(tmp_path: P
         other.append(ev.NoteAdded(text="following again"))
         other.close()
         await settle(pilot, until=lambda: "following again" in screen_text(app))
+
+
+async def test_a_flood_of_probe_changes_is_counted_and_never_hides_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "i.jsonl"
+    app = make_app(write_log(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        flips = [
+            ev.ProbeStateChanged(
+                target=f"web-{i}",
+                service="web",
+                from_state="up" if i % 2 else "down",
+                to_state="down" if i % 2 else "up",
+            )
+            for i in range(300)
+        ]
+        pane = app.main_screen.view.log_tail
+        before = len(pane.texts)
+        other = IncidentLog.open(path)
+        other.append_many([*flips[:150], ev.NoteAdded(text="paged the DNS team"), *flips[150:]])
+        other.close()
+        await settle(pilot, until=lambda: any("web-299" in t.plain for t in pane.texts))
+        lines = [t.plain for t in pane.texts][before:]
+        # The count of what was left out, the note (an operator's, always drawn), the newest;
+        # the reader may have met the flood in two parts, each drawn so.
+        assert any(line.startswith("… ") and "more events" in line for line in lines), lines
+        assert any("paged the DNS team" in line for line in lines)
+        assert "web-299" in lines[-1]
+        assert len(lines) <= 2 * (2 + 40), "a flood costs a bounded number of lines per repaint"

@@ -41,6 +41,10 @@ KIND_STYLES = {
 }
 #: Events kept for the view (more than any terminal is tall).
 KEEP_LINES = 120
+#: Machine events drawn per repaint at most: a flood of probe changes (thousands of targets
+#: flipping) beyond it is one "… N more" line, never an operator's action, which is always
+#: drawn. Several screens of the pane each repaint, a fifth of the cost of drawing all.
+BURST_LINES = 40
 #: Screen lines kept per event on average (wrapped); the pane's memory stays bounded.
 MAX_WRAPPED_LINES = 3
 #: Events that are not news to a responder (heartbeats make the header's team line).
@@ -143,11 +147,13 @@ class LogTail(RichLog):
         if self._flapping_in(state, fresh):
             return
         lines: list[Text] = []
-        if len(fresh) > KEEP_LINES:
-            if self.shown_seq:
-                skipped = len(fresh) - KEEP_LINES
+        if len(fresh) > BURST_LINES:
+            older = fresh[:-BURST_LINES]
+            kept = [event for event in older if event.operator]
+            if self.shown_seq and len(kept) < len(older):
+                skipped = len(older) - len(kept)
                 lines.append(Text(f"… {skipped} more events (see the log or replay)", style="dim"))
-            fresh = fresh[-KEEP_LINES:]
+            fresh = (kept + fresh[-BURST_LINES:])[-KEEP_LINES:]
         lines.extend(event_line(event) for event in fresh)
         self.shown_seq = state.last_seq
         self._texts.extend(lines)
