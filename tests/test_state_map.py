@@ -125,6 +125,41 @@ def test_recent_versions_share_one_buffer_and_a_refold_reuses_it() -> None:
     assert len(long._buf) < Recent._SPAN and list(long) == [float(i) for i in range(1031, 1034)]
 
 
+def _samples(seq: int, values: dict[str, float | None]) -> ev.ProbeSamples:
+    return ev.ProbeSamples(
+        seq=seq,
+        ts=f"2025-10-20T07:{seq // 60 % 60:02d}:{seq % 60:02d}.000000Z",
+        samples=[
+            ev.ProbeSample(target=t, state="up", ok=1, count=1, latency_ms=v)
+            for t, v in values.items()
+        ],
+    )
+
+
+def test_the_samples_fold_keeps_each_history_as_recent_does_through_forks() -> None:
+    """The reducer appends to a probe's history in a loop of its own (5,000 targets a
+    second); it must keep `Recent`'s rules: last 60, None for a failure, a fork leaves the
+    states before it as they were, a buffer grown to its span starts afresh."""
+    rng = random.Random(5)
+    values: list[dict[str, float | None]] = [
+        {t: (None if rng.random() < 0.1 else round(rng.uniform(1, 900), 1)) for t in ("a", "b")}
+        for _ in range(Recent._SPAN + 200)
+    ]
+    states = [fold([_samples(i + 1, v) for i, v in enumerate(values[:300])])]
+    for i, v in enumerate(values[300:], start=301):
+        states.append(fold([_samples(i, v)], states[-1]))
+    for target in ("a", "b"):
+        model = [v[target] for v in values][-60:]
+        assert list(states[-1].probes[target].history) == model
+    checkpoint = states[500]  # seq 800: a replay seek folds again from here, another way
+    fork = fold([_samples(801, {"a": 1.5, "b": None})], checkpoint)
+    assert list(fork.probes["a"].history)[-2:] == [values[799]["a"], 1.5]
+    assert list(fork.probes["b"].history)[-1] is None
+    assert list(states[501].probes["a"].history)[-1] == values[800]["a"]
+    again = fold([_samples(801, values[800])], checkpoint)  # the same values: no copy
+    assert again.probes["a"].history == states[501].probes["a"].history
+
+
 def test_lever_changes_share_one_index_between_states_and_each_state_sees_its_own() -> None:
     requests = [
         ev.ControlRequested(

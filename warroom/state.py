@@ -734,34 +734,46 @@ def _probe_samples(state: IncidentState, event: ev.ProbeSamples) -> IncidentStat
     probes = _map(state.probes)
     updated: dict[str, ProbeView] = {}
     adopted: list[tuple[ProbeView, ProbeView]] = []
-    new_view = object.__new__
-    for sample in event.samples:
-        old = (
-            updated.get(sample.target)
-            or probes.get(sample.target)
-            or ProbeView(target=sample.target, since=event.ts)
-        )
-        # `_evolve` inlined: this loop runs once per target per sample period.
-        new = new_view(ProbeView)
-        fields = new.__dict__
-        fields.update(old.__dict__)
-        history = old.history
-        fields["latency_ms"] = latency = sample.latency_ms
-        if history.__class__ is not Recent:
-            history = Recent(history, HISTORY_LEN)
-        fields["history"] = history.append(latency)  # type: ignore[attr-defined]
-        fields["ok"] = sample.ok
-        fields["count"] = sample.count
-        fields["last_result_at"] = event.ts or old.last_result_at
-        updated[sample.target] = new
-        if old.state == _UNKNOWN and sample.state != _UNKNOWN:
-            fields["state"] = sample.state
-            adopted.append((old, new))
+    new_object = object.__new__
+    ts = event.ts
+    lookup = probes.get
+    span = Recent._SPAN
+    # One lock for the batch (a sample is a few µs; taking it 5,000 times was a fifth of that).
+    with Recent._lock:
+        for sample in event.samples:
+            target = sample.target
+            old = updated.get(target) or lookup(target) or ProbeView(target=target, since=ts)
+            # `_evolve` and `Recent.append` inlined: this loop runs once per target per period.
+            new = new_object(ProbeView)
+            fields = new.__dict__
+            fields.update(old.__dict__)
+            history = old.history
+            fields["latency_ms"] = latency = sample.latency_ms
+            if history.__class__ is not Recent:
+                history = Recent(history, HISTORY_LEN)
+            raw = _NONE if latency is None else float(latency)
+            buf, end = history._buf, history._end  # type: ignore[attr-defined]
+            if end == len(buf) and end < span:
+                buf.append(raw)
+            elif end == len(buf) or not _same(buf[end], raw):
+                buf = array("d", buf[max(0, end - history._limit + 1) : end])  # type: ignore[attr-defined]
+                buf.append(raw)
+                end = len(buf) - 1
+            series = new_object(Recent)
+            series._buf, series._end, series._limit = buf, end + 1, history._limit  # type: ignore[attr-defined]
+            fields["history"] = series
+            fields["ok"] = sample.ok
+            fields["count"] = sample.count
+            fields["last_result_at"] = ts or old.last_result_at
+            updated[target] = new
+            if old.state == _UNKNOWN and sample.state != _UNKNOWN:
+                fields["state"] = sample.state
+                adopted.append((old, new))
     probes = probes.update(updated.items())
     if not adopted:
         return _evolve(state, probes=probes)
     for old, new in adopted:
-        services, bad = _retarget(state, old, new, event.ts)
+        services, bad = _retarget(state, old, new, ts)
         state = _evolve(state, services=services, bad_targets=bad)
     return _evolve(state, probes=probes)
 
