@@ -97,6 +97,26 @@ def test_show_reports_a_torn_tail_once_without_touching_the_file(
     assert path.read_bytes() == before
 
 
+def test_show_of_a_file_imports_no_pydantic(tmp_path: Path) -> None:
+    """`log show` of a million lines is a few seconds; building the event models would add
+    a fifth of a second before the first line, and a torn tail is still said."""
+    path = tmp_path / "inc.jsonl"
+    IncidentLog.open(path).append(ev.NoteAdded(text="kept"))
+    with path.open("ab") as fh:
+        fh.write(b'{"actor":"x","kin')
+    probe = (
+        "import sys\n"
+        "from warroom.cli import main\n"
+        f"code = main(['log', 'show', {str(path)!r}])\n"
+        "print('loaded' if 'pydantic' in sys.modules else 'light', code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "light 0", done.stdout
+    assert "note: kept" in done.stdout and "inc.jsonl:2: torn last line" in done.stderr
+
+
 def test_verify_exit_codes_and_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "inc.jsonl"
     IncidentLog.open(path).append_many([ev.NoteAdded(text=str(i)) for i in range(12)])

@@ -9,15 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-from warroom import events as ev
 from warroom.errors import WarroomError
 from warroom.log.anchor import parse_anchor
-from warroom.log.scan import LogError
+from warroom.log.scan import LogError, open_for_reading, read_settled
 from warroom.log.show import Shower, incident_clock
-from warroom.log.store import IncidentLog
-from warroom.store import is_url, local_log, open_store, verify
-from warroom.store.url import parse_url
+from warroom.store.url import is_url, parse_url
 from warroom.untrusted import one_line
+
+# `log show` of a file imports no pydantic (a fifth of a second of a 1,000,000-line show):
+# the events, the store and a database are imported by what needs them.
 
 FOLLOW_INTERVAL = 0.2
 
@@ -25,6 +25,8 @@ FOLLOW_INTERVAL = 0.2
 def run_verify(args: argparse.Namespace) -> int:
     """Print one line: `ok: N events, chain intact, log head #N sha256:…`, or where and how the
     chain breaks; with --head, an intact chain must also hold that recorded head."""
+    from warroom.store import verify
+
     anchor = parse_anchor(args.head) if getattr(args, "head", None) else None
     result = verify(args.log, anchor=anchor)
     print(one_line(result.message()))
@@ -58,11 +60,19 @@ def run_show(args: argparse.Namespace) -> int:
     exit code is then 1, after every other event was printed. A shared incident (URL) is read
     from a checked local copy of its rows.
     """
-    path = local_log(args.log, follow=args.follow)
-    log = IncidentLog.open(path, create=False, readonly=True)
-    log.close()
-    if log.recovered is not None:
-        _warn(log.recovered.describe())
+    if is_url(args.log):
+        from warroom.store import local_log
+
+        path = local_log(args.log, follow=args.follow)
+    else:
+        path = Path(args.log)
+    fd = open_for_reading(path)
+    try:
+        torn = read_settled(fd, path)[2]
+    finally:
+        os.close(fd)
+    if torn is not None:
+        _warn(torn.describe(path))
     skipped = 0
 
     def on_bad(error: LogError) -> None:
@@ -94,6 +104,9 @@ def run_note(args: argparse.Namespace) -> int:
     The log must exist unless --create: a typo in its name must not start an incident nobody
     watches.
     """
+    from warroom import events as ev
+    from warroom.store import open_store
+
     text = _utf8("the note", " ".join(args.text).strip())
     if not text:
         raise WarroomError("a note needs some text")

@@ -7,6 +7,7 @@ and indexing a log of a million events stays within a few seconds. The store (`s
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import stat
@@ -150,6 +151,40 @@ class Tail:
     torn_offset: int | None = None
     torn_size: int = 0
     torn_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TornTail:
+    """A torn last line: its number, byte offset and size, and why it is torn."""
+
+    line: int
+    offset: int
+    size: int
+    reason: str
+
+    def describe(self, path: str | os.PathLike[str], side_file: str | None = None) -> str:
+        """What a reader is told of it (moved to `side_file`, or left in place read-only)."""
+        fate = f"moved to {side_file}" if side_file else "ignored (read-only, left in place)"
+        return (
+            f"{where(path, self.line)}: torn last line ({self.reason}; {self.size} bytes) "
+            f"{fate}; the {self.line - 1} lines before it are kept"
+        )
+
+
+def read_settled(fd: int, path: str | os.PathLike[str]) -> tuple[int, Tail, TornTail | None]:
+    """The log's size, its tail and any torn last line, read without changing the file (a
+    shared lock waits out an append in progress, which would look like a torn tail)."""
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        size = os.fstat(fd).st_size
+        check_head(fd, size, path)
+        tail = read_tail(fd, size, path)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    if tail.torn_offset is None:
+        return size, tail, None
+    line = count_lines_before(fd, tail.torn_offset) + 1
+    return size, tail, TornTail(line, tail.torn_offset, tail.torn_size, tail.torn_reason)
 
 
 def read_tail(fd: int, size: int, path: str | os.PathLike[str]) -> Tail:

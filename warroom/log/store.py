@@ -31,9 +31,11 @@ from warroom.log.scan import (
     OnBad,
     RecordReader,
     Tail,
+    TornTail,
     check_head,
     count_lines_before,
     open_for_reading,
+    read_settled,
     read_tail,
     scan,
     where,
@@ -92,13 +94,8 @@ class Recovery(BaseModel):
     side_file: str | None = None
 
     def describe(self) -> str:
-        fate = (
-            f"moved to {self.side_file}" if self.side_file else "ignored (read-only, left in place)"
-        )
-        return (
-            f"{where(self.path, self.line)}: torn last line ({self.reason}; {self.size} bytes) "
-            f"{fate}; the {self.line - 1} lines before it are kept"
-        )
+        torn = TornTail(self.line, self.offset, self.size, self.reason)
+        return torn.describe(self.path, self.side_file)
 
 
 def _side_file_name(path: Path) -> Path:
@@ -213,26 +210,19 @@ class IncidentLog:
     def _open_readonly(cls, path: Path) -> IncidentLog:
         fd = open_for_reading(path)
         try:
-            # A shared lock waits out an append in progress, which would look like a torn tail.
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:
-                size = os.fstat(fd).st_size
-                check_head(fd, size, path)
-                tail = read_tail(fd, size, path)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            recovered = None
-            if tail.torn_offset is not None:
-                recovered = Recovery(
-                    path=str(path),
-                    line=count_lines_before(fd, tail.torn_offset) + 1,
-                    offset=tail.torn_offset,
-                    size=tail.torn_size,
-                    reason=tail.torn_reason,
-                )
+            size, tail, torn = read_settled(fd, path)
         except BaseException:
             os.close(fd)
             raise
+        recovered = None
+        if torn is not None:
+            recovered = Recovery(
+                path=str(path),
+                line=torn.line,
+                offset=torn.offset,
+                size=torn.size,
+                reason=torn.reason,
+            )
         return cls(path, fd, readonly=True, tail=tail, size=size, recovered=recovered)
 
     @staticmethod

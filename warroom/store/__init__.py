@@ -29,12 +29,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from warroom.events import BaseEvent
 from warroom.store.base import IncidentStore, StoreTampered, StoreUnavailable
 from warroom.store.url import StoreURLError, is_url, parse_url
 
 if TYPE_CHECKING:
     from warroom.config import WarroomConfig
+    from warroom.events import BaseEvent
     from warroom.log.anchor import Anchor
     from warroom.log.store import GroupCommitter
     from warroom.log.verify import VerifyResult

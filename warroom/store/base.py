@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
-from warroom.events import BaseEvent
 from warroom.log.scan import LogError
-from warroom.log.store import Recovery
+
+if TYPE_CHECKING:  # annotations only: `log show` of a file imports no pydantic
+    from warroom.events import BaseEvent
+    from warroom.log.store import Recovery
 
 
 @runtime_checkable
