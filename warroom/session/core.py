@@ -291,6 +291,7 @@ class ConsoleSession:
             self.report_problem(f"log write failed: {exc}")
             return []
         self.ingest(stamped)
+        self.settle()  # the policies see what was folded before anyone is told
         self._tell(Change("state"))
         return stamped
 

@@ -41,10 +41,11 @@ KIND_STYLES = {
 }
 #: Events kept for the view (more than any terminal is tall).
 KEEP_LINES = 120
-#: Machine events drawn per repaint at most: a flood of probe changes (thousands of targets
-#: flipping) beyond it is one "… N more" line, never an operator's action, which is always
-#: drawn. Several screens of the pane each repaint, a fifth of the cost of drawing all.
-BURST_LINES = 40
+#: Machine events drawn per repaint at most (or the pane's height, if taller): a flood of
+#: probe changes (thousands of targets flipping) beyond it is one "… N more" line, never an
+#: operator's action, which is always drawn. More than a screen of the pane each repaint, at
+#: a fraction of the cost of drawing all.
+BURST_LINES = 24
 #: Screen lines kept per event on average (wrapped); the pane's memory stays bounded.
 MAX_WRAPPED_LINES = 3
 #: Events that are not news to a responder (heartbeats make the header's team line).
@@ -147,13 +148,16 @@ class LogTail(RichLog):
         if self._flapping_in(state, fresh):
             return
         lines: list[Text] = []
-        if len(fresh) > BURST_LINES:
-            older = fresh[:-BURST_LINES]
+        burst = max(BURST_LINES, self.size.height)
+        if not self.shown_seq:
+            fresh = fresh[-KEEP_LINES:]  # the first paint: the history, as much as is kept
+        elif len(fresh) > burst:
+            older = fresh[:-burst]
             kept = [event for event in older if event.operator]
-            if self.shown_seq and len(kept) < len(older):
+            if len(kept) < len(older):
                 skipped = len(older) - len(kept)
                 lines.append(Text(f"… {skipped} more events (see the log or replay)", style="dim"))
-            fresh = (kept + fresh[-BURST_LINES:])[-KEEP_LINES:]
+            fresh = (kept + fresh[-burst:])[-KEEP_LINES:]
         lines.extend(event_line(event) for event in fresh)
         self.shown_seq = state.last_seq
         self._texts.extend(lines)
