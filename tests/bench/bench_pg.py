@@ -5,14 +5,18 @@ seconds: `--responders` responders (spread over `--procs` processes) each append
 random (Poisson, `--rate` events per minute in total), one probe worker appends a batch of
 `--probe-batch` machine events every second, and one follower process follows the incident
 (LISTEN + poll, checking and mirroring each row). Then a short saturation phase: every
-responder appends back to back for `--saturate` seconds (`--follow-each`: each writer process
-also follows the incident, as every console does; more CPU on this one machine). An append
-is timed around `PgStore.append`, what a console waits for before it shows the note (its
-`SharedStore` adds a lock and no round trip). Prints ONE JSON line: append p50/p99 (ms), follower
-lag p50/p99 (ms, from the append's acknowledgement in the writer to checked-and-mirrored in
-the follower; `_from_stamp`: from the event's `ts`, stamped before the append was sent),
-events/s, the CPU seconds the client processes spent after start-up, the load average,
-and with `--sample-server S` where the writers' backends were (lock wait, WAL sync, ...).
+responder, all at once when the steady phase ends, appends back to back for `--saturate`
+seconds (`--follow-each`: each writer process also follows the incident, as every console
+does; more CPU on this one machine). An append is timed around `PgStore.append`, what a
+console waits for before it shows the note (its `SharedStore` adds a lock and no round
+trip), on a connection that has appended before, as a console's has when an operator acts
+(its first tick appends a presence heartbeat); what that first append on a new connection
+costs is reported apart (`first_append_*`). Prints ONE JSON line: append p50/p99 (ms),
+follower lag p50/p99 (ms, from the append's acknowledgement in the writer to
+checked-and-mirrored in the follower; `_from_stamp`: from the event's `ts`, stamped before
+the append was sent), events/s, the CPU seconds the client processes spent after start-up,
+the load average, and with `--sample-server S` where the writers' backends were (lock wait,
+WAL sync, ...).
 The server keeps `fsync` and `synchronous_commit` on (an acknowledged append is on the
 server's disk; `--no-fsync` only for a side figure of what the disk costs) and PostgreSQL's
 default `commit_delay` 0: at a few commits in flight it would only add its delay to each.
@@ -85,6 +89,14 @@ def writer(
     lock = threading.Lock()
 
     stores = [PgStore.open(url) for _ in range(threads)]
+    # A console's first tick appends its presence heartbeat on the connection it opened
+    # (`Session._tick_shared`), before any operator action: time warm connections, as the
+    # operator meets them, and report what a first append on a new connection costs apart.
+    firsts: list[float] = []
+    for store in stores:
+        t0 = time.perf_counter()
+        store.append(ev.PresenceHeartbeat(machine="bench", session=f"{os.getpid()}"))
+        firsts.append((time.perf_counter() - t0) * 1000)
     stop = threading.Event()
     heads = threading.Thread(target=_follow, args=(url, stores[0].last_seq + 1, stop), daemon=True)
     if follow_each:
@@ -107,6 +119,9 @@ def writer(
             mine.append((time.perf_counter() - t0) * 1000)
             mine_acks.append((stored.seq, time.time()))
         mine_sat: list[float] = []
+        # Every responder starts the burst at the same moment, after the steady phase: one
+        # already bursting while others still time the steady load would queue them behind it.
+        time.sleep(max(0.0, until - time.time()))
         stop = time.time() + saturate
         while time.time() < stop:
             t0 = time.perf_counter()
@@ -126,7 +141,7 @@ def writer(
     for thread in workers:
         thread.join()
     stop.set()
-    out = {"lat": lat, "sat": sat, "acks": acks}
+    out = {"lat": lat, "sat": sat, "acks": acks, "firsts": firsts}
     print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
@@ -134,6 +149,7 @@ def prober(url: str, batch: int) -> None:
     from warroom.store.pg import PgStore
 
     store = PgStore.open(url)
+    store.append(ev.PresenceHeartbeat(machine="bench", session="prober"))  # as in `writer`
     lat: list[float] = []
     acks: list[tuple[int, float]] = []
     until = _ready()
@@ -302,6 +318,7 @@ def main() -> int:
         follow, probe, writers = outs[0], outs[1], outs[2:]
         lat = [x for w in writers for x in w.get("lat", [])]
         sat = [x for w in writers for x in w.get("sat", [])]
+        firsts = [x for w in writers for x in w.get("firsts", [])]
         acked = {seq: t for out in outs[1:] for seq, t in out.get("acks", [])}
         from_ack = [(t - acked[seq]) * 1000 for seq, t in follow.get("seen", []) if seq in acked]
         total = PgStore.open(url, create=False)
@@ -315,6 +332,8 @@ def main() -> int:
             "probe_batch": args.probe_batch,
             "append_p50_ms": _pct(lat, 0.50),
             "append_p99_ms": _pct(lat, 0.99),
+            "first_append_p50_ms": _pct(firsts, 0.50),
+            "first_append_max_ms": _pct(firsts, 1.0),
             "probe_batch_p50_ms": _pct(probe.get("lat", []), 0.50),
             "probe_batch_p99_ms": _pct(probe.get("lat", []), 0.99),
             "follower_lag_p50_ms": _pct(from_ack, 0.50),
@@ -323,7 +342,7 @@ def main() -> int:
             "follower_lag_from_stamp_p99_ms": _pct(follow.get("lags", []), 0.99),
             "followed": follow.get("count"),
             "appends": len(lat),
-            "events_per_s": round((events - len(sat)) / args.duration, 1),
+            "events_per_s": round((events - len(sat) - len(firsts) - 1) / args.duration, 1),
             "saturated_appends_per_s": round(len(sat) / args.saturate, 1) if sat else None,
             "saturated_p50_ms": _pct(sat, 0.50),
             "saturated_p99_ms": _pct(sat, 0.99),
