@@ -16,7 +16,7 @@ follower lag p50/p99 (ms, from the append's acknowledgement in the writer to
 checked-and-mirrored in the follower; `_from_stamp`: from the event's `ts`, stamped before
 the append was sent), events/s, the CPU seconds the client processes spent after start-up,
 the load average, and with `--sample-server S` where the writers' backends were (lock wait,
-WAL sync, ...).
+WAL sync, ...) in the steady phase and in the saturated one.
 The server keeps `fsync` and `synchronous_commit` on (an acknowledged append is on the
 server's disk; `--no-fsync` only for a side figure of what the disk costs) and PostgreSQL's
 default `commit_delay` 0: at a few commits in flight it would only add its delay to each.
@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -46,6 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from pg import APP_ROLE, PgServer, find_bindir
 
 from warroom import events as ev
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -195,31 +199,39 @@ def follower(url: str, mirror: str) -> None:
     print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
-def sample_server(url: str, until: float, every: float, out: dict[str, int]) -> None:
-    """Where the writers' backends are in the steady phase, sampled from `pg_stat_activity`
-    (`--sample-server`): waiting for the head row's lock, holding a transaction open while
-    the client works (`idle in transaction`), writing or syncing WAL at commit, or running."""
+def sample_server(url: str, phases: list[tuple[float, dict[str, int]]], every: float) -> None:
+    """Where the writers' backends are, sampled from `pg_stat_activity` (`--sample-server`)
+    into each phase's counts until its end time: waiting for a lock (the incident's queue,
+    the head row), holding a transaction open while the client works (`idle in
+    transaction`), writing or syncing WAL at commit, or running."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        while time.time() < until:
-            time.sleep(every)
-            for state, wait_type, wait in conn.execute(
-                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
-                "WHERE application_name = 'warroom' AND state <> 'idle'"
-            ):
-                if state == "idle in transaction":
-                    key = "idle_in_transaction"
-                elif wait_type == "Lock":
-                    key = f"lock_wait:{wait}"
-                elif wait_type in ("IO", "LWLock") and wait and "WAL" in wait:
-                    key = f"wal:{wait}"
-                elif wait_type is None:
-                    key = "running"
-                else:
-                    key = f"{wait_type}:{wait}"
-                out[key] = out.get(key, 0) + 1
-            out["samples"] = out.get("samples", 0) + 1
+        for until, out in phases:
+            _sample(conn, until, every, out)
+
+
+def _sample(conn: psycopg.Connection[Any], until: float, every: float, out: dict[str, int]) -> None:
+    while True:
+        time.sleep(every)
+        if time.time() >= until:  # a sample after the phase's end belongs to the next
+            return
+        for state, wait_type, wait in conn.execute(
+            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+            "WHERE application_name = 'warroom' AND state <> 'idle'"
+        ):
+            if state == "idle in transaction":
+                key = "idle_in_transaction"
+            elif wait_type == "Lock":
+                key = f"lock_wait:{wait}"
+            elif wait_type in ("IO", "LWLock") and wait and "WAL" in wait:
+                key = f"wal:{wait}"
+            elif wait_type is None:
+                key = "running"
+            else:
+                key = f"{wait_type}:{wait}"
+            out[key] = out.get(key, 0) + 1
+        out["samples"] = out.get("samples", 0) + 1
 
 
 def main() -> int:
@@ -307,10 +319,15 @@ def main() -> int:
             proc.stdin.write(until)
             proc.stdin.flush()
         samples: dict[str, int] = {}
+        saturated_samples: dict[str, int] = {}
         if args.sample_server > 0:
             sampler = threading.Thread(
                 target=sample_server,
-                args=(server.admin_url(), steady_end, args.sample_server, samples),
+                args=(
+                    server.admin_url(),
+                    [(steady_end, samples), (steady_end + args.saturate, saturated_samples)],
+                    args.sample_server,
+                ),
                 daemon=True,
             )
             sampler.start()
@@ -356,6 +373,7 @@ def main() -> int:
             },
             "loadavg": [round(x, 2) for x in os.getloadavg()],
             **({"server_samples": samples} if samples else {}),
+            **({"saturated_server_samples": saturated_samples} if saturated_samples else {}),
         }
         print(json.dumps(result))
     finally:
