@@ -260,16 +260,20 @@ def test_init_upgrades_a_v2_database_and_writers_then_wait_in_the_incidents_queu
     assert init_schema(admin, grant_to="warroom_app") == (SCHEMA_VERSION, SCHEMA_VERSION)
     url = pg.url("old", db="v2_db")
     done: list[int] = []
-    with psycopg.connect(admin, autocommit=True) as holder, PgStore.open(url) as store:
-        # Another writer is appending to the incident (it holds its place in the queue).
+    store, other = PgStore.open(url), PgStore.open(pg.url("another", db="v2_db"))
+
+    def append_one(store: PgStore) -> None:
+        done.append(store.append(ev.NoteAdded(text="n")).seq)
+
+    here, elsewhere = (threading.Thread(target=append_one, args=(s,)) for s in (store, other))
+    holder = psycopg.connect(admin, autocommit=True)
+    try:
+        # Another writer is appending to the incident: it holds its place in the queue.
         holder.execute("BEGIN")
         holder.execute(
             "SELECT pg_advisory_xact_lock(hashtext('warroom.append_events'), hashtext('old'))"
         )
-        writer = threading.Thread(
-            target=lambda: done.append(store.append(ev.NoteAdded(text="after")).seq)
-        )
-        writer.start()
+        here.start()
         waits: list[tuple[str, str]] = []
         deadline = time.monotonic() + 5
         while ("Lock", "advisory") not in waits and time.monotonic() < deadline:
@@ -279,9 +283,17 @@ def test_init_upgrades_a_v2_database_and_writers_then_wait_in_the_incidents_queu
                 "WHERE application_name = 'warroom' AND state = 'active'"
             ).fetchall()
         assert ("Lock", "advisory") in waits and not done
-        holder.execute("COMMIT")
-        writer.join(5)
-    assert done == [2]
+        elsewhere.start()  # another incident has a queue of its own
+        elsewhere.join(5)
+        assert done == [1]
+    finally:
+        holder.close()  # its transaction ends, and with it its place in the queue
+        for thread in (here, elsewhere):
+            if thread.ident is not None:
+                thread.join(5)
+        store.close()
+        other.close()
+    assert done == [1, 2]
     assert verify_url(url).ok
 
 
