@@ -222,7 +222,7 @@ def test_init_upgrades_a_v1_database_and_its_incident_goes_on(pg: PgServer) -> N
         conn.execute("INSERT INTO warroom.schema_version VALUES (1)")
     admin = pg.url(db="v1_db", user="postgres")
     source = _file_log(pg.base / "v1.jsonl", 2)
-    with pytest.raises(StoreURLError, match="needs v2: run `warroom db init URL`"):
+    with pytest.raises(StoreURLError, match=f"needs v{SCHEMA_VERSION}: run `warroom db init URL`"):
         open_store(pg.url("old", db="v1_db", user="postgres"))
     assert init_schema(admin, grant_to="warroom_app") == (1, SCHEMA_VERSION)
     assert init_schema(admin, grant_to="warroom_app") == (SCHEMA_VERSION, SCHEMA_VERSION)
@@ -233,12 +233,76 @@ def test_init_upgrades_a_v1_database_and_its_incident_goes_on(pg: PgServer) -> N
     assert verify_url(url).ok
 
 
+def test_init_upgrades_a_v2_database_and_writers_then_wait_in_the_incidents_queue(
+    pg: PgServer,
+) -> None:
+    import threading
+    import time
+
+    from warroom.store.schema import MIGRATIONS, SCHEMA_VERSION, init_schema
+
+    pg.psql("CREATE DATABASE v2_db")
+    admin = pg.url(db="v2_db", user="postgres")
+    with psycopg.connect(admin) as conn:
+        conn.execute("CREATE SCHEMA warroom")
+        conn.execute("CREATE TABLE warroom.schema_version (version int PRIMARY KEY)")
+        for version, sql in MIGRATIONS[:2]:
+            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute("INSERT INTO warroom.schema_version VALUES (%s)", [version])
+        # What a v2 warroom sends: one call of the v2 function per append.
+        conn.execute("INSERT INTO warroom.incidents (incident) VALUES ('old')")
+        pre, mid, post = template({"kind": "note_added", "text": "before", "v": 1})
+        conn.execute(
+            "SELECT * FROM warroom.append_events('old', %s, %s, %s, %s, false)",
+            [[pre], [mid], [post], ["e1"]],
+        )
+    assert init_schema(admin, grant_to="warroom_app") == (2, SCHEMA_VERSION)
+    assert init_schema(admin, grant_to="warroom_app") == (SCHEMA_VERSION, SCHEMA_VERSION)
+    url = pg.url("old", db="v2_db")
+    done: list[int] = []
+    store, other = PgStore.open(url), PgStore.open(pg.url("another", db="v2_db"))
+
+    def append_one(store: PgStore) -> None:
+        done.append(store.append(ev.NoteAdded(text="n")).seq)
+
+    here, elsewhere = (threading.Thread(target=append_one, args=(s,)) for s in (store, other))
+    holder = psycopg.connect(admin, autocommit=True)
+    try:
+        # Another writer is appending to the incident: it holds its place in the queue.
+        holder.execute("BEGIN")
+        holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('warroom.append_events'), hashtext('old'))"
+        )
+        here.start()
+        waits: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 5
+        while ("Lock", "advisory") not in waits and time.monotonic() < deadline:
+            time.sleep(0.02)
+            waits = holder.execute(
+                "SELECT wait_event_type, wait_event FROM pg_stat_activity "
+                "WHERE application_name = 'warroom' AND state = 'active'"
+            ).fetchall()
+        assert ("Lock", "advisory") in waits and not done
+        elsewhere.start()  # another incident has a queue of its own
+        elsewhere.join(5)
+        assert done == [1]
+    finally:
+        holder.close()  # its transaction ends, and with it its place in the queue
+        for thread in (here, elsewhere):
+            if thread.ident is not None:
+                thread.join(5)
+        store.close()
+        other.close()
+    assert done == [1, 2]
+    assert verify_url(url).ok
+
+
 def test_an_append_the_server_stored_otherwise_than_sent_is_refused(pg: PgServer) -> None:
     from warroom.store.schema import MIGRATIONS, init_schema
 
     pg.psql("CREATE DATABASE odd_db")
     init_schema(pg.url(db="odd_db", user="postgres"), grant_to="warroom_app")
-    function = MIGRATIONS[1][1].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
+    function = MIGRATIONS[-1][1].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
     with psycopg.connect(pg.url(db="odd_db", user="postgres")) as conn:
         # A function that chains other bytes (here one space more) than the client sent.
         conn.execute(function.replace("|| p_post[n];", "|| p_post[n] || ' '::bytea;"))  # type: ignore[arg-type]

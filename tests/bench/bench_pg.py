@@ -5,14 +5,18 @@ seconds: `--responders` responders (spread over `--procs` processes) each append
 random (Poisson, `--rate` events per minute in total), one probe worker appends a batch of
 `--probe-batch` machine events every second, and one follower process follows the incident
 (LISTEN + poll, checking and mirroring each row). Then a short saturation phase: every
-responder appends back to back for `--saturate` seconds (`--follow-each`: each writer process
-also follows the incident, as every console does; more CPU on this one machine). An append
-is timed around `PgStore.append`, what a console waits for before it shows the note (its
-`SharedStore` adds a lock and no round trip). Prints ONE JSON line: append p50/p99 (ms), follower
-lag p50/p99 (ms, from the append's acknowledgement in the writer to checked-and-mirrored in
-the follower; `_from_stamp`: from the event's `ts`, stamped before the append was sent),
-events/s, the CPU seconds the client processes spent after start-up, the load average,
-and with `--sample-server S` where the writers' backends were (lock wait, WAL sync, ...).
+responder, all at once when the steady phase ends, appends back to back for `--saturate`
+seconds (`--follow-each`: each writer process also follows the incident, as every console
+does; more CPU on this one machine). An append is timed around `PgStore.append`, what a
+console waits for before it shows the note (its `SharedStore` adds a lock and no round
+trip), on a connection that has appended before, as a console's has when an operator acts
+(its first tick appends a presence heartbeat); what that first append on a new connection
+costs is reported apart (`first_append_*`). Prints ONE JSON line: append p50/p99 (ms),
+follower lag p50/p99 (ms, from the append's acknowledgement in the writer to
+checked-and-mirrored in the follower; `_from_stamp`: from the event's `ts`, stamped before
+the append was sent), events/s, the CPU seconds the client processes spent after start-up,
+the load average, and with `--sample-server S` where the writers' backends were (lock wait,
+WAL sync, ...) in the steady phase and in the saturated one.
 The server keeps `fsync` and `synchronous_commit` on (an acknowledged append is on the
 server's disk; `--no-fsync` only for a side figure of what the disk costs) and PostgreSQL's
 default `commit_delay` 0: at a few commits in flight it would only add its delay to each.
@@ -35,6 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -42,6 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from pg import APP_ROLE, PgServer, find_bindir
 
 from warroom import events as ev
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -85,6 +93,14 @@ def writer(
     lock = threading.Lock()
 
     stores = [PgStore.open(url) for _ in range(threads)]
+    # A console's first tick appends its presence heartbeat on the connection it opened
+    # (`Session._tick_shared`), before any operator action: time warm connections, as the
+    # operator meets them, and report what a first append on a new connection costs apart.
+    firsts: list[float] = []
+    for store in stores:
+        t0 = time.perf_counter()
+        store.append(ev.PresenceHeartbeat(machine="bench", session=f"{os.getpid()}"))
+        firsts.append((time.perf_counter() - t0) * 1000)
     stop = threading.Event()
     heads = threading.Thread(target=_follow, args=(url, stores[0].last_seq + 1, stop), daemon=True)
     if follow_each:
@@ -107,6 +123,9 @@ def writer(
             mine.append((time.perf_counter() - t0) * 1000)
             mine_acks.append((stored.seq, time.time()))
         mine_sat: list[float] = []
+        # Every responder starts the burst at the same moment, after the steady phase: one
+        # already bursting while others still time the steady load would queue them behind it.
+        time.sleep(max(0.0, until - time.time()))
         stop = time.time() + saturate
         while time.time() < stop:
             t0 = time.perf_counter()
@@ -126,7 +145,7 @@ def writer(
     for thread in workers:
         thread.join()
     stop.set()
-    out = {"lat": lat, "sat": sat, "acks": acks}
+    out = {"lat": lat, "sat": sat, "acks": acks, "firsts": firsts}
     print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
@@ -134,6 +153,7 @@ def prober(url: str, batch: int) -> None:
     from warroom.store.pg import PgStore
 
     store = PgStore.open(url)
+    store.append(ev.PresenceHeartbeat(machine="bench", session="prober"))  # as in `writer`
     lat: list[float] = []
     acks: list[tuple[int, float]] = []
     until = _ready()
@@ -179,31 +199,39 @@ def follower(url: str, mirror: str) -> None:
     print(json.dumps({**out, "cpu": round(_cpu() - cpu0, 3)}))
 
 
-def sample_server(url: str, until: float, every: float, out: dict[str, int]) -> None:
-    """Where the writers' backends are in the steady phase, sampled from `pg_stat_activity`
-    (`--sample-server`): waiting for the head row's lock, holding a transaction open while
-    the client works (`idle in transaction`), writing or syncing WAL at commit, or running."""
+def sample_server(url: str, phases: list[tuple[float, dict[str, int]]], every: float) -> None:
+    """Where the writers' backends are, sampled from `pg_stat_activity` (`--sample-server`)
+    into each phase's counts until its end time: waiting for a lock (the incident's queue,
+    the head row), holding a transaction open while the client works (`idle in
+    transaction`), writing or syncing WAL at commit, or running."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        while time.time() < until:
-            time.sleep(every)
-            for state, wait_type, wait in conn.execute(
-                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
-                "WHERE application_name = 'warroom' AND state <> 'idle'"
-            ):
-                if state == "idle in transaction":
-                    key = "idle_in_transaction"
-                elif wait_type == "Lock":
-                    key = f"lock_wait:{wait}"
-                elif wait_type in ("IO", "LWLock") and wait and "WAL" in wait:
-                    key = f"wal:{wait}"
-                elif wait_type is None:
-                    key = "running"
-                else:
-                    key = f"{wait_type}:{wait}"
-                out[key] = out.get(key, 0) + 1
-            out["samples"] = out.get("samples", 0) + 1
+        for until, out in phases:
+            _sample(conn, until, every, out)
+
+
+def _sample(conn: psycopg.Connection[Any], until: float, every: float, out: dict[str, int]) -> None:
+    while True:
+        time.sleep(every)
+        if time.time() >= until:  # a sample after the phase's end belongs to the next
+            return
+        for state, wait_type, wait in conn.execute(
+            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+            "WHERE application_name = 'warroom' AND state <> 'idle'"
+        ):
+            if state == "idle in transaction":
+                key = "idle_in_transaction"
+            elif wait_type == "Lock":
+                key = f"lock_wait:{wait}"
+            elif wait_type in ("IO", "LWLock") and wait and "WAL" in wait:
+                key = f"wal:{wait}"
+            elif wait_type is None:
+                key = "running"
+            else:
+                key = f"{wait_type}:{wait}"
+            out[key] = out.get(key, 0) + 1
+        out["samples"] = out.get("samples", 0) + 1
 
 
 def main() -> int:
@@ -291,10 +319,15 @@ def main() -> int:
             proc.stdin.write(until)
             proc.stdin.flush()
         samples: dict[str, int] = {}
+        saturated_samples: dict[str, int] = {}
         if args.sample_server > 0:
             sampler = threading.Thread(
                 target=sample_server,
-                args=(server.admin_url(), steady_end, args.sample_server, samples),
+                args=(
+                    server.admin_url(),
+                    [(steady_end, samples), (steady_end + args.saturate, saturated_samples)],
+                    args.sample_server,
+                ),
                 daemon=True,
             )
             sampler.start()
@@ -302,6 +335,7 @@ def main() -> int:
         follow, probe, writers = outs[0], outs[1], outs[2:]
         lat = [x for w in writers for x in w.get("lat", [])]
         sat = [x for w in writers for x in w.get("sat", [])]
+        firsts = [x for w in writers for x in w.get("firsts", [])]
         acked = {seq: t for out in outs[1:] for seq, t in out.get("acks", [])}
         from_ack = [(t - acked[seq]) * 1000 for seq, t in follow.get("seen", []) if seq in acked]
         total = PgStore.open(url, create=False)
@@ -315,6 +349,8 @@ def main() -> int:
             "probe_batch": args.probe_batch,
             "append_p50_ms": _pct(lat, 0.50),
             "append_p99_ms": _pct(lat, 0.99),
+            "first_append_p50_ms": _pct(firsts, 0.50),
+            "first_append_max_ms": _pct(firsts, 1.0),
             "probe_batch_p50_ms": _pct(probe.get("lat", []), 0.50),
             "probe_batch_p99_ms": _pct(probe.get("lat", []), 0.99),
             "follower_lag_p50_ms": _pct(from_ack, 0.50),
@@ -323,7 +359,7 @@ def main() -> int:
             "follower_lag_from_stamp_p99_ms": _pct(follow.get("lags", []), 0.99),
             "followed": follow.get("count"),
             "appends": len(lat),
-            "events_per_s": round((events - len(sat)) / args.duration, 1),
+            "events_per_s": round((events - len(sat) - len(firsts) - 1) / args.duration, 1),
             "saturated_appends_per_s": round(len(sat) / args.saturate, 1) if sat else None,
             "saturated_p50_ms": _pct(sat, 0.50),
             "saturated_p99_ms": _pct(sat, 0.99),
@@ -337,6 +373,7 @@ def main() -> int:
             },
             "loadavg": [round(x, 2) for x in os.getloadavg()],
             **({"server_samples": samples} if samples else {}),
+            **({"saturated_server_samples": saturated_samples} if saturated_samples else {}),
         }
         print(json.dumps(result))
     finally:

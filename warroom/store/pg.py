@@ -1,17 +1,17 @@
 """The shared incident store on PostgreSQL: one total order per incident, for every machine.
 
-An append is ONE statement, in autocommit (one round trip): `warroom.append_events` locks the
-incident's head row, chains the batch after the true tail, inserts the rows and moves the
-head. The client sends each event enveloped but for its place in the chain, as a template
-(its canonical body cut where the values of `prev` and `seq` go: `template`), so the lock is
-held only for server-side work and the commit, never across a round trip to a client that
-may be descheduled; writers queue on the lock in turn (no compare-and-set to lose, no retry
-storm), and the client checks that each returned hash is the sha256 of the bytes it sent.
-Every event carries an idempotency id (`eid`) in its envelope: when the connection drops and
-the outcome is unknown, the retry has the function look those ids up first, so an event is
-never stored twice nor lost. A commit is durable on the server (`synchronous_commit`), so an
-acknowledged event survives a crash of this process; machine batches are one statement
-however many events they hold.
+An append is ONE statement, in autocommit (one round trip): `warroom.append_events` queues on
+the incident's advisory lock (first come, first served), locks its head row, chains the batch
+after the true tail, inserts the rows and moves the head. The client sends each event
+enveloped but for its place in the chain, as a template (its canonical body cut where the
+values of `prev` and `seq` go: `template`), so the lock is held only for server-side work and
+the commit, never across a round trip to a client that may be descheduled; writers queue on
+the lock in turn (no compare-and-set to lose, no retry storm), and the client checks that
+each returned hash is the sha256 of the bytes it sent. Every event carries an idempotency id
+(`eid`) in its envelope: when the connection drops and the outcome is unknown, the retry has
+the function look those ids up first, so an event is never stored twice nor lost. A commit is
+durable on the server (`synchronous_commit`), so an acknowledged event survives a crash of
+this process; machine batches are one statement however many events they hold.
 
 psycopg is imported here only: with a file log nothing needs a database driver.
 """
@@ -50,7 +50,7 @@ READ_PAGE = 2000
 #: Envelope key of the idempotency id (an extra field: the file store never writes it).
 EID = "eid"
 
-#: The append, one statement (schema v2's function): one row per event, in the batch's order.
+#: The append, one statement (the schema's function): one row per event, in the batch's order.
 _APPEND = (
     "SELECT r_seq, r_prev, r_hash, r_stored FROM warroom.append_events("
     "%s, %s::bytea[], %s::bytea[], %s::bytea[], %s::text[], %s)"

@@ -5,7 +5,8 @@ One row per event keyed (incident, seq) holds the exact canonical bytes that are
 The database itself enforces the chain: the primary key, a foreign key from (incident, seq-1,
 prev) to (incident, seq, hash) (no gap, no wrong predecessor), a CHECK that hash =
 sha256(body), and triggers that refuse UPDATE, DELETE and TRUNCATE even to the table's owner.
-Appends take no SEQUENCE (it leaves gaps on rollback): `warroom.append_events` (v2) locks the
+Appends take no SEQUENCE (it leaves gaps on rollback): `warroom.append_events` (v2; v3 queues
+its callers first on a per-incident advisory lock, first come first served) locks the
 per-incident head row, chains the client's templates after the true tail (server-side, so the
 lock is never held across a round trip to a client), inserts and moves the head, in one
 statement. Each insert statement NOTIFYs `warroom_events` with the incident, a wake-up for
@@ -20,7 +21,7 @@ from warroom.log import codec
 from warroom.store.url import StoreURLError
 
 #: The schema version this warroom writes and reads.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 NOTIFY_CHANNEL = "warroom_events"
 _ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -139,8 +140,23 @@ BEGIN
 END $$;
 """
 
+# v3: the same append, but writers on one incident first queue on a transaction-scoped
+# advisory lock. A row lock's waiters are no queue: at each commit several wake, follow the
+# row to its new version and wait again, so 30 writers at once spend their time waking up.
+# The advisory lock's queue is first come, first served and wakes only the next writer
+# (incidents whose names hash alike share one: slower, never wrong). The head row's lock
+# stays, then uncontended: `log import`, and a v2 function still running during an upgrade,
+# take only that one.
+_HEAD_LOCK = "    PERFORM 1 FROM warroom.incidents AS i WHERE i.incident = p_incident FOR UPDATE;\n"
+_QUEUE = (
+    "    PERFORM pg_advisory_xact_lock(hashtext('warroom.append_events'), hashtext(p_incident));\n"
+)
+_V3 = _V2.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1).replace(
+    _HEAD_LOCK, _QUEUE + _HEAD_LOCK, 1
+)
+
 #: (version, SQL) in order; a new version is a new entry, never an edit of an old one.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3))
 
 
 class SchemaError(StoreURLError):
