@@ -53,6 +53,14 @@ class Dialog(ModalScreen[ResultT]):
         super().__init__(id=id)
         #: Focus is on the first field: keys typed from now on reach it directly.
         self.ready = False
+        self._error = ""
+
+    def show_error(self, text: str) -> None:
+        """Say what is wrong under the fields ("" clears it); the label is updated only when
+        its words change, since each update lays the whole dialog out again."""
+        if text != self._error:
+            self._error = text
+            self.query_one("#dialog-error", Label).update(text)
 
     @on(events.Mount)
     def _mount_key_bar(self) -> None:
@@ -165,7 +173,7 @@ class FormDialog(Dialog[dict[str, str] | None]):
             return
         for field in self.fields:
             self.query_one(f"#field-{field.name}", Input).value = one_line(field.value)
-        self.query_one("#dialog-error", Label).update("")
+        self.show_error("")
 
     def values(self) -> dict[str, str]:
         return {
@@ -176,7 +184,7 @@ class FormDialog(Dialog[dict[str, str] | None]):
         values = self.values()
         missing = [f.label for f in self.fields if f.required and not values[f.name]]
         if missing:
-            self.query_one("#dialog-error", Label).update(f"{missing[0]} is required")
+            self.show_error(f"{missing[0]} is required")
             self.query_one(f"#field-{self.fields[0].name}", Input).focus()
             return
         self.dismiss(values)
@@ -288,9 +296,7 @@ class ConfirmDialog(Dialog[bool]):
         if self.type_to_confirm:
             typed = self.query_one("#confirm-text", Input).value.strip()
             if typed != self.type_to_confirm:
-                self.query_one("#dialog-error", Label).update(
-                    f"type {self.type_to_confirm!r} exactly, or press escape"
-                )
+                self.show_error(f"type {self.type_to_confirm!r} exactly, or press escape")
                 return
         self.dismiss(True)
 
