@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -74,6 +75,8 @@ STATUS_CHOICES = [
 #: once). Twice a second is as fresh as a person reads a screen, and under a flood of probe
 #: results half the painting a quarter second cost: keys wait for a paint half as often.
 FOLLOW_INTERVAL = 0.5
+#: The interpreter's thread switch interval while the console runs (Python's default: 5 ms).
+SWITCH_INTERVAL_S = 0.001
 #: Seconds between re-reads of the shown levers' values from their service.
 LEVER_REFRESH_S = 5.0
 #: Terminal sizes where the layout changes (columns, rows); see `fit_to`.
@@ -166,6 +169,7 @@ class WarroomApp(App[int]):
         self.command_runner = command_runner
         self._dirty = False
         self._paint_pending = False
+        self._switch_interval = sys.getswitchinterval()
         self._shown_generation = 0
         self._dialogs: dict[str, Any] = {}
         #: When the last key arrived (`time.monotonic`): the probe table holds re-sorts
@@ -209,6 +213,11 @@ class WarroomApp(App[int]):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def on_mount(self) -> None:
+        # The reader and writer threads hand the interpreter back within a millisecond,
+        # not five, when a key arrives: their folds and writes are Python code, and a key's
+        # way to the screen crosses the event loop several times.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.fit_to(*self.size)
         await self.push_screen(self.main_screen)
         view = self.main_screen.view
@@ -395,6 +404,7 @@ class WarroomApp(App[int]):
         self._draining = False
 
     async def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
         if self._gc is not None:
             self._gc.stop()
         await self.session.aclose()
