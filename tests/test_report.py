@@ -229,6 +229,43 @@ def test_a_target_losing_its_state_mid_block_is_reduced_again(tmp_path: Path) ->
     assert exact.impact[0].service == "a" and exact.impact[0].targets[0].down_s > 0
 
 
+@pytest.mark.parametrize("others", [1, 70])  # one search of a block, and the many-target way
+def test_a_target_named_with_quotes_gets_its_state_from_its_samples(
+    tmp_path: Path, others: int
+) -> None:
+    """Samples lines are skipped when their targets already have a state; a name with a
+    quote or a backslash (escaped in the line) must not look as if it had one."""
+    from warroom.log.store import IncidentLog
+
+    plain = [f"t{i}" for i in range(others)]
+    odd = ['we"ird', "back\\slash"]
+
+    def samples(state: str) -> ev.ProbeSamples:
+        pairs = [(t, "up") for t in plain] + [(t, state) for t in odd]
+        return ev.ProbeSamples(
+            samples=[ev.ProbeSample(target=t, state=s, ok=1, count=1) for t, s in pairs]
+        )
+
+    story: list[ev.BaseEvent] = [
+        ev.ProbeStateChanged(target=t, service=t, from_state="unknown", to_state="up")
+        for t in plain
+    ]
+    story += [samples("down"), samples("down"), samples("down")]
+    story += [
+        ev.ProbeStateChanged(target=t, service=t, from_state="down", to_state="up") for t in odd
+    ]
+    path = tmp_path / "odd.jsonl"
+    with IncidentLog.open(path) as log:
+        for i, event in enumerate(story):
+            log.append(
+                event.model_copy(update={"ts": f"2025-11-18T14:{i // 60:02d}:{i % 60:02d}.000000Z"})
+            )
+    exact = report_from_log(path, verify=False, exact=True)
+    assert report_from_log(path, verify=False) == exact
+    down = {t.target: t.down_s for row in exact.impact for t in row.targets}
+    assert all(down.get(name, 0) > 0 for name in odd), down
+
+
 @pytest.mark.parametrize("chunk_size", [300, 1 << 20])
 def test_corrupt_line_stops_the_report_there(tmp_path: Path, chunk_size: int) -> None:
     lines = LOG.read_bytes().splitlines(keepends=True)

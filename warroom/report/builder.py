@@ -51,8 +51,11 @@ from warroom.state import BAD_STATES, ControlChange, IncidentState, reduce
 _UNKNOWN = ev.ProbeState.UNKNOWN.value
 _SAMPLES_KIND = ev.ProbeSamples.model_fields["kind"].default
 _SAMPLES_MARK = b'"kind":"probe_samples"'
-# In canonical JSON a quote inside a string is escaped, so this only matches real keys.
-_TARGET_RE = re.compile(rb'"target":"([^"\\]*)"')
+# In canonical JSON a quote inside a string is escaped, so this only matches real keys; a
+# name's escapes are kept, as `_settled` holds names the way canonical JSON writes them.
+_TARGET_RE = re.compile(rb'"target":"([^"\\]*(?:\\.[^"\\]*)*)"')
+#: Up to this many settled targets, a block's check for an unsettled one is one search.
+_LOOKAHEAD_MAX = 64
 _RESOLVED = ev.Status.RESOLVED.value
 _MONITORING = ev.Status.MONITORING.value
 
@@ -203,6 +206,7 @@ class ReportBuilder:
         self._service_targets: dict[str, list[str]] = {}
         self.actions: dict[str, list[int | str]] = {}
         self._settled: set[bytes] = set()
+        self._unsettled_re: tuple[frozenset[bytes], re.Pattern[bytes]] | None = None
         #: How many times a target lost its state (its samples must be reduced again).
         self.unsettled = 0
         #: The last line skipped undecoded, when it is the last line fed so far.
@@ -929,15 +933,21 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
     if not builder.exact and builder.first_seq:
         # Only the samples lines' targets matter (every other line is fed): on a long
         # outage's log the other lines are most of the block's targets.
-        others: list[tuple[int, bytes]] = []
-        samples: list[bytes] = []
-        for i, line in enumerate(lines):
-            if mark in line:
-                samples.append(line)
-            else:
-                others.append((i, line))
-        block_targets = set(_TARGET_RE.findall(b"\n".join(samples)))
-        block_settled = settled.issuperset(block_targets)
+        if len(settled) > _LOOKAHEAD_MAX:
+            others: list[tuple[int, bytes]] = []
+            samples: list[bytes] = []
+            for i, line in enumerate(lines):
+                if mark in line:
+                    samples.append(line)
+                else:
+                    others.append((i, line))
+            block_settled = settled.issuperset(_TARGET_RE.findall(b"\n".join(samples)))
+        else:
+            # A few targets: one search of the block for a name without a state. A target
+            # named outside the samples lines counts too, which only ever sends the block
+            # the exact way.
+            others = [(i, line) for i, line in enumerate(lines) if mark not in line]
+            block_settled = _unsettled_name(builder).search(data) is None
     if block_settled:
         unsettled = builder.unsettled
         done = -1
@@ -951,7 +961,7 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
                 builder.feed_line(codec.decode(line))
             except (codec.CodecError, ev.EventError) as exc:
                 return LineStop(first_line + i, str(exc))
-            if builder.unsettled != unsettled and not settled.issuperset(block_targets):
+            if builder.unsettled != unsettled:
                 # A target lost its state: the rest of the block goes line by line.
                 rest = b"".join(line + b"\n" for line in lines[i + 1 :])
                 fed = _feed_block(builder, rest, first_line + i + 1)
@@ -975,6 +985,19 @@ def _feed_block(builder: ReportBuilder, data: bytes, first_line: int) -> int | L
         except (codec.CodecError, ev.EventError) as exc:
             return LineStop(first_line + i, str(exc))
     return len(lines)
+
+
+def _unsettled_name(builder: ReportBuilder) -> re.Pattern[bytes]:
+    """A pattern that finds a `"target":"…"` whose name has no state yet (its samples would
+    give it one): the settled names, as canonical JSON writes them, in a negative lookahead."""
+    settled = builder._settled
+    cached = builder._unsettled_re
+    if cached is None or cached[0] != settled:
+        names = sorted(settled, key=len, reverse=True)
+        alternatives = b"|".join(re.escape(name) for name in names) or b"(?!)"
+        pattern = re.compile(rb'"target":"(?!(?:' + alternatives + rb')")')
+        cached = builder._unsettled_re = (frozenset(settled), pattern)
+    return cached[1]
 
 
 class Appendix:
